@@ -1,0 +1,612 @@
+/**
+ * The matching engine: price-time priority over integer prices and quantities, for any
+ * number of instruments. It is a pure state machine: given the same commands in the same
+ * order it emits the same events and reaches the same state hash, on any machine. It reads no
+ * clock, no randomness, no environment and does no I/O; results are reason codes, not
+ * exceptions (exceptions are reserved for broken invariants, i.e. bugs).
+ */
+import { Book, Level, Order, type SideBook } from "./book.js";
+import type { Command } from "./commands.js";
+import { StateHasher } from "./hash.js";
+import {
+  CancelReason,
+  OrderKind,
+  Reason,
+  Side,
+  Stp,
+  Tif,
+  type EngineListener,
+  type InstrumentConfig,
+} from "./types.js";
+
+/** A resting or pending order as seen from outside (a copy; the engine keeps its own). */
+export interface OrderView {
+  readonly id: number;
+  readonly instrument: number;
+  readonly account: number;
+  readonly side: Side;
+  readonly kind: OrderKind;
+  readonly price: number;
+  readonly stopPrice: number;
+  readonly leaves: number;
+  /** Id of the OCO peer, 0 when none. */
+  readonly peerId: number;
+}
+
+export interface Depth {
+  /** [price, qty] best first. */
+  readonly bids: [number, number][];
+  readonly asks: [number, number][];
+}
+
+/** One order per row, in canonical order; see Engine.snapshot. */
+export type SnapshotRow = [
+  id: number, account: number, side: number, kind: number, tif: number, stp: number,
+  postOnly: number, price: number, stopPrice: number, leaves: number, peerId: number,
+];
+
+export interface EngineSnapshot {
+  readonly format: 1;
+  readonly tradeSeq: number;
+  readonly instruments: readonly InstrumentConfig[];
+  readonly books: readonly { readonly instrument: number; readonly lastPrice: number; readonly orders: SnapshotRow[] }[];
+}
+
+const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
+const isAccount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const isEnum = (x: unknown, max: number): boolean => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= max;
+
+export function validateInstrument(c: InstrumentConfig): string | null {
+  const positive = ["id", "tickSize", "lotSize", "qtyMin", "qtyMax", "priceMin", "priceMax"] as const;
+  for (const k of positive) {
+    if (!isId(c[k])) return `instrument ${String(c.id)}: ${k} must be a positive safe integer`;
+  }
+  if (c.qtyMin > c.qtyMax) return `instrument ${c.id}: qtyMin exceeds qtyMax`;
+  if (c.priceMin > c.priceMax) return `instrument ${c.id}: priceMin exceeds priceMax`;
+  return null;
+}
+
+export class Engine {
+  private readonly books = new Map<number, Book>();
+  /** Resting limit orders and pending stops, by id. */
+  private readonly orders = new Map<number, Order>();
+  private readonly orderPool: Order[] = [];
+  private readonly levelPool: Level[] = [];
+  private tradeSeq = 0;
+
+  constructor(instruments: readonly InstrumentConfig[], private readonly listener: EngineListener) {
+    for (const c of instruments) {
+      const problem = validateInstrument(c);
+      if (problem !== null) throw new Error(problem);
+      if (this.books.has(c.id)) throw new Error(`instrument ${c.id} is configured twice`);
+      this.books.set(c.id, new Book({ ...c }));
+    }
+  }
+
+  // ---- commands -------------------------------------------------------------------------
+
+  apply(c: Command): Reason {
+    switch (c.type) {
+      case "limit":
+        return this.placeLimit(c.instrument, c.orderId, c.account, c.side, c.price, c.qty, c.tif ?? Tif.GTC, c.postOnly ?? false, c.stp ?? Stp.NONE);
+      case "market":
+        return this.placeMarket(c.instrument, c.orderId, c.account, c.side, c.qty, c.stp ?? Stp.NONE);
+      case "stop":
+        return this.placeStop(c.instrument, c.orderId, c.account, c.side, c.stopPrice, c.price ?? 0, c.qty, c.tif ?? Tif.GTC, c.stp ?? Stp.NONE);
+      case "oco":
+        return this.placeOco(c);
+      case "cancel":
+        return this.cancel(c.orderId, c.account);
+      case "modify":
+        return this.modify(c.orderId, c.account, c.price, c.qty);
+      default:
+        return this.reject(0, 0, Reason.INVALID_FIELD);
+    }
+  }
+
+  placeLimit(instrument: number, id: number, account: number, side: Side, price: number, qty: number, tif: Tif, postOnly: boolean, stp: Stp): Reason {
+    const book = this.books.get(instrument);
+    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
+    if (r === Reason.OK && (!isEnum(tif, Tif.FOK) || typeof postOnly !== "boolean")) r = Reason.INVALID_FIELD;
+    if (r === Reason.OK) r = this.checkPrice(book!, price);
+    if (r === Reason.OK && postOnly && this.crosses(book!, side, price)) r = Reason.POST_ONLY_WOULD_CROSS;
+    if (r === Reason.OK && tif === Tif.FOK && !this.fillable(book!, side, account, stp, true, price, qty)) r = Reason.FOK_NOT_FILLABLE;
+    if (r !== Reason.OK) return this.reject(id, account, r);
+    const o = this.newOrder(book!, id, account, side, OrderKind.LIMIT, price, 0, qty, tif, stp, postOnly);
+    this.listener.accepted(instrument, id, account, side, OrderKind.LIMIT, price, qty);
+    this.executeThenStops(book!, o);
+    return Reason.OK;
+  }
+
+  placeMarket(instrument: number, id: number, account: number, side: Side, qty: number, stp: Stp): Reason {
+    const book = this.books.get(instrument);
+    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
+    if (r === Reason.OK && book!.opposite(side).levels.length === 0) r = Reason.NO_LIQUIDITY;
+    if (r !== Reason.OK) return this.reject(id, account, r);
+    const o = this.newOrder(book!, id, account, side, OrderKind.MARKET, 0, 0, qty, Tif.IOC, stp, false);
+    this.listener.accepted(instrument, id, account, side, OrderKind.MARKET, 0, qty);
+    this.executeThenStops(book!, o);
+    return Reason.OK;
+  }
+
+  /** A stop-limit (price > 0) or stop-market (price 0) order, pending until the last trade price reaches stopPrice. */
+  placeStop(instrument: number, id: number, account: number, side: Side, stopPrice: number, price: number, qty: number, tif: Tif, stp: Stp): Reason {
+    const book = this.books.get(instrument);
+    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
+    if (r === Reason.OK && !isEnum(tif, Tif.FOK)) r = Reason.INVALID_FIELD;
+    if (r === Reason.OK) r = this.checkStopPrices(book!, side, stopPrice, price);
+    if (r !== Reason.OK) return this.reject(id, account, r);
+    const kind = price === 0 ? OrderKind.STOP_MARKET : OrderKind.STOP_LIMIT;
+    const o = this.newOrder(book!, id, account, side, kind, price, stopPrice, qty, price === 0 ? Tif.IOC : tif, stp, false);
+    this.listener.accepted(instrument, id, account, side, kind, price, qty);
+    book!.stops(side).insert(o);
+    this.orders.set(id, o);
+    return Reason.OK;
+  }
+
+  placeOco(c: {
+    readonly instrument: number; readonly account: number; readonly side: Side; readonly qty: number;
+    readonly limitId: number; readonly price: number; readonly postOnly?: boolean;
+    readonly stopId: number; readonly stopPrice: number; readonly stopLimitPrice?: number; readonly stp?: Stp;
+  }): Reason {
+    const book = this.books.get(c.instrument);
+    const stp = c.stp ?? Stp.NONE;
+    const postOnly = c.postOnly ?? false;
+    const stopLimit = c.stopLimitPrice ?? 0;
+    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, c.limitId, c.account, c.side, c.qty, stp);
+    if (r === Reason.OK) r = this.checkNew(book!, c.stopId, c.account, c.side, c.qty, stp);
+    if (r === Reason.OK && (c.limitId === c.stopId || typeof postOnly !== "boolean")) r = Reason.INVALID_OCO;
+    if (r === Reason.OK) r = this.checkPrice(book!, c.price);
+    if (r === Reason.OK) r = this.checkStopPrices(book!, c.side, c.stopPrice, stopLimit);
+    if (r === Reason.OK && postOnly && this.crosses(book!, c.side, c.price)) r = Reason.POST_ONLY_WOULD_CROSS;
+    if (r !== Reason.OK) {
+      this.reject(c.stopId, c.account, r);
+      return this.reject(c.limitId, c.account, r);
+    }
+    const b = book!;
+    const stopKind = stopLimit === 0 ? OrderKind.STOP_MARKET : OrderKind.STOP_LIMIT;
+    const stop = this.newOrder(b, c.stopId, c.account, c.side, stopKind, stopLimit, c.stopPrice, c.qty, stopLimit === 0 ? Tif.IOC : Tif.GTC, stp, false);
+    const limit = this.newOrder(b, c.limitId, c.account, c.side, OrderKind.LIMIT, c.price, 0, c.qty, Tif.GTC, stp, postOnly);
+    stop.peer = limit;
+    limit.peer = stop;
+    this.listener.accepted(b.id, stop.id, stop.account, stop.side, stopKind, stopLimit, c.qty);
+    b.stops(c.side).insert(stop);
+    this.orders.set(stop.id, stop);
+    this.listener.accepted(b.id, limit.id, limit.account, limit.side, OrderKind.LIMIT, c.price, c.qty);
+    this.executeThenStops(b, limit);
+    return Reason.OK;
+  }
+
+  cancel(id: number, account: number): Reason {
+    const o = this.orders.get(id);
+    const r = this.checkOwned(o, id, account);
+    if (r !== Reason.OK) return this.reject(id, account, r);
+    this.remove(o!, CancelReason.USER);
+    return Reason.OK;
+  }
+
+  /**
+   * Sets a resting limit order's price and open quantity (`qty` is the new open quantity).
+   * Same price with qty down (or equal) keeps time priority. A new price or a larger qty loses
+   * it: the order leaves the book and re-enters as if new (same id), so it can trade at once.
+   * A post-only order whose new price would cross is rejected and stays as it was.
+   */
+  modify(id: number, account: number, price: number, qty: number): Reason {
+    const o = this.orders.get(id);
+    let r = this.checkOwned(o, id, account);
+    if (r === Reason.OK && o!.level === null) r = Reason.NOT_MODIFIABLE;
+    const book = o?.book;
+    if (r === Reason.OK) r = this.checkPrice(book!, price);
+    if (r === Reason.OK) r = this.checkQty(book!, qty);
+    if (r === Reason.OK && o!.postOnly && price !== o!.price && this.crosses(book!, o!.side, price)) r = Reason.POST_ONLY_WOULD_CROSS;
+    if (r !== Reason.OK) return this.reject(id, account, r);
+    const b = book!;
+    const level = o!.level!;
+    if (price === o!.price && qty <= o!.leaves) {
+      level.qty -= o!.leaves - qty;
+      o!.leaves = qty;
+      this.listener.modified(b.id, id, o!.account, price, qty);
+      this.listener.level(b.id, o!.side, price, level.qty);
+      return Reason.OK;
+    }
+    this.unrest(b, o!);
+    this.orders.delete(id);
+    o!.price = price;
+    o!.leaves = qty;
+    this.listener.modified(b.id, id, o!.account, price, qty);
+    this.executeThenStops(b, o!);
+    return Reason.OK;
+  }
+
+  // ---- validation -----------------------------------------------------------------------
+
+  private checkNew(book: Book, id: number, account: number, side: Side, qty: number, stp: Stp): Reason {
+    if (!isId(id) || !isAccount(account) || !isEnum(side, Side.SELL) || !isEnum(stp, Stp.CANCEL_BOTH)) return Reason.INVALID_FIELD;
+    const r = this.checkQty(book, qty);
+    if (r !== Reason.OK) return r;
+    return this.orders.has(id) ? Reason.DUPLICATE_ORDER_ID : Reason.OK;
+  }
+
+  private checkQty(book: Book, qty: number): Reason {
+    const c = book.config;
+    if (!Number.isSafeInteger(qty)) return Reason.INVALID_FIELD;
+    if (qty < c.qtyMin) return Reason.QTY_TOO_SMALL;
+    if (qty > c.qtyMax) return Reason.QTY_TOO_LARGE;
+    return qty % c.lotSize === 0 ? Reason.OK : Reason.QTY_NOT_ON_LOT;
+  }
+
+  private checkPrice(book: Book, price: number): Reason {
+    const c = book.config;
+    if (!Number.isSafeInteger(price)) return Reason.INVALID_FIELD;
+    if (price < c.priceMin || price > c.priceMax) return Reason.PRICE_OUT_OF_BAND;
+    return price % c.tickSize === 0 ? Reason.OK : Reason.PRICE_NOT_ON_TICK;
+  }
+
+  private checkStopPrices(book: Book, side: Side, stopPrice: number, price: number): Reason {
+    let r = this.checkPrice(book, stopPrice);
+    if (r === Reason.OK && price !== 0) r = this.checkPrice(book, price);
+    if (r === Reason.OK && book.stops(side).reached(book.lastPrice, stopPrice)) r = Reason.STOP_WOULD_TRIGGER;
+    return r;
+  }
+
+  private checkOwned(o: Order | undefined, id: number, account: number): Reason {
+    if (!isId(id) || !isAccount(account)) return Reason.INVALID_FIELD;
+    if (o === undefined) return Reason.UNKNOWN_ORDER;
+    return account === 0 || o.account === account ? Reason.OK : Reason.NOT_OWNER;
+  }
+
+  private reject(id: number, account: number, reason: Reason): Reason {
+    this.listener.rejected(isId(id) ? id : 0, isAccount(account) ? account : 0, reason);
+    return reason;
+  }
+
+  /** True when an order on `side` at `price` would trade with the opposite best level. */
+  private crosses(book: Book, side: Side, price: number): boolean {
+    const best = book.opposite(side).best();
+    return best !== undefined && (side === Side.BUY ? best.price <= price : best.price >= price);
+  }
+
+  /**
+   * Whether `qty` can be filled completely right now, honouring self-trade prevention: an
+   * own order that would cancel the taker stops the walk; one that would itself be cancelled
+   * is skipped. Walks at most the levels and orders needed.
+   */
+  private fillable(book: Book, side: Side, account: number, stp: Stp, limited: boolean, price: number, qty: number): boolean {
+    const levels = book.opposite(side).levels;
+    let sum = 0;
+    for (let i = levels.length - 1; i >= 0; i--) {
+      const level = levels[i]!;
+      if (limited && (side === Side.BUY ? level.price > price : level.price < price)) return false;
+      if (stp === Stp.NONE) sum += level.qty;
+      else {
+        for (let m = level.head; m !== null; m = m.next) {
+          if (m.account === account) {
+            if (stp !== Stp.CANCEL_OLDEST) return false;
+          } else sum += m.leaves;
+          if (sum >= qty) return true;
+        }
+      }
+      if (sum >= qty) return true;
+    }
+    return false;
+  }
+
+  // ---- matching -------------------------------------------------------------------------
+
+  private executeThenStops(book: Book, o: Order): void {
+    const trades = this.tradeSeq;
+    this.execute(book, o);
+    if (this.tradeSeq !== trades) this.runStops(book);
+  }
+
+  /** Matches an incoming order, then rests its remainder (GTC limit) or lets it expire. */
+  private execute(book: Book, t: Order): void {
+    const limited = t.kind === OrderKind.LIMIT;
+    if (!limited || this.crosses(book, t.side, t.price)) {
+      if (this.match(book, t, limited)) {
+        this.listener.cancelled(book.id, t.id, t.account, t.leaves, CancelReason.STP);
+        if (t.peer !== null) this.cancelPeer(t);
+        this.free(t);
+        return;
+      }
+    }
+    if (t.leaves === 0) this.free(t);
+    else if (limited && t.tif === Tif.GTC) this.rest(book, t);
+    else {
+      this.listener.expired(book.id, t.id, t.account, t.leaves);
+      if (t.peer !== null) this.cancelPeer(t);
+      this.free(t);
+    }
+  }
+
+  /** Walks the opposite side from its best level. Returns true when self-trade prevention killed the taker. */
+  private match(book: Book, t: Order, limited: boolean): boolean {
+    const makers = book.opposite(t.side);
+    const levels = makers.levels;
+    const buy = t.side === Side.BUY;
+    while (t.leaves > 0 && levels.length > 0) {
+      const level = levels[levels.length - 1]!;
+      if (limited && (buy ? level.price > t.price : level.price < t.price)) break;
+      const before = level.qty;
+      const killed = this.matchLevel(book, t, level);
+      if (level.qty !== before) this.listener.level(book.id, makers.side, level.price, level.qty);
+      if (level.count === 0) this.dropLevel(makers, level);
+      if (killed) return true;
+    }
+    return false;
+  }
+
+  private matchLevel(book: Book, t: Order, level: Level): boolean {
+    let m = level.head;
+    while (m !== null && t.leaves > 0) {
+      const next = m.next;
+      if (t.stp !== Stp.NONE && m.account === t.account) {
+        if (t.stp === Stp.CANCEL_NEWEST) return true;
+        this.cancelResting(book, m, CancelReason.STP);
+        if (t.stp === Stp.CANCEL_BOTH) return true;
+        m = next;
+        continue;
+      }
+      const q = m.leaves < t.leaves ? m.leaves : t.leaves;
+      m.leaves -= q;
+      t.leaves -= q;
+      level.qty -= q;
+      book.lastPrice = level.price;
+      this.listener.trade(book.id, ++this.tradeSeq, m.id, m.account, t.id, t.account, t.side, level.price, q, m.leaves, t.leaves);
+      if (m.peer !== null) this.cancelPendingPeer(m);
+      if (t.peer !== null) this.cancelPendingPeer(t);
+      if (m.leaves === 0) {
+        level.unlink(m);
+        this.orders.delete(m.id);
+        this.free(m);
+      }
+      m = next;
+    }
+    return false;
+  }
+
+  /** Cancels a resting maker during matching; the caller owns removal of an emptied level. */
+  private cancelResting(book: Book, m: Order, reason: CancelReason): void {
+    const level = m.level!;
+    const left = m.leaves;
+    level.unlink(m);
+    this.orders.delete(m.id);
+    this.listener.cancelled(book.id, m.id, m.account, left, reason);
+    if (m.peer !== null) this.cancelPeer(m);
+    this.free(m);
+  }
+
+  private rest(book: Book, o: Order): void {
+    const side = book.side(o.side);
+    let level = side.byPrice.get(o.price);
+    if (level === undefined) {
+      level = this.levelPool.pop() ?? new Level();
+      level.price = o.price;
+      side.insert(level);
+    }
+    level.append(o);
+    this.orders.set(o.id, o);
+    this.listener.level(book.id, o.side, o.price, level.qty);
+  }
+
+  /** Takes a resting order out of its level (emitting the level change); index and pool untouched. */
+  private unrest(book: Book, o: Order): void {
+    const level = o.level!;
+    level.unlink(o);
+    this.listener.level(book.id, o.side, level.price, level.qty);
+    if (level.count === 0) this.dropLevel(book.side(o.side), level);
+  }
+
+  private dropLevel(side: SideBook, level: Level): void {
+    side.remove(level);
+    level.head = null;
+    level.tail = null;
+    level.qty = 0;
+    this.levelPool.push(level);
+  }
+
+  /** Removes a live order (resting or pending stop) outside matching, and its OCO peer. */
+  private remove(o: Order, reason: CancelReason): void {
+    const book = o.book!;
+    if (o.level !== null) this.unrest(book, o);
+    else book.stops(o.side).remove(o);
+    this.orders.delete(o.id);
+    this.listener.cancelled(book.id, o.id, o.account, o.leaves, reason);
+    if (o.peer !== null) this.cancelPeer(o);
+    this.free(o);
+  }
+
+  private cancelPeer(o: Order): void {
+    const p = o.peer!;
+    o.peer = null;
+    p.peer = null;
+    this.remove(p, CancelReason.OCO);
+  }
+
+  /**
+   * During matching an order that trades can only have a pending stop as its peer (a limit
+   * leg's peer is the stop leg; a triggered stop dropped its peer at trigger), so removing
+   * the peer never touches the level being walked. Asserted, because the walk depends on it.
+   */
+  private cancelPendingPeer(o: Order): void {
+    if (o.peer!.level !== null) throw new Error("engine invariant: a trading order's OCO peer must be a pending stop");
+    this.cancelPeer(o);
+  }
+
+  /**
+   * Triggers pending stops reached by the last trade price, one at a time, buy side first,
+   * re-reading the price after each because a triggered order can trade and move it.
+   * Bounded: each stop triggers at most once.
+   */
+  private runStops(book: Book): void {
+    for (;;) {
+      let o = book.buyStops.top();
+      if (o === undefined || !book.buyStops.reached(book.lastPrice, o.stopPrice)) {
+        o = book.sellStops.top();
+        if (o === undefined || !book.sellStops.reached(book.lastPrice, o.stopPrice)) return;
+      }
+      this.activate(book, o);
+    }
+  }
+
+  private activate(book: Book, o: Order): void {
+    book.stops(o.side).remove(o);
+    this.orders.delete(o.id);
+    this.listener.triggered(book.id, o.id, o.account);
+    if (o.peer !== null) this.cancelPeer(o);
+    o.kind = o.kind === OrderKind.STOP_LIMIT ? OrderKind.LIMIT : OrderKind.MARKET;
+    o.stopPrice = 0;
+    const limited = o.kind === OrderKind.LIMIT;
+    if (o.tif === Tif.FOK && !this.fillable(book, o.side, o.account, o.stp, limited, o.price, o.leaves)) {
+      this.listener.expired(book.id, o.id, o.account, o.leaves);
+      this.free(o);
+      return;
+    }
+    this.execute(book, o);
+  }
+
+  // ---- order pool -----------------------------------------------------------------------
+
+  private newOrder(book: Book, id: number, account: number, side: Side, kind: OrderKind, price: number, stopPrice: number, qty: number, tif: Tif, stp: Stp, postOnly: boolean): Order {
+    const o = this.orderPool.pop() ?? new Order();
+    o.id = id;
+    o.account = account;
+    o.side = side;
+    o.kind = kind;
+    o.price = price;
+    o.stopPrice = stopPrice;
+    o.leaves = qty;
+    o.tif = tif;
+    o.stp = stp;
+    o.postOnly = postOnly;
+    o.book = book;
+    return o;
+  }
+
+  private free(o: Order): void {
+    o.book = null;
+    o.level = null;
+    o.prev = null;
+    o.next = null;
+    o.peer = null;
+    this.orderPool.push(o);
+  }
+
+  // ---- queries, snapshot, hash --------------------------------------------------------
+
+  instruments(): InstrumentConfig[] {
+    return [...this.books.values()].map((b) => b.config);
+  }
+
+  order(id: number): OrderView | undefined {
+    const o = this.orders.get(id);
+    if (o === undefined) return undefined;
+    return { id: o.id, instrument: o.book!.id, account: o.account, side: o.side, kind: o.kind, price: o.price, stopPrice: o.stopPrice, leaves: o.leaves, peerId: o.peer?.id ?? 0 };
+  }
+
+  /** Ids of the orders resting at one price, in time priority. */
+  levelOrders(instrument: number, side: Side, price: number): number[] {
+    const ids: number[] = [];
+    const level = this.books.get(instrument)?.side(side).byPrice.get(price);
+    for (let o = level?.head ?? null; o !== null; o = o.next) ids.push(o.id);
+    return ids;
+  }
+
+  depth(instrument: number, levelsMax = Number.MAX_SAFE_INTEGER): Depth {
+    const book = this.books.get(instrument);
+    const side = (s: SideBook | undefined): [number, number][] => {
+      const out: [number, number][] = [];
+      const levels = s?.levels ?? [];
+      for (let i = levels.length - 1; i >= 0 && out.length < levelsMax; i--) out.push([levels[i]!.price, levels[i]!.qty]);
+      return out;
+    };
+    return { bids: side(book?.bids), asks: side(book?.asks) };
+  }
+
+  lastPrice(instrument: number): number {
+    return this.books.get(instrument)?.lastPrice ?? 0;
+  }
+
+  /** Number of live orders (resting limits and pending stops). */
+  get liveOrders(): number {
+    return this.orders.size;
+  }
+
+  /**
+   * Visits every live order of a book in canonical order: bids best to worst, each level in
+   * time priority, then asks likewise, then buy stops and sell stops in storage order.
+   * Snapshot and state hash both use this order, so equal states hash equally.
+   */
+  private forEachOrder(book: Book, visit: (o: Order) => void): void {
+    for (const side of [book.bids, book.asks]) {
+      for (let i = side.levels.length - 1; i >= 0; i--) {
+        for (let o = side.levels[i]!.head; o !== null; o = o.next) visit(o);
+      }
+    }
+    for (const o of book.buyStops.orders) visit(o);
+    for (const o of book.sellStops.orders) visit(o);
+  }
+
+  snapshot(): EngineSnapshot {
+    const books = [...this.books.values()].map((book) => {
+      const orders: SnapshotRow[] = [];
+      this.forEachOrder(book, (o) => {
+        orders.push([o.id, o.account, o.side, o.kind, o.tif, o.stp, o.postOnly ? 1 : 0, o.price, o.stopPrice, o.leaves, o.peer?.id ?? 0]);
+      });
+      return { instrument: book.id, lastPrice: book.lastPrice, orders };
+    });
+    return { format: 1, tradeSeq: this.tradeSeq, instruments: this.instruments(), books };
+  }
+
+  static restore(snap: EngineSnapshot, listener: EngineListener): Engine {
+    if (snap.format !== 1) throw new Error(`unsupported engine snapshot format ${String(snap.format)}`);
+    const e = new Engine(snap.instruments, listener);
+    e.tradeSeq = snap.tradeSeq;
+    for (const b of snap.books) {
+      const book = e.books.get(b.instrument);
+      if (book === undefined) throw new Error(`snapshot names unknown instrument ${b.instrument}`);
+      book.lastPrice = b.lastPrice;
+      for (const row of b.orders) e.restoreOrder(book, row);
+    }
+    for (const b of snap.books) {
+      for (const row of b.orders) {
+        if (row[10] !== 0) e.orders.get(row[0])!.peer = e.orders.get(row[10]) ?? null;
+      }
+    }
+    return e;
+  }
+
+  private restoreOrder(book: Book, row: SnapshotRow): void {
+    const [id, account, side, kind, tif, stp, postOnly, price, stopPrice, leaves] = row;
+    const o = this.newOrder(book, id, account, side as Side, kind as OrderKind, price, stopPrice, leaves, tif as Tif, stp as Stp, postOnly === 1);
+    if (kind === OrderKind.LIMIT) {
+      const s = book.side(o.side);
+      let level = s.byPrice.get(price);
+      if (level === undefined) {
+        level = new Level();
+        level.price = price;
+        s.insert(level);
+      }
+      level.append(o);
+    } else book.stops(o.side).push(o);
+    this.orders.set(id, o);
+  }
+
+  /** A 64-bit digest (16 hex digits) of the whole state; equal states give equal hashes everywhere. */
+  stateHash(): string {
+    const h = new StateHasher();
+    h.add(this.tradeSeq);
+    const ids = [...this.books.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const book = this.books.get(id)!;
+      h.add(id);
+      h.add(book.lastPrice);
+      this.forEachOrder(book, (o) => {
+        h.add(o.id); h.add(o.account); h.add(o.side); h.add(o.kind); h.add(o.tif); h.add(o.stp);
+        h.add(o.postOnly ? 1 : 0); h.add(o.price); h.add(o.stopPrice); h.add(o.leaves); h.add(o.peer?.id ?? 0);
+      });
+      h.add(-1);
+    }
+    return h.digest();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Engine vocabulary: sides, order kinds, time-in-force, self-trade prevention modes,
+ * reason codes and the event listener. Everything is an integer so the engine never
+ * touches a float, and `const` objects with derived union types stand in for TS enums.
+ */
+
+export const Side = { BUY: 0, SELL: 1 } as const;
+export type Side = (typeof Side)[keyof typeof Side];
+
+export const Tif = { GTC: 0, IOC: 1, FOK: 2 } as const;
+export type Tif = (typeof Tif)[keyof typeof Tif];
+
+/** What happens when an incoming order would trade with a resting order of the same account. */
+export const Stp = {
+  /** Self-trades are allowed. */
+  NONE: 0,
+  /** The incoming (newest) order's remainder is cancelled; the resting order stays. */
+  CANCEL_NEWEST: 1,
+  /** The resting (oldest) order is cancelled and matching continues. */
+  CANCEL_OLDEST: 2,
+  /** Both are cancelled. */
+  CANCEL_BOTH: 3,
+} as const;
+export type Stp = (typeof Stp)[keyof typeof Stp];
+
+export const OrderKind = { LIMIT: 0, MARKET: 1, STOP_LIMIT: 2, STOP_MARKET: 3 } as const;
+export type OrderKind = (typeof OrderKind)[keyof typeof OrderKind];
+
+/** Why an order left the book other than by filling. */
+export const CancelReason = {
+  USER: 0,
+  /** Self-trade prevention removed it. */
+  STP: 1,
+  /** Its one-cancels-other peer traded, triggered or was cancelled. */
+  OCO: 2,
+} as const;
+export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];
+
+/**
+ * Reason codes for rejected commands. Stable numbers: they go on the wire and into logs.
+ * 0 is success. REASON_TEXT below gives the plain-language message for each.
+ */
+export const Reason = {
+  OK: 0,
+  UNKNOWN_INSTRUMENT: 1,
+  INVALID_FIELD: 2,
+  PRICE_NOT_ON_TICK: 3,
+  PRICE_OUT_OF_BAND: 4,
+  QTY_NOT_ON_LOT: 5,
+  QTY_TOO_SMALL: 6,
+  QTY_TOO_LARGE: 7,
+  DUPLICATE_ORDER_ID: 8,
+  UNKNOWN_ORDER: 9,
+  NOT_OWNER: 10,
+  POST_ONLY_WOULD_CROSS: 11,
+  FOK_NOT_FILLABLE: 12,
+  NO_LIQUIDITY: 13,
+  STOP_WOULD_TRIGGER: 14,
+  NOT_MODIFIABLE: 15,
+  INVALID_OCO: 16,
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+export const REASON_NAME: Readonly<Record<Reason, string>> = {
+  0: "OK",
+  1: "UNKNOWN_INSTRUMENT",
+  2: "INVALID_FIELD",
+  3: "PRICE_NOT_ON_TICK",
+  4: "PRICE_OUT_OF_BAND",
+  5: "QTY_NOT_ON_LOT",
+  6: "QTY_TOO_SMALL",
+  7: "QTY_TOO_LARGE",
+  8: "DUPLICATE_ORDER_ID",
+  9: "UNKNOWN_ORDER",
+  10: "NOT_OWNER",
+  11: "POST_ONLY_WOULD_CROSS",
+  12: "FOK_NOT_FILLABLE",
+  13: "NO_LIQUIDITY",
+  14: "STOP_WOULD_TRIGGER",
+  15: "NOT_MODIFIABLE",
+  16: "INVALID_OCO",
+};
+
+export const REASON_TEXT: Readonly<Record<Reason, string>> = {
+  0: "accepted",
+  1: "no instrument with this id is configured",
+  2: "a field is missing, not a safe integer, or out of its allowed range",
+  3: "price is not a multiple of the instrument's tick size",
+  4: "price is outside the instrument's price band",
+  5: "quantity is not a multiple of the instrument's lot size",
+  6: "quantity is below the instrument's minimum",
+  7: "quantity is above the instrument's maximum",
+  8: "an order with this id is already live",
+  9: "no live order has this id",
+  10: "the order belongs to another account",
+  11: "a post-only order would have traded on arrival, so it was rejected rather than repriced",
+  12: "a fill-or-kill order cannot be filled completely at its limit price",
+  13: "a market order found no opposite liquidity",
+  14: "the stop price is already reached by the last trade price",
+  15: "only resting limit orders can be modified",
+  16: "an OCO pair needs two distinct new ids and a stop leg on the far side of the last trade",
+};
+
+/** Per-instrument trading rules. All integers: prices in ticks of the smallest unit, sizes in lots. */
+export interface InstrumentConfig {
+  readonly id: number;
+  readonly symbol: string;
+  /** Every price must be a multiple of this (in the instrument's smallest price unit). */
+  readonly tickSize: number;
+  /** Every quantity must be a multiple of this. */
+  readonly lotSize: number;
+  readonly qtyMin: number;
+  readonly qtyMax: number;
+  /** Static price band: limit and stop prices must lie in [priceMin, priceMax]. */
+  readonly priceMin: number;
+  readonly priceMax: number;
+}
+
+/**
+ * Receives the engine's output. Every argument is a primitive so the match loop allocates
+ * nothing; a consumer that wants objects builds them itself. Calls arrive in the exact order
+ * the engine decided things, which is the order execution reports and L2 deltas must follow.
+ */
+export interface EngineListener {
+  /** A new order passed validation. `price` is 0 for market and stop-market orders. */
+  accepted(instrument: number, orderId: number, account: number, side: Side, kind: OrderKind, price: number, qty: number): void;
+  rejected(orderId: number, account: number, reason: Reason): void;
+  /** One fill. `makerLeft`/`takerLeft` are the quantities still open after it (0 = done). */
+  trade(instrument: number, tradeId: number, makerId: number, makerAccount: number, takerId: number, takerAccount: number, takerSide: Side, price: number, qty: number, makerLeft: number, takerLeft: number): void;
+  /** An order left the book before filling: user request, self-trade prevention or OCO. */
+  cancelled(instrument: number, orderId: number, account: number, leftQty: number, reason: CancelReason): void;
+  /** The unfilled rest of an IOC, FOK-checked or market order lapsed (time-in-force). */
+  expired(instrument: number, orderId: number, account: number, leftQty: number): void;
+  /** A resting order was changed in place (qty down, priority kept). Re-priced orders emit this then re-enter matching. */
+  modified(instrument: number, orderId: number, account: number, price: number, qty: number): void;
+  /** A stop order's trigger price was reached; it now enters matching as a limit or market order. */
+  triggered(instrument: number, orderId: number, account: number): void;
+  /** The aggregate open quantity at a price changed; 0 means the level is gone. */
+  level(instrument: number, side: Side, price: number, qty: number): void;
+}
+
+/** Ignores every event; extend it to listen to a few. */
+export class NullListener implements EngineListener {
+  accepted(_instrument: number, _orderId: number, _account: number, _side: Side, _kind: OrderKind, _price: number, _qty: number): void {}
+  rejected(_orderId: number, _account: number, _reason: Reason): void {}
+  trade(_instrument: number, _tradeId: number, _makerId: number, _makerAccount: number, _takerId: number, _takerAccount: number, _takerSide: Side, _price: number, _qty: number, _makerLeft: number, _takerLeft: number): void {}
+  cancelled(_instrument: number, _orderId: number, _account: number, _leftQty: number, _reason: CancelReason): void {}
+  expired(_instrument: number, _orderId: number, _account: number, _leftQty: number): void {}
+  modified(_instrument: number, _orderId: number, _account: number, _price: number, _qty: number): void {}
+  triggered(_instrument: number, _orderId: number, _account: number): void {}
+  level(_instrument: number, _side: Side, _price: number, _qty: number): void {}
+}
