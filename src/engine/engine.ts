@@ -8,6 +8,7 @@
 import { Book, Level, Order, type SideBook } from "./book.js";
 import type { Command } from "./commands.js";
 import { StateHasher } from "./hash.js";
+import { IdMap } from "./id-map.js";
 import {
   CancelReason,
   OrderKind,
@@ -69,7 +70,7 @@ export function validateInstrument(c: InstrumentConfig): string | null {
 export class Engine {
   private readonly books = new Map<number, Book>();
   /** Resting limit orders and pending stops, by id. */
-  private readonly orders = new Map<number, Order>();
+  private readonly orders = new IdMap<Order>();
   private readonly orderPool: Order[] = [];
   private readonly levelPool: Level[] = [];
   private tradeSeq = 0;

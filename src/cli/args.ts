@@ -1,0 +1,28 @@
+/** Usage text, argument parsing and the error type for mistakes made by the caller. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+export const USAGE = `usage: lockstep <command> [options]
+
+commands:
+  start [--duration S] [--json]            run the engine demo with generated traffic (Ctrl-C stops it)
+  replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
+  replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
+  bench engine [--quick] [--json]          engine vs nodejs-order-book, same run
+  help                                     this text
+`;
+
+/** A mistake in how the command was called or in its input: shown as one line, no stack. */
+export class UserError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export function parse<T extends ParseArgsConfig["options"]>(args: string[], options: T): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (err) {
+    throw new UserError(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+}
