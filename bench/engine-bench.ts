@@ -105,7 +105,7 @@ function latency(s: Stream, apply: ((i: number) => void) | null): hdr.Histogram 
   return h;
 }
 
-function scenario(depth: number, steady: number, reps: number, log: (l: string) => void): Scenario {
+export function scenario(depth: number, steady: number, reps: number, log: (l: string) => void): Scenario {
   const s = generateStream(depth, steady, 1000 + depth);
   const ours: number[] = [];
   const theirs: number[] = [];

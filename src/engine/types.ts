@@ -98,7 +98,7 @@ export const REASON_TEXT: Readonly<Record<Reason, string>> = {
   13: "a market order found no opposite liquidity",
   14: "the stop price is already reached by the last trade price",
   15: "only resting limit orders can be modified",
-  16: "an OCO pair needs two distinct new ids and a stop leg on the far side of the last trade",
+  16: "an OCO pair needs two distinct new order ids",
 };
 
 /** Per-instrument trading rules. All integers: prices in ticks of the smallest unit, sizes in lots. */
