@@ -1,0 +1,295 @@
+/**
+ * The sequencer's log: segmented, append-only files of sequenced records.
+ *
+ * Record layout: u32 length of payload | u32 CRC32 of (chain + payload) | 16-byte chain | payload.
+ * The chain value of record n is the first 16 bytes of SHA-256(chain(n-1) + payload(n)),
+ * with 16 zero bytes before the first record. It travels with replication so a replica can
+ * tell that the log it follows is the one it already applied (a second writer after a
+ * failover, or a swapped segment, breaks it). Cost: about 1.3 µs per record on our machines.
+ *
+ * Segments are named by the seq of their first record. On open, every record's CRC is checked;
+ * a bad or incomplete record at the end of the last segment is a torn write and is cut off
+ * (the journal says how many bytes); anywhere else it is corruption and open refuses.
+ * Appends are buffered and written once per flush (group commit); fsync runs off the event
+ * loop according to the policy, and `durableSeq` says what survived.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+
+export const CHAIN_BYTES = 16;
+const HEADER_BYTES = 8 + CHAIN_BYTES;
+export const RECORD_BYTES_MAX = 64 * 1024;
+export const GENESIS_CHAIN: Buffer = Buffer.alloc(CHAIN_BYTES);
+
+export type FsyncPolicy =
+  | { readonly mode: "none" }
+  | { readonly mode: "always" }
+  /** Group commit: fsync once `records` are pending or `intervalUs` has passed since the first pending one. */
+  | { readonly mode: "batch"; readonly intervalUs: number; readonly records: number };
+
+export interface JournalOptions {
+  readonly dir: string;
+  readonly segmentBytesMax: number;
+  readonly fsync: FsyncPolicy;
+  /** Oldest segments beyond this count are deleted; 0 keeps everything. */
+  readonly retainSegmentsMax: number;
+  /** Called whenever durableSeq advances. */
+  readonly onDurable?: (seq: number) => void;
+}
+
+export interface JournalRecord {
+  readonly seq: number;
+  readonly chain: Buffer;
+  readonly payload: Buffer;
+}
+
+export class JournalCorruptError extends Error {}
+
+interface Segment {
+  readonly firstSeq: number;
+  readonly path: string;
+  /** Byte offset of each record; index i holds seq firstSeq + i. */
+  readonly offsets: number[];
+  bytes: number;
+}
+
+export function chainNext(prev: Uint8Array, payload: Uint8Array): Buffer {
+  return createHash("sha256").update(prev).update(payload).digest().subarray(0, CHAIN_BYTES);
+}
+
+const segmentName = (firstSeq: number): string => `${String(firstSeq).padStart(20, "0")}.seg`;
+
+export class Journal {
+  private readonly segments: Segment[] = [];
+  private fd = -1;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private lastSeq_ = 0;
+  private chain_: Buffer = GENESIS_CHAIN;
+  private writtenSeq = 0;
+  private durableSeq_ = 0;
+  private syncing = false;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private unsyncedSince = 0;
+  /** Bytes cut off a torn tail when the journal was opened. */
+  readonly truncatedBytes: number;
+  /** Why the tail was cut (e.g. "CRC mismatch at byte 4096 of …"), or null. */
+  recoveryNote: string | null = null;
+
+  private constructor(private readonly opts: JournalOptions) {
+    mkdirSync(opts.dir, { recursive: true });
+    this.truncatedBytes = this.recover();
+    this.writtenSeq = this.lastSeq_;
+    this.durableSeq_ = this.lastSeq_;
+  }
+
+  static open(opts: JournalOptions): Journal {
+    return new Journal(opts);
+  }
+
+  get lastSeq(): number {
+    return this.lastSeq_;
+  }
+  /** Chain value after the last appended record. */
+  get chain(): Buffer {
+    return this.chain_;
+  }
+  get durableSeq(): number {
+    return this.durableSeq_;
+  }
+  /** Lowest seq still readable (retention may have dropped older ones). */
+  get firstSeq(): number {
+    return this.segments[0]?.firstSeq ?? this.lastSeq_ + 1;
+  }
+
+  private recover(): number {
+    const names = readdirSync(this.opts.dir).filter((n) => /^\d{20}\.seg$/.test(n)).sort();
+    let cut = 0;
+    names.forEach((name, i) => {
+      const seg: Segment = { firstSeq: Number(name.slice(0, 20)), path: join(this.opts.dir, name), offsets: [], bytes: 0 };
+      if (this.segments.length > 0 && seg.firstSeq !== this.lastSeq_ + 1) {
+        throw new JournalCorruptError(`${name}: starts at seq ${seg.firstSeq}, expected ${this.lastSeq_ + 1}`);
+      }
+      cut += this.scan(seg, i === names.length - 1);
+      this.segments.push(seg);
+    });
+    return cut;
+  }
+
+  /** Reads a segment's records, checking CRCs and the chain; returns bytes cut from a torn tail. */
+  private scan(seg: Segment, last: boolean): number {
+    const fd = openSync(seg.path, last ? "r+" : "r");
+    try {
+      const size = fstatSync(fd).size;
+      const head = Buffer.alloc(HEADER_BYTES);
+      let off = 0;
+      while (off < size) {
+        // The first retained record's predecessor may have been deleted by retention: trust its chain.
+        const trustChain = this.segments.length === 0 && seg.offsets.length === 0 && seg.firstSeq !== 1;
+        const problem = this.readAt(fd, off, size, head, trustChain);
+        if (typeof problem === "string") {
+          if (!last) throw new JournalCorruptError(`${seg.path}: ${problem} at byte ${off}`);
+          this.recoveryNote = `${problem} at byte ${off} of ${seg.path}; ${size - off} bytes cut`;
+          ftruncateSync(fd, off);
+          seg.bytes = off;
+          return size - off;
+        }
+        seg.offsets.push(off);
+        this.lastSeq_ = seg.firstSeq + seg.offsets.length - 1;
+        this.chain_ = problem.chain;
+        off += HEADER_BYTES + problem.payload.length;
+      }
+      seg.bytes = size;
+      return 0;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** One record at `off`, or why it is not a valid one. */
+  private readAt(fd: number, off: number, size: number, head: Buffer, trustChain: boolean): { chain: Buffer; payload: Buffer } | string {
+    if (off + HEADER_BYTES > size) return "incomplete record header";
+    readSync(fd, head, 0, HEADER_BYTES, off);
+    const len = head.readUInt32LE(0);
+    if (len === 0 || len > RECORD_BYTES_MAX) return `impossible record length ${len}`;
+    if (off + HEADER_BYTES + len > size) return "incomplete record";
+    const body = Buffer.alloc(CHAIN_BYTES + len);
+    readSync(fd, body, 0, body.length, off + 8);
+    if (crc32(body) !== head.readUInt32LE(4)) return "CRC mismatch";
+    const chain = body.subarray(0, CHAIN_BYTES);
+    const payload = body.subarray(CHAIN_BYTES);
+    if (!trustChain && !chainNext(this.chain_, payload).equals(chain)) return "hash chain broken";
+    return { chain: Buffer.from(chain), payload };
+  }
+
+  /** Appends record `seq` (must be lastSeq + 1). Buffered until flush(). Returns its chain value. */
+  append(seq: number, payload: Buffer): Buffer {
+    if (seq !== this.lastSeq_ + 1) throw new Error(`journal: append of seq ${seq} after ${this.lastSeq_}`);
+    if (payload.length === 0 || payload.length > RECORD_BYTES_MAX) throw new Error(`journal: record of ${payload.length} bytes`);
+    const chain = chainNext(this.chain_, payload);
+    const rec = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+    rec.writeUInt32LE(payload.length, 0);
+    chain.copy(rec, 8);
+    payload.copy(rec, HEADER_BYTES);
+    rec.writeUInt32LE(crc32(rec.subarray(8)), 4);
+    if (this.segments.length === 0 || this.current().bytes + this.pendingBytes >= this.opts.segmentBytesMax) this.roll(seq);
+    const seg = this.current();
+    seg.offsets.push(seg.bytes + this.pendingBytes);
+    this.pending.push(rec);
+    this.pendingBytes += rec.length;
+    this.lastSeq_ = seq;
+    this.chain_ = chain;
+    return chain;
+  }
+
+  private current(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private roll(firstSeq: number): void {
+    this.writePending();
+    if (this.fd >= 0) closeSync(this.fd);
+    const seg: Segment = { firstSeq, path: join(this.opts.dir, segmentName(firstSeq)), offsets: [], bytes: 0 };
+    this.segments.push(seg);
+    this.fd = -1;
+    const max = this.opts.retainSegmentsMax;
+    while (max > 0 && this.segments.length > max) unlinkSync(this.segments.shift()!.path);
+  }
+
+  private writePending(): void {
+    if (this.pending.length === 0) return;
+    const seg = this.current();
+    if (this.fd < 0) this.fd = openSync(seg.path, existsSync(seg.path) ? "r+" : "w");
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    writeSync(this.fd, buf, 0, buf.length, seg.bytes);
+    seg.bytes += buf.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Writes everything appended so far to the OS, then fsyncs according to the policy. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    this.writePending();
+    this.writtenSeq = this.lastSeq_;
+    const p = this.opts.fsync;
+    if (p.mode === "none") return this.advanceDurable(this.writtenSeq);
+    if (this.unsyncedSince === 0) this.unsyncedSince = performance.now();
+    const due = p.mode === "always" || this.writtenSeq - this.durableSeq_ >= p.records || (performance.now() - this.unsyncedSince) * 1000 >= p.intervalUs;
+    if (due) this.startSync();
+    else if (this.syncTimer === null && p.mode === "batch") this.syncTimer = setTimeout(() => this.startSync(), Math.max(1, Math.ceil(p.intervalUs / 1000)));
+  }
+
+  private startSync(): void {
+    if (this.syncTimer !== null) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    if (this.syncing || this.fd < 0 || this.writtenSeq === this.durableSeq_) return;
+    this.syncing = true;
+    this.unsyncedSince = 0;
+    const upTo = this.writtenSeq;
+    const fd = this.fd;
+    fsync(fd, (err) => {
+      this.syncing = false;
+      if (err) throw new Error(`journal: fsync failed: ${err.message}`);
+      this.advanceDurable(upTo);
+      if (this.writtenSeq > this.durableSeq_) this.startSync();
+    });
+  }
+
+  private advanceDurable(seq: number): void {
+    if (seq <= this.durableSeq_) return;
+    this.durableSeq_ = seq;
+    this.opts.onDurable?.(seq);
+  }
+
+  /** Up to `countMax` records from `seq` on (written ones only; call flush() first for the newest). */
+  read(seq: number, countMax: number): JournalRecord[] {
+    const out: JournalRecord[] = [];
+    if (seq < this.firstSeq) throw new RangeError(`journal: seq ${seq} is no longer retained (oldest is ${this.firstSeq})`);
+    const head = Buffer.alloc(HEADER_BYTES);
+    for (const seg of this.segments) {
+      const endSeq = seg.firstSeq + seg.offsets.length;
+      if (seq >= endSeq) continue;
+      const fd = openSync(seg.path, "r");
+      try {
+        for (let s = seq; s < endSeq && s <= this.writtenSeq && out.length < countMax; s++) {
+          const off = seg.offsets[s - seg.firstSeq]!;
+          readSync(fd, head, 0, HEADER_BYTES, off);
+          const body = Buffer.alloc(CHAIN_BYTES + head.readUInt32LE(0));
+          readSync(fd, body, 0, body.length, off + 8);
+          out.push({ seq: s, chain: body.subarray(0, CHAIN_BYTES), payload: body.subarray(CHAIN_BYTES) });
+        }
+      } finally {
+        closeSync(fd);
+      }
+      seq = seg.firstSeq + seg.offsets.length;
+      if (out.length >= countMax) break;
+    }
+    return out;
+  }
+
+  /** Chain value after record `seq` (GENESIS before seq 1). */
+  chainAt(seq: number): Buffer {
+    if (seq === 0) return GENESIS_CHAIN;
+    if (seq === this.lastSeq_) return this.chain_;
+    return this.read(seq, 1)[0]!.chain;
+  }
+
+  close(): void {
+    this.flush();
+    if (this.syncTimer !== null) clearTimeout(this.syncTimer);
+    if (this.fd >= 0) {
+      if (this.opts.fsync.mode !== "none") {
+        // A clean shutdown makes everything durable before it returns.
+        fsyncSync(this.fd);
+        this.advanceDurable(this.writtenSeq);
+      }
+      closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+

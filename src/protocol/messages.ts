@@ -1,0 +1,114 @@
+/**
+ * Every message on the wire, as a named type with its numeric tag. Frames are binary
+ * WebSocket messages holding one MessagePack map; every map has `v` (protocol version) and
+ * `t` (type). docs/protocol.md specifies each field, unit and code.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export const MsgType = {
+  // trading client ↔ sequencer (/trade)
+  HELLO: 1,
+  HELLO_OK: 2,
+  NEW: 10,
+  CANCEL: 11,
+  MODIFY: 12,
+  ACK: 20,
+  REJECT: 21,
+  // replica ↔ sequencer (/replicate)
+  SUBSCRIBE: 30,
+  BATCH: 31,
+  STATUS: 32,
+  ERROR: 33,
+  // market-data and report clients ↔ replica (/feed)
+  SUB_BOOK: 40,
+  BOOK_SNAPSHOT: 41,
+  BOOK_UPDATE: 42,
+  SUB_REPORTS: 43,
+  REPORT: 44,
+  TRADE: 45,
+} as const;
+export type MsgType = (typeof MsgType)[keyof typeof MsgType];
+
+/** Order kinds on the wire (NEW.ord). */
+export const OrdType = { LIMIT: 0, MARKET: 1, STOP: 2 } as const;
+
+/**
+ * Reject codes for frames refused before sequencing. Engine reason codes (1–16, see
+ * docs/engine.md) reach clients in REPORT messages; these start at 100 so the two never clash.
+ */
+export const WireReason = {
+  MALFORMED: 100,
+  UNKNOWN_TYPE: 101,
+  BAD_VERSION: 102,
+  MISSING_FIELD: 103,
+  OUT_OF_RANGE: 104,
+  FRAME_TOO_LARGE: 105,
+  UNKNOWN_INSTRUMENT: 106,
+  NOT_LOGGED_IN: 107,
+  ALREADY_LOGGED_IN: 108,
+  OVERLOADED: 109,
+} as const;
+export type WireReason = (typeof WireReason)[keyof typeof WireReason];
+
+export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
+  100: "MALFORMED",
+  101: "UNKNOWN_TYPE",
+  102: "BAD_VERSION",
+  103: "MISSING_FIELD",
+  104: "OUT_OF_RANGE",
+  105: "FRAME_TOO_LARGE",
+  106: "UNKNOWN_INSTRUMENT",
+  107: "NOT_LOGGED_IN",
+  108: "ALREADY_LOGGED_IN",
+  109: "OVERLOADED",
+};
+
+// ---- trading client ↔ sequencer ----------------------------------------------------------
+
+export interface Hello { v: number; t: typeof MsgType.HELLO; acct: number }
+export interface HelloOk { v: number; t: typeof MsgType.HELLO_OK; acct: number; ep: number; seq: number }
+/** New order. `cid` is the client's own correlation id, echoed in ACK or REJECT. */
+export interface NewOrder {
+  v: number; t: typeof MsgType.NEW; cid: number; inst: number; side: number; ord: number;
+  qty: number; px?: number; tif?: number; po?: boolean; stp?: number; spx?: number;
+}
+export interface CancelOrder { v: number; t: typeof MsgType.CANCEL; cid: number; oid: number }
+export interface ModifyOrder { v: number; t: typeof MsgType.MODIFY; cid: number; oid: number; px: number; qty: number }
+/** The command was sequenced as `seq`; for NEW, `oid` (= seq) is the order's id from now on. */
+export interface Ack { v: number; t: typeof MsgType.ACK; cid: number; seq: number; oid: number }
+export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code: number; msg: string }
+
+export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder;
+
+// ---- replica ↔ sequencer -----------------------------------------------------------------
+
+/** Replica asks for the log from `from` on; `chain` is its chain value after `from - 1`. */
+export interface Subscribe { v: number; t: typeof MsgType.SUBSCRIBE; rid: string; from: number; chain: Uint8Array }
+/** Consecutive records `first`, `first + 1`, …; `chain` is the chain value after the last. */
+export interface Batch { v: number; t: typeof MsgType.BATCH; ep: number; first: number; recs: Uint8Array[]; chain: Uint8Array; ts: number }
+/** Replica's progress and its state hash at the last checkpoint seq. */
+export interface Status { v: number; t: typeof MsgType.STATUS; rid: string; seq: number; ck: number; ckh: string }
+export interface ErrorMsg { v: number; t: typeof MsgType.ERROR; code: number; msg: string }
+
+// ---- replica ↔ feed clients ----------------------------------------------------------------
+
+export interface SubBook { v: number; t: typeof MsgType.SUB_BOOK; inst: number }
+/** Top levels [price, qty] best first, as of `seq`; `cs` is the CRC32 checksum of the top 10. */
+export interface BookSnapshot { v: number; t: typeof MsgType.BOOK_SNAPSHOT; inst: number; seq: number; bids: [number, number][]; asks: [number, number][]; cs: number }
+/** Level changes made by command `seq`: [side, price, qty] (qty 0 removes); `cs` after applying them. */
+export interface BookUpdate { v: number; t: typeof MsgType.BOOK_UPDATE; inst: number; seq: number; ch: [number, number, number][]; cs: number }
+export interface SubReports { v: number; t: typeof MsgType.SUB_REPORTS; acct: number; from: number }
+/** Execution report kinds (REPORT.k). */
+export const ReportKind = { ACCEPTED: 0, REJECTED: 1, FILL: 2, CANCELLED: 3, EXPIRED: 4, MODIFIED: 5, TRIGGERED: 6 } as const;
+/**
+ * One execution report for account `acct`, produced while applying command `seq`; `n` numbers
+ * the reports of that command from 0, so (seq, n) identifies a report exactly once.
+ */
+export interface Report {
+  v: number; t: typeof MsgType.REPORT; seq: number; n: number; acct: number; k: number; oid: number;
+  px?: number; qty?: number; left?: number; code?: number; tid?: number; liq?: number;
+}
+export interface TradeMsg { v: number; t: typeof MsgType.TRADE; inst: number; seq: number; tid: number; px: number; qty: number; side: number }
+
+export type FeedClientToReplica = SubBook | SubReports;

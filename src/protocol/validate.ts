@@ -1,0 +1,82 @@
+/**
+ * Validation of every inbound frame before anything acts on it: version, type, and each field's
+ * presence, integer-ness and range. A failure names the field and carries a WireReason code.
+ */
+import { Side, Stp, Tif } from "../engine/index.js";
+import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, type ClientToSequencer, type FeedClientToReplica } from "./messages.js";
+
+export type Validated<T> = { ok: true; msg: T } | { ok: false; code: WireReason; text: string; cid: number };
+
+interface FieldRule {
+  readonly name: string;
+  readonly required: boolean;
+  /** "int" fields are safe integers in [min, max]; "bool" and "string" and "bin" are what they say. */
+  readonly kind: "int" | "bool" | "string" | "bin";
+  readonly min?: number;
+  readonly max?: number;
+}
+
+const INT_MAX = Number.MAX_SAFE_INTEGER;
+const id = (name: string): FieldRule => ({ name, required: true, kind: "int", min: 1, max: INT_MAX });
+const int = (name: string, min: number, max: number, required = true): FieldRule => ({ name, required, kind: "int", min, max });
+
+const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
+  [MsgType.HELLO]: [id("acct")],
+  [MsgType.NEW]: [
+    int("cid", 0, INT_MAX), id("inst"), int("side", Side.BUY, Side.SELL), int("ord", OrdType.LIMIT, OrdType.STOP), id("qty"),
+    int("px", 1, INT_MAX, false), int("tif", Tif.GTC, Tif.FOK, false), { name: "po", required: false, kind: "bool" },
+    int("stp", Stp.NONE, Stp.CANCEL_BOTH, false), int("spx", 1, INT_MAX, false),
+  ],
+  [MsgType.CANCEL]: [int("cid", 0, INT_MAX), id("oid")],
+  [MsgType.MODIFY]: [int("cid", 0, INT_MAX), id("oid"), id("px"), id("qty")],
+};
+
+const FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
+  [MsgType.SUB_BOOK]: [id("inst")],
+  [MsgType.SUB_REPORTS]: [id("acct"), int("from", 0, INT_MAX)],
+};
+
+function checkField(m: Record<string, unknown>, r: FieldRule): { code: WireReason; text: string } | null {
+  const x = m[r.name];
+  if (x === undefined || x === null) return r.required ? { code: WireReason.MISSING_FIELD, text: `field "${r.name}" is required` } : null;
+  if (r.kind === "bool") return typeof x === "boolean" ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be true or false` };
+  if (r.kind === "string") return typeof x === "string" && x.length <= 256 ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be a string of at most 256 characters` };
+  if (r.kind === "bin") return x instanceof Uint8Array ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be binary` };
+  if (!Number.isSafeInteger(x) || (x as number) < r.min! || (x as number) > r.max!) {
+    return { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be an integer in [${r.min}, ${r.max}]` };
+  }
+  return null;
+}
+
+function validateWith<T>(raw: unknown, rules: Readonly<Record<number, readonly FieldRule[]>>): Validated<T> {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+    return { ok: false, code: WireReason.MALFORMED, text: "a frame must be one MessagePack map", cid: 0 };
+  }
+  const m = raw as Record<string, unknown>;
+  const cid = Number.isSafeInteger(m.cid) && (m.cid as number) >= 0 ? (m.cid as number) : 0;
+  if (m.v !== PROTOCOL_VERSION) return { ok: false, code: WireReason.BAD_VERSION, text: `protocol version must be ${PROTOCOL_VERSION}`, cid };
+  const fields = typeof m.t === "number" ? rules[m.t] : undefined;
+  if (fields === undefined) return { ok: false, code: WireReason.UNKNOWN_TYPE, text: `unknown message type ${String(m.t)}`, cid };
+  for (const r of fields) {
+    const problem = checkField(m, r);
+    if (problem !== null) return { ok: false, ...problem, cid };
+  }
+  return { ok: true, msg: m as T };
+}
+
+/** Checks a frame from a trading client; NEW orders also get their kind-specific fields checked. */
+export function validateClientMessage(raw: unknown, instruments: ReadonlySet<number>): Validated<ClientToSequencer> {
+  const r = validateWith<ClientToSequencer>(raw, CLIENT_RULES);
+  if (!r.ok || r.msg.t !== MsgType.NEW) return r;
+  const m = r.msg;
+  const fail = (code: WireReason, text: string): Validated<ClientToSequencer> => ({ ok: false, code, text, cid: m.cid });
+  if (!instruments.has(m.inst)) return fail(WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
+  if (m.ord !== OrdType.MARKET && m.px === undefined && m.ord === OrdType.LIMIT) return fail(WireReason.MISSING_FIELD, `field "px" is required for a limit order`);
+  if (m.ord === OrdType.STOP && m.spx === undefined) return fail(WireReason.MISSING_FIELD, `field "spx" is required for a stop order`);
+  if (m.ord === OrdType.MARKET && (m.px !== undefined || m.spx !== undefined)) return fail(WireReason.OUT_OF_RANGE, "a market order takes no price");
+  return r;
+}
+
+export function validateFeedMessage(raw: unknown): Validated<FeedClientToReplica> {
+  return validateWith<FeedClientToReplica>(raw, FEED_RULES);
+}

@@ -1,0 +1,146 @@
+/**
+ * The journal keeps what it was given and says when it cannot: records read back from any seq
+ * across segment rolls and reopenings; a torn tail (a record cut mid-way) is cut off on open;
+ * a flipped byte is caught by the CRC (cut at the tail, refused in an older segment); the hash
+ * chain links every record; retention drops whole old segments; fsync policies report
+ * durability.
+ */
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { chainNext, GENESIS_CHAIN, Journal, JournalCorruptError, type JournalOptions } from "../src/journal/journal.js";
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+function opts(over: Partial<JournalOptions> = {}): JournalOptions {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-journal-"));
+  dirs.push(dir);
+  return { dir, segmentBytesMax: 1024, fsync: { mode: "none" }, retainSegmentsMax: 0, ...over };
+}
+const payload = (seq: number): Buffer => Buffer.from(`record-${seq}-${"x".repeat(seq % 17)}`);
+function fill(j: Journal, from: number, to: number): void {
+  for (let s = from; s <= to; s++) j.append(s, payload(s));
+  j.flush();
+}
+const segments = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith(".seg")).sort();
+
+describe("journal", () => {
+  it("reads back from any seq across segment rolls and a reopen, with a linked hash chain", () => {
+    const o = opts();
+    const j = Journal.open(o);
+    fill(j, 1, 200);
+    expect(segments(o.dir).length).toBeGreaterThan(3);
+    j.close();
+    const r = Journal.open(o);
+    expect(r.lastSeq).toBe(200);
+    expect(r.truncatedBytes).toBe(0);
+    const recs = r.read(37, 500);
+    expect(recs.map((x) => x.seq)).toEqual(Array.from({ length: 164 }, (_, i) => 37 + i));
+    expect(recs.every((x) => x.payload.equals(payload(x.seq)))).toBe(true);
+    let chain = GENESIS_CHAIN;
+    for (const rec of r.read(1, 500)) {
+      chain = chainNext(chain, rec.payload);
+      expect(rec.chain.equals(chain)).toBe(true);
+    }
+    expect(r.chain.equals(chain)).toBe(true);
+    fill(r, 201, 210);
+    expect(r.read(205, 3).map((x) => x.seq)).toEqual([205, 206, 207]);
+  });
+
+  it("cuts a torn tail (a record truncated mid-way) and keeps everything before it", () => {
+    const o = opts({ segmentBytesMax: 1 << 20 });
+    const j = Journal.open(o);
+    fill(j, 1, 50);
+    j.close();
+    const file = join(o.dir, segments(o.dir).at(-1)!);
+    truncateSync(file, statSync(file).size - 5);
+    const r = Journal.open(o);
+    expect(r.lastSeq).toBe(49);
+    expect(r.truncatedBytes).toBeGreaterThan(0);
+    expect(r.recoveryNote).toMatch(/incomplete record/);
+    fill(r, 50, 51);
+    expect(r.read(48, 10).map((x) => x.payload.toString())).toEqual([48, 49, 50, 51].map((s) => payload(s).toString()));
+  });
+
+  it("detects a flipped byte by CRC: cut at the tail of the last segment, refused in an older one", () => {
+    const o = opts();
+    const j = Journal.open(o);
+    fill(j, 1, 120);
+    j.close();
+    const names = segments(o.dir);
+    const flip = (name: string, at: number): void => {
+      const f = join(o.dir, name);
+      const b = readFileSync(f);
+      b[at] = b[at]! ^ 0xff;
+      writeFileSync(f, b);
+    };
+    flip(names.at(-1)!, 40);
+    const r = Journal.open(o);
+    expect(r.recoveryNote).toMatch(/CRC mismatch/);
+    expect(r.lastSeq).toBeLessThan(120);
+    r.close();
+    flip(names[0]!, 40);
+    expect(() => Journal.open(o)).toThrow(JournalCorruptError);
+  });
+
+  it("cuts a record whose CRC is valid but whose chain does not follow (a second writer's record)", () => {
+    // Record 4 as written by a writer whose records 1-3 match ours...
+    const other = opts({ segmentBytesMax: 1 << 20 });
+    const w = Journal.open(other);
+    fill(w, 1, 3);
+    w.close();
+    const before = readFileSync(join(other.dir, segments(other.dir)[0]!)).length;
+    const w2 = Journal.open(other);
+    fill(w2, 4, 4);
+    w2.close();
+    const record4 = readFileSync(join(other.dir, segments(other.dir)[0]!)).subarray(before);
+    // ...appended after a different record 3: its CRC checks, its chain does not.
+    const forked = opts({ segmentBytesMax: 1 << 20 });
+    const f = Journal.open(forked);
+    f.append(1, payload(1));
+    f.append(2, payload(2));
+    f.append(3, Buffer.from("a different record 3"));
+    f.close();
+    appendFileSync(join(forked.dir, segments(forked.dir)[0]!), record4);
+    const r = Journal.open(forked);
+    expect(r.lastSeq).toBe(3);
+    expect(r.recoveryNote).toMatch(/hash chain broken/);
+  });
+
+  it("refuses appends out of order and records that are empty or too large", () => {
+    const j = Journal.open(opts());
+    expect(() => j.append(2, payload(2))).toThrow(/after 0/);
+    expect(() => j.append(1, Buffer.alloc(0))).toThrow(/0 bytes/);
+    expect(() => j.append(1, Buffer.alloc(70_000))).toThrow(/70000 bytes/);
+  });
+
+  it("retention drops the oldest segments and says so when asked for them", () => {
+    const o = opts({ retainSegmentsMax: 2 });
+    const j = Journal.open(o);
+    fill(j, 1, 300);
+    expect(segments(o.dir).length).toBe(2);
+    expect(j.firstSeq).toBeGreaterThan(1);
+    expect(() => j.read(1, 10)).toThrow(/no longer retained/);
+    expect(j.read(j.firstSeq, 1)[0]!.seq).toBe(j.firstSeq);
+    j.close();
+    expect(Journal.open(o).lastSeq).toBe(300);
+  });
+
+  it("reports durability per fsync policy: at once with none, after fsync with always and batch", async () => {
+    for (const fsync of [{ mode: "always" as const }, { mode: "batch" as const, intervalUs: 2000, records: 1000 }]) {
+      const durable: number[] = [];
+      let done!: () => void;
+      const reached = new Promise<void>((r) => (done = r));
+      const j = Journal.open(opts({ fsync, onDurable: (s) => { durable.push(s); if (s === 10) done(); } }));
+      fill(j, 1, 10);
+      expect(j.durableSeq).toBe(0);
+      await reached;
+      expect(j.durableSeq).toBe(10);
+      j.close();
+    }
+    const j = Journal.open(opts());
+    fill(j, 1, 5);
+    expect(j.durableSeq).toBe(5);
+  });
+});
