@@ -16,9 +16,7 @@ export function encode(msg: object): Buffer {
 /** Decodes one frame; returns undefined when the bytes are not one valid MessagePack value. */
 export function decode(bytes: Uint8Array): unknown {
   try {
-    const value: unknown = decoder.unpack(bytes);
-    // msgpackr yields an Error object (not a throw) for the never-used byte 0xc1.
-    return value instanceof Error ? undefined : value;
+    return decoder.unpack(bytes) as unknown;
   } catch {
     return undefined;
   }

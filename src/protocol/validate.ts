@@ -49,7 +49,9 @@ function checkField(m: Record<string, unknown>, r: FieldRule): { code: WireReaso
 }
 
 function validateWith<T>(raw: unknown, rules: Readonly<Record<number, readonly FieldRule[]>>): Validated<T> {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+  // Only a plain map is a message: this also refuses what msgpackr builds for extension types
+  // (dates, its placeholder object for the never-used byte 0xc1, …).
+  if (typeof raw !== "object" || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) {
     return { ok: false, code: WireReason.MALFORMED, text: "a frame must be one MessagePack map", cid: 0 };
   }
   const m = raw as Record<string, unknown>;
