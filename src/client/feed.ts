@@ -1,0 +1,170 @@
+/**
+ * Feed client SDK: execution reports for one account and the L2 book of one instrument, from
+ * a replica's /feed endpoint, with failover across replicas. Reports are identified by
+ * (seq, n); after moving to another replica the client asks for reports from its last seq and
+ * drops what it already has, so none is lost or repeated. The local book is rebuilt from a
+ * snapshot and every update's checksum is verified; a mismatch is reported and the book is
+ * re-fetched.
+ */
+import { WebSocket } from "ws";
+import { bookChecksum } from "../protocol/checksum.js";
+import { decode, encode } from "../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, type BookSnapshot, type BookUpdate, type ErrorMsg, type Report, type TradeMsg } from "../protocol/messages.js";
+
+export interface FeedOptions {
+  readonly urls: readonly string[];
+  readonly account?: number;
+  readonly instrument?: number;
+  readonly onReport?: (r: Report) => void;
+  readonly onBook?: (book: LocalBook) => void;
+  readonly onTrade?: (t: TradeMsg) => void;
+  /** Called when the local book's checksum disagrees with the replica's (it is then re-fetched). */
+  readonly onChecksumMismatch?: (seq: number) => void;
+  readonly onFailover?: (url: string) => void;
+}
+
+/** A book kept from snapshot + updates. */
+export class LocalBook {
+  readonly bids = new Map<number, number>();
+  readonly asks = new Map<number, number>();
+  seq = 0;
+
+  reset(s: BookSnapshot): void {
+    this.bids.clear();
+    this.asks.clear();
+    for (const [p, q] of s.bids) this.bids.set(p, q);
+    for (const [p, q] of s.asks) this.asks.set(p, q);
+    this.seq = s.seq;
+  }
+
+  apply(u: BookUpdate): void {
+    for (const [side, p, q] of u.ch) {
+      const m = side === 0 ? this.bids : this.asks;
+      if (q === 0) m.delete(p);
+      else m.set(p, q);
+    }
+    this.seq = u.seq;
+  }
+
+  top(levels = Number.MAX_SAFE_INTEGER): { bids: [number, number][]; asks: [number, number][] } {
+    const bids = [...this.bids].sort((a, b) => b[0] - a[0]).slice(0, levels);
+    const asks = [...this.asks].sort((a, b) => a[0] - b[0]).slice(0, levels);
+    return { bids, asks };
+  }
+
+  checksum(): number {
+    const t = this.top(10);
+    return bookChecksum(t.bids, t.asks);
+  }
+}
+
+export class FeedClient {
+  readonly book = new LocalBook();
+  private urlIndex = 0;
+  private ws: WebSocket | null = null;
+  private last = { seq: 0, n: -1 };
+  private closing = false;
+  private bookReady = false;
+  reportsReceived = 0;
+  duplicatesDropped = 0;
+
+  constructor(private readonly o: FeedOptions) {}
+
+  /** Connects to the first reachable replica and subscribes. */
+  async connect(): Promise<void> {
+    for (let tries = 0; tries < this.o.urls.length * 3; tries++) {
+      try {
+        await this.open(this.o.urls[this.urlIndex]!);
+        return;
+      } catch {
+        this.urlIndex = (this.urlIndex + 1) % this.o.urls.length;
+      }
+    }
+    throw new Error(`no replica reachable among ${this.o.urls.join(", ")}`);
+  }
+
+  get lastReport(): { seq: number; n: number } {
+    return { ...this.last };
+  }
+  get url(): string {
+    return this.o.urls[this.urlIndex]!;
+  }
+
+  private open(url: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      ws.binaryType = "nodebuffer";
+      ws.once("error", reject);
+      ws.once("open", () => {
+        ws.off("error", reject);
+        ws.on("error", () => undefined);
+        this.ws = ws;
+        this.bookReady = false;
+        if (this.o.account !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.last.seq }));
+        if (this.o.instrument !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: this.o.instrument }));
+        resolve();
+      });
+      ws.on("message", (data: Buffer) => this.onFrame(data));
+      ws.on("close", () => this.onClose(ws));
+    });
+  }
+
+  private onClose(ws: WebSocket): void {
+    if (this.ws !== ws || this.closing) return;
+    this.ws = null;
+    this.urlIndex = (this.urlIndex + 1) % this.o.urls.length;
+    this.o.onFailover?.(this.url);
+    const retry = (delayMs: number): void => {
+      setTimeout(() => {
+        if (this.closing) return;
+        this.open(this.url).catch(() => {
+          this.urlIndex = (this.urlIndex + 1) % this.o.urls.length;
+          retry(Math.min(2000, delayMs * 2));
+        });
+      }, delayMs);
+    };
+    retry(20);
+  }
+
+  private onFrame(data: Buffer): void {
+    const m = decode(data) as Report | BookSnapshot | BookUpdate | TradeMsg | ErrorMsg | undefined;
+    if (m === undefined) return;
+    switch (m.t) {
+      case MsgType.REPORT:
+        if (m.seq < this.last.seq || (m.seq === this.last.seq && m.n <= this.last.n)) {
+          this.duplicatesDropped++;
+          return;
+        }
+        this.last = { seq: m.seq, n: m.n };
+        this.reportsReceived++;
+        this.o.onReport?.(m);
+        return;
+      case MsgType.BOOK_SNAPSHOT:
+        this.book.reset(m);
+        this.bookReady = true;
+        this.o.onBook?.(this.book);
+        return;
+      case MsgType.BOOK_UPDATE:
+        if (!this.bookReady || m.seq <= this.book.seq) return;
+        this.book.apply(m);
+        if (this.book.checksum() !== m.cs) {
+          this.o.onChecksumMismatch?.(m.seq);
+          this.bookReady = false;
+          this.ws?.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: m.inst }));
+          return;
+        }
+        this.o.onBook?.(this.book);
+        return;
+      case MsgType.TRADE:
+        this.o.onTrade?.(m);
+        return;
+      default:
+        return;
+    }
+  }
+
+  close(): void {
+    this.closing = true;
+    this.ws?.close();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Trading client SDK: one WebSocket to the sequencer's /trade endpoint. Every submit, cancel or
+ * modify returns a promise that resolves with the ACK (the command's seq, and for a new order
+ * its order id) or rejects with a LockstepError carrying the reason code. An ACK means the
+ * command is in the log with the configured durability; what the engine did with it arrives
+ * as execution reports from a replica (see FeedClient).
+ */
+import { WebSocket } from "ws";
+import { decode, encode } from "../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, WIRE_REASON_NAME, type Ack, type HelloOk, type Reject, type WireReason } from "../protocol/messages.js";
+
+export class LockstepError extends Error {
+  constructor(readonly code: number, message: string, options?: { cause?: unknown }) {
+    super(`${WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`}: ${message}`, options);
+    this.name = "LockstepError";
+  }
+}
+
+export interface OrderRequest {
+  readonly inst: number;
+  readonly side: 0 | 1;
+  /** 0 limit (default), 1 market, 2 stop. */
+  readonly ord?: 0 | 1 | 2;
+  readonly px?: number;
+  readonly qty: number;
+  readonly tif?: 0 | 1 | 2;
+  readonly po?: boolean;
+  readonly stp?: 0 | 1 | 2 | 3;
+  readonly spx?: number;
+}
+
+interface Pending { resolve: (a: Ack) => void; reject: (e: Error) => void }
+
+export class TradingClient {
+  private nextCid = 1;
+  private readonly pending = new Map<number, Pending>();
+  epoch = 0;
+
+  private constructor(private readonly ws: WebSocket, readonly account: number) {
+    ws.on("message", (data: Buffer) => this.onFrame(data));
+    ws.on("close", () => this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced")));
+  }
+
+  static connect(url: string, account: number, timeoutMs = 10_000): Promise<TradingClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      ws.binaryType = "nodebuffer";
+      const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no HELLO_OK from ${url} within ${timeoutMs} ms`)); }, timeoutMs);
+      ws.once("error", (err) => { clearTimeout(timer); reject(err); });
+      ws.once("open", () => ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: account })));
+      ws.once("message", (data: Buffer) => {
+        clearTimeout(timer);
+        const m = decode(data) as HelloOk | Reject | undefined;
+        if (m?.t !== MsgType.HELLO_OK) {
+          ws.terminate();
+          return reject(new LockstepError(m?.t === MsgType.REJECT ? m.code : 0, m?.t === MsgType.REJECT ? m.msg : "unexpected reply to HELLO"));
+        }
+        const c = new TradingClient(ws, account);
+        c.epoch = m.ep;
+        resolve(c);
+      });
+    });
+  }
+
+  submit(o: OrderRequest): Promise<Ack> {
+    return this.request({ t: MsgType.NEW, ord: 0, ...o });
+  }
+  cancel(oid: number): Promise<Ack> {
+    return this.request({ t: MsgType.CANCEL, oid });
+  }
+  modify(oid: number, px: number, qty: number): Promise<Ack> {
+    return this.request({ t: MsgType.MODIFY, oid, px, qty });
+  }
+  /** Sends raw bytes (tests of bad input); a REJECT with cid 0 rejects the oldest pending request. */
+  sendRaw(bytes: Uint8Array): Promise<Ack> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(0, { resolve, reject });
+      this.ws.send(bytes);
+    });
+  }
+
+  private request(body: object): Promise<Ack> {
+    const cid = this.nextCid++;
+    return new Promise((resolve, reject) => {
+      if (this.ws.readyState !== WebSocket.OPEN) return reject(new LockstepError(0, "not connected"));
+      this.pending.set(cid, { resolve, reject });
+      this.ws.send(encode({ v: PROTOCOL_VERSION, cid, ...body }));
+    });
+  }
+
+  private onFrame(data: Buffer): void {
+    const m = decode(data) as Ack | Reject | undefined;
+    if (m === undefined || (m.t !== MsgType.ACK && m.t !== MsgType.REJECT)) return;
+    const p = this.pending.get(m.cid);
+    if (p === undefined) return;
+    this.pending.delete(m.cid);
+    if (m.t === MsgType.ACK) p.resolve(m);
+    else p.reject(new LockstepError(m.code, m.msg));
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState === WebSocket.CLOSED) return resolve();
+      this.ws.once("close", () => resolve());
+      this.ws.close();
+    });
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * A replica follows the sequencer's log and rebuilds the book with the same engine.
+ *
+ *   1. follow   connect to /replicate, SUBSCRIBE from applied + 1 with our chain value
+ *   2. verify   each BATCH: epoch not older than any seen (fencing), records contiguous
+ *               (a gap means re-subscribe; records already applied are skipped), and the hash
+ *               chain over the new records must end at the frame's chain (else: forked log,
+ *               refuse and stop)
+ *   3. apply    every record exactly once, in seq order, to the engine
+ *   4. publish  execution reports to the owning account's subscribers (and a resume ring),
+ *               L2 updates with a top-10 checksum and trades to book subscribers
+ *   5. report   STATUS (applied seq, last checkpoint hash) to the sequencer after each batch
+ *   6. persist  a snapshot (engine state + seq + chain) every N seqs and on stop; a restart
+ *               loads it and catches up from there
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { Packr } from "msgpackr";
+import type { Logger } from "pino";
+import uWS from "uWebSockets.js";
+import { WebSocket } from "ws";
+import { Engine, type EngineSnapshot, type InstrumentConfig } from "../engine/index.js";
+import { chainNext, GENESIS_CHAIN } from "../journal/journal.js";
+import { bookChecksum } from "../protocol/checksum.js";
+import { decode, encode } from "../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, WireReason, type Batch, type ErrorMsg } from "../protocol/messages.js";
+import { decodeRecord } from "../protocol/record.js";
+import { validateFeedMessage } from "../protocol/validate.js";
+import { CommandOutputs } from "./outputs.js";
+
+export interface ReplicaOptions {
+  readonly id: string;
+  readonly sequencerUrl: string;
+  readonly host: string;
+  /** Port of this replica's feed endpoint; 0 picks a free one. */
+  readonly port: number;
+  readonly dataDir: string;
+  readonly instruments: readonly InstrumentConfig[];
+  readonly snapshotEverySeq: number;
+  readonly hashEverySeq: number;
+  /** Execution reports kept for clients resuming from a seq. */
+  readonly reportRingMax: number;
+  /** A feed subscriber with more than this buffered is disconnected (slow consumer). */
+  readonly feedBufferBytesMax: number;
+  readonly log: Logger;
+}
+
+interface FeedData { acct: number; books: Set<number>; closed: boolean }
+interface Persisted { format: 1; seq: number; chain: Uint8Array; epoch: number; engine: EngineSnapshot }
+
+const snapshotPackr = new Packr({ useRecords: false, int64AsType: "number" });
+const RECONNECT_MS_MIN = 50;
+const RECONNECT_MS_MAX = 2000;
+
+export class Replica {
+  private engine: Engine;
+  private readonly out = new CommandOutputs();
+  private applied = 0;
+  private chain: Buffer = GENESIS_CHAIN;
+  private epoch = 0;
+  private checkpoint = { seq: 0, hash: "" };
+  private lastSnapshotSeq = 0;
+  private upstream: WebSocket | null = null;
+  private reconnectMs = RECONNECT_MS_MIN;
+  private stopping = false;
+  private forked: string | null = null;
+  private lastRecordTsUs = 0;
+  private app: uWS.TemplatedApp | null = null;
+  private listenSocket: uWS.us_listen_socket | null = null;
+  private readonly feed = new Set<uWS.WebSocket<FeedData>>();
+  private readonly reportRing: { seq: number; acct: number; frame: Buffer }[] = [];
+  private port_ = 0;
+  private readonly waiters: { seq: number; resolve: () => void }[] = [];
+
+  constructor(private readonly o: ReplicaOptions) {
+    mkdirSync(o.dataDir, { recursive: true });
+    this.engine = new Engine(o.instruments, this.out);
+    this.loadSnapshot();
+  }
+
+  get port(): number {
+    return this.port_;
+  }
+  get appliedSeq(): number {
+    return this.applied;
+  }
+  stateHash(): string {
+    return this.engine.stateHash();
+  }
+
+  /** Resolves once seq `seq` has been applied. */
+  waitFor(seq: number): Promise<void> {
+    if (this.applied >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  async start(): Promise<number> {
+    await this.listen();
+    this.connect();
+    return this.port_;
+  }
+
+  // ---- 6. persist (load) ------------------------------------------------------------------
+
+  private snapshotPath(): string {
+    return join(this.o.dataDir, "snapshot.msgpack");
+  }
+
+  private loadSnapshot(): void {
+    if (!existsSync(this.snapshotPath())) return;
+    const p = snapshotPackr.unpack(readFileSync(this.snapshotPath())) as Persisted;
+    if (p.format !== 1) throw new Error(`replica: unsupported snapshot format ${String(p.format)}`);
+    this.engine = Engine.restore(p.engine, this.out);
+    this.applied = p.seq;
+    this.chain = Buffer.from(p.chain);
+    this.epoch = p.epoch;
+    this.lastSnapshotSeq = p.seq;
+    this.o.log.info({ seq: p.seq }, "restored from snapshot");
+  }
+
+  /** Writes the snapshot to a temporary file, fsyncs it, then renames it over the old one. */
+  private saveSnapshot(): void {
+    const p: Persisted = { format: 1, seq: this.applied, chain: this.chain, epoch: this.epoch, engine: this.engine.snapshot() };
+    const tmp = `${this.snapshotPath()}.tmp`;
+    const fd = openSync(tmp, "w");
+    try {
+      writeSync(fd, snapshotPackr.pack(p));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.snapshotPath());
+    this.lastSnapshotSeq = this.applied;
+  }
+
+  // ---- 1. follow --------------------------------------------------------------------------
+
+  private connect(): void {
+    if (this.stopping || this.forked !== null) return;
+    const ws = new WebSocket(this.o.sequencerUrl, { perMessageDeflate: false, maxPayload: 64 << 20 });
+    this.upstream = ws;
+    ws.binaryType = "nodebuffer";
+    ws.on("open", () => {
+      this.reconnectMs = RECONNECT_MS_MIN;
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: this.o.id, from: this.applied + 1, chain: this.chain }));
+    });
+    ws.on("message", (data: Buffer) => this.onUpstream(ws, data));
+    ws.on("error", (err) => this.o.log.debug({ err: err.message }, "sequencer connection error"));
+    ws.on("close", () => {
+      if (this.upstream === ws) this.upstream = null;
+      if (this.stopping || this.forked !== null) return;
+      setTimeout(() => this.connect(), this.reconnectMs);
+      this.reconnectMs = Math.min(RECONNECT_MS_MAX, this.reconnectMs * 2);
+    });
+  }
+
+  private onUpstream(ws: WebSocket, data: Buffer): void {
+    const m = decode(data) as Batch | ErrorMsg | undefined;
+    if (m?.t === MsgType.ERROR) {
+      this.o.log.error({ code: m.code, msg: m.msg }, "sequencer refused us");
+      if (/forked/.test(m.msg)) this.forked = m.msg;
+      return;
+    }
+    if (m?.t !== MsgType.BATCH) return this.o.log.warn("unexpected frame from the sequencer");
+    this.onBatch(ws, m);
+  }
+
+  // ---- 2. verify, 3. apply, 4. publish, 5. report -----------------------------------------
+
+  private onBatch(ws: WebSocket, b: Batch): void {
+    if (b.ep < this.epoch) return this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring a frame from an older epoch");
+    if (b.first > this.applied + 1) {
+      this.o.log.warn({ first: b.first, applied: this.applied }, "gap in the log: re-subscribing");
+      ws.close();
+      return;
+    }
+    const recs = b.recs.slice(this.applied + 1 - b.first);
+    if (recs.length === 0) return;
+    let chain = this.chain;
+    for (const r of recs) chain = chainNext(chain, r);
+    if (!chain.equals(b.chain)) {
+      this.forked = `hash chain mismatch in batch from seq ${b.first}`;
+      this.o.log.error({ first: b.first }, "the sequencer's log forks from what we applied: refusing it");
+      ws.close();
+      return;
+    }
+    this.epoch = b.ep;
+    for (const r of recs) this.applyRecord(r);
+    this.chain = chain;
+    ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
+    if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.saveSnapshot();
+    while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
+    this.waiters.sort((a, c) => a.seq - c.seq);
+  }
+
+  private applyRecord(bytes: Uint8Array): void {
+    const r = decodeRecord(bytes);
+    if (r.seq !== this.applied + 1) throw new Error(`replica invariant: record ${r.seq} after ${this.applied}`);
+    this.out.begin(r.seq);
+    this.engine.apply(r.cmd);
+    this.applied = r.seq;
+    this.lastRecordTsUs = r.tsUs;
+    if (r.seq % this.o.hashEverySeq === 0) this.checkpoint = { seq: r.seq, hash: this.engine.stateHash() };
+    this.publish(r.seq);
+  }
+
+  private publish(seq: number): void {
+    const out = this.out;
+    out.reports.forEach((rep, n) => {
+      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
+      this.reportRing.push({ seq, acct: rep.acct, frame });
+      for (const ws of this.feed) if (ws.getUserData().acct === rep.acct) this.sendFeed(ws, frame);
+    });
+    if (this.reportRing.length > this.o.reportRingMax) this.reportRing.splice(0, this.reportRing.length - this.o.reportRingMax);
+    for (const [inst, flat] of out.levels) {
+      if (flat.length === 0) continue;
+      const subs = [...this.feed].filter((ws) => ws.getUserData().books.has(inst));
+      if (subs.length === 0) continue;
+      const ch: [number, number, number][] = [];
+      for (let i = 0; i < flat.length; i += 3) ch.push([flat[i]!, flat[i + 1]!, flat[i + 2]!]);
+      const d = this.engine.depth(inst, 10);
+      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) });
+      const trades = out.trades.filter((t) => t.inst === inst).map((t) => encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, seq, ...t }));
+      for (const ws of subs) {
+        for (const tf of trades) this.sendFeed(ws, tf);
+        this.sendFeed(ws, frame);
+      }
+    }
+  }
+
+  private sendFeed(ws: uWS.WebSocket<FeedData>, frame: Buffer): void {
+    const d = ws.getUserData();
+    if (d.closed) return;
+    if (ws.getBufferedAmount() > this.o.feedBufferBytesMax) {
+      d.closed = true;
+      ws.end(4001, "slow consumer: too much buffered; reconnect and resubscribe");
+      return;
+    }
+    ws.send(frame, true);
+  }
+
+  // ---- feed endpoint ----------------------------------------------------------------------
+
+  private async listen(): Promise<void> {
+    const app = uWS.App();
+    app.ws<FeedData>("/feed", {
+      compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120,
+      maxBackpressure: 2 * this.o.feedBufferBytesMax, closeOnBackpressureLimit: 1,
+      upgrade: (res, req, ctx) => res.upgrade({ acct: 0, books: new Set<number>(), closed: false }, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), ctx),
+      open: (ws) => { this.feed.add(ws); },
+      message: (ws, msg) => this.onFeedFrame(ws, msg),
+      close: (ws) => {
+        ws.getUserData().closed = true;
+        this.feed.delete(ws);
+      },
+    });
+    app.get("/stats", (res) => {
+      res.writeHeader("content-type", "application/json").end(JSON.stringify(this.stats()));
+    });
+    this.app = app;
+    await new Promise<void>((resolve, reject) => {
+      app.listen(this.o.host, this.o.port, (token) => {
+        if (!token) return reject(new Error(`replica ${this.o.id}: cannot listen on ${this.o.host}:${this.o.port}`));
+        this.listenSocket = token;
+        this.port_ = uWS.us_socket_local_port(token);
+        resolve();
+      });
+    });
+  }
+
+  private onFeedFrame(ws: uWS.WebSocket<FeedData>, bytes: ArrayBuffer): void {
+    const v = validateFeedMessage(decode(new Uint8Array(bytes)));
+    if (!v.ok) {
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code: v.code, msg: v.text }), true);
+      return;
+    }
+    const m = v.msg;
+    const d = ws.getUserData();
+    if (m.t === MsgType.SUB_BOOK) {
+      if (!this.o.instruments.some((i) => i.id === m.inst)) {
+        ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code: WireReason.UNKNOWN_INSTRUMENT, msg: `no instrument ${m.inst}` }), true);
+        return;
+      }
+      const depth = this.engine.depth(m.inst);
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_SNAPSHOT, inst: m.inst, seq: this.applied, bids: depth.bids, asks: depth.asks, cs: bookChecksum(depth.bids, depth.asks) }), true);
+      d.books.add(m.inst);
+      return;
+    }
+    const oldest = this.reportRing[0]?.seq ?? this.applied + 1;
+    if (m.from > 0 && m.from < oldest && this.applied >= oldest) {
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code: WireReason.OUT_OF_RANGE, msg: `reports before seq ${oldest} are no longer kept here` }), true);
+      return;
+    }
+    d.acct = m.acct;
+    for (const r of this.reportRing) if (r.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, r.frame);
+  }
+
+  stats(): object {
+    return {
+      role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.engine.stateHash(),
+      checkpoint: this.checkpoint, forked: this.forked, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
+    };
+  }
+
+  /** Saves a snapshot, then closes every connection. */
+  stop(): void {
+    this.stopping = true;
+    if (this.applied > this.lastSnapshotSeq) this.saveSnapshot();
+    this.upstream?.close();
+    if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    for (const ws of this.feed) ws.end(1001, "replica stopping");
+    this.app = null;
+  }
+}

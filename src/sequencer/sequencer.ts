@@ -1,0 +1,341 @@
+/**
+ * The sequencer: totally orders every command and streams the ordered log to replicas.
+ *
+ * Pipeline, in order, for every inbound frame on /trade:
+ *   1. gate      size limit, decode, validate (reject with a WireReason; nothing else happens)
+ *   2. sequence  seq = lastSeq + 1 (new orders take seq as their order id), stamp clock time,
+ *                encode the record, extend the hash chain, append to the journal buffer
+ *   3. tick      once per event-loop turn, after all frames of that turn:
+ *                journal.flush() (group commit), then replicate, then release acks
+ *   4. replicate direct sends to each replica from its own cursor (ring, then journal), one
+ *                frame per batch, stopping at the replica's backpressure limit and resuming on
+ *                drain: one path only, so a replica always sees the log in order
+ *   5. ack       to the client once the configured durability holds:
+ *                none (journal written), journal (fsync'd per policy), replicas:K (K replicas
+ *                applied it)
+ * Replicas report (seq, state hash) checkpoints; a disagreement raises a divergence alarm.
+ */
+import type { Logger } from "pino";
+import uWS from "uWebSockets.js";
+import { Stp, Tif, type Command, type InstrumentConfig } from "../engine/index.js";
+import type { Clock } from "../clock/clock.js";
+import { Journal, type FsyncPolicy } from "../journal/journal.js";
+import { decode, encode } from "../protocol/codec.js";
+import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type NewOrder, type Subscribe, type Status } from "../protocol/messages.js";
+import { encodeRecord } from "../protocol/record.js";
+import { validateClientMessage } from "../protocol/validate.js";
+
+export type AckPolicy = { readonly mode: "none" } | { readonly mode: "journal" } | { readonly mode: "replicas"; readonly count: number };
+
+export interface SequencerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly epoch: number;
+  readonly instruments: readonly InstrumentConfig[];
+  readonly journal: { readonly dir: string; readonly segmentBytesMax: number; readonly fsync: FsyncPolicy; readonly retainSegmentsMax: number };
+  readonly ack: AckPolicy;
+  /** Largest inbound frame accepted from a client; larger ones are rejected (FRAME_TOO_LARGE). */
+  readonly frameBytesMax: number;
+  readonly batchRecordsMax: number;
+  /** A replica with more than this buffered stops receiving until it drains. */
+  readonly replicaBufferBytesMax: number;
+  /** Recent records kept in memory for catch-up before going to the journal. */
+  readonly ringRecordsMax: number;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+interface ClientData { acct: number; closed: boolean }
+interface ReplicaData { rid: string; next: number; applied: number; live: boolean; closed: boolean }
+interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
+interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
+
+/** Hard limit for uWS itself; beyond our own frameBytesMax we still answer with a reject. */
+const UWS_PAYLOAD_BYTES_MAX = 1 << 20;
+const CHECKPOINTS_KEPT_MAX = 256;
+
+export class Sequencer {
+  private app: uWS.TemplatedApp | null = null;
+  private listenSocket: uWS.us_listen_socket | null = null;
+  private readonly journal: Journal;
+  private readonly instrumentIds: ReadonlySet<number>;
+  private readonly ring: RingRecord[] = [];
+  private readonly pendingAcks: PendingAck[] = [];
+  private readonly replicas = new Set<uWS.WebSocket<ReplicaData>>();
+  private readonly clients = new Set<uWS.WebSocket<ClientData>>();
+  private readonly checkpoints = new Map<number, { hash: string; rid: string }>();
+  private tickScheduled = false;
+  private port_ = 0;
+  readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), divergences: 0, catchUps: 0 };
+
+  constructor(private readonly o: SequencerOptions) {
+    this.journal = Journal.open({ ...o.journal, onDurable: () => this.scheduleTick() });
+    if (this.journal.truncatedBytes > 0) o.log.warn({ note: this.journal.recoveryNote }, "journal: cut a torn tail on open");
+    this.instrumentIds = new Set(o.instruments.map((i) => i.id));
+  }
+
+  get port(): number {
+    return this.port_;
+  }
+  get lastSeq(): number {
+    return this.journal.lastSeq;
+  }
+
+  async start(): Promise<number> {
+    const app = uWS.App();
+    app.ws<ClientData>("/trade", {
+      compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
+      maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
+      upgrade: (res, req, ctx) => upgrade(res, req, ctx, { acct: 0, closed: false }),
+      open: (ws) => { this.clients.add(ws); },
+      message: (ws, msg) => this.onClientFrame(ws, msg),
+      close: (ws) => {
+        ws.getUserData().closed = true;
+        this.clients.delete(ws);
+      },
+    });
+    app.ws<ReplicaData>("/replicate", {
+      compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
+      maxBackpressure: 4 * this.o.replicaBufferBytesMax, closeOnBackpressureLimit: 1,
+      upgrade: (res, req, ctx) => upgrade(res, req, ctx, { rid: "", next: 0, applied: 0, live: false, closed: false }),
+      message: (ws, msg) => this.onReplicaFrame(ws, msg),
+      drain: (ws) => this.pump(ws),
+      close: (ws) => {
+        ws.getUserData().closed = true;
+        this.replicas.delete(ws);
+      },
+    });
+    app.get("/stats", (res) => {
+      res.writeHeader("content-type", "application/json").end(JSON.stringify(this.stats()));
+    });
+    this.app = app;
+    await new Promise<void>((resolve, reject) => {
+      app.listen(this.o.host, this.o.port, (token) => {
+        if (!token) return reject(new Error(`sequencer: cannot listen on ${this.o.host}:${this.o.port}`));
+        this.listenSocket = token;
+        this.port_ = uWS.us_socket_local_port(token);
+        resolve();
+      });
+    });
+    return this.port_;
+  }
+
+  // ---- 1. gate ----------------------------------------------------------------------------
+
+  private onClientFrame(ws: uWS.WebSocket<ClientData>, bytes: ArrayBuffer): void {
+    if (bytes.byteLength > this.o.frameBytesMax) return this.reject(ws, 0, WireReason.FRAME_TOO_LARGE, `frame of ${bytes.byteLength} bytes exceeds ${this.o.frameBytesMax}`);
+    const v = validateClientMessage(decode(new Uint8Array(bytes)), this.instrumentIds);
+    if (!v.ok) return this.reject(ws, v.cid, v.code, v.text);
+    const m = v.msg;
+    const user = ws.getUserData();
+    if (m.t === MsgType.HELLO) {
+      if (user.acct !== 0) return this.reject(ws, 0, WireReason.ALREADY_LOGGED_IN, "this connection already has an account");
+      user.acct = m.acct;
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.o.epoch, seq: this.journal.lastSeq }), true);
+      return;
+    }
+    if (user.acct === 0) return this.reject(ws, m.cid, WireReason.NOT_LOGGED_IN, "send HELLO first");
+    const seq = this.journal.lastSeq + 1;
+    const cmd = m.t === MsgType.NEW ? newOrderCommand(m, seq, user.acct) : m.t === MsgType.CANCEL
+      ? { type: "cancel" as const, orderId: m.oid, account: user.acct }
+      : { type: "modify" as const, orderId: m.oid, account: user.acct, price: m.px, qty: m.qty };
+    this.sequence(cmd);
+    this.pendingAcks.push({ ws, cid: m.cid, seq, oid: m.t === MsgType.NEW ? seq : m.oid });
+  }
+
+  private reject(ws: uWS.WebSocket<ClientData>, cid: number, code: WireReason, msg: string): void {
+    this.counters.rejects.set(code, (this.counters.rejects.get(code) ?? 0) + 1);
+    if (!ws.getUserData().closed) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.REJECT, cid, code, msg }), true);
+  }
+
+  // ---- 2. sequence ------------------------------------------------------------------------
+
+  private sequence(cmd: Command): void {
+    const seq = this.journal.lastSeq + 1;
+    const payload = encodeRecord({ seq, epoch: this.o.epoch, tsUs: this.o.clock.nowUs(), cmd });
+    const chain = this.journal.append(seq, payload);
+    this.ring.push({ seq, payload, chain });
+    if (this.ring.length > this.o.ringRecordsMax) this.ring.splice(0, this.ring.length - this.o.ringRecordsMax);
+    this.counters.commands++;
+    this.scheduleTick();
+  }
+
+  // ---- 3. tick ----------------------------------------------------------------------------
+
+  private scheduleTick(): void {
+    if (this.tickScheduled) return;
+    this.tickScheduled = true;
+    setImmediate(() => this.tick());
+  }
+
+  private tick(): void {
+    this.tickScheduled = false;
+    this.journal.flush();
+    this.replicateNew();
+    this.releaseAcks();
+  }
+
+  // ---- 4. replicate -----------------------------------------------------------------------
+
+  private onReplicaFrame(ws: uWS.WebSocket<ReplicaData>, bytes: ArrayBuffer): void {
+    const m = decode(new Uint8Array(bytes)) as Record<string, unknown> | undefined;
+    const d = ws.getUserData();
+    if (typeof m !== "object" || m === null || m.v !== PROTOCOL_VERSION || typeof m.rid !== "string" || !Number.isSafeInteger(m.seq ?? m.from)) {
+      return this.replicaError(ws, WireReason.MALFORMED, "expected SUBSCRIBE or STATUS");
+    }
+    if (m.t === MsgType.SUBSCRIBE) return this.subscribe(ws, m as unknown as Subscribe);
+    if (m.t === MsgType.STATUS && d.live) return this.onStatus(d, m as unknown as Status);
+    this.replicaError(ws, WireReason.UNKNOWN_TYPE, `unexpected message type ${String(m.t)}`);
+  }
+
+  private subscribe(ws: uWS.WebSocket<ReplicaData>, m: Subscribe): void {
+    const d = ws.getUserData();
+    const from = m.from;
+    if (from < 1 || from > this.journal.lastSeq + 1) return this.replicaError(ws, WireReason.OUT_OF_RANGE, `from ${from} is outside 1..${this.journal.lastSeq + 1}`);
+    if (from < this.journal.firstSeq) return this.replicaError(ws, WireReason.OUT_OF_RANGE, `seq ${from} is no longer retained; restore from a peer's snapshot`);
+    this.journal.flush();
+    const expected = this.chainBefore(from);
+    if (!(m.chain instanceof Uint8Array) || !expected.equals(m.chain)) {
+      this.o.log.error({ rid: m.rid, from }, "replica's log forks from ours: refused");
+      return this.replicaError(ws, WireReason.OUT_OF_RANGE, `your chain at seq ${from - 1} differs from the sequencer's: the logs have forked`);
+    }
+    Object.assign(d, { rid: m.rid, next: from, applied: from - 1, live: true });
+    this.replicas.add(ws);
+    if (from <= this.journal.lastSeq) this.counters.catchUps++;
+    this.o.log.info({ rid: m.rid, from, lastSeq: this.journal.lastSeq }, "replica subscribed");
+    this.pump(ws);
+  }
+
+  private chainBefore(from: number): Buffer {
+    const prev = from - 1;
+    const r = this.ring.length > 0 && prev >= this.ring[0]!.seq ? this.ring[prev - this.ring[0]!.seq] : undefined;
+    return r?.chain ?? this.journal.chainAt(prev);
+  }
+
+  private replicaError(ws: uWS.WebSocket<ReplicaData>, code: WireReason, msg: string): void {
+    if (ws.getUserData().closed) return;
+    ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code, msg }), true);
+    ws.end(4000 + (code % 1000), WIRE_REASON_NAME[code]);
+  }
+
+  /** Sends the new records once, as the same bytes, to every replica that is at the tip. */
+  private replicateNew(): void {
+    const last = this.journal.lastSeq;
+    const atTip: uWS.WebSocket<ReplicaData>[] = [];
+    let first = Infinity;
+    for (const ws of this.replicas) {
+      const d = ws.getUserData();
+      if (d.next > last) continue;
+      if (ws.getBufferedAmount() < this.o.replicaBufferBytesMax) {
+        if (first === Infinity) first = d.next;
+        if (d.next === first && last - first < this.o.batchRecordsMax) {
+          atTip.push(ws);
+          continue;
+        }
+      }
+      this.pump(ws);
+    }
+    if (atTip.length === 0) return;
+    const frame = this.batchFrame(first, last - first + 1);
+    for (const ws of atTip) {
+      ws.send(frame, true);
+      ws.getUserData().next = last + 1;
+    }
+  }
+
+  /** Sends a lagging replica what it misses, batch by batch, until it is current or backpressured. */
+  private pump(ws: uWS.WebSocket<ReplicaData>): void {
+    const d = ws.getUserData();
+    while (!d.closed && d.next <= this.journal.lastSeq && ws.getBufferedAmount() < this.o.replicaBufferBytesMax) {
+      const n = Math.min(this.o.batchRecordsMax, this.journal.lastSeq - d.next + 1);
+      ws.send(this.batchFrame(d.next, n), true);
+      d.next += n;
+    }
+  }
+
+  private batchFrame(first: number, n: number): Buffer {
+    const recs: Buffer[] = [];
+    let chain: Buffer;
+    const ringFirst = this.ring[0]?.seq ?? Infinity;
+    if (first >= ringFirst) {
+      for (let s = first; s < first + n; s++) recs.push(this.ring[s - ringFirst]!.payload);
+      chain = this.ring[first + n - 1 - ringFirst]!.chain;
+    } else {
+      const rs = this.journal.read(first, n);
+      for (const r of rs) recs.push(r.payload);
+      chain = rs[rs.length - 1]!.chain;
+    }
+    return encode({ v: PROTOCOL_VERSION, t: MsgType.BATCH, ep: this.o.epoch, first, recs, chain, ts: this.o.clock.nowUs() });
+  }
+
+  private onStatus(d: ReplicaData, m: Status): void {
+    if (m.seq > d.applied) d.applied = m.seq;
+    if (m.ck > 0 && typeof m.ckh === "string") {
+      const seen = this.checkpoints.get(m.ck);
+      if (seen === undefined) {
+        this.checkpoints.set(m.ck, { hash: m.ckh, rid: d.rid });
+        if (this.checkpoints.size > CHECKPOINTS_KEPT_MAX) this.checkpoints.delete(this.checkpoints.keys().next().value!);
+      } else if (seen.hash !== m.ckh) {
+        this.counters.divergences++;
+        this.o.log.error({ seq: m.ck, [seen.rid]: seen.hash, [d.rid]: m.ckh }, "DIVERGENCE: replicas disagree on the state hash at the same seq");
+      }
+    }
+    if (this.o.ack.mode === "replicas") this.releaseAcks();
+  }
+
+  // ---- 5. ack -----------------------------------------------------------------------------
+
+  private releasableSeq(): number {
+    const a = this.o.ack;
+    if (a.mode === "none") return this.journal.lastSeq;
+    if (a.mode === "journal") return this.journal.durableSeq;
+    const applied = [...this.replicas].map((ws) => ws.getUserData().applied).sort((x, y) => y - x);
+    return applied.length >= a.count ? applied[a.count - 1]! : 0;
+  }
+
+  private releaseAcks(): void {
+    const upTo = this.releasableSeq();
+    let n = 0;
+    while (n < this.pendingAcks.length && this.pendingAcks[n]!.seq <= upTo) {
+      const p = this.pendingAcks[n++]!;
+      if (!p.ws.getUserData().closed) p.ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ACK, cid: p.cid, seq: p.seq, oid: p.oid }), true);
+    }
+    if (n > 0) {
+      this.pendingAcks.splice(0, n);
+      this.counters.acks += n;
+    }
+  }
+
+  stats(): object {
+    return {
+      role: "sequencer", epoch: this.o.epoch, seq: this.journal.lastSeq, durable_seq: this.journal.durableSeq,
+      commands: this.counters.commands, acks: this.counters.acks, pending_acks: this.pendingAcks.length,
+      rejects: Object.fromEntries([...this.counters.rejects].map(([k, v]) => [WIRE_REASON_NAME[k as WireReason], v])),
+      divergences: this.counters.divergences, catch_ups: this.counters.catchUps,
+      replicas: [...this.replicas].map((ws) => { const d = ws.getUserData(); return { id: d.rid, sent: d.next - 1, applied: d.applied, lag: this.journal.lastSeq - d.applied }; }),
+    };
+  }
+
+  /** Stops listening, flushes and closes the journal (fsync'd), and closes every connection. */
+  stop(): void {
+    if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    this.journal.flush();
+    this.journal.close();
+    this.releaseAcks();
+    for (const ws of [...this.clients, ...this.replicas]) ws.end(1001, "sequencer stopping");
+    this.app = null;
+  }
+}
+
+function upgrade<T>(res: uWS.HttpResponse, req: uWS.HttpRequest, ctx: uWS.us_socket_context_t, data: T): void {
+  res.upgrade(data, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), ctx);
+}
+
+function newOrderCommand(m: NewOrder, orderId: number, account: number): Command {
+  const common = { instrument: m.inst, orderId, account, side: m.side as 0 | 1, qty: m.qty, stp: (m.stp ?? Stp.NONE) as Stp };
+  if (m.ord === OrdType.MARKET) return { type: "market", ...common };
+  if (m.ord === OrdType.STOP) return { type: "stop", ...common, stopPrice: m.spx!, price: m.px ?? 0, tif: (m.tif ?? Tif.GTC) as Tif };
+  return { type: "limit", ...common, price: m.px!, tif: (m.tif ?? Tif.GTC) as Tif, postOnly: m.po ?? false };
+}
