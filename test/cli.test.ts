@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function lockstep(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { timeout: 30_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -126,11 +126,30 @@ describe("lockstep command errors and demo", () => {
     for (const r of [a, b, c, d]) noStack(r.stderr);
   });
 
-  it("start --duration 1 --json runs the demo and ends with a JSON summary", async () => {
-    const r = await lockstep("start", "--duration", "1", "--json");
+  it("start --duration 3 --json runs a 3-replica cluster as processes, and every replica ends at the same seq and hash", async () => {
+    const r = await lockstep("start", "--duration", "3", "--json", "--ephemeral");
     expect(r.code).toBe(0);
-    const s = lastJson(r.stdout);
-    expect(s.commands as number).toBeGreaterThan(10_000);
-    expect(s.trades as number).toBeGreaterThan(0);
+    const s = lastJson(r.stdout) as { orders_acked: number; replicas: { id: string; seq: number; hash: string }[]; hashes_agree: boolean };
+    expect(s.hashes_agree).toBe(true);
+    expect(s.orders_acked).toBeGreaterThan(1000);
+    expect(s.replicas.map((x) => x.id)).toEqual(["r1", "r2", "r3"]);
+    expect(new Set(s.replicas.map((x) => `${x.seq}/${x.hash}`)).size).toBe(1);
+    expect(s.replicas[0]!.seq).toBe(s.orders_acked);
+  });
+
+  it("an invalid configuration is reported field by field, before anything starts", async () => {
+    const bad = join(dir, "bad-config.json");
+    const cfg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, any>;
+    writeFileSync(bad, JSON.stringify({ ...cfg, sequencer: { ...cfg.sequencer, ack: { mode: "quorum" } } }));
+    const r = await lockstep("start", "--config", bad, "--duration", "1");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("sequencer.ack.mode");
+    // Cross-field checks run once every field is valid.
+    cfg.replicas[1].id = "r1";
+    writeFileSync(bad, JSON.stringify(cfg));
+    const r2 = await lockstep("start", "--config", bad, "--duration", "1");
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toContain('replicas.1.id: replica id "r1" is used twice');
+    for (const x of [r, r2]) noStack(x.stderr);
   });
 });

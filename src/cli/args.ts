@@ -4,7 +4,10 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 export const USAGE = `usage: lockstep <command> [options]
 
 commands:
-  start [--duration S] [--json]            run the engine demo with generated traffic (Ctrl-C stops it)
+  start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral]
+                                           local cluster (sequencer + replicas as processes) with demo traffic
+  sequencer [--config F] [--data DIR] [--port N]
+  replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL]
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run

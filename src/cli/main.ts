@@ -6,6 +6,7 @@
 import { USAGE, UserError } from "./args.js";
 import { runBench } from "./bench.js";
 import { runReplay } from "./replay.js";
+import { runReplica, runSequencer } from "./nodes.js";
 import { runStart } from "./start.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -14,6 +15,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case "start":
         return await runStart(rest);
+      case "sequencer":
+        return await runSequencer(rest);
+      case "replica":
+        return await runReplica(rest);
       case "replay":
         return await runReplay(rest);
       case "bench":

@@ -11,6 +11,10 @@ export interface TrafficOptions {
   readonly seed: number;
   readonly windowMax: number;
   readonly mid: number;
+  /** Paces sending to this many commands per second; unpaced when absent. */
+  readonly ratePerS?: number;
+  /** Checked before each command: stop early when it returns true. */
+  readonly stop?: () => boolean;
 }
 
 export interface TrafficResult {
@@ -35,7 +39,12 @@ export async function runTraffic(c: TradingClient, o: TrafficOptions): Promise<T
   const live: number[] = [];
   const result: TrafficResult = { acked: 0, rejected: 0, lastSeq: 0 };
   const inFlight = new Set<Promise<void>>();
-  for (let i = 0; i < o.commands; i++) {
+  const started = performance.now();
+  for (let i = 0; i < o.commands && o.stop?.() !== true; i++) {
+    if (o.ratePerS !== undefined) {
+      const dueMs = (i / o.ratePerS) * 1000 - (performance.now() - started);
+      if (dueMs > 1) await new Promise((resolve) => setTimeout(resolve, dueMs));
+    }
     const x = r();
     const side = (r() < 0.5 ? 0 : 1) as 0 | 1;
     let p;

@@ -1,0 +1,79 @@
+/**
+ * Cluster configuration: one JSON file (config/local.json by default) validated with zod, so a
+ * mistake is reported as "path.to.field: what is wrong" before anything starts. Every limit
+ * carries its unit in its name.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { validateInstrument } from "../engine/index.js";
+import { UserError } from "./args.js";
+
+const posInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const port = z.number().int().min(0).max(65535);
+const clock = z.object({ offsetMs: z.number().min(-3_600_000).max(3_600_000).default(0), driftPpm: z.number().min(-1000).max(1000).default(0) }).strict().default({});
+
+const Instrument = z.object({
+  id: posInt, symbol: z.string().min(1).max(32), tickSize: posInt, lotSize: posInt, qtyMin: posInt, qtyMax: posInt, priceMin: posInt, priceMax: posInt,
+}).strict().superRefine((c, ctx) => {
+  const problem = validateInstrument(c);
+  if (problem !== null) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+
+const Fsync = z.discriminatedUnion("mode", [
+  z.object({ mode: z.literal("none") }).strict(),
+  z.object({ mode: z.literal("always") }).strict(),
+  z.object({ mode: z.literal("batch"), intervalUs: posInt, records: posInt }).strict(),
+]);
+const Ack = z.discriminatedUnion("mode", [
+  z.object({ mode: z.literal("none") }).strict(),
+  z.object({ mode: z.literal("journal") }).strict(),
+  z.object({ mode: z.literal("replicas"), count: posInt }).strict(),
+]);
+
+const Region = z.object({
+  name: z.string().min(1),
+  /** One-way delay sequencer → region and back, ms (asymmetric where real routes are). */
+  oneWayMsOut: z.number().min(0), oneWayMsBack: z.number().min(0), jitterMs: z.number().min(0).default(0),
+}).strict();
+
+export const ConfigSchema = z.object({
+  instruments: z.array(Instrument).min(1),
+  sequencer: z.object({
+    host: z.string().default("127.0.0.1"), port, epoch: posInt.default(1),
+    journal: z.object({ dir: z.string().default("journal"), segmentBytesMax: posInt, fsync: Fsync, retainSegmentsMax: z.number().int().min(0) }).strict(),
+    ack: Ack, frameBytesMax: posInt, batchRecordsMax: posInt, replicaBufferBytesMax: posInt, ringRecordsMax: posInt, clock, region: z.string().optional(),
+  }).strict(),
+  replicaDefaults: z.object({ snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt }).strict(),
+  replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional() }).strict()).min(1),
+  regions: z.array(Region).optional(),
+  demo: z.object({ clients: posInt, ratePerSecond: posInt, mid: posInt, instrument: posInt }).strict(),
+}).strict().superRefine((c, ctx) => {
+  const ids = new Set<string>();
+  c.replicas.forEach((r, i) => {
+    if (ids.has(r.id)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["replicas", i, "id"], message: `replica id "${r.id}" is used twice` });
+    ids.add(r.id);
+  });
+  const regions = new Set((c.regions ?? []).map((r) => r.name));
+  for (const [path, region] of [[["sequencer", "region"], c.sequencer.region], ...c.replicas.map((r, i) => [["replicas", i, "region"], r.region])] as [(string | number)[], string | undefined][]) {
+    if (region !== undefined && !regions.has(region)) ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `region "${region}" is not listed in regions` });
+  }
+  if (!c.instruments.some((i) => i.id === c.demo.instrument)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["demo", "instrument"], message: `no instrument ${c.demo.instrument}` });
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function loadConfig(path: string): Config {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UserError(`${path}: ${e.code === "ENOENT" ? "no such file" : `not valid JSON (${e.message})`}`);
+  }
+  const r = ConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const lines = r.error.issues.slice(0, 10).map((i) => `  ${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
+    throw new UserError(`${path} is not a valid configuration:\n${lines.join("\n")}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,84 @@
+/**
+ * `lockstep sequencer` and `lockstep replica`: build one node from the configuration and run
+ * it until SIGTERM or SIGINT, then stop it cleanly (journal flushed and fsync'd; replica
+ * snapshot saved). When listening, each prints one JSON "ready" line on stdout with its
+ * endpoints, which is how `lockstep start` (or any supervisor) knows it is up.
+ */
+import { join, resolve } from "node:path";
+import { SystemClock } from "../clock/clock.js";
+import { Replica } from "../replica/replica.js";
+import { Sequencer } from "../sequencer/sequencer.js";
+import { parse, UserError } from "./args.js";
+import { loadConfig, type Config } from "./config.js";
+import { makeLogger } from "./log.js";
+
+/** config/local.json of this package, wherever the command is run from. */
+export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
+export const DEFAULT_DATA = ".lockstep";
+
+function portArg(v: string | boolean | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`--port must be 0..65535, not "${String(v)}"`, 2);
+  return n;
+}
+
+function untilSignal(stop: () => void): Promise<number> {
+  return new Promise((done) => {
+    const handler = (): void => {
+      process.off("SIGTERM", handler);
+      process.off("SIGINT", handler);
+      stop();
+      done(0);
+    };
+    process.on("SIGTERM", handler);
+    process.on("SIGINT", handler);
+  });
+}
+
+export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, log = makeLogger("sequencer")): Sequencer {
+  const s = cfg.sequencer;
+  return new Sequencer({
+    host: s.host, port, epoch: s.epoch, instruments: cfg.instruments,
+    journal: { ...s.journal, dir: resolve(dataDir, s.journal.dir) }, ack: s.ack,
+    frameBytesMax: s.frameBytesMax, batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
+    clock: new SystemClock(s.clock.offsetMs * 1000, s.clock.driftPpm), log,
+  });
+}
+
+export async function runSequencer(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" } });
+  const cfg = loadConfig(String(v.config ?? DEFAULT_CONFIG));
+  const dataDir = String(v.data ?? DEFAULT_DATA);
+  const log = makeLogger("sequencer");
+  const seq = sequencerFromConfig(cfg, dataDir, portArg(v.port, cfg.sequencer.port), log);
+  const port = await seq.start();
+  const base = `${cfg.sequencer.host}:${port}`;
+  log.info({ port, seq: seq.lastSeq }, "sequencer listening");
+  process.stdout.write(`${JSON.stringify({ ready: true, role: "sequencer", port, trade: `ws://${base}/trade`, replicate: `ws://${base}/replicate`, stats: `http://${base}/stats` })}\n`);
+  return untilSignal(() => {
+    seq.stop();
+    log.info({ seq: seq.lastSeq }, "sequencer stopped");
+  });
+}
+
+export async function runReplica(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" }, id: { type: "string" }, sequencer: { type: "string" } });
+  const cfg = loadConfig(String(v.config ?? DEFAULT_CONFIG));
+  const rc = cfg.replicas.find((r) => r.id === v.id);
+  if (rc === undefined) throw new UserError(`--id must name a replica in the configuration (${cfg.replicas.map((r) => r.id).join(", ")})`, 2);
+  const log = makeLogger(`replica-${rc.id}`);
+  const sequencerUrl = String(v.sequencer ?? `ws://${cfg.sequencer.host}:${cfg.sequencer.port}/replicate`);
+  const r = new Replica({
+    id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
+    instruments: cfg.instruments, ...cfg.replicaDefaults, log,
+  });
+  const port = await r.start();
+  const base = `${rc.host}:${port}`;
+  log.info({ port, seq: r.appliedSeq, sequencerUrl }, "replica listening");
+  process.stdout.write(`${JSON.stringify({ ready: true, role: "replica", id: rc.id, port, feed: `ws://${base}/feed`, stats: `http://${base}/stats` })}\n`);
+  return untilSignal(() => {
+    r.stop();
+    log.info({ seq: r.appliedSeq }, "replica stopped");
+  });
+}
