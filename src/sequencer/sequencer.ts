@@ -47,7 +47,7 @@ export interface SequencerOptions {
 }
 
 interface ClientData { acct: number; closed: boolean }
-interface ReplicaData { rid: string; next: number; applied: number; live: boolean; closed: boolean }
+interface ReplicaData { rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number }
 interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
 interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
 
@@ -98,7 +98,7 @@ export class Sequencer {
     app.ws<ReplicaData>("/replicate", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 4 * this.o.replicaBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgrade(res, req, ctx, { rid: "", next: 0, applied: 0, live: false, closed: false }),
+      upgrade: (res, req, ctx) => upgrade(res, req, ctx, { rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0 }),
       message: (ws, msg) => this.onReplicaFrame(ws, msg),
       drain: (ws) => this.pump(ws),
       close: (ws) => {
@@ -240,7 +240,9 @@ export class Sequencer {
     const frame = this.batchFrame(first, last - first + 1);
     for (const ws of atTip) {
       ws.send(frame, true);
-      ws.getUserData().next = last + 1;
+      const d = ws.getUserData();
+      d.next = last + 1;
+      d.bufferedPeak = Math.max(d.bufferedPeak, ws.getBufferedAmount());
     }
   }
 
@@ -251,6 +253,7 @@ export class Sequencer {
       const n = Math.min(this.o.batchRecordsMax, this.journal.lastSeq - d.next + 1);
       ws.send(this.batchFrame(d.next, n), true);
       d.next += n;
+      d.bufferedPeak = Math.max(d.bufferedPeak, ws.getBufferedAmount());
     }
   }
 
@@ -313,7 +316,7 @@ export class Sequencer {
       commands: this.counters.commands, acks: this.counters.acks, pending_acks: this.pendingAcks.length,
       rejects: Object.fromEntries([...this.counters.rejects].map(([k, v]) => [WIRE_REASON_NAME[k as WireReason], v])),
       divergences: this.counters.divergences, catch_ups: this.counters.catchUps,
-      replicas: [...this.replicas].map((ws) => { const d = ws.getUserData(); return { id: d.rid, sent: d.next - 1, applied: d.applied, lag: this.journal.lastSeq - d.applied }; }),
+      replicas: [...this.replicas].map((ws) => { const d = ws.getUserData(); return { id: d.rid, sent: d.next - 1, applied: d.applied, lag: this.journal.lastSeq - d.applied, buffered_bytes: d.closed ? 0 : ws.getBufferedAmount(), buffered_peak_bytes: d.bufferedPeak }; }),
     };
   }
 

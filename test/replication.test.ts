@@ -1,0 +1,131 @@
+/**
+ * Replication behaviours a trading system relies on: (1) a feed client whose replica dies
+ * moves to another and ends with exactly the report stream the survivor produced, nothing lost
+ * or repeated; (2) a replica that stops reading does not stall the sequencer or the other
+ * replicas, the sequencer's buffering for it stays bounded, and it catches up when it reads
+ * again; (3) with ack "replicas:1" no ACK is sent before a replica has applied the command.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { connect, type Socket } from "node:net";
+import { randomBytes } from "node:crypto";
+import { FeedClient, TradingClient } from "../src/client/index.js";
+import { runTraffic } from "../src/client/traffic.js";
+import { GENESIS_CHAIN } from "../src/journal/journal.js";
+import { encode } from "../src/protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, type Report } from "../src/protocol/messages.js";
+import { TestCluster } from "./cluster-helpers.js";
+
+let cluster: TestCluster | null = null;
+afterEach(() => {
+  cluster?.stop();
+  cluster = null;
+});
+
+async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe("replication", () => {
+  it("a feed client fails over to another replica with no lost and no duplicated report", async () => {
+    cluster = new TestCluster();
+    await cluster.start(2);
+    const c = cluster;
+    const [a, b] = c.replicas as [typeof c.replicas[0], typeof c.replicas[0]];
+    const got: Report[] = [];
+    let failovers = 0;
+    const feed = new FeedClient({ urls: [c.feedUrl(a!), c.feedUrl(b!)], account: 1, onReport: (r) => got.push(r), onFailover: () => failovers++ });
+    await feed.connect();
+    const reference: Report[] = [];
+    const watcher = new FeedClient({ urls: [c.feedUrl(b!)], account: 1, onReport: (r) => reference.push(r) });
+    await watcher.connect();
+    const t = await TradingClient.connect(c.tradeUrl, 1);
+    const first = runTraffic(t, { instrument: 1, commands: 3_000, seed: 11, windowMax: 64, mid: 10_000 });
+    await until(() => got.length > 500);
+    a!.stop(); // the client's replica dies mid-stream
+    await first;
+    await runTraffic(t, { instrument: 1, commands: 1_000, seed: 12, windowMax: 64, mid: 10_000 });
+    await b!.waitFor(c.sequencer.lastSeq);
+    await until(() => reference.length > 0 && got.length === reference.length);
+    expect(failovers).toBe(1);
+    expect(got.map((r) => `${r.seq}/${r.n}`)).toEqual(reference.map((r) => `${r.seq}/${r.n}`));
+    expect(got).toEqual(reference);
+    await t.close();
+    feed.close();
+    watcher.close();
+  });
+
+  it("a replica that stops reading is held at the buffer limit, stalls no one, and catches up when it reads again", async () => {
+    const limit = 64 * 1024;
+    cluster = new TestCluster();
+    await cluster.start(1, { replicaBufferBytesMax: limit, batchRecordsMax: 256 });
+    const c = cluster;
+    const t = await TradingClient.connect(c.tradeUrl, 1);
+    // About 5 MB of log: more than the ~1 MB the kernel takes into a fresh loopback connection.
+    await runTraffic(t, { instrument: 1, commands: 150_000, seed: 5, windowMax: 512, mid: 10_000 });
+    // A replica that asks for the whole log and then does not read: catch-up is pumped until the
+    // sequencer's own buffer for it reaches the limit, and no further.
+    const stalled = await rawSubscribe(c.sequencer.port, encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: "stalled", from: 1, chain: GENESIS_CHAIN }));
+    const view = (): { id: string; sent: number; buffered_peak_bytes: number }[] => (c.sequencer.stats() as { replicas: { id: string; sent: number; buffered_peak_bytes: number }[] }).replicas;
+    await until(() => view().some((r) => r.id === "stalled" && r.sent > 0));
+    // Meanwhile everyone else goes on: more orders are acked and applied by the live replica.
+    const more = await runTraffic(t, { instrument: 1, commands: 5_000, seed: 6, windowMax: 512, mid: 10_000 });
+    expect(more.acked).toBe(5_000);
+    await c.replicas[0]!.waitFor(c.sequencer.lastSeq);
+    const stuck = view().find((r) => r.id === "stalled")!;
+    expect(stuck.sent).toBeLessThan(c.sequencer.lastSeq);
+    // One batch frame (256 records of < 64 bytes each, plus framing) may go past the limit.
+    expect(stuck.buffered_peak_bytes).toBeGreaterThan(0);
+    expect(stuck.buffered_peak_bytes).toBeLessThan(limit + 256 * 64 + 1024);
+    let received = 0;
+    stalled.on("data", (d: Buffer) => { received += d.length; });
+    stalled.resume();
+    await until(() => view().find((r) => r.id === "stalled")!.sent === c.sequencer.lastSeq);
+    expect(received).toBeGreaterThan(1_000_000);
+    stalled.destroy();
+    await t.close();
+  });
+
+  it('ack "replicas:1" holds every ACK until a replica has applied the command', async () => {
+    cluster = new TestCluster();
+    await cluster.start(0, { ack: { mode: "replicas", count: 1 } });
+    const c = cluster;
+    const t = await TradingClient.connect(c.tradeUrl, 1);
+    let acked = false;
+    const ack = t.submit({ inst: 1, side: 0, px: 100, qty: 1 }).then((a) => { acked = true; return a; });
+    // No replica yet: give the sequencer several turns of its event loop to (wrongly) ack.
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(acked).toBe(false);
+    const r = await c.addReplica("r1");
+    const a = await ack;
+    expect(r.appliedSeq).toBeGreaterThanOrEqual(a.seq);
+    await t.close();
+  });
+});
+
+/** Opens /replicate over plain TCP, completes the handshake, sends one masked binary frame, and stops reading. */
+async function rawSubscribe(port: number, payload: Buffer): Promise<Socket> {
+  const sock = connect(port, "127.0.0.1");
+  await new Promise((r) => sock.once("connect", r));
+  sock.write(`GET /replicate HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  await new Promise<void>((resolve) => {
+    let head = "";
+    const onData = (d: Buffer): void => {
+      head += d.toString("latin1");
+      if (head.includes("\r\n\r\n")) {
+        sock.off("data", onData);
+        resolve();
+      }
+    };
+    sock.on("data", onData);
+  });
+  sock.pause();
+  const mask = randomBytes(4);
+  const header = payload.length < 126 ? Buffer.from([0x82, 0x80 | payload.length]) : Buffer.from([0x82, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  sock.write(Buffer.concat([header, mask, masked]));
+  return sock;
+}
