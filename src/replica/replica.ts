@@ -26,6 +26,7 @@ import { decode, encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WireReason, type Batch, type ErrorMsg } from "../protocol/messages.js";
 import { decodeRecord } from "../protocol/record.js";
 import { validateFeedMessage } from "../protocol/validate.js";
+import { Ring } from "../util/ring.js";
 import { CommandOutputs } from "./outputs.js";
 
 export interface ReplicaOptions {
@@ -68,13 +69,14 @@ export class Replica {
   private app: uWS.TemplatedApp | null = null;
   private listenSocket: uWS.us_listen_socket | null = null;
   private readonly feed = new Set<uWS.WebSocket<FeedData>>();
-  private readonly reportRing: { seq: number; acct: number; frame: Buffer }[] = [];
+  private readonly reportRing: Ring<{ seq: number; acct: number; frame: Buffer }>;
   private port_ = 0;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
     this.engine = new Engine(o.instruments, this.out);
+    this.reportRing = new Ring(o.reportRingMax);
     this.loadSnapshot();
   }
 
@@ -91,7 +93,10 @@ export class Replica {
   /** Resolves once seq `seq` has been applied. */
   waitFor(seq: number): Promise<void> {
     if (this.applied >= seq) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+    return new Promise((resolve) => {
+      this.waiters.push({ seq, resolve });
+      this.waiters.sort((a, b) => a.seq - b.seq);
+    });
   }
 
   async start(): Promise<number> {
@@ -190,7 +195,6 @@ export class Replica {
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
     if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.saveSnapshot();
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
-    this.waiters.sort((a, c) => a.seq - c.seq);
   }
 
   private applyRecord(bytes: Uint8Array): void {
@@ -211,7 +215,6 @@ export class Replica {
       this.reportRing.push({ seq, acct: rep.acct, frame });
       for (const ws of this.feed) if (ws.getUserData().acct === rep.acct) this.sendFeed(ws, frame);
     });
-    if (this.reportRing.length > this.o.reportRingMax) this.reportRing.splice(0, this.reportRing.length - this.o.reportRingMax);
     for (const [inst, flat] of out.levels) {
       if (flat.length === 0) continue;
       const subs = [...this.feed].filter((ws) => ws.getUserData().books.has(inst));
@@ -286,7 +289,7 @@ export class Replica {
       d.books.add(m.inst);
       return;
     }
-    const oldest = this.reportRing[0]?.seq ?? this.applied + 1;
+    const oldest = this.reportRing.at(0)?.seq ?? this.applied + 1;
     if (m.from > 0 && m.from < oldest && this.applied >= oldest) {
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code: WireReason.OUT_OF_RANGE, msg: `reports before seq ${oldest} are no longer kept here` }), true);
       return;

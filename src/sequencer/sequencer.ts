@@ -24,6 +24,7 @@ import { decode, encode } from "../protocol/codec.js";
 import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type NewOrder, type Subscribe, type Status } from "../protocol/messages.js";
 import { encodeRecord } from "../protocol/record.js";
 import { validateClientMessage } from "../protocol/validate.js";
+import { Ring } from "../util/ring.js";
 
 export type AckPolicy = { readonly mode: "none" } | { readonly mode: "journal" } | { readonly mode: "replicas"; readonly count: number };
 
@@ -60,7 +61,7 @@ export class Sequencer {
   private listenSocket: uWS.us_listen_socket | null = null;
   private readonly journal: Journal;
   private readonly instrumentIds: ReadonlySet<number>;
-  private readonly ring: RingRecord[] = [];
+  private readonly ring: Ring<RingRecord>;
   private readonly pendingAcks: PendingAck[] = [];
   private readonly replicas = new Set<uWS.WebSocket<ReplicaData>>();
   private readonly clients = new Set<uWS.WebSocket<ClientData>>();
@@ -73,6 +74,7 @@ export class Sequencer {
     this.journal = Journal.open({ ...o.journal, onDurable: () => this.scheduleTick() });
     if (this.journal.truncatedBytes > 0) o.log.warn({ note: this.journal.recoveryNote }, "journal: cut a torn tail on open");
     this.instrumentIds = new Set(o.instruments.map((i) => i.id));
+    this.ring = new Ring(o.ringRecordsMax);
   }
 
   get port(): number {
@@ -156,7 +158,6 @@ export class Sequencer {
     const payload = encodeRecord({ seq, epoch: this.o.epoch, tsUs: this.o.clock.nowUs(), cmd });
     const chain = this.journal.append(seq, payload);
     this.ring.push({ seq, payload, chain });
-    if (this.ring.length > this.o.ringRecordsMax) this.ring.splice(0, this.ring.length - this.o.ringRecordsMax);
     this.counters.commands++;
     this.scheduleTick();
   }
@@ -209,7 +210,8 @@ export class Sequencer {
 
   private chainBefore(from: number): Buffer {
     const prev = from - 1;
-    const r = this.ring.length > 0 && prev >= this.ring[0]!.seq ? this.ring[prev - this.ring[0]!.seq] : undefined;
+    const oldest = this.ring.at(0)?.seq ?? Infinity;
+    const r = prev >= oldest ? this.ring.at(prev - oldest) : undefined;
     return r?.chain ?? this.journal.chainAt(prev);
   }
 
@@ -260,10 +262,10 @@ export class Sequencer {
   private batchFrame(first: number, n: number): Buffer {
     const recs: Buffer[] = [];
     let chain: Buffer;
-    const ringFirst = this.ring[0]?.seq ?? Infinity;
+    const ringFirst = this.ring.at(0)?.seq ?? Infinity;
     if (first >= ringFirst) {
-      for (let s = first; s < first + n; s++) recs.push(this.ring[s - ringFirst]!.payload);
-      chain = this.ring[first + n - 1 - ringFirst]!.chain;
+      for (let s = first; s < first + n; s++) recs.push(this.ring.at(s - ringFirst)!.payload);
+      chain = this.ring.at(first + n - 1 - ringFirst)!.chain;
     } else {
       const rs = this.journal.read(first, n);
       for (const r of rs) recs.push(r.payload);
