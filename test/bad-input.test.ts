@@ -90,8 +90,31 @@ describe("bad input", () => {
     const rejected = (): Report[] => reports.filter((r) => r.k === 1);
     await new Promise<void>((resolve) => { const check = (): void => { if (rejected().length === 3) resolve(); else setImmediate(check); }; check(); });
     expect(rejected().map((r) => [r.seq, r.code])).toEqual([[foreign.seq, Reason.NOT_OWNER], [unknown.seq, Reason.UNKNOWN_ORDER], [foreignModify.seq, Reason.NOT_OWNER]]);
+    for (const r of cluster.replicas) expect((r.stats() as { engine_rejects: object }).engine_rejects).toEqual({ NOT_OWNER: 2, UNKNOWN_ORDER: 1 });
     await owner.close();
     await other.close();
     feed.close();
+  });
+});
+
+describe("bad input on a replica's feed", () => {
+  it("bad subscriptions get an ERROR with their code, are counted, and the feed keeps serving", async () => {
+    cluster = new TestCluster();
+    await cluster.start(1);
+    const { decode } = await import("../src/protocol/codec.js");
+    const ws = new WebSocket(cluster.feedUrl(cluster.replicas[0]!));
+    ws.binaryType = "nodebuffer";
+    await new Promise((r) => ws.once("open", r));
+    const ask = async (bytes: Uint8Array): Promise<Record<string, unknown>> => {
+      const reply = new Promise<Buffer>((r) => ws.once("message", r));
+      ws.send(bytes);
+      return decode(await reply) as Record<string, unknown>;
+    };
+    expect(await ask(Buffer.from([0xc1]))).toMatchObject({ t: MsgType.ERROR, code: WireReason.MALFORMED });
+    expect(await ask(encode({ v, t: MsgType.SUB_BOOK, inst: 99 }))).toMatchObject({ t: MsgType.ERROR, code: WireReason.UNKNOWN_INSTRUMENT });
+    expect(await ask(encode({ v, t: MsgType.SUB_REPORTS, acct: -1, from: 0 }))).toMatchObject({ t: MsgType.ERROR, code: WireReason.OUT_OF_RANGE });
+    expect(await ask(encode({ v, t: MsgType.SUB_BOOK, inst: 1 }))).toMatchObject({ t: MsgType.BOOK_SNAPSHOT, inst: 1 });
+    expect((cluster.replicas[0]!.stats() as { feed_rejects: object }).feed_rejects).toEqual({ MALFORMED: 1, UNKNOWN_INSTRUMENT: 1, OUT_OF_RANGE: 1 });
+    ws.close();
   });
 });

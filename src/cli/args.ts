@@ -8,6 +8,8 @@ commands:
                                            local cluster (sequencer + replicas as processes) with demo traffic
   sequencer [--config F] [--data DIR] [--port N]
   replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL]
+  client --trade URL --account N [--feed URL[,URL…]] [--instrument I] [--json]
+                                           trading client: reads commands from stdin (buy 10 @ 100, cancel 42, book, …)
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run

@@ -6,6 +6,7 @@
 import { USAGE, UserError } from "./args.js";
 import { runBench } from "./bench.js";
 import { runReplay } from "./replay.js";
+import { runClient } from "./client.js";
 import { runReplica, runSequencer } from "./nodes.js";
 import { runStart } from "./start.js";
 
@@ -19,6 +20,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runSequencer(rest);
       case "replica":
         return await runReplica(rest);
+      case "client":
+        return await runClient(rest);
       case "replay":
         return await runReplay(rest);
       case "bench":

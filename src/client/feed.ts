@@ -65,6 +65,7 @@ export class FeedClient {
   private last = { seq: 0, n: -1 };
   private closing = false;
   private bookReady = false;
+  private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
   reportsReceived = 0;
   duplicatesDropped = 0;
 
@@ -138,6 +139,9 @@ export class FeedClient {
         this.last = { seq: m.seq, n: m.n };
         this.reportsReceived++;
         this.o.onReport?.(m);
+        for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
+          if (this.seqWaiters[i]!.seq <= m.seq) this.seqWaiters.splice(i, 1)[0]!.resolve();
+        }
         return;
       case MsgType.BOOK_SNAPSHOT:
         this.book.reset(m);
@@ -161,6 +165,18 @@ export class FeedClient {
       default:
         return;
     }
+  }
+
+  /**
+   * Resolves once a report with seq ≥ `seq` has arrived (each command an account sends yields
+   * at least one report to it), or after `timeoutMs`.
+   */
+  caughtUp(seq: number, timeoutMs = 10_000): Promise<void> {
+    if (this.last.seq >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.seqWaiters.push({ seq, resolve: () => { clearTimeout(timer); resolve(); } });
+    });
   }
 
   close(): void {

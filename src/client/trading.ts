@@ -35,6 +35,8 @@ export class TradingClient {
   private nextCid = 1;
   private readonly pending = new Map<number, Pending>();
   epoch = 0;
+  /** Highest seq acknowledged to this client. */
+  lastSeq = 0;
 
   private constructor(private readonly ws: WebSocket, readonly account: number) {
     ws.on("message", (data: Buffer) => this.onFrame(data));
@@ -94,7 +96,10 @@ export class TradingClient {
     const p = this.pending.get(m.cid);
     if (p === undefined) return;
     this.pending.delete(m.cid);
-    if (m.t === MsgType.ACK) p.resolve(m);
+    if (m.t === MsgType.ACK) {
+      if (m.seq > this.lastSeq) this.lastSeq = m.seq;
+      p.resolve(m);
+    }
     else p.reject(new LockstepError(m.code, m.msg));
   }
 

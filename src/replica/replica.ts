@@ -19,11 +19,11 @@ import { Packr } from "msgpackr";
 import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
 import { WebSocket } from "ws";
-import { Engine, type EngineSnapshot, type InstrumentConfig } from "../engine/index.js";
+import { Engine, REASON_NAME, type EngineSnapshot, type InstrumentConfig, type Reason } from "../engine/index.js";
 import { chainNext, GENESIS_CHAIN } from "../journal/journal.js";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
-import { MsgType, PROTOCOL_VERSION, WireReason, type Batch, type ErrorMsg } from "../protocol/messages.js";
+import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Batch, type ErrorMsg } from "../protocol/messages.js";
 import { decodeRecord } from "../protocol/record.js";
 import { validateFeedMessage } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
@@ -72,6 +72,9 @@ export class Replica {
   private readonly reportRing: Ring<{ seq: number; acct: number; frame: Buffer }>;
   private port_ = 0;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
+  /** Engine rejects by reason code, and refused feed frames by wire reason code. */
+  private readonly engineRejects = new Map<number, number>();
+  private readonly feedRejects = new Map<number, number>();
 
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
@@ -211,6 +214,7 @@ export class Replica {
   private publish(seq: number): void {
     const out = this.out;
     out.reports.forEach((rep, n) => {
+      if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
       const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
       this.reportRing.push({ seq, acct: rep.acct, frame });
       for (const ws of this.feed) if (ws.getUserData().acct === rep.acct) this.sendFeed(ws, frame);
@@ -271,29 +275,25 @@ export class Replica {
     });
   }
 
+  private feedError(ws: uWS.WebSocket<FeedData>, code: WireReason, msg: string): void {
+    this.feedRejects.set(code, (this.feedRejects.get(code) ?? 0) + 1);
+    ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code, msg }), true);
+  }
+
   private onFeedFrame(ws: uWS.WebSocket<FeedData>, bytes: ArrayBuffer): void {
     const v = validateFeedMessage(decode(new Uint8Array(bytes)));
-    if (!v.ok) {
-      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code: v.code, msg: v.text }), true);
-      return;
-    }
+    if (!v.ok) return this.feedError(ws, v.code, v.text);
     const m = v.msg;
     const d = ws.getUserData();
     if (m.t === MsgType.SUB_BOOK) {
-      if (!this.o.instruments.some((i) => i.id === m.inst)) {
-        ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code: WireReason.UNKNOWN_INSTRUMENT, msg: `no instrument ${m.inst}` }), true);
-        return;
-      }
+      if (!this.o.instruments.some((i) => i.id === m.inst)) return this.feedError(ws, WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
       const depth = this.engine.depth(m.inst);
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_SNAPSHOT, inst: m.inst, seq: this.applied, bids: depth.bids, asks: depth.asks, cs: bookChecksum(depth.bids, depth.asks) }), true);
       d.books.add(m.inst);
       return;
     }
     const oldest = this.reportRing.at(0)?.seq ?? this.applied + 1;
-    if (m.from > 0 && m.from < oldest && this.applied >= oldest) {
-      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code: WireReason.OUT_OF_RANGE, msg: `reports before seq ${oldest} are no longer kept here` }), true);
-      return;
-    }
+    if (m.from > 0 && m.from < oldest && this.applied >= oldest) return this.feedError(ws, WireReason.OUT_OF_RANGE, `reports before seq ${oldest} are no longer kept here`);
     d.acct = m.acct;
     for (const r of this.reportRing) if (r.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, r.frame);
   }
@@ -302,6 +302,8 @@ export class Replica {
     return {
       role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.engine.stateHash(),
       checkpoint: this.checkpoint, forked: this.forked, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
+      engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
+      feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
     };
   }
 
