@@ -41,13 +41,14 @@ describe("lockstep client", () => {
     const child = spawn(process.execPath, [join(import.meta.dirname, "..", "bin", "lockstep.js"), "client", "--trade", cluster.tradeUrl, "--feed", cluster.feedUrl(cluster.replicas[0]!), "--account", "3"], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
-    child.stdin.end("buy 2 @ 101\nbuy 1 @ 99 post\nfly me to the moon\ncancel 999999\nquit\n");
+    child.stdin.end("buy 2 @ 101\nbuy 1 @ 99 post\nfly me to the moon\ncancel 999999\nbook\nquit\n");
     const code = await new Promise<number | null>((r) => child.once("exit", r));
     expect(code).toBe(0);
     expect(out).toMatch(/ack seq=2 order=2/);
     expect(out).toMatch(/report seq=2 fill order=2 px=101 qty=2 left=0/);
     expect(out).toMatch(/error: expected: buy\|sell/);
     expect(out).toMatch(/report seq=\d+ rejected order=999999 reason=UNKNOWN_ORDER/);
+    expect(out).toMatch(/book seq=3 bids=\[\[99,1\]\] asks=\[\[101,3\]\]/);
     await maker.close();
   });
 });

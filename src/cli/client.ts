@@ -49,6 +49,9 @@ export async function runClient(args: string[]): Promise<number> {
       continue;
     }
     if (cmd.kind === "book") {
+      // Show the book as of everything this client sent so far.
+      await Promise.all(pending);
+      await feed?.caughtUp(trading.lastSeq);
       const top = feed?.book.top(5) ?? { bids: [], asks: [] };
       print(`book seq=${feed?.book.seq ?? 0} bids=${JSON.stringify(top.bids)} asks=${JSON.stringify(top.asks)}`, { book: top, seq: feed?.book.seq ?? 0 });
       continue;

@@ -211,14 +211,9 @@ export class Replica {
     this.publish(r.seq);
   }
 
+  /** Per command: its trades and book update first, then its reports, so a report for seq S means the book already shows S. */
   private publish(seq: number): void {
     const out = this.out;
-    out.reports.forEach((rep, n) => {
-      if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
-      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
-      this.reportRing.push({ seq, acct: rep.acct, frame });
-      for (const ws of this.feed) if (ws.getUserData().acct === rep.acct) this.sendFeed(ws, frame);
-    });
     for (const [inst, flat] of out.levels) {
       if (flat.length === 0) continue;
       const subs = [...this.feed].filter((ws) => ws.getUserData().books.has(inst));
@@ -233,6 +228,12 @@ export class Replica {
         this.sendFeed(ws, frame);
       }
     }
+    out.reports.forEach((rep, n) => {
+      if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
+      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
+      this.reportRing.push({ seq, acct: rep.acct, frame });
+      for (const ws of this.feed) if (ws.getUserData().acct === rep.acct) this.sendFeed(ws, frame);
+    });
   }
 
   private sendFeed(ws: uWS.WebSocket<FeedData>, frame: Buffer): void {
