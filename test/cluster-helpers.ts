@@ -51,3 +51,12 @@ export class TestCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Waits for a condition driven by incoming events, re-checking on each macrotask; bounded. */
+export async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setImmediate(r));
+  }
+}

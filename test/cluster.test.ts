@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FeedClient, TradingClient } from "../src/client/index.js";
 import { runTraffic } from "../src/client/traffic.js";
 import type { Report } from "../src/protocol/messages.js";
-import { TestCluster } from "./cluster-helpers.js";
+import { TestCluster, until } from "./cluster-helpers.js";
 
 let cluster: TestCluster | null = null;
 afterEach(() => {
@@ -84,14 +84,6 @@ describe("replicated cluster", () => {
   });
 });
 
-/** Waits for a condition driven by incoming events, checking on each macrotask; bounded. */
-async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 describe("replica restart", () => {
   it("a replica restarts from its snapshot on disk, catches up, and agrees with its peers", async () => {

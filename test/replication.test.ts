@@ -13,7 +13,7 @@ import { runTraffic } from "../src/client/traffic.js";
 import { GENESIS_CHAIN } from "../src/journal/journal.js";
 import { encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, type Report } from "../src/protocol/messages.js";
-import { TestCluster } from "./cluster-helpers.js";
+import { TestCluster, until } from "./cluster-helpers.js";
 
 let cluster: TestCluster | null = null;
 afterEach(() => {
@@ -21,13 +21,6 @@ afterEach(() => {
   cluster = null;
 });
 
-async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 describe("replication", () => {
   it("a feed client fails over to another replica with no lost and no duplicated report", async () => {

@@ -27,6 +27,7 @@ import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, ty
 import { decodeRecord } from "../protocol/record.js";
 import { validateFeedMessage } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
+import { listen, upgradeWith } from "../util/uws.js";
 import { CommandOutputs } from "./outputs.js";
 
 export interface ReplicaOptions {
@@ -254,7 +255,7 @@ export class Replica {
     app.ws<FeedData>("/feed", {
       compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120,
       maxBackpressure: 2 * this.o.feedBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => res.upgrade({ acct: 0, books: new Set<number>(), closed: false }, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), ctx),
+      upgrade: (res, req, ctx) => upgradeWith<FeedData>({ acct: 0, books: new Set<number>(), closed: false })(res, req, ctx),
       open: (ws) => { this.feed.add(ws); },
       message: (ws, msg) => this.onFeedFrame(ws, msg),
       close: (ws) => {
@@ -266,14 +267,9 @@ export class Replica {
       res.writeHeader("content-type", "application/json").end(JSON.stringify(this.stats()));
     });
     this.app = app;
-    await new Promise<void>((resolve, reject) => {
-      app.listen(this.o.host, this.o.port, (token) => {
-        if (!token) return reject(new Error(`replica ${this.o.id}: cannot listen on ${this.o.host}:${this.o.port}`));
-        this.listenSocket = token;
-        this.port_ = uWS.us_socket_local_port(token);
-        resolve();
-      });
-    });
+    const l = await listen(app, this.o.host, this.o.port, `replica ${this.o.id}`);
+    this.listenSocket = l.token;
+    this.port_ = l.port;
   }
 
   private feedError(ws: uWS.WebSocket<FeedData>, code: WireReason, msg: string): void {

@@ -25,6 +25,7 @@ import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type 
 import { encodeRecord } from "../protocol/record.js";
 import { validateClientMessage } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
+import { listen, upgradeWith } from "../util/uws.js";
 
 export type AckPolicy = { readonly mode: "none" } | { readonly mode: "journal" } | { readonly mode: "replicas"; readonly count: number };
 
@@ -89,7 +90,7 @@ export class Sequencer {
     app.ws<ClientData>("/trade", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgrade(res, req, ctx, { acct: 0, closed: false }),
+      upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false })(res, req, ctx),
       open: (ws) => { this.clients.add(ws); },
       message: (ws, msg) => this.onClientFrame(ws, msg),
       close: (ws) => {
@@ -100,7 +101,7 @@ export class Sequencer {
     app.ws<ReplicaData>("/replicate", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 4 * this.o.replicaBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgrade(res, req, ctx, { rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0 }),
+      upgrade: (res, req, ctx) => upgradeWith<ReplicaData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0 })(res, req, ctx),
       message: (ws, msg) => this.onReplicaFrame(ws, msg),
       drain: (ws) => this.pump(ws),
       close: (ws) => {
@@ -112,14 +113,9 @@ export class Sequencer {
       res.writeHeader("content-type", "application/json").end(JSON.stringify(this.stats()));
     });
     this.app = app;
-    await new Promise<void>((resolve, reject) => {
-      app.listen(this.o.host, this.o.port, (token) => {
-        if (!token) return reject(new Error(`sequencer: cannot listen on ${this.o.host}:${this.o.port}`));
-        this.listenSocket = token;
-        this.port_ = uWS.us_socket_local_port(token);
-        resolve();
-      });
-    });
+    const l = await listen(app, this.o.host, this.o.port, "sequencer");
+    this.listenSocket = l.token;
+    this.port_ = l.port;
     return this.port_;
   }
 
@@ -332,10 +328,6 @@ export class Sequencer {
     for (const ws of [...this.clients, ...this.replicas]) ws.end(1001, "sequencer stopping");
     this.app = null;
   }
-}
-
-function upgrade<T>(res: uWS.HttpResponse, req: uWS.HttpRequest, ctx: uWS.us_socket_context_t, data: T): void {
-  res.upgrade(data, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), ctx);
 }
 
 function newOrderCommand(m: NewOrder, orderId: number, account: number): Command {
