@@ -1,0 +1,66 @@
+/**
+ * Forks are refused, never applied: a replica whose state came from another log (here: its
+ * snapshot directory from another cluster) is refused by the sequencer on subscribe, says so
+ * in its stats, and keeps its state; replicas reporting different hashes at the same
+ * checkpoint raise the divergence alarm.
+ */
+import { cpSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { TradingClient } from "../src/client/index.js";
+import { runTraffic } from "../src/client/traffic.js";
+import { encode } from "../src/protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION } from "../src/protocol/messages.js";
+import { TestCluster, until } from "./cluster-helpers.js";
+
+const clusters: TestCluster[] = [];
+afterEach(() => clusters.splice(0).forEach((c) => c.stop()));
+
+describe("forks and divergence", () => {
+  it("a replica whose state comes from another log is refused and keeps its state", async () => {
+    const a = new TestCluster();
+    const b = new TestCluster();
+    clusters.push(a, b);
+    await a.start(1);
+    await b.start(0);
+    for (const [c, seed] of [[a, 1], [b, 2]] as const) {
+      const t = await TradingClient.connect(c.tradeUrl, 1);
+      await runTraffic(t, { instrument: 1, commands: 2_000, seed, windowMax: 64, mid: 10_000 });
+      await t.close();
+    }
+    const ra = a.replicas[0]!;
+    await ra.waitFor(a.sequencer.lastSeq);
+    ra.stop();
+    cpSync(join(a.dir, "r1"), join(b.dir, "stranger"), { recursive: true });
+    const stranger = await b.addReplica("stranger");
+    const before = stranger.stateHash();
+    await until(() => (stranger.stats() as { forked: string | null }).forked !== null);
+    expect((stranger.stats() as { forked: string }).forked).toMatch(/forked/);
+    expect(stranger.appliedSeq).toBe(2_000);
+    expect(stranger.stateHash()).toBe(before);
+    expect((b.sequencer.stats() as { replicas: unknown[] }).replicas).toEqual([]);
+  });
+
+  it("replicas reporting different hashes at the same checkpoint raise the divergence alarm", async () => {
+    const c = new TestCluster();
+    clusters.push(c);
+    await c.start(1);
+    const t = await TradingClient.connect(c.tradeUrl, 1);
+    await runTraffic(t, { instrument: 1, commands: 1_500, seed: 9, windowMax: 64, mid: 10_000 });
+    const honest = c.replicas[0]!;
+    await honest.waitFor(1_500);
+    const ck = (honest.stats() as { checkpoint: { seq: number; hash: string } }).checkpoint;
+    expect(ck.seq).toBe(1_000);
+    // A second "replica" subscribes properly, then claims another hash at the same checkpoint.
+    const liar = new WebSocket(`ws://127.0.0.1:${c.sequencer.port}/replicate`);
+    await new Promise((r) => liar.once("open", r));
+    const { GENESIS_CHAIN } = await import("../src/journal/journal.js");
+    liar.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: "liar", from: 1, chain: GENESIS_CHAIN }));
+    await new Promise((r) => liar.once("message", r));
+    liar.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: "liar", seq: 1_000, ck: 1_000, ckh: "0000000000000000" }));
+    await until(() => (c.sequencer.stats() as { divergences: number }).divergences === 1);
+    liar.close();
+    await t.close();
+  });
+});
