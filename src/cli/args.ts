@@ -6,13 +6,15 @@ export const USAGE = `usage: lockstep <command> [options]
 commands:
   start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral]
                                            local cluster (sequencer + replicas as processes) with demo traffic
-  sequencer [--config F] [--data DIR] [--port N]
-  replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL]
+  sequencer [--config F] [--data DIR] [--port N] [--clock-offset-ms X] [--clock-drift-ppm D]
+  replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL] [--clock-offset-ms X] [--clock-drift-ppm D]
   client --trade URL --account N [--feed URL[,URL…]] [--instrument I] [--json]
                                            trading client: reads commands from stdin (buy 10 @ 100, cancel 42, book, …)
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run
+  drill skew [--offset-ms 250,-40,3] [--drift-ppm 40,-25,10] [--duration S] [--rate R] [--json]
+                                           replicas with skewed clocks: estimated vs injected offset, one-way raw/compensated/true
   help                                     this text
 `;
 

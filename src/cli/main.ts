@@ -7,6 +7,7 @@ import { USAGE, UserError } from "./args.js";
 import { runBench } from "./bench.js";
 import { runReplay } from "./replay.js";
 import { runClient } from "./client.js";
+import { runDrill } from "./drill.js";
 import { runReplica, runSequencer } from "./nodes.js";
 import { runStart } from "./start.js";
 
@@ -22,6 +23,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runReplica(rest);
       case "client":
         return await runClient(rest);
+      case "drill":
+        return await runDrill(rest);
       case "replay":
         return await runReplay(rest);
       case "bench":

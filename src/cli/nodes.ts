@@ -23,6 +23,18 @@ function portArg(v: string | boolean | undefined, fallback: number): number {
   return n;
 }
 
+/** A clock from the config, overridden by --clock-offset-ms / --clock-drift-ppm. */
+function clockFrom(cfg: { offsetMs: number; driftPpm: number }, v: Record<string, string | boolean | undefined>): SystemClock {
+  const num = (name: string, fallback: number, limit: number): number => {
+    const x = v[name] === undefined ? fallback : Number(v[name]);
+    if (!Number.isFinite(x) || Math.abs(x) > limit) throw new UserError(`--${name} must be a number within ±${limit}, not "${String(v[name])}"`, 2);
+    return x;
+  };
+  return new SystemClock(num("clock-offset-ms", cfg.offsetMs, 3_600_000) * 1000, num("clock-drift-ppm", cfg.driftPpm, 1000));
+}
+
+const CLOCK_FLAGS = { "clock-offset-ms": { type: "string" }, "clock-drift-ppm": { type: "string" } } as const;
+
 function untilSignal(stop: () => void): Promise<number> {
   return new Promise((done) => {
     const handler = (): void => {
@@ -36,22 +48,22 @@ function untilSignal(stop: () => void): Promise<number> {
   });
 }
 
-export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, log = makeLogger("sequencer")): Sequencer {
+export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, log = makeLogger("sequencer"), clock = new SystemClock(cfg.sequencer.clock.offsetMs * 1000, cfg.sequencer.clock.driftPpm)): Sequencer {
   const s = cfg.sequencer;
   return new Sequencer({
     host: s.host, port, epoch: s.epoch, instruments: cfg.instruments,
     journal: { ...s.journal, dir: resolve(dataDir, s.journal.dir) }, ack: s.ack,
     frameBytesMax: s.frameBytesMax, batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
-    clock: new SystemClock(s.clock.offsetMs * 1000, s.clock.driftPpm), log,
+    clock, log,
   });
 }
 
 export async function runSequencer(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" } });
+  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" }, ...CLOCK_FLAGS });
   const cfg = loadConfig(String(v.config ?? DEFAULT_CONFIG));
   const dataDir = String(v.data ?? DEFAULT_DATA);
   const log = makeLogger("sequencer");
-  const seq = sequencerFromConfig(cfg, dataDir, portArg(v.port, cfg.sequencer.port), log);
+  const seq = sequencerFromConfig(cfg, dataDir, portArg(v.port, cfg.sequencer.port), log, clockFrom(cfg.sequencer.clock, v));
   const port = await seq.start();
   const base = `${cfg.sequencer.host}:${port}`;
   log.info({ port, seq: seq.lastSeq }, "sequencer listening");
@@ -63,7 +75,7 @@ export async function runSequencer(args: string[]): Promise<number> {
 }
 
 export async function runReplica(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" }, id: { type: "string" }, sequencer: { type: "string" } });
+  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" }, id: { type: "string" }, sequencer: { type: "string" }, "drill-truth": { type: "boolean" }, ...CLOCK_FLAGS });
   const cfg = loadConfig(String(v.config ?? DEFAULT_CONFIG));
   const rc = cfg.replicas.find((r) => r.id === v.id);
   if (rc === undefined) throw new UserError(`--id must name a replica in the configuration (${cfg.replicas.map((r) => r.id).join(", ")})`, 2);
@@ -71,7 +83,7 @@ export async function runReplica(args: string[]): Promise<number> {
   const sequencerUrl = String(v.sequencer ?? `ws://${cfg.sequencer.host}:${cfg.sequencer.port}/replicate`);
   const r = new Replica({
     id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
-    instruments: cfg.instruments, ...cfg.replicaDefaults, log,
+    instruments: cfg.instruments, ...cfg.replicaDefaults, log, clock: clockFrom(rc.clock, v), drillTruth: v["drill-truth"] === true,
   });
   const port = await r.start();
   const base = `${rc.host}:${port}`;

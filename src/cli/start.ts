@@ -4,65 +4,17 @@
  * Ctrl-C (or --duration S) stops the traffic, waits until every replica has applied the
  * last command, compares their state hashes, and stops every process it started.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { drain, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
 import { TradingClient } from "../client/trading.js";
 import { runTraffic } from "../client/traffic.js";
 import { parse, UserError } from "./args.js";
 import { loadConfig, type Config } from "./config.js";
 import { DEFAULT_CONFIG } from "./nodes.js";
 
-const BIN = resolve(import.meta.dirname, "..", "..", "..", "bin", "lockstep.js");
-const READY_TIMEOUT_MS = 20_000;
-const DRAIN_TIMEOUT_MS = 60_000;
 const STATUS_INTERVAL_MS = 1000;
-
-interface Node { name: string; child: ChildProcess; ready: Record<string, unknown> }
-interface ReplicaStats { id: string; seq: number; hash: string; checkpoint: { seq: number; hash: string }; forked: string | null }
-interface SequencerStats { seq: number; commands: number; acks: number; divergences: number; replicas: { id: string; applied: number; lag: number }[] }
-
-function spawnNode(name: string, args: string[], logDir: string): Promise<Node> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info" } });
-  child.stderr!.pipe(createWriteStream(join(logDir, `${name}.log`)));
-  return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${join(logDir, `${name}.log`)})`)), READY_TIMEOUT_MS);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with code ${code} before it was ready (see ${join(logDir, `${name}.log`)})`));
-    });
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      try {
-        const ready = JSON.parse(line) as Record<string, unknown>;
-        if (ready.ready === true) {
-          clearTimeout(timer);
-          resolveReady({ name, child, ready });
-        }
-      } catch {
-        /* not the ready line */
-      }
-    });
-  });
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-  return (await res.json()) as T;
-}
-
-function stopNode(n: Node): Promise<void> {
-  return new Promise((done) => {
-    if (n.child.exitCode !== null) return done();
-    const kill = setTimeout(() => n.child.kill("SIGKILL"), 10_000);
-    n.child.once("exit", () => {
-      clearTimeout(kill);
-      done();
-    });
-    n.child.kill("SIGTERM");
-  });
-}
 
 export async function runStart(args: string[]): Promise<number> {
   const { values: v } = parse(args, { config: { type: "string" }, duration: { type: "string" }, json: { type: "boolean" }, data: { type: "string" }, ephemeral: { type: "boolean" } });
@@ -109,8 +61,8 @@ async function runDemo(cfg: Config, seq: Node, replicas: Node[], durationS: numb
   let last = { at: performance.now(), commands: 0 };
   const status = setInterval(() => {
     void (async () => {
-      const s = await getJson<SequencerStats>(String(seq.ready.stats));
-      const rs = await Promise.all(replicas.map((r) => getJson<ReplicaStats>(String(r.ready.stats))));
+      const s = await statsOf<SequencerStats>(seq);
+      const rs = await Promise.all(replicas.map((r) => statsOf<ReplicaStats>(r)));
       const now = performance.now();
       const rate = Math.round(((s.commands - last.commands) * 1000) / (now - last.at));
       last = { at: now, commands: s.commands };
@@ -125,7 +77,7 @@ async function runDemo(cfg: Config, seq: Node, replicas: Node[], durationS: numb
   process.off("SIGTERM", onSignal);
   if (tty) say("\n");
   await Promise.all(clients.map((c) => c.close()));
-  const finalSeq = (await getJson<SequencerStats>(String(seq.ready.stats))).seq;
+  const finalSeq = (await statsOf<SequencerStats>(seq)).seq;
   const rs = await drain(replicas, finalSeq);
   const agree = rs.every((r) => r.seq === finalSeq && r.hash === rs[0]!.hash && r.forked === null);
   return { orders_acked: results.reduce((n, r) => n + r.acked, 0), replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash })), hashes_agree: agree };
@@ -141,14 +93,4 @@ function checkpointsAgree(rs: ReplicaStats[]): boolean {
     byCk.set(r.checkpoint.seq, r.checkpoint.hash);
   }
   return true;
-}
-
-/** Polls the replicas' /stats until all have applied `seq` (bounded), then returns their stats. */
-async function drain(replicas: Node[], seq: number): Promise<ReplicaStats[]> {
-  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-  for (;;) {
-    const rs = await Promise.all(replicas.map((r) => getJson<ReplicaStats>(String(r.ready.stats))));
-    if (rs.every((r) => r.seq >= seq) || performance.now() > deadline) return rs;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -6,6 +6,7 @@
  * as execution reports from a replica (see FeedClient).
  */
 import { WebSocket } from "ws";
+import { LatencyRecorder } from "../metrics/latency.js";
 import { decode, encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WIRE_REASON_NAME, type Ack, type HelloOk, type Reject, type WireReason } from "../protocol/messages.js";
 
@@ -29,7 +30,7 @@ export interface OrderRequest {
   readonly spx?: number;
 }
 
-interface Pending { resolve: (a: Ack) => void; reject: (e: Error) => void }
+interface Pending { resolve: (a: Ack) => void; reject: (e: Error) => void; sentMs: number }
 
 export class TradingClient {
   private nextCid = 1;
@@ -37,6 +38,8 @@ export class TradingClient {
   epoch = 0;
   /** Highest seq acknowledged to this client. */
   lastSeq = 0;
+  /** Round trip from sending a command to its ACK, µs. */
+  readonly ackLatencyUs = new LatencyRecorder();
 
   private constructor(private readonly ws: WebSocket, readonly account: number) {
     ws.on("message", (data: Buffer) => this.onFrame(data));
@@ -76,7 +79,7 @@ export class TradingClient {
   /** Sends raw bytes (tests of bad input); a REJECT with cid 0 rejects the oldest pending request. */
   sendRaw(bytes: Uint8Array): Promise<Ack> {
     return new Promise((resolve, reject) => {
-      this.pending.set(0, { resolve, reject });
+      this.pending.set(0, { resolve, reject, sentMs: performance.now() });
       this.ws.send(bytes);
     });
   }
@@ -85,7 +88,7 @@ export class TradingClient {
     const cid = this.nextCid++;
     return new Promise((resolve, reject) => {
       if (this.ws.readyState !== WebSocket.OPEN) return reject(new LockstepError(0, "not connected"));
-      this.pending.set(cid, { resolve, reject });
+      this.pending.set(cid, { resolve, reject, sentMs: performance.now() });
       this.ws.send(encode({ v: PROTOCOL_VERSION, cid, ...body }));
     });
   }
@@ -97,6 +100,7 @@ export class TradingClient {
     if (p === undefined) return;
     this.pending.delete(m.cid);
     if (m.t === MsgType.ACK) {
+      this.ackLatencyUs.record((performance.now() - p.sentMs) * 1000);
       if (m.seq > this.lastSeq) this.lastSeq = m.seq;
       p.resolve(m);
     }

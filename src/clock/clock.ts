@@ -1,9 +1,11 @@
 /**
  * Wall time in microseconds for nodes that stamp or measure; never used by src/engine.
  *
- * The base is the machine's real time read once with microsecond precision
- * (performance.timeOrigin + performance.now()) and advanced by the monotonic clock, so it
- * never jumps and every process on one machine agrees on it to within a few microseconds.
+ * The base is the machine's real time, anchored once per process at the instant Date.now()
+ * ticks to a new millisecond (we spin for at most 1 ms to catch the edge) and advanced by the
+ * monotonic clock from there. So it never jumps, and every process on one machine agrees on
+ * it to within a microsecond or so, where reading Date.now() or performance.timeOrigin once
+ * would leave processes up to milliseconds apart.
  * A clock can be given an offset and a drift, as drills do: they then know exactly how wrong
  * each node's clock is (injectedErrorUs) while the skew estimator must find out on its own.
  */
@@ -12,13 +14,46 @@ export interface Clock {
   nowUs(): number;
 }
 
+let anchor: { us: number; ns: bigint } | null = null;
+
+const ANCHOR_EDGES = 12;
+const ANCHOR_SPIN_NS_MAX = 30_000_000n;
+
+/**
+ * Real time (µs) and monotonic time (ns) of one instant, found at a millisecond edge of the real
+ * clock: each edge is bracketed by the monotonic reads around the Date.now() calls on either
+ * side of it, and the narrowest bracket of a dozen edges wins, so a process preempted mid-read
+ * (likely when several nodes start at once on few cores) does not skew its anchor.
+ */
+function processAnchor(): { us: number; ns: bigint } {
+  if (anchor !== null) return anchor;
+  const startNs = process.hrtime.bigint();
+  let prevMs = Date.now();
+  let prevNs = process.hrtime.bigint();
+  let best = { width: BigInt(Number.MAX_SAFE_INTEGER), us: 0, ns: 0n };
+  for (let edges = 0; edges < ANCHOR_EDGES && prevNs - startNs < ANCHOR_SPIN_NS_MAX; ) {
+    const ms = Date.now();
+    const ns = process.hrtime.bigint();
+    if (ms !== prevMs) {
+      edges++;
+      const width = ns - prevNs;
+      if (width < best.width) best = { width, us: ms * 1000, ns: prevNs + width / 2n };
+    }
+    prevMs = ms;
+    prevNs = ns;
+  }
+  anchor = { us: best.us, ns: best.ns };
+  return anchor;
+}
+
 export class SystemClock implements Clock {
   private readonly anchorUs: number;
   private readonly anchorNs: bigint;
 
   constructor(readonly offsetUs = 0, readonly driftPpm = 0) {
-    this.anchorNs = process.hrtime.bigint();
-    this.anchorUs = (performance.timeOrigin + performance.now()) * 1000;
+    const a = processAnchor();
+    this.anchorUs = a.us;
+    this.anchorNs = a.ns;
   }
 
   private elapsedUs(): number {

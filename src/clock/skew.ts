@@ -7,14 +7,18 @@
  *
  * If the two directions of the path take different times, θ is wrong by half the difference,
  * and no two-way measurement can tell: the true offset of a sample lies in θ ± δ/2. So we keep
- * a window of samples, trust the lowest-delay ones (least queueing, tightest bounds), fit a line
- * through their offsets over time (the slope is the drift, so the estimate stays good between
- * probes), and report the estimate with a bound of half the smallest delay in the window.
+ * a window of samples, trust the lowest-delay ones (least queueing, tightest intervals), fit a
+ * line through their offsets over time (the slope is the drift, so the estimate stays good
+ * between probes), and report a bound that holds whenever each trusted sample's interval holds
+ * the truth: the largest distance from the line to the far edge of any trusted sample's
+ * interval (never less than half the smallest round trip), widened in proportion when the
+ * estimate is asked for outside the samples' time span. No estimate is given until the
+ * trusted samples span half a second, because before that the drift cannot be seen.
  */
 export interface SkewEstimate {
   /** Our clock minus the remote's, µs, at the time asked for. */
   readonly offsetUs: number;
-  /** Half the smallest round trip in the window: the true offset lies within ± this if the paths are symmetric-or-better. */
+  /** The true offset lies within offsetUs ± boundUs if every trusted probe's two paths took no more than its round trip. */
   readonly boundUs: number;
   /** Rate of change of the offset, parts per million. */
   readonly driftPpm: number;
@@ -49,29 +53,42 @@ export class SkewEstimator {
     return this.samples.length;
   }
 
-  /** The estimate at our-clock time `atUs`, or null before the first sample. */
+  /** The estimate at our-clock time `atUs`, or null until the trusted samples span SPAN_US_MIN. */
   estimate(atUs: number): SkewEstimate | null {
-    if (this.samples.length === 0) return null;
-    const best = [...this.samples].sort((a, b) => a.delayUs - b.delayUs).slice(0, this.bestMax);
-    const minDelayUs = best[0]!.delayUs;
-    const fit = fitLine(best);
-    return {
-      offsetUs: fit.intercept + fit.slope * (atUs - fit.originUs),
-      boundUs: minDelayUs / 2,
-      driftPpm: fit.slope * 1e6,
-      samples: this.samples.length,
-      minDelayUs,
-    };
+    const byDelay = [...this.samples].sort((a, b) => a.delayUs - b.delayUs);
+    for (const take of [this.bestMax, 2 * this.bestMax, byDelay.length]) {
+      const best = byDelay.slice(0, take);
+      const fit = fitLine(best);
+      if (fit === null) continue;
+      const line = (t: number): number => fit.intercept + fit.slope * (t - fit.originUs);
+      let reach = 0;
+      for (const p of best) reach = Math.max(reach, Math.abs(p.offsetUs - line(p.atUs)) + p.delayUs / 2);
+      const outside = Math.max(0, atUs - fit.lastUs, fit.originUs - atUs);
+      return {
+        offsetUs: line(atUs),
+        boundUs: reach * (1 + (2 * outside) / fit.spanUs),
+        driftPpm: fit.slope * 1e6,
+        samples: this.samples.length,
+        minDelayUs: byDelay[0]!.delayUs,
+      };
+    }
+    return null;
   }
 }
 
+const SPAN_US_MIN = 500_000;
+
 /**
- * Least-squares line offset = intercept + slope·(at − origin). Times are taken relative to
- * the oldest sample so the sums stay far inside double precision. With too few points or too
- * short a time span to see a slope, it is the best sample's offset, flat.
+ * Least-squares line offset = intercept + slope·(at − origin), with times taken relative to the
+ * oldest sample so the sums stay far inside double precision; null with fewer than 3 samples or
+ * a time span too short to see a drift.
  */
-function fitLine(pts: readonly Sample[]): { originUs: number; intercept: number; slope: number } {
+function fitLine(pts: readonly Sample[]): { originUs: number; lastUs: number; spanUs: number; intercept: number; slope: number } | null {
+  if (pts.length < 3) return null;
   const originUs = Math.min(...pts.map((p) => p.atUs));
+  const lastUs = Math.max(...pts.map((p) => p.atUs));
+  const spanUs = lastUs - originUs;
+  if (spanUs < SPAN_US_MIN) return null;
   const n = pts.length;
   let sx = 0, sy = 0, sxx = 0, sxy = 0;
   for (const p of pts) {
@@ -81,12 +98,6 @@ function fitLine(pts: readonly Sample[]): { originUs: number; intercept: number;
     sxx += x * x;
     sxy += x * p.offsetUs;
   }
-  const den = n * sxx - sx * sx;
-  const spanUs = Math.max(...pts.map((p) => p.atUs)) - originUs;
-  if (n < 3 || spanUs < 500_000 || den === 0) {
-    const b = pts.reduce((m, p) => (p.delayUs < m.delayUs ? p : m));
-    return { originUs: b.atUs, intercept: b.offsetUs, slope: 0 };
-  }
-  const slope = (n * sxy - sx * sy) / den;
-  return { originUs, intercept: (sy - slope * sx) / n, slope };
+  const slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  return { originUs, lastUs, spanUs, intercept: (sy - slope * sx) / n, slope };
 }

@@ -20,6 +20,8 @@ export const MsgType = {
   BATCH: 31,
   STATUS: 32,
   ERROR: 33,
+  PING: 34,
+  PONG: 35,
   // market-data and report clients ↔ replica (/feed)
   SUB_BOOK: 40,
   BOOK_SNAPSHOT: 41,
@@ -90,6 +92,10 @@ export interface Batch { v: number; t: typeof MsgType.BATCH; ep: number; first: 
 /** Replica's progress and its state hash at the last checkpoint seq. */
 export interface Status { v: number; t: typeof MsgType.STATUS; rid: string; seq: number; ck: number; ckh: string }
 export interface ErrorMsg { v: number; t: typeof MsgType.ERROR; code: number; msg: string }
+/** Clock probe: `t1` is the replica's clock when sent, µs. */
+export interface Ping { v: number; t: typeof MsgType.PING; t1: number }
+/** Probe reply: `t2` when the sequencer received the PING, `t3` when it replied, both on its clock, µs. */
+export interface Pong { v: number; t: typeof MsgType.PONG; t1: number; t2: number; t3: number }
 
 // ---- replica ↔ feed clients ----------------------------------------------------------------
 

@@ -23,11 +23,15 @@ import { Engine, REASON_NAME, type EngineSnapshot, type InstrumentConfig, type R
 import { chainNext, GENESIS_CHAIN } from "../journal/journal.js";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
-import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Batch, type ErrorMsg } from "../protocol/messages.js";
+import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Batch, type ErrorMsg, type Pong } from "../protocol/messages.js";
 import { decodeRecord } from "../protocol/record.js";
 import { validateFeedMessage } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
 import { listen, upgradeWith } from "../util/uws.js";
+import { SystemClock } from "../clock/clock.js";
+import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
+import { LatencyRecorder, SignedLatency } from "../metrics/latency.js";
+import { PromText } from "../metrics/prometheus.js";
 import { CommandOutputs } from "./outputs.js";
 
 export interface ReplicaOptions {
@@ -44,7 +48,38 @@ export interface ReplicaOptions {
   readonly reportRingMax: number;
   /** A feed subscriber with more than this buffered is disconnected (slow consumer). */
   readonly feedBufferBytesMax: number;
+  /** Clock probes to the sequencer, one per this many ms. */
+  readonly probeIntervalMs: number;
+  /** This node's clock (a SystemClock, possibly with injected offset and drift). */
+  readonly clock?: SystemClock;
+  /**
+   * Drills only: also record the true one-way time, from the machine's real clock, assuming the
+   * sequencer's clock is not skewed (the drills keep it true). Meaningless in production.
+   */
+  readonly drillTruth?: boolean;
   readonly log: Logger;
+}
+
+/** Histograms this replica records, µs. */
+class ReplicaLatency {
+  /** Receive time on our clock − the sequencer's stamp on its clock: true one-way + clock offset. */
+  readonly oneWayRaw = new SignedLatency();
+  /** Raw one-way minus the estimated offset. */
+  readonly oneWayCompensated = new SignedLatency();
+  /** Drills only: real one-way time on the machine's shared clock. */
+  readonly oneWayTrue = new SignedLatency();
+  readonly apply = new LatencyRecorder();
+  readonly offset = new SignedLatency();
+  readonly offsetBound = new LatencyRecorder();
+
+  rotate(): void {
+    this.oneWayRaw.rotate();
+    this.oneWayCompensated.rotate();
+    this.oneWayTrue.rotate();
+    this.apply.rotate();
+    this.offset.rotate();
+    this.offsetBound.rotate();
+  }
 }
 
 interface FeedData { acct: number; books: Set<number>; closed: boolean }
@@ -76,11 +111,20 @@ export class Replica {
   /** Engine rejects by reason code, and refused feed frames by wire reason code. */
   private readonly engineRejects = new Map<number, number>();
   private readonly feedRejects = new Map<number, number>();
+  private readonly clock: SystemClock;
+  private readonly skew = new SkewEstimator();
+  readonly latency = new ReplicaLatency();
+  private probeTimer: NodeJS.Timeout | null = null;
+  private readonly rotateTimer: NodeJS.Timeout;
+  private gaps = 0;
 
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
     this.engine = new Engine(o.instruments, this.out);
     this.reportRing = new Ring(o.reportRingMax);
+    this.clock = o.clock ?? new SystemClock();
+    this.rotateTimer = setInterval(() => this.latency.rotate(), 1000);
+    this.rotateTimer.unref();
     this.loadSnapshot();
   }
 
@@ -152,11 +196,17 @@ export class Replica {
     ws.on("open", () => {
       this.reconnectMs = RECONNECT_MS_MIN;
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: this.o.id, from: this.applied + 1, chain: this.chain }));
+      if (this.probeTimer !== null) clearInterval(this.probeTimer);
+      this.probeTimer = setInterval(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.PING, t1: this.clock.nowUs() }));
+      }, this.o.probeIntervalMs);
     });
     ws.on("message", (data: Buffer) => this.onUpstream(ws, data));
     ws.on("error", (err) => this.o.log.debug({ err: err.message }, "sequencer connection error"));
     ws.on("close", () => {
       if (this.upstream === ws) this.upstream = null;
+      if (this.probeTimer !== null) clearInterval(this.probeTimer);
+      this.probeTimer = null;
       if (this.stopping || this.forked !== null) return;
       setTimeout(() => this.connect(), this.reconnectMs);
       this.reconnectMs = Math.min(RECONNECT_MS_MAX, this.reconnectMs * 2);
@@ -164,21 +214,37 @@ export class Replica {
   }
 
   private onUpstream(ws: WebSocket, data: Buffer): void {
-    const m = decode(data) as Batch | ErrorMsg | undefined;
+    const receivedUs = this.clock.nowUs();
+    const m = decode(data) as Batch | ErrorMsg | Pong | undefined;
+    if (m?.t === MsgType.PONG) return this.onPong(m, receivedUs);
     if (m?.t === MsgType.ERROR) {
       this.o.log.error({ code: m.code, msg: m.msg }, "sequencer refused us");
       if (/forked/.test(m.msg)) this.forked = m.msg;
       return;
     }
     if (m?.t !== MsgType.BATCH) return this.o.log.warn("unexpected frame from the sequencer");
-    this.onBatch(ws, m);
+    this.onBatch(ws, m, receivedUs);
+  }
+
+  private onPong(m: Pong, t4: number): void {
+    this.skew.add(m.t1, m.t2, m.t3, t4);
+    const e = this.skew.estimate(t4);
+    if (e === null) return;
+    this.latency.offset.record(e.offsetUs);
+    this.latency.offsetBound.record(e.boundUs);
+  }
+
+  /** Our clock minus the sequencer's, as estimated now. */
+  skewEstimate(): SkewEstimate | null {
+    return this.skew.estimate(this.clock.nowUs());
   }
 
   // ---- 2. verify, 3. apply, 4. publish, 5. report -----------------------------------------
 
-  private onBatch(ws: WebSocket, b: Batch): void {
+  private onBatch(ws: WebSocket, b: Batch, receivedUs: number): void {
     if (b.ep < this.epoch) return this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring a frame from an older epoch");
     if (b.first > this.applied + 1) {
+      this.gaps++;
       this.o.log.warn({ first: b.first, applied: this.applied }, "gap in the log: re-subscribing");
       ws.close();
       return;
@@ -194,18 +260,26 @@ export class Replica {
       return;
     }
     this.epoch = b.ep;
-    for (const r of recs) this.applyRecord(r);
+    const est = this.skew.estimate(receivedUs);
+    const trueReceivedUs = this.o.drillTruth === true ? this.clock.trueNowUs() : 0;
+    for (const r of recs) this.applyRecord(r, receivedUs, est === null ? null : est.offsetUs, trueReceivedUs);
     this.chain = chain;
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
     if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.saveSnapshot();
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
   }
 
-  private applyRecord(bytes: Uint8Array): void {
+  private applyRecord(bytes: Uint8Array, receivedUs: number, offsetUs: number | null, trueReceivedUs: number): void {
+    const started = performance.now();
     const r = decodeRecord(bytes);
     if (r.seq !== this.applied + 1) throw new Error(`replica invariant: record ${r.seq} after ${this.applied}`);
+    const raw = receivedUs - r.tsUs;
+    this.latency.oneWayRaw.record(raw);
+    if (offsetUs !== null) this.latency.oneWayCompensated.record(raw - offsetUs);
+    if (trueReceivedUs !== 0) this.latency.oneWayTrue.record(trueReceivedUs - r.tsUs);
     this.out.begin(r.seq);
     this.engine.apply(r.cmd);
+    this.latency.apply.record((performance.now() - started) * 1000);
     this.applied = r.seq;
     this.lastRecordTsUs = r.tsUs;
     if (r.seq % this.o.hashEverySeq === 0) this.checkpoint = { seq: r.seq, hash: this.engine.stateHash() };
@@ -266,6 +340,9 @@ export class Replica {
     app.get("/stats", (res) => {
       res.writeHeader("content-type", "application/json").end(JSON.stringify(this.stats()));
     });
+    app.get("/metrics", (res) => {
+      res.writeHeader("content-type", "text/plain; version=0.0.4").end(this.metrics());
+    });
     this.app = app;
     const l = await listen(app, this.o.host, this.o.port, `replica ${this.o.id}`);
     this.listenSocket = l.token;
@@ -295,9 +372,37 @@ export class Replica {
     for (const r of this.reportRing) if (r.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, r.frame);
   }
 
+  metrics(): string {
+    const l = { replica: this.o.id };
+    const L = this.latency;
+    const e = this.skewEstimate();
+    return new PromText()
+      .gauge("lockstep_replica_applied_seq", "Last sequence number applied.", this.applied, l)
+      .counter("lockstep_replica_gaps_total", "Gaps detected in the log (each re-subscribes).", [[l, this.gaps]])
+      .counter("lockstep_replica_engine_rejects_total", "Commands the engine refused, by reason.", [...this.engineRejects].map(([k, n]) => [{ ...l, reason: REASON_NAME[k as Reason] }, n] as [Record<string, string>, number]))
+      .counter("lockstep_replica_feed_rejects_total", "Feed frames refused, by reason.", [...this.feedRejects].map(([k, n]) => [{ ...l, reason: WIRE_REASON_NAME[k as WireReason] }, n] as [Record<string, string>, number]))
+      .gauge("lockstep_replica_clock_offset_us", "Estimated offset of this replica's clock from the sequencer's (ours − theirs).", Math.round(e?.offsetUs ?? 0), l)
+      .gauge("lockstep_replica_clock_offset_bound_us", "Error bound of the offset estimate (half the minimum probe round trip).", Math.round(e?.boundUs ?? 0), l)
+      .summary("lockstep_replica_one_way_raw_us", "Sequencer stamp to replica receipt, each on its own clock.", L.oneWayRaw.summary(), l)
+      .summary("lockstep_replica_one_way_compensated_us", "Raw one-way minus the estimated clock offset.", L.oneWayCompensated.summary(), l)
+      .summary("lockstep_replica_apply_us", "Decoding and applying one record.", L.apply.summary(), l)
+      .summary("lockstep_replica_clock_offset_estimate_us", "Offset estimates after each probe.", L.offset.summary(), l)
+      .toString();
+  }
+
   stats(): object {
+    const e = this.skewEstimate();
+    const L = this.latency;
+    const hist = (which: "cumulative" | "interval") => ({
+      one_way_raw_us: L.oneWayRaw.summary(which), one_way_compensated_us: L.oneWayCompensated.summary(which),
+      ...(this.o.drillTruth === true ? { one_way_true_us: L.oneWayTrue.summary(which) } : {}),
+      apply_us: L.apply.summary(which), offset_us: L.offset.summary(which), offset_bound_us: L.offsetBound.summary(which),
+    });
     return {
       role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.engine.stateHash(),
+      skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
+      ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
+      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.gaps,
       checkpoint: this.checkpoint, forked: this.forked, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
@@ -307,6 +412,8 @@ export class Replica {
   /** Saves a snapshot, then closes every connection. */
   stop(): void {
     this.stopping = true;
+    clearInterval(this.rotateTimer);
+    if (this.probeTimer !== null) clearInterval(this.probeTimer);
     if (this.applied > this.lastSnapshotSeq) this.saveSnapshot();
     this.upstream?.close();
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);

@@ -26,6 +26,7 @@ import { encodeRecord } from "../protocol/record.js";
 import { validateClientMessage } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
 import { listen, upgradeWith } from "../util/uws.js";
+import { PromText } from "../metrics/prometheus.js";
 
 export type AckPolicy = { readonly mode: "none" } | { readonly mode: "journal" } | { readonly mode: "replicas"; readonly count: number };
 
@@ -112,6 +113,9 @@ export class Sequencer {
     app.get("/stats", (res) => {
       res.writeHeader("content-type", "application/json").end(JSON.stringify(this.stats()));
     });
+    app.get("/metrics", (res) => {
+      res.writeHeader("content-type", "text/plain; version=0.0.4").end(this.metrics());
+    });
     this.app = app;
     const l = await listen(app, this.o.host, this.o.port, "sequencer");
     this.listenSocket = l.token;
@@ -176,8 +180,13 @@ export class Sequencer {
   // ---- 4. replicate -----------------------------------------------------------------------
 
   private onReplicaFrame(ws: uWS.WebSocket<ReplicaData>, bytes: ArrayBuffer): void {
+    const receivedUs = this.o.clock.nowUs();
     const m = decode(new Uint8Array(bytes)) as Record<string, unknown> | undefined;
     const d = ws.getUserData();
+    if (m?.t === MsgType.PING && m.v === PROTOCOL_VERSION && Number.isSafeInteger(m.t1)) {
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.PONG, t1: m.t1, t2: receivedUs, t3: this.o.clock.nowUs() }), true);
+      return;
+    }
     if (typeof m !== "object" || m === null || m.v !== PROTOCOL_VERSION || typeof m.rid !== "string" || !Number.isSafeInteger(m.seq ?? m.from)) {
       return this.replicaError(ws, WireReason.MALFORMED, "expected SUBSCRIBE or STATUS");
     }
@@ -306,6 +315,22 @@ export class Sequencer {
       this.pendingAcks.splice(0, n);
       this.counters.acks += n;
     }
+  }
+
+  metrics(): string {
+    const p = new PromText()
+      .counter("lockstep_sequencer_commands_total", "Commands sequenced.", [[{}, this.counters.commands]])
+      .counter("lockstep_sequencer_acks_total", "Acks sent.", [[{}, this.counters.acks]])
+      .counter("lockstep_sequencer_rejects_total", "Frames refused before sequencing, by reason.", [...this.counters.rejects].map(([k, v]) => [{ reason: WIRE_REASON_NAME[k as WireReason] }, v] as [Record<string, string>, number]))
+      .counter("lockstep_sequencer_divergences_total", "Checkpoints where replicas reported different state hashes.", [[{}, this.counters.divergences]])
+      .counter("lockstep_sequencer_catch_ups_total", "Replica subscriptions that started behind the log's end.", [[{}, this.counters.catchUps]])
+      .gauge("lockstep_sequencer_seq", "Last sequence number.", this.journal.lastSeq)
+      .gauge("lockstep_sequencer_durable_seq", "Last sequence number fsync'd per the policy.", this.journal.durableSeq);
+    for (const ws of this.replicas) {
+      const d = ws.getUserData();
+      p.gauge("lockstep_sequencer_replica_lag_seq", "Sequence numbers a replica has not yet reported applied.", this.journal.lastSeq - d.applied, { replica: d.rid });
+    }
+    return p.toString();
   }
 
   stats(): object {

@@ -1,0 +1,42 @@
+/** `lockstep drill …`: parses flags, runs a drill from src/drill, prints and saves its report. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { runSkewDrill } from "../drill/skew.js";
+import { parse, UserError } from "./args.js";
+import { DEFAULT_CONFIG } from "./nodes.js";
+
+const RESULTS = resolve(import.meta.dirname, "..", "..", "..", "bench", "results");
+
+function numberList(v: string | boolean | undefined, fallback: number[], what: string): number[] {
+  if (v === undefined) return fallback;
+  const xs = String(v).split(",").map(Number);
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) throw new UserError(`${what} must be a comma-separated list of numbers, not "${String(v)}"`, 2);
+  return xs;
+}
+
+export async function runDrill(args: string[]): Promise<number> {
+  const [what, ...rest] = args;
+  if (what !== "skew") throw new UserError(`drill needs a name: skew${what === undefined ? "" : ` (not "${what}")`}`, 2);
+  const { values: v } = parse(rest, { config: { type: "string" }, "offset-ms": { type: "string" }, "drift-ppm": { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" } });
+  const offsetsMs = numberList(v["offset-ms"], [250, -40, 3], "--offset-ms");
+  const driftsPpm = numberList(v["drift-ppm"], offsetsMs.length === 3 ? [40, -25, 10] : offsetsMs.map(() => 0), "--drift-ppm");
+  if (driftsPpm.length !== offsetsMs.length) throw new UserError("--drift-ppm needs as many values as --offset-ms", 2);
+  if (offsetsMs.some((x) => Math.abs(x) > 3_600_000) || driftsPpm.some((x) => Math.abs(x) > 1000)) throw new UserError("offsets must be within ±1 h and drifts within ±1000 ppm", 2);
+  const durationS = Number(v.duration ?? 10);
+  const ratePerS = Number(v.rate ?? 2000);
+  if (!(durationS > 0 && durationS <= 3600)) throw new UserError("--duration must be in (0, 3600] seconds", 2);
+  if (!(ratePerS > 0 && ratePerS <= 1_000_000)) throw new UserError("--rate must be in (0, 1000000] orders/s", 2);
+  const json = v.json === true;
+  const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const result = await runSkewDrill({ baseConfig: String(v.config ?? DEFAULT_CONFIG), offsetsMs, driftsPpm, durationS, ratePerS, log });
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, "drill-skew-latest.json"), `${JSON.stringify({ date: new Date().toISOString(), command: `lockstep drill skew ${rest.join(" ")}`.trim(), ...result }, null, 2)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    log("replica  injected µs  estimated µs  error µs  bound µs  held  raw p50/p99 µs      compensated p50/p99  true p50/p99");
+    for (const r of result.replicas) {
+      log(`${r.id.padEnd(8)} ${String(r.injected_offset_us).padStart(11)} ${String(r.estimated_offset_us).padStart(13)} ${String(r.error_us).padStart(9)} ${String(r.bound_us).padStart(9)}  ${r.bound_held ? "yes " : "NO  "}  ${`${r.raw_one_way_p50_us}/${r.raw_one_way_p99_us}`.padEnd(19)} ${`${r.compensated_one_way_p50_us}/${r.compensated_one_way_p99_us}`.padEnd(20)} ${r.true_one_way_p50_us}/${r.true_one_way_p99_us}`);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,87 @@
+/**
+ * Starting and stopping nodes as child processes: `lockstep start` and the drills use it.
+ * A node is ready when it prints its JSON ready line; nothing here sleeps to guess.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+
+const BIN = resolve(import.meta.dirname, "..", "..", "..", "bin", "lockstep.js");
+const READY_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface NodeProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** The node's ready line: role, port and endpoint URLs. */
+  readonly ready: Record<string, unknown>;
+}
+
+export interface ReplicaStats {
+  id: string; seq: number; hash: string; forked: string | null;
+  checkpoint: { seq: number; hash: string };
+  skew: { offset_us: number; bound_us: number; drift_ppm: number; samples: number } | null;
+  clock_injected_error_us?: number;
+  latency: Record<string, { p50: number; p99: number; count: number }>;
+}
+
+export interface SequencerStats {
+  seq: number; commands: number; acks: number; divergences: number;
+  replicas: { id: string; applied: number; lag: number }[];
+}
+
+/** Runs `lockstep ARGS…` with stderr to logDir/NAME.log; resolves with its ready line. */
+export function spawnNode(name: string, args: string[], logDir: string): Promise<NodeProcess> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info" } });
+  const log = join(logDir, `${name}.log`);
+  child.stderr!.pipe(createWriteStream(log));
+  return new Promise((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${log})`)), READY_TIMEOUT_MS);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before it was ready (see ${log})`));
+    });
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      try {
+        const ready = JSON.parse(line) as Record<string, unknown>;
+        if (ready.ready === true) {
+          clearTimeout(timer);
+          resolveReady({ name, child, ready });
+        }
+      } catch {
+        /* not the ready line */
+      }
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL if the node has not exited within 10 s. */
+export function stopNode(n: NodeProcess): Promise<void> {
+  return new Promise((done) => {
+    if (n.child.exitCode !== null || n.child.signalCode !== null) return done();
+    const kill = setTimeout(() => n.child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    n.child.once("exit", () => {
+      clearTimeout(kill);
+      done();
+    });
+    n.child.kill("SIGTERM");
+  });
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return (await res.json()) as T;
+}
+
+export const statsOf = <T>(n: NodeProcess): Promise<T> => getJson<T>(String(n.ready.stats));
+
+/** Polls the replicas' /stats until all have applied `seq` or `timeoutMs` passes, then returns their stats. */
+export async function drain(replicas: readonly NodeProcess[], seq: number, timeoutMs = 60_000): Promise<ReplicaStats[]> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const rs = await Promise.all(replicas.map((r) => statsOf<ReplicaStats>(r)));
+    if (rs.every((r) => r.seq >= seq) || performance.now() > deadline) return rs;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

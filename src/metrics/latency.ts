@@ -1,0 +1,103 @@
+/**
+ * Latency histograms (hdr-histogram-js): microseconds, 1 µs to 60 s, 3 significant digits.
+ * Each recorder keeps a cumulative histogram and an interval one that `rotate()` turns over
+ * (every second on a node), so both "since start" and "the last second" can be reported.
+ * Recording is an index computation and a counter increment: it allocates nothing.
+ *
+ * Some hops can be negative before skew compensation (a receiver whose clock is behind the
+ * sender's); SignedLatency keeps negatives in a second histogram so percentiles still make sense.
+ */
+import * as hdr from "hdr-histogram-js";
+
+export const LATENCY_US_MIN = 1;
+export const LATENCY_US_MAX = 60_000_000;
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly p9999: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+export const PERCENTILES = [50, 90, 99, 99.9, 99.99] as const;
+
+function newHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: LATENCY_US_MIN, highestTrackableValue: LATENCY_US_MAX, numberOfSignificantValueDigits: 3, autoResize: false, useWebAssembly: false });
+}
+
+const clamp = (us: number): number => (us < LATENCY_US_MIN ? LATENCY_US_MIN : us > LATENCY_US_MAX ? LATENCY_US_MAX : us);
+
+/** Non-negative latencies (values below 1 µs count as 1 µs). */
+export class LatencyRecorder {
+  readonly cumulative = newHistogram();
+  private interval = newHistogram();
+  private last = newHistogram();
+
+  record(us: number): void {
+    const v = clamp(Math.round(us));
+    this.cumulative.recordValue(v);
+    this.interval.recordValue(v);
+  }
+
+  /** Ends the current interval: it becomes `lastInterval`, and a new one starts. */
+  rotate(): void {
+    const done = this.interval;
+    this.interval = this.last;
+    this.interval.reset();
+    this.last = done;
+  }
+
+  /** The cumulative histogram, or the last completed interval's. */
+  histogram(which: "cumulative" | "interval"): hdr.Histogram {
+    return which === "cumulative" ? this.cumulative : this.last;
+  }
+
+  summary(which: "cumulative" | "interval" = "cumulative"): LatencySummary {
+    return summarize(this.histogram(which));
+  }
+}
+
+function summarize(h: hdr.Histogram): LatencySummary {
+  if (h.totalCount === 0) return { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, p9999: 0, max: 0, mean: 0 };
+  const [p50, p90, p99, p999, p9999] = PERCENTILES.map((p) => h.getValueAtPercentile(p)) as [number, number, number, number, number];
+  return { count: h.totalCount, p50, p90, p99, p999, p9999, max: h.maxValue, mean: Math.round(h.mean) };
+}
+
+/** Latencies that may be negative: magnitudes of negatives are kept apart. */
+export class SignedLatency {
+  private readonly pos = new LatencyRecorder();
+  private readonly neg = new LatencyRecorder();
+
+  record(us: number): void {
+    if (us >= 0) this.pos.record(us);
+    else this.neg.record(-us);
+  }
+
+  rotate(): void {
+    this.pos.rotate();
+    this.neg.rotate();
+  }
+
+  summary(which: "cumulative" | "interval" = "cumulative"): LatencySummary {
+    const p = this.pos.summary(which);
+    const n = this.neg.summary(which);
+    if (n.count === 0) return p;
+    const hp = this.pos.histogram(which);
+    const hn = this.neg.histogram(which);
+    const total = p.count + n.count;
+    const at = (pct: number): number => {
+      const rank = (pct / 100) * total;
+      // The rank-th smallest signed value is negative while rank ≤ the number of negatives:
+      // it is then the magnitude at the mirrored percentile of the negatives.
+      if (rank <= n.count) return -hn.getValueAtPercentile(Math.max(0, 100 * (1 - rank / n.count)));
+      return hp.getValueAtPercentile(Math.min(100, (100 * (rank - n.count)) / p.count));
+    };
+    const [p50, p90, p99, p999, p9999] = PERCENTILES.map(at) as [number, number, number, number, number];
+    const mean = Math.round((p.mean * p.count - n.mean * n.count) / total);
+    return { count: total, p50, p90, p99, p999, p9999, max: p.count > 0 ? p.max : -n.max, mean };
+  }
+}

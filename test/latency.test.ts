@@ -1,0 +1,57 @@
+/**
+ * Latency recorders: percentiles within HDR's 3 significant digits of the exact ones, signed
+ * values handled across zero, intervals rotate, and the Prometheus text carries every quantile.
+ */
+import { describe, expect, it } from "vitest";
+import { LatencyRecorder, SignedLatency } from "../src/metrics/latency.js";
+import { PromText } from "../src/metrics/prometheus.js";
+
+describe("latency recorders", () => {
+  it("report percentiles within 0.1 % of exact ones, clamp out-of-range values", () => {
+    const r = new LatencyRecorder();
+    for (let v = 1; v <= 100_000; v++) r.record(v);
+    const s = r.summary();
+    expect(s.count).toBe(100_000);
+    expect(Math.abs(s.p50 - 50_000) / 50_000).toBeLessThan(0.001);
+    expect(Math.abs(s.p99 - 99_000) / 99_000).toBeLessThan(0.001);
+    expect(s.max).toBeGreaterThanOrEqual(100_000);
+    r.record(-5);
+    r.record(1e12);
+    expect(r.summary().count).toBe(100_002);
+  });
+
+  it("signed latencies: percentiles across negatives and positives", () => {
+    const r = new SignedLatency();
+    for (let v = -1000; v <= 1000; v++) if (v !== 0) r.record(v * 100);
+    const s = r.summary();
+    expect(s.count).toBe(2000);
+    expect(Math.abs(s.p50)).toBeLessThan(200);
+    expect(s.p90).toBeGreaterThan(79_000);
+    expect(s.p90).toBeLessThan(81_000);
+    const neg = new SignedLatency();
+    for (let i = 0; i < 100; i++) neg.record(-250_000 - i);
+    expect(neg.summary().p50).toBeLessThan(-249_000);
+    expect(neg.summary().p50).toBeGreaterThan(-251_000);
+  });
+
+  it("rotate() makes the finished interval readable and starts a new one", () => {
+    const r = new LatencyRecorder();
+    r.record(10);
+    r.rotate();
+    r.record(1000);
+    expect(r.summary("interval")).toMatchObject({ count: 1, p50: 10 });
+    r.rotate();
+    expect(r.summary("interval")).toMatchObject({ count: 1, p50: 1000 });
+    expect(r.summary("cumulative").count).toBe(2);
+  });
+
+  it("renders a Prometheus summary with every quantile, max, count and sum", () => {
+    const r = new LatencyRecorder();
+    [5, 10, 20].forEach((v) => r.record(v));
+    const text = new PromText().summary("x_us", "test", r.summary(), { node: "r1" }).counter("y_total", "c", [[{ reason: "A" }, 3]]).toString();
+    for (const q of ["0.5", "0.9", "0.99", "0.999", "0.9999"]) expect(text).toContain(`x_us{node="r1",quantile="${q}"}`);
+    expect(text).toContain('x_us_count{node="r1"} 3');
+    expect(text).toContain('x_us_max{node="r1"} 20');
+    expect(text).toContain('y_total{reason="A"} 3');
+  });
+});
