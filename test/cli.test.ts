@@ -137,6 +137,21 @@ describe("lockstep command errors and demo", () => {
     expect(s.replicas[0]!.seq).toBe(s.orders_acked);
   });
 
+  it("drill skew: estimated offsets stay within their bounds, and compensation turns raw one-way times into true ones", async () => {
+    const r = await lockstep("drill", "skew", "--offset-ms", "250,-40", "--drift-ppm", "40,-25", "--duration", "4", "--json", "--results", dir);
+    expect(r.code).toBe(0);
+    const { replicas } = lastJson(r.stdout) as { replicas: Record<string, number | boolean | string>[] };
+    expect(replicas.map((x) => x.id)).toEqual(["d1", "d2"]);
+    for (const x of replicas) {
+      const n = (k: string): number => x[k] as number;
+      expect(x.bound_held).toBe(true);
+      expect(n("error_us")).toBeLessThanOrEqual(n("bound_us"));
+      // Raw one-way is off by the whole offset; compensated is the true one-way, give or take the estimate's error.
+      expect(Math.abs(n("raw_one_way_p50_us") - n("true_one_way_p50_us") - n("injected_offset_us"))).toBeLessThan(1_000);
+      expect(Math.abs(n("compensated_one_way_p50_us") - n("true_one_way_p50_us"))).toBeLessThan(1_000);
+    }
+  });
+
   it("an invalid configuration is reported field by field, before anything starts", async () => {
     const bad = join(dir, "bad-config.json");
     const cfg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, any>;

@@ -17,7 +17,7 @@ function numberList(v: string | boolean | undefined, fallback: number[], what: s
 export async function runDrill(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   if (what !== "skew") throw new UserError(`drill needs a name: skew${what === undefined ? "" : ` (not "${what}")`}`, 2);
-  const { values: v } = parse(rest, { config: { type: "string" }, "offset-ms": { type: "string" }, "drift-ppm": { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" } });
+  const { values: v } = parse(rest, { config: { type: "string" }, "offset-ms": { type: "string" }, "drift-ppm": { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
   const offsetsMs = numberList(v["offset-ms"], [250, -40, 3], "--offset-ms");
   const driftsPpm = numberList(v["drift-ppm"], offsetsMs.length === 3 ? [40, -25, 10] : offsetsMs.map(() => 0), "--drift-ppm");
   if (driftsPpm.length !== offsetsMs.length) throw new UserError("--drift-ppm needs as many values as --offset-ms", 2);
@@ -29,8 +29,9 @@ export async function runDrill(args: string[]): Promise<number> {
   const json = v.json === true;
   const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
   const result = await runSkewDrill({ baseConfig: String(v.config ?? DEFAULT_CONFIG), offsetsMs, driftsPpm, durationS, ratePerS, log });
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, "drill-skew-latest.json"), `${JSON.stringify({ date: new Date().toISOString(), command: `lockstep drill skew ${rest.join(" ")}`.trim(), ...result }, null, 2)}\n`);
+  const resultsDir = typeof v.results === "string" ? v.results : RESULTS;
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, "drill-skew-latest.json"), `${JSON.stringify({ date: new Date().toISOString(), command: `lockstep drill skew ${rest.join(" ")}`.trim(), ...result }, null, 2)}\n`);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     log("replica  injected µs  estimated µs  error µs  bound µs  held  raw p50/p99 µs      compensated p50/p99  true p50/p99");

@@ -8,6 +8,7 @@ import { runBench } from "./bench.js";
 import { runReplay } from "./replay.js";
 import { runClient } from "./client.js";
 import { runDrill } from "./drill.js";
+import { runStats } from "./stats.js";
 import { runReplica, runSequencer } from "./nodes.js";
 import { runStart } from "./start.js";
 
@@ -25,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runClient(rest);
       case "drill":
         return await runDrill(rest);
+      case "stats":
+        return await runStats(rest);
       case "replay":
         return await runReplay(rest);
       case "bench":

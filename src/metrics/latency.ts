@@ -31,29 +31,36 @@ function newHistogram(): hdr.Histogram {
 
 const clamp = (us: number): number => (us < LATENCY_US_MIN ? LATENCY_US_MIN : us > LATENCY_US_MAX ? LATENCY_US_MAX : us);
 
-/** Non-negative latencies (values below 1 µs count as 1 µs). */
+/**
+ * Non-negative latencies (values below 1 µs count as 1 µs). A sample goes into the current
+ * interval only; rotate() folds each finished interval into the cumulative histogram, so the
+ * per-message cost is one histogram update.
+ */
 export class LatencyRecorder {
-  readonly cumulative = newHistogram();
+  private readonly completed = newHistogram();
   private interval = newHistogram();
   private last = newHistogram();
 
   record(us: number): void {
-    const v = clamp(Math.round(us));
-    this.cumulative.recordValue(v);
-    this.interval.recordValue(v);
+    this.interval.recordValue(clamp(Math.round(us)));
   }
 
-  /** Ends the current interval: it becomes `lastInterval`, and a new one starts. */
+  /** Ends the current interval: it becomes the last interval and joins the cumulative one. */
   rotate(): void {
     const done = this.interval;
+    this.completed.add(done);
     this.interval = this.last;
     this.interval.reset();
     this.last = done;
   }
 
-  /** The cumulative histogram, or the last completed interval's. */
+  /** Everything recorded so far (a merged copy), or the last completed interval. */
   histogram(which: "cumulative" | "interval"): hdr.Histogram {
-    return which === "cumulative" ? this.cumulative : this.last;
+    if (which === "interval") return this.last;
+    const all = newHistogram();
+    all.add(this.completed);
+    all.add(this.interval);
+    return all;
   }
 
   summary(which: "cumulative" | "interval" = "cumulative"): LatencySummary {

@@ -215,6 +215,8 @@ export class Replica {
 
   private onUpstream(ws: WebSocket, data: Buffer): void {
     const receivedUs = this.clock.nowUs();
+    // Read together with receivedUs so that raw and true one-way times describe the same instant.
+    const trueReceivedUs = this.o.drillTruth === true ? this.clock.trueNowUs() : 0;
     const m = decode(data) as Batch | ErrorMsg | Pong | undefined;
     if (m?.t === MsgType.PONG) return this.onPong(m, receivedUs);
     if (m?.t === MsgType.ERROR) {
@@ -223,7 +225,7 @@ export class Replica {
       return;
     }
     if (m?.t !== MsgType.BATCH) return this.o.log.warn("unexpected frame from the sequencer");
-    this.onBatch(ws, m, receivedUs);
+    this.onBatch(ws, m, receivedUs, trueReceivedUs);
   }
 
   private onPong(m: Pong, t4: number): void {
@@ -241,7 +243,7 @@ export class Replica {
 
   // ---- 2. verify, 3. apply, 4. publish, 5. report -----------------------------------------
 
-  private onBatch(ws: WebSocket, b: Batch, receivedUs: number): void {
+  private onBatch(ws: WebSocket, b: Batch, receivedUs: number, trueReceivedUs: number): void {
     if (b.ep < this.epoch) return this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring a frame from an older epoch");
     if (b.first > this.applied + 1) {
       this.gaps++;
@@ -261,7 +263,6 @@ export class Replica {
     }
     this.epoch = b.ep;
     const est = this.skew.estimate(receivedUs);
-    const trueReceivedUs = this.o.drillTruth === true ? this.clock.trueNowUs() : 0;
     for (const r of recs) this.applyRecord(r, receivedUs, est === null ? null : est.offsetUs, trueReceivedUs);
     this.chain = chain;
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
@@ -275,8 +276,11 @@ export class Replica {
     if (r.seq !== this.applied + 1) throw new Error(`replica invariant: record ${r.seq} after ${this.applied}`);
     const raw = receivedUs - r.tsUs;
     this.latency.oneWayRaw.record(raw);
-    if (offsetUs !== null) this.latency.oneWayCompensated.record(raw - offsetUs);
-    if (trueReceivedUs !== 0) this.latency.oneWayTrue.record(trueReceivedUs - r.tsUs);
+    if (offsetUs !== null) {
+      this.latency.oneWayCompensated.record(raw - offsetUs);
+      // Same records as the compensated histogram, so the drill compares like with like.
+      if (trueReceivedUs !== 0) this.latency.oneWayTrue.record(trueReceivedUs - r.tsUs);
+    }
     this.out.begin(r.seq);
     this.engine.apply(r.cmd);
     this.latency.apply.record((performance.now() - started) * 1000);
