@@ -9,7 +9,7 @@
  * depth near its starting level.
  */
 import { Engine, NullListener, Side, Stp, Tif, type InstrumentConfig } from "../src/engine/index.js";
-import { Rng } from "./rng.js";
+import { Rng } from "../src/util/rng.js";
 
 export const Op = { LIMIT: 0, CANCEL: 1, MODIFY: 2, MARKET: 3 } as const;
 

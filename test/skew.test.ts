@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SkewEstimator } from "../src/clock/skew.js";
-import { Rng } from "../bench/rng.js";
+import { Rng } from "../src/util/rng.js";
 
 interface Path {
   offsetUs: number;      // our clock − remote clock at true time 0

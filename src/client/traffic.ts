@@ -3,6 +3,7 @@
  * price, some crossing; market orders; cancels and modifies of its own acknowledged orders),
  * keeping at most `windowMax` requests in flight. Bounded by a command count.
  */
+import { Rng } from "../util/rng.js";
 import { LockstepError, TradingClient } from "./trading.js";
 
 export interface TrafficOptions {
@@ -23,19 +24,9 @@ export interface TrafficResult {
   lastSeq: number;
 }
 
-/** mulberry32; seeded so a run can be repeated. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function runTraffic(c: TradingClient, o: TrafficOptions): Promise<TrafficResult> {
-  const r = rng(o.seed);
+  const rng = new Rng(o.seed);
+  const r = (): number => rng.next();
   const live: number[] = [];
   const result: TrafficResult = { acked: 0, rejected: 0, lastSeq: 0 };
   const inFlight = new Set<Promise<void>>();

@@ -1,0 +1,129 @@
+/**
+ * A latency-injecting TCP proxy, because these machines have no netem: it simulates the path
+ * to another region on loopback. Each direction has its own delay and jitter (each chunk is
+ * delivered at a time uniform in [delay − jitter, delay + jitter] after it arrived, but never
+ * before the chunk ahead of it: TCP does not reorder), and optional stalls (every `everyMs`,
+ * nothing is delivered for `forMs`). Each direction's queue is bounded: past `bufferBytesMax`
+ * the sending side is paused until the queue drains, as a real congested link would push back.
+ */
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { Rng } from "../util/rng.js";
+
+export interface LinkSpec {
+  readonly delayMs: number;
+  readonly jitterMs: number;
+  readonly stall?: { readonly everyMs: number; readonly forMs: number };
+}
+
+export interface ProxyOptions {
+  readonly targetHost: string;
+  readonly targetPort: number;
+  /** client → target */
+  readonly up: LinkSpec;
+  /** target → client */
+  readonly down: LinkSpec;
+  readonly bufferBytesMax: number;
+  readonly seed: number;
+}
+
+class DelayedPipe {
+  private readonly queue: { at: number; chunk: Buffer }[] = [];
+  private queuedBytes = 0;
+  private lastAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private ended = false;
+
+  constructor(private readonly src: Socket, private readonly dst: Socket, private readonly spec: LinkSpec, private readonly max: number, private readonly rng: Rng, private readonly epochMs: number) {
+    src.on("data", (chunk: Buffer) => this.push(chunk));
+    src.on("end", () => {
+      this.ended = true;
+      this.schedule();
+    });
+  }
+
+  private push(chunk: Buffer): void {
+    const now = performance.now();
+    let at = now + this.spec.delayMs + (this.rng.next() * 2 - 1) * this.spec.jitterMs;
+    const s = this.spec.stall;
+    if (s !== undefined) {
+      const phase = (at - this.epochMs) % s.everyMs;
+      if (phase < s.forMs) at += s.forMs - phase;
+    }
+    at = Math.max(at, this.lastAt, now);
+    this.lastAt = at;
+    this.queue.push({ at, chunk });
+    this.queuedBytes += chunk.length;
+    if (this.queuedBytes > this.max) this.src.pause();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== null) return;
+    if (this.queue.length === 0) {
+      if (this.ended) this.dst.end();
+      return;
+    }
+    this.timer = setTimeout(() => this.flush(), Math.max(0, this.queue[0]!.at - performance.now()));
+  }
+
+  private flush(): void {
+    this.timer = null;
+    const now = performance.now();
+    while (this.queue.length > 0 && this.queue[0]!.at <= now + 0.05) {
+      const { chunk } = this.queue.shift()!;
+      this.queuedBytes -= chunk.length;
+      if (!this.dst.destroyed) this.dst.write(chunk);
+    }
+    if (this.src.isPaused() && this.queuedBytes <= this.max / 2) this.src.resume();
+    this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+export class LatencyProxy {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private readonly pipes = new Set<DelayedPipe>();
+  private readonly rng: Rng;
+  private readonly epochMs = performance.now();
+
+  constructor(private readonly o: ProxyOptions) {
+    this.rng = new Rng(o.seed);
+  }
+
+  /** Listens on 127.0.0.1 (port 0 = a free one); resolves with the port. */
+  listen(port = 0): Promise<number> {
+    const server = createServer((client) => this.accept(client));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve((server.address() as { port: number }).port));
+    });
+  }
+
+  private accept(client: Socket): void {
+    const upstream = connect(this.o.targetPort, this.o.targetHost);
+    for (const s of [client, upstream]) {
+      s.setNoDelay(true);
+      this.sockets.add(s);
+      s.on("close", () => {
+        this.sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+      s.on("error", () => s.destroy());
+    }
+    this.pipes.add(new DelayedPipe(client, upstream, this.o.up, this.o.bufferBytesMax, this.rng, this.epochMs));
+    this.pipes.add(new DelayedPipe(upstream, client, this.o.down, this.o.bufferBytesMax, this.rng, this.epochMs));
+  }
+
+  close(): Promise<void> {
+    for (const p of this.pipes) p.stop();
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())));
+  }
+}
