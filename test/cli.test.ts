@@ -152,6 +152,23 @@ describe("lockstep command errors and demo", () => {
     }
   });
 
+  it("drill geo: through latency proxies, each replica's offset error stays within its bound and near half its path asymmetry", async () => {
+    const r = await lockstep("drill", "geo", "--duration", "4", "--json", "--results", dir);
+    expect(r.code).toBe(0);
+    const { replicas } = lastJson(r.stdout) as { replicas: Record<string, number | boolean | string>[] };
+    expect(replicas.map((x) => x.region)).toEqual(["us-west", "eu-west", "ap-northeast"]);
+    for (const x of replicas) {
+      const n = (k: string): number => x[k] as number;
+      expect(x.within_bound).toBe(true);
+      // Two-way probing sees half the asymmetry as offset; a short loaded run adds a little noise.
+      expect(n("error_us")).toBeLessThan(n("asymmetry_us") / 2 + 2_000);
+      expect(n("error_us")).toBeGreaterThan(n("asymmetry_us") / 2 - 2_000);
+      expect(n("lag_p50_ms")).toBeGreaterThanOrEqual(n("out_ms"));
+      expect(n("order_to_fill_p50_ms")).toBeGreaterThanOrEqual(n("out_ms") + n("back_ms"));
+      expect(n("fills")).toBeGreaterThan(50);
+    }
+  });
+
   it("an invalid configuration is reported field by field, before anything starts", async () => {
     const bad = join(dir, "bad-config.json");
     const cfg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, any>;

@@ -31,7 +31,7 @@ export class TestCluster {
     const r = new Replica({
       id, sequencerUrl: `ws://127.0.0.1:${this.sequencer.port}/replicate`, host: "127.0.0.1", port: 0,
       dataDir: join(this.dir, id), instruments: INSTRUMENTS, snapshotEverySeq: 20_000, hashEverySeq: 1000,
-      reportRingMax: 200_000, feedBufferBytesMax: 64 << 20, probeIntervalMs: 100, log: silent, ...over,
+      reportRingMax: 200_000, feedBufferBytesMax: 64 << 20, probeIntervalMs: 25, log: silent, ...over,
     });
     await r.start();
     this.replicas.push(r);

@@ -16,6 +16,8 @@ commands:
   stats URL… [--once] [--json]             live table across nodes: seq, lag, clock offset ± bound, one-way raw vs compensated
   drill skew [--offset-ms 250,-40,3] [--drift-ppm 40,-25,10] [--duration S] [--rate R] [--results DIR] [--json]
                                            replicas with skewed clocks: estimated vs injected offset, one-way raw/compensated/true
+  drill geo [--config F] [--duration S] [--rate R] [--results DIR] [--json]
+                                           regions simulated by latency proxies: lag, offset vs injected vs asymmetry/2, order→fill
   help                                     this text
 `;
 

@@ -1,7 +1,9 @@
 /** `lockstep drill …`: parses flags, runs a drill from src/drill, prints and saves its report. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { runGeoDrill } from "../drill/geo.js";
 import { runSkewDrill } from "../drill/skew.js";
+import { loadConfig } from "./config.js";
 import { parse, UserError } from "./args.js";
 import { DEFAULT_CONFIG } from "./nodes.js";
 
@@ -14,9 +16,41 @@ function numberList(v: string | boolean | undefined, fallback: number[], what: s
   return xs;
 }
 
+const GEO_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "geo-3region.json");
+
+function save(resultsDir: string, name: string, command: string, result: object): void {
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, `drill-${name}-latest.json`), `${JSON.stringify({ date: new Date().toISOString(), command, ...result }, null, 2)}\n`);
+}
+
+async function runGeo(rest: string[]): Promise<number> {
+  const { values: v } = parse(rest, { config: { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
+  const configPath = String(v.config ?? GEO_CONFIG);
+  const config = loadConfig(configPath);
+  if (config.sequencer.clock.offsetMs !== 0 || config.sequencer.clock.driftPpm !== 0) throw new UserError("the geo drill measures against the sequencer's clock: give it no offset or drift", 2);
+  if ((config.regions ?? []).length === 0) throw new UserError(`${configPath} names no regions`, 2);
+  const durationS = Number(v.duration ?? 15);
+  const ratePerS = Number(v.rate ?? 50);
+  if (!(durationS > 0 && durationS <= 3600)) throw new UserError("--duration must be in (0, 3600] seconds", 2);
+  if (!(ratePerS > 0 && ratePerS <= 10_000)) throw new UserError("--rate must be in (0, 10000] orders/s per region", 2);
+  const json = v.json === true;
+  const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const result = await runGeoDrill({ configPath, config, durationS, ratePerS, log });
+  save(typeof v.results === "string" ? v.results : RESULTS, "geo", `lockstep drill geo ${rest.join(" ")}`.trim(), result);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    log("replica region        out/back ms  asym/2 µs  injected µs  estimated µs  error µs  bound µs  lag seq p50/p99  lag ms p50/p99  order→fill ms p50/p99");
+    for (const r of result.replicas) {
+      log(`${r.id.padEnd(7)} ${r.region.padEnd(13)} ${`${r.out_ms}/${r.back_ms}`.padStart(11)} ${String(r.asymmetry_us / 2).padStart(10)} ${String(r.injected_offset_us).padStart(12)} ${String(r.estimated_offset_us).padStart(13)} ${String(r.error_us).padStart(9)} ${String(r.bound_us).padStart(9)}  ${`${r.lag_seq_p50}/${r.lag_seq_p99}`.padStart(15)} ${`${r.lag_p50_ms}/${r.lag_p99_ms}`.padStart(15)} ${`${r.order_to_fill_p50_ms}/${r.order_to_fill_p99_ms}`.padStart(21)}`);
+    }
+  }
+  return 0;
+}
+
 export async function runDrill(args: string[]): Promise<number> {
   const [what, ...rest] = args;
-  if (what !== "skew") throw new UserError(`drill needs a name: skew${what === undefined ? "" : ` (not "${what}")`}`, 2);
+  if (what === "geo") return runGeo(rest);
+  if (what !== "skew") throw new UserError(`drill needs a name: skew or geo${what === undefined ? "" : ` (not "${what}")`}`, 2);
   const { values: v } = parse(rest, { config: { type: "string" }, "offset-ms": { type: "string" }, "drift-ppm": { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
   const offsetsMs = numberList(v["offset-ms"], [250, -40, 3], "--offset-ms");
   const driftsPpm = numberList(v["drift-ppm"], offsetsMs.length === 3 ? [40, -25, 10] : offsetsMs.map(() => 0), "--drift-ppm");
@@ -29,9 +63,7 @@ export async function runDrill(args: string[]): Promise<number> {
   const json = v.json === true;
   const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
   const result = await runSkewDrill({ baseConfig: String(v.config ?? DEFAULT_CONFIG), offsetsMs, driftsPpm, durationS, ratePerS, log });
-  const resultsDir = typeof v.results === "string" ? v.results : RESULTS;
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, "drill-skew-latest.json"), `${JSON.stringify({ date: new Date().toISOString(), command: `lockstep drill skew ${rest.join(" ")}`.trim(), ...result }, null, 2)}\n`);
+  save(typeof v.results === "string" ? v.results : RESULTS, "skew", `lockstep drill skew ${rest.join(" ")}`.trim(), result);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     log("replica  injected µs  estimated µs  error µs  bound µs  held  raw p50/p99 µs      compensated p50/p99  true p50/p99");

@@ -33,20 +33,35 @@ interface Sample {
   readonly delayUs: number;
 }
 
+interface Fit {
+  readonly originUs: number;
+  readonly lastUs: number;
+  readonly spanUs: number;
+  readonly intercept: number;
+  readonly slope: number;
+  /** Largest distance from the line to the far edge of a trusted sample's interval. */
+  readonly reachUs: number;
+  readonly minDelayUs: number;
+}
+
 export class SkewEstimator {
   private readonly samples: Sample[] = [];
+  /** Recomputed when a sample arrives, so asking for an estimate only evaluates a line. */
+  private fit: Fit | null = null;
 
   /**
-   * @param windowMax samples kept (the newest)
+   * @param windowMax samples kept (the newest). More samples to choose from means the trusted
+   *                  ones are rarer, luckier probes, whose two directions were delayed alike.
    * @param bestMax   lowest-delay samples the fit uses
    */
-  constructor(private readonly windowMax = 64, private readonly bestMax = 16) {}
+  constructor(private readonly windowMax = 256, private readonly bestMax = 16) {}
 
   add(t1: number, t2: number, t3: number, t4: number): void {
     const delayUs = t4 - t1 - (t3 - t2);
     if (!(delayUs >= 0) || !Number.isFinite(delayUs)) return; // impossible sample (clock stepped): drop it
     this.samples.push({ atUs: (t1 + t4) / 2, offsetUs: (t1 - t2 + (t4 - t3)) / 2, delayUs });
     if (this.samples.length > this.windowMax) this.samples.shift();
+    this.fit = this.refit();
   }
 
   get count(): number {
@@ -55,22 +70,28 @@ export class SkewEstimator {
 
   /** The estimate at our-clock time `atUs`, or null until the trusted samples span SPAN_US_MIN. */
   estimate(atUs: number): SkewEstimate | null {
+    const f = this.fit;
+    if (f === null) return null;
+    const outside = Math.max(0, atUs - f.lastUs, f.originUs - atUs);
+    return {
+      offsetUs: f.intercept + f.slope * (atUs - f.originUs),
+      boundUs: f.reachUs * (1 + (2 * outside) / f.spanUs),
+      driftPpm: f.slope * 1e6,
+      samples: this.samples.length,
+      minDelayUs: f.minDelayUs,
+    };
+  }
+
+  /** Fits the lowest-delay samples, widening the set until they span enough time to see a drift. */
+  private refit(): Fit | null {
     const byDelay = [...this.samples].sort((a, b) => a.delayUs - b.delayUs);
     for (const take of [this.bestMax, 2 * this.bestMax, byDelay.length]) {
       const best = byDelay.slice(0, take);
-      const fit = fitLine(best);
-      if (fit === null) continue;
-      const line = (t: number): number => fit.intercept + fit.slope * (t - fit.originUs);
-      let reach = 0;
-      for (const p of best) reach = Math.max(reach, Math.abs(p.offsetUs - line(p.atUs)) + p.delayUs / 2);
-      const outside = Math.max(0, atUs - fit.lastUs, fit.originUs - atUs);
-      return {
-        offsetUs: line(atUs),
-        boundUs: reach * (1 + (2 * outside) / fit.spanUs),
-        driftPpm: fit.slope * 1e6,
-        samples: this.samples.length,
-        minDelayUs: byDelay[0]!.delayUs,
-      };
+      const line = fitLine(best);
+      if (line === null) continue;
+      let reachUs = 0;
+      for (const p of best) reachUs = Math.max(reachUs, Math.abs(p.offsetUs - (line.intercept + line.slope * (p.atUs - line.originUs))) + p.delayUs / 2);
+      return { ...line, reachUs, minDelayUs: byDelay[0]!.delayUs };
     }
     return null;
   }

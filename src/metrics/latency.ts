@@ -40,6 +40,8 @@ export class LatencyRecorder {
   private readonly completed = newHistogram();
   private interval = newHistogram();
   private last = newHistogram();
+  /** Reused for the cumulative view, so reading a summary allocates nothing either. */
+  private readonly merged = newHistogram();
 
   record(us: number): void {
     this.interval.recordValue(clamp(Math.round(us)));
@@ -54,13 +56,13 @@ export class LatencyRecorder {
     this.last = done;
   }
 
-  /** Everything recorded so far (a merged copy), or the last completed interval. */
+  /** Everything recorded so far, or the last completed interval. Valid until the next call. */
   histogram(which: "cumulative" | "interval"): hdr.Histogram {
     if (which === "interval") return this.last;
-    const all = newHistogram();
-    all.add(this.completed);
-    all.add(this.interval);
-    return all;
+    this.merged.reset();
+    this.merged.add(this.completed);
+    this.merged.add(this.interval);
+    return this.merged;
   }
 
   summary(which: "cumulative" | "interval" = "cumulative"): LatencySummary {

@@ -1,9 +1,11 @@
 /**
  * A latency-injecting TCP proxy, because these machines have no netem: it simulates the path
- * to another region on loopback. Each direction has its own delay and jitter (each chunk is
- * delivered at a time uniform in [delay − jitter, delay + jitter] after it arrived, but never
- * before the chunk ahead of it: TCP does not reorder), and optional stalls (every `everyMs`,
- * nothing is delivered for `forMs`). Each direction's queue is bounded: past `bufferBytesMax`
+ * to another region on loopback. Each direction has its own delay, the path's minimum
+ * (propagation) time, and jitter, queueing that only ever adds: each chunk is delivered
+ * `delay + uniform(0, jitter)` after it arrived, but never before the chunk ahead of it (TCP
+ * does not reorder). A symmetric jitter (± around the delay) would be cut off on the busier
+ * direction by that ordering rule and make a symmetric path look asymmetric to clock probes.
+ * Optional stalls: every `everyMs`, nothing is delivered for `forMs`. Each direction's queue is bounded: past `bufferBytesMax`
  * the sending side is paused until the queue drains, as a real congested link would push back.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -43,7 +45,7 @@ class DelayedPipe {
 
   private push(chunk: Buffer): void {
     const now = performance.now();
-    let at = now + this.spec.delayMs + (this.rng.next() * 2 - 1) * this.spec.jitterMs;
+    let at = now + this.spec.delayMs + this.rng.next() * this.spec.jitterMs;
     const s = this.spec.stall;
     if (s !== undefined) {
       const phase = (at - this.epochMs) % s.everyMs;
