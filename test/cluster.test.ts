@@ -5,6 +5,8 @@
  * replica started late catches up from seq 1 through the journal and agrees; the SDK round
  * trip (order → ack → fill → book update with a valid checksum) works.
  */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FeedClient, TradingClient } from "../src/client/index.js";
 import { runTraffic } from "../src/client/traffic.js";
@@ -86,6 +88,28 @@ describe("replicated cluster", () => {
 
 
 describe("replica restart", () => {
+  it("a corrupt snapshot is detected, set aside and counted; the replica catches up from the sequencer instead", async () => {
+    cluster = new TestCluster();
+    await cluster.start(1);
+    const c = cluster;
+    const t = await TradingClient.connect(c.tradeUrl, 1);
+    await runTraffic(t, { instrument: 1, commands: 2_000, seed: 8, windowMax: 64, mid: 10_000 });
+    const r1 = c.replicas[0]!;
+    await r1.waitFor(c.sequencer.lastSeq);
+    const hash = r1.stateHash();
+    r1.stop();
+    const file = join(c.dir, "r1", "snapshot.msgpack");
+    const bytes = readFileSync(file);
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+    writeFileSync(file, bytes);
+    const back = await c.addReplica("r1");
+    expect(back.appliedSeq).toBe(0);
+    expect((back.stats() as { snapshot_corruptions: number }).snapshot_corruptions).toBe(1);
+    await back.waitFor(c.sequencer.lastSeq);
+    expect(back.stateHash()).toBe(hash);
+    await t.close();
+  });
+
   it("a replica restarts from its snapshot on disk, catches up, and agrees with its peers", async () => {
     cluster = new TestCluster();
     await cluster.start(2);

@@ -14,6 +14,7 @@
  *               loads it and catches up from there
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { Packr } from "msgpackr";
 import type { Logger } from "pino";
@@ -117,6 +118,7 @@ export class Replica {
   private probeTimer: NodeJS.Timeout | null = null;
   private readonly rotateTimer: NodeJS.Timeout;
   private gaps = 0;
+  private snapshotCorruptions = 0;
 
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
@@ -159,10 +161,27 @@ export class Replica {
     return join(this.o.dataDir, "snapshot.msgpack");
   }
 
+  /**
+   * Loads the snapshot if there is one. The file is a CRC32 followed by the MessagePack body; a
+   * file that fails its CRC or does not decode is moved aside, counted, and the replica starts
+   * from nothing and catches up from the sequencer instead.
+   */
   private loadSnapshot(): void {
-    if (!existsSync(this.snapshotPath())) return;
-    const p = snapshotPackr.unpack(readFileSync(this.snapshotPath())) as Persisted;
-    if (p.format !== 1) throw new Error(`replica: unsupported snapshot format ${String(p.format)}`);
+    const path = this.snapshotPath();
+    if (!existsSync(path)) return;
+    let p: Persisted;
+    try {
+      const bytes = readFileSync(path);
+      if (bytes.length < 4 || crc32(bytes.subarray(4)) !== bytes.readUInt32LE(0)) throw new Error("CRC mismatch");
+      p = snapshotPackr.unpack(bytes.subarray(4)) as Persisted;
+      if (p.format !== 1) throw new Error(`unsupported snapshot format ${String(p.format)}`);
+    } catch (err) {
+      this.snapshotCorruptions++;
+      const aside = `${path}.corrupt-${Date.now()}`;
+      renameSync(path, aside);
+      this.o.log.error({ err: (err as Error).message, movedTo: aside }, "snapshot unreadable: starting from nothing, catching up from the sequencer");
+      return;
+    }
     this.engine = Engine.restore(p.engine, this.out);
     this.applied = p.seq;
     this.chain = Buffer.from(p.chain);
@@ -175,9 +194,13 @@ export class Replica {
   private saveSnapshot(): void {
     const p: Persisted = { format: 1, seq: this.applied, chain: this.chain, epoch: this.epoch, engine: this.engine.snapshot() };
     const tmp = `${this.snapshotPath()}.tmp`;
+    const body = snapshotPackr.pack(p);
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(crc32(body), 0);
     const fd = openSync(tmp, "w");
     try {
-      writeSync(fd, snapshotPackr.pack(p));
+      writeSync(fd, head);
+      writeSync(fd, body);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -406,7 +429,7 @@ export class Replica {
       role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.engine.stateHash(),
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
-      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.gaps,
+      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.gaps, snapshot_corruptions: this.snapshotCorruptions,
       checkpoint: this.checkpoint, forked: this.forked, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
