@@ -18,6 +18,9 @@ commands:
                                            replicas with skewed clocks: estimated vs injected offset, one-way raw/compensated/true
   drill geo [--config F] [--duration S] [--rate R] [--results DIR] [--json]
                                            regions simulated by latency proxies: lag, offset vs injected vs asymmetry/2, order→fill
+  drill replica-kill [--kills K] [--rate R] [--json]       kill -9 replicas under load; recovery time, divergence, lost acks
+  drill client-failover [--rate R] [--json]                 a client's replica dies; reports exactly once vs the sequencer's log
+  drill sequencer-restart [--kills K] [--fsync batch|always] [--json]   kill -9 the sequencer; no acked order lost
   help                                     this text
 `;
 

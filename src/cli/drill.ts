@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runGeoDrill } from "../drill/geo.js";
+import { runClientFailoverDrill, runReplicaKillDrill, runSequencerRestartDrill } from "../drill/failover.js";
 import { runSkewDrill } from "../drill/skew.js";
 import { loadConfig } from "./config.js";
 import { parse, UserError } from "./args.js";
@@ -47,10 +48,36 @@ async function runGeo(rest: string[]): Promise<number> {
   return 0;
 }
 
+const FAILOVER_DRILLS = ["replica-kill", "client-failover", "sequencer-restart"] as const;
+
+async function runFailover(what: (typeof FAILOVER_DRILLS)[number], rest: string[]): Promise<number> {
+  const { values: v } = parse(rest, { config: { type: "string" }, kills: { type: "string" }, rate: { type: "string" }, replicas: { type: "string" }, fsync: { type: "string" }, seed: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
+  const baseConfig = String(v.config ?? DEFAULT_CONFIG);
+  const config = loadConfig(baseConfig);
+  const int = (name: string, fallback: number, max: number): number => {
+    const x = v[name] === undefined ? fallback : Number(v[name]);
+    if (!Number.isInteger(x) || x < 1 || x > max) throw new UserError(`--${name} must be an integer in [1, ${max}], not "${String(v[name])}"`, 2);
+    return x;
+  };
+  const fsync = String(v.fsync ?? "batch");
+  if (fsync !== "batch" && fsync !== "always") throw new UserError(`--fsync must be batch or always, not "${fsync}"`, 2);
+  const json = v.json === true;
+  const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const common = { baseConfig, config, ratePerS: int("rate", 2000, 100_000), seed: int("seed", 1, 2 ** 31), log };
+  log(`drill ${what}: ${common.ratePerS} orders/s`);
+  const result = what === "replica-kill" ? await runReplicaKillDrill({ ...common, kills: int("kills", 5, 10_000), replicas: int("replicas", 3, 16) })
+    : what === "client-failover" ? await runClientFailoverDrill(common)
+    : await runSequencerRestartDrill({ ...common, kills: int("kills", 3, 1_000), fsync });
+  save(typeof v.results === "string" ? v.results : RESULTS, what, `lockstep drill ${what} ${rest.join(" ")}`.trim(), result);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return 0;
+}
+
 export async function runDrill(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   if (what === "geo") return runGeo(rest);
-  if (what !== "skew") throw new UserError(`drill needs a name: skew or geo${what === undefined ? "" : ` (not "${what}")`}`, 2);
+  if ((FAILOVER_DRILLS as readonly string[]).includes(what ?? "")) return runFailover(what as (typeof FAILOVER_DRILLS)[number], rest);
+  if (what !== "skew") throw new UserError(`drill needs a name: skew, geo, ${FAILOVER_DRILLS.join(", ")}${what === undefined ? "" : ` (not "${what}")`}`, 2);
   const { values: v } = parse(rest, { config: { type: "string" }, "offset-ms": { type: "string" }, "drift-ppm": { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
   const offsetsMs = numberList(v["offset-ms"], [250, -40, 3], "--offset-ms");
   const driftsPpm = numberList(v["drift-ppm"], offsetsMs.length === 3 ? [40, -25, 10] : offsetsMs.map(() => 0), "--drift-ppm");
