@@ -69,9 +69,25 @@ export function stopNode(n: NodeProcess): Promise<void> {
   });
 }
 
+const FETCH_TIMEOUT_MS = 5000;
+const FETCH_TRIES_MAX = 3;
+
+/** GET and parse JSON; a node busy past the timeout is asked again, up to three times. */
 export async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-  return (await res.json()) as T;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+      return (await res.json()) as T;
+    } catch (err) {
+      if (attempt >= FETCH_TRIES_MAX) throw new Error(`${url}: no answer after ${attempt} tries (${(err as Error).message})`);
+    }
+  }
+}
+
+/** A replica's applied seq from its cheap /seq endpoint. */
+export async function seqOf(n: NodeProcess): Promise<number> {
+  const base = String(n.ready.stats).replace(/\/stats$/, "");
+  return (await getJson<{ seq: number }>(`${base}/seq`)).seq;
 }
 
 export const statsOf = <T>(n: NodeProcess): Promise<T> => getJson<T>(String(n.ready.stats));
@@ -80,8 +96,8 @@ export const statsOf = <T>(n: NodeProcess): Promise<T> => getJson<T>(String(n.re
 export async function drain(replicas: readonly NodeProcess[], seq: number, timeoutMs = 60_000): Promise<ReplicaStats[]> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const rs = await Promise.all(replicas.map((r) => statsOf<ReplicaStats>(r)));
-    if (rs.every((r) => r.seq >= seq) || performance.now() > deadline) return rs;
+    const seqs = await Promise.all(replicas.map(seqOf));
+    if (seqs.every((s) => s >= seq) || performance.now() > deadline) return Promise.all(replicas.map((r) => statsOf<ReplicaStats>(r)));
     await new Promise((r) => setTimeout(r, 50));
   }
 }

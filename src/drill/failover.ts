@@ -20,6 +20,7 @@ import { decodeRecord } from "../protocol/record.js";
 import { CommandOutputs } from "../replica/outputs.js";
 import { Rng } from "../util/rng.js";
 import { DrillCluster } from "./cluster.js";
+import { seqOf } from "../cluster/launcher.js";
 import { DrillLoad, type AckRecord } from "./load.js";
 import type { Config } from "../cli/config.js";
 
@@ -85,15 +86,9 @@ export async function runReplicaKillDrill(o: DrillCommon & { kills: number; repl
       const restartedAt = performance.now();
       await c.startReplica(i);
       const target = (await c.sequencerStats()).seq;
-      for (;;) {
-        const s = await c.replicaStats(i);
-        if (s.seq >= target) {
-          corruptions += (s as unknown as { snapshot_corruptions: number }).snapshot_corruptions;
-          break;
-        }
-        await sleep(10);
-      }
+      while ((await seqOf(c.replicas[i]!)) < target) await sleep(10);
       recovery.record((performance.now() - restartedAt) * 1000);
+      corruptions += (await c.replicaStats(i) as unknown as { snapshot_corruptions: number }).snapshot_corruptions;
       o.log(`  kill ${k + 1}/${o.kills}: ${c.ids[i]} killed at seq ~${target}, caught up in ${Math.round(performance.now() - restartedAt)} ms`);
     }
     await load.stop();

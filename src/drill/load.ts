@@ -51,6 +51,8 @@ export class DrillLoad {
     let broken = false;
     let justReconnected = false;
     const inFlight = new Set<Promise<void>>();
+    // Own resting orders, so that about a third of the flow cancels them and the book stays steady.
+    const live: number[] = [];
     const started = performance.now();
     for (let i = 0; !this.stopping; i++) {
       const wait = started + (i * 1000) / ratePerS - performance.now();
@@ -69,9 +71,14 @@ export class DrillLoad {
       }
       const side = (rng.next() < 0.5 ? 0 : 1) as 0 | 1;
       const offset = rng.next() < 0.2 ? -1 : 1 + Math.floor(rng.next() * 10);
-      const p: Promise<void> = client.submit({ inst: this.instrument, side, px: this.mid + (side === 0 ? -offset : offset), qty: 1 + Math.floor(rng.next() * 20) }).then(
+      const cancel = rng.next() < 0.35 && live.length > 0;
+      const sent = cancel
+        ? client.cancel(live.splice(rng.int(0, live.length - 1), 1)[0]!)
+        : client.submit({ inst: this.instrument, side, px: this.mid + (side === 0 ? -offset : offset), qty: 1 + Math.floor(rng.next() * 20) });
+      const p: Promise<void> = sent.then(
         (ack) => {
           this.acks.push({ seq: ack.seq, account: acct });
+          if (!cancel) live.push(ack.oid);
           if (justReconnected) {
             this.firstAckAfterReconnectMs.push(performance.now());
             justReconnected = false;

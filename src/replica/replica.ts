@@ -370,6 +370,10 @@ export class Replica {
     app.get("/metrics", (res) => {
       res.writeHeader("content-type", "text/plain; version=0.0.4").end(this.metrics());
     });
+    // Progress only: cheap enough to poll often (/stats hashes the whole book).
+    app.get("/seq", (res) => {
+      res.writeHeader("content-type", "application/json").end(`{"seq":${this.applied}}`);
+    });
     this.app = app;
     const l = await listen(app, this.o.host, this.o.port, `replica ${this.o.id}`);
     this.listenSocket = l.token;
