@@ -51,7 +51,7 @@ export class DrillLoad {
     let broken = false;
     let justReconnected = false;
     const inFlight = new Set<Promise<void>>();
-    // Own resting orders, so that about a third of the flow cancels them and the book stays steady.
+    // Own resting orders: half of the flow cancels them, so the book stays near a steady size.
     const live: number[] = [];
     const started = performance.now();
     for (let i = 0; !this.stopping; i++) {
@@ -71,7 +71,7 @@ export class DrillLoad {
       }
       const side = (rng.next() < 0.5 ? 0 : 1) as 0 | 1;
       const offset = rng.next() < 0.2 ? -1 : 1 + Math.floor(rng.next() * 10);
-      const cancel = rng.next() < 0.35 && live.length > 0;
+      const cancel = rng.next() < 0.5 && live.length > 0;
       const sent = cancel
         ? client.cancel(live.splice(rng.int(0, live.length - 1), 1)[0]!)
         : client.submit({ inst: this.instrument, side, px: this.mid + (side === 0 ? -offset : offset), qty: 1 + Math.floor(rng.next() * 20) });
