@@ -149,7 +149,7 @@ export async function runClientFailoverDrill(o: DrillCommon): Promise<object> {
     const got = received.map(key);
     const want = truth.reports.map(key);
     const gotSet = new Set(got);
-    const inOrder = got.every((k, i) => i === 0 || compare(received[i - 1]!, received[i]!) < 0);
+    const inOrder = received.every((r, i) => i === 0 || compare(received[i - 1]!, r) < 0);
     const same = JSON.stringify(received.map(({ v: _v, t: _t, ...r }) => r)) === JSON.stringify(truth.reports);
     const book = feed.book.top();
     const bookAgrees = JSON.stringify(book) === JSON.stringify(truth.book);

@@ -103,6 +103,7 @@ export class Replica {
   private stopping = false;
   private forked: string | null = null;
   private lastRecordTsUs = 0;
+  /** Held for the node's lifetime (this uWS build has no app.close(); stop() closes the listen socket and every connection). */
   private app: uWS.TemplatedApp | null = null;
   private listenSocket: uWS.us_listen_socket | null = null;
   private readonly feed = new Set<uWS.WebSocket<FeedData>>();

@@ -59,6 +59,7 @@ const UWS_PAYLOAD_BYTES_MAX = 1 << 20;
 const CHECKPOINTS_KEPT_MAX = 256;
 
 export class Sequencer {
+  /** Held for the node's lifetime (this uWS build has no app.close(); stop() closes the listen socket and every connection). */
   private app: uWS.TemplatedApp | null = null;
   private listenSocket: uWS.us_listen_socket | null = null;
   private readonly journal: Journal;
