@@ -108,6 +108,24 @@ describe("journal", () => {
     expect(r.recoveryNote).toMatch(/hash chain broken/);
   });
 
+  it("a segment roll makes the old segment durable before the next fsync goes to the new one", async () => {
+    let durable = 0;
+    const o = opts({ segmentBytesMax: 256, fsync: { mode: "batch", intervalUs: 60_000_000, records: 1_000_000 }, onDurable: (s) => { durable = s; } });
+    const j = Journal.open(o);
+    for (let s = 1; s <= 40; s++) {
+      j.append(s, payload(s));
+      j.flush();
+    }
+    // No batch fsync was due (huge thresholds): only the rolls made earlier records durable,
+    // and each roll covered exactly what its segment held.
+    expect(segments(o.dir).length).toBeGreaterThan(3);
+    expect(durable).toBeGreaterThan(0);
+    expect(durable).toBeLessThan(40);
+    expect(j.read(1, 100).length).toBe(40);
+    j.close();
+    expect(durable).toBe(40);
+  });
+
   it("refuses appends out of order and records that are empty or too large", () => {
     const j = Journal.open(opts());
     expect(() => j.append(2, payload(2))).toThrow(/after 0/);

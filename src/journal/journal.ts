@@ -191,7 +191,16 @@ export class Journal {
 
   private roll(firstSeq: number): void {
     this.writePending();
-    if (this.fd >= 0) closeSync(this.fd);
+    if (this.fd >= 0) {
+      // Everything up to lastSeq is now in the old file, and the next fsync will be of the new
+      // one: make the old file durable before letting go of it.
+      this.writtenSeq = this.lastSeq_;
+      if (this.opts.fsync.mode !== "none") {
+        fsyncSync(this.fd);
+        this.advanceDurable(this.lastSeq_);
+      }
+      closeSync(this.fd);
+    }
     const seg: Segment = { firstSeq, path: join(this.opts.dir, segmentName(firstSeq)), offsets: [], bytes: 0 };
     this.segments.push(seg);
     this.fd = -1;
@@ -233,6 +242,8 @@ export class Journal {
     const fd = this.fd;
     fsync(fd, (err) => {
       this.syncing = false;
+      // close() fsyncs synchronously and closes the file; a late answer about it means nothing.
+      if (this.fd !== fd) return;
       if (err) throw new Error(`journal: fsync failed: ${err.message}`);
       this.advanceDurable(upTo);
       if (this.writtenSeq > this.durableSeq_) this.startSync();
