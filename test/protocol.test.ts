@@ -37,6 +37,8 @@ describe("codec and validation", () => {
     ["market with a price", { ...newOrder, ord: OrdType.MARKET }, WireReason.OUT_OF_RANGE, /no price/],
     ["cancel without oid", { v, t: MsgType.CANCEL, cid: 1 }, WireReason.MISSING_FIELD, /"oid"/],
     ["post-only not boolean", { ...newOrder, po: 1 }, WireReason.OUT_OF_RANGE, /"po"/],
+    ["misspelt optional field", { ...newOrder, postonly: true }, WireReason.UNKNOWN_FIELD, /"postonly"/],
+    ["field of another message type", { v, t: MsgType.CANCEL, cid: 1, oid: 5, px: 3 }, WireReason.UNKNOWN_FIELD, /"px"/],
   ];
   it.each(bad)("%s → its reason code", (_name, msg, code, text) => {
     const r = validateClientMessage(decode(encode(msg as object)), INSTRUMENTS);

@@ -50,6 +50,7 @@ export const WireReason = {
   NOT_LOGGED_IN: 107,
   ALREADY_LOGGED_IN: 108,
   OVERLOADED: 109,
+  UNKNOWN_FIELD: 110,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -64,6 +65,7 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   107: "NOT_LOGGED_IN",
   108: "ALREADY_LOGGED_IN",
   109: "OVERLOADED",
+  110: "UNKNOWN_FIELD",
 };
 
 // ---- trading client ↔ sequencer ----------------------------------------------------------

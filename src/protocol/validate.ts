@@ -63,6 +63,13 @@ function validateWith<T>(raw: unknown, rules: Readonly<Record<number, readonly F
     const problem = checkField(m, r);
     if (problem !== null) return { ok: false, ...problem, cid };
   }
+  // A field this message does not have is refused, not ignored: a misspelt "po" or "tif" must
+  // not quietly turn a post-only or IOC order into a plain one.
+  for (const key of Object.keys(m)) {
+    if (key !== "v" && key !== "t" && !fields.some((r) => r.name === key)) {
+      return { ok: false, code: WireReason.UNKNOWN_FIELD, text: `field "${key}" is not part of message type ${String(m.t)}`, cid };
+    }
+  }
   return { ok: true, msg: m as T };
 }
 
