@@ -30,6 +30,11 @@ const Ack = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("replicas"), count: posInt }).strict(),
 ]);
 
+const Key = z.object({
+  keyId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), account: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  secretEnv: z.string().min(1).optional(), secretFile: z.string().min(1).optional(),
+}).strict().refine((k) => (k.secretEnv === undefined) !== (k.secretFile === undefined), { message: "give exactly one of secretEnv or secretFile" });
+
 const Region = z.object({
   name: z.string().min(1),
   /** One-way delay sequencer → region and back, ms (asymmetric where real routes are). */
@@ -44,8 +49,10 @@ export const ConfigSchema = z.object({
     ack: Ack, frameBytesMax: posInt, batchRecordsMax: posInt, replicaBufferBytesMax: posInt, ringRecordsMax: posInt, clock, region: z.string().optional(),
   }).strict(),
   replicaDefaults: z.object({ snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, probeIntervalMs: posInt.default(25) }).strict(),
-  replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional() }).strict()).min(1),
+  replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional(), key: z.string().optional() }).strict()).min(1),
   regions: z.array(Region).optional(),
+  /** When present, every node requires authentication (docs/security.md). */
+  auth: z.object({ skewMsMax: posInt.default(30_000), clientKeys: z.array(Key).min(1), replicaKeys: z.array(Key).min(1) }).strict().optional(),
   demo: z.object({ clients: posInt, ratePerSecond: posInt, mid: posInt, instrument: posInt }).strict(),
 }).strict().superRefine((c, ctx) => {
   const ids = new Set<string>();
@@ -57,6 +64,11 @@ export const ConfigSchema = z.object({
   for (const [path, region] of [[["sequencer", "region"], c.sequencer.region], ...c.replicas.map((r, i) => [["replicas", i, "region"], r.region])] as [(string | number)[], string | undefined][]) {
     if (region !== undefined && !regions.has(region)) ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `region "${region}" is not listed in regions` });
   }
+  c.replicas.forEach((r, i) => {
+    if (c.auth !== undefined && (r.key === undefined || !c.auth.replicaKeys.some((k) => k.keyId === r.key))) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["replicas", i, "key"], message: "with auth, each replica names one of auth.replicaKeys" });
+    }
+  });
   if (!c.instruments.some((i) => i.id === c.demo.instrument)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["demo", "instrument"], message: `no instrument ${c.demo.instrument}` });
 });
 

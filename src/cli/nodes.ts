@@ -11,6 +11,7 @@ import { Sequencer } from "../sequencer/sequencer.js";
 import { parse, UserError } from "./args.js";
 import { loadConfig, type Config } from "./config.js";
 import { makeLogger } from "./log.js";
+import { Authenticator, loadSecret } from "../protocol/auth.js";
 
 /** config/local.json of this package, wherever the command is run from. */
 export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
@@ -48,13 +49,24 @@ function untilSignal(stop: () => void): Promise<number> {
   });
 }
 
+/** The authenticators a configuration asks for, or undefined when it has no auth section. */
+function authFrom(cfg: Config): { clients: Authenticator; replicas: Authenticator } | undefined {
+  if (cfg.auth === undefined) return undefined;
+  try {
+    const skewUs = cfg.auth.skewMsMax * 1000;
+    return { clients: new Authenticator(cfg.auth.clientKeys, skewUs), replicas: new Authenticator(cfg.auth.replicaKeys.map((k) => ({ ...k, account: 0 })), skewUs) };
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+}
+
 export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, log = makeLogger("sequencer"), clock = new SystemClock(cfg.sequencer.clock.offsetMs * 1000, cfg.sequencer.clock.driftPpm)): Sequencer {
   const s = cfg.sequencer;
   return new Sequencer({
     host: s.host, port, epoch: s.epoch, instruments: cfg.instruments,
     journal: { ...s.journal, dir: resolve(dataDir, s.journal.dir) }, ack: s.ack,
     frameBytesMax: s.frameBytesMax, batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
-    clock, log,
+    clock, log, ...(authFrom(cfg) === undefined ? {} : { auth: authFrom(cfg)! }),
   });
 }
 
@@ -74,6 +86,17 @@ export async function runSequencer(args: string[]): Promise<number> {
   });
 }
 
+function replicaAuth(cfg: Config, keyId: string | undefined): { auth?: Authenticator; credentials?: { keyId: string; secret: string } } {
+  const a = authFrom(cfg);
+  if (a === undefined || keyId === undefined) return {};
+  const spec = cfg.auth!.replicaKeys.find((k) => k.keyId === keyId)!;
+  try {
+    return { auth: a.clients, credentials: { keyId, secret: loadSecret(spec) } };
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+}
+
 export async function runReplica(args: string[]): Promise<number> {
   const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" }, id: { type: "string" }, sequencer: { type: "string" }, "drill-truth": { type: "boolean" }, ...CLOCK_FLAGS });
   const cfg = loadConfig(String(v.config ?? DEFAULT_CONFIG));
@@ -84,6 +107,7 @@ export async function runReplica(args: string[]): Promise<number> {
   const r = new Replica({
     id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
     instruments: cfg.instruments, ...cfg.replicaDefaults, log, clock: clockFrom(rc.clock, v), drillTruth: v["drill-truth"] === true,
+    ...replicaAuth(cfg, rc.key),
   });
   const port = await r.start();
   const base = `${rc.host}:${port}`;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { drain, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
 import { TradingClient } from "../client/trading.js";
+import { loadSecret } from "../protocol/auth.js";
 import { runTraffic } from "../client/traffic.js";
 import { parse, UserError } from "./args.js";
 import { loadConfig, type Config } from "./config.js";
@@ -55,7 +56,11 @@ async function runDemo(cfg: Config, seq: Node, replicas: Node[], durationS: numb
   process.once("SIGTERM", onSignal);
   const endAt = performance.now() + durationS * 1000;
   const stop = (): boolean => stopping || performance.now() >= endAt;
-  const clients = await Promise.all(Array.from({ length: d.clients }, (_, i) => TradingClient.connect(String(seq.ready.trade), i + 1)));
+  const credentials = (acct: number): { keyId: string; secret: string } | undefined => {
+    const k = cfg.auth?.clientKeys.find((x) => x.account === acct);
+    return k === undefined ? undefined : { keyId: k.keyId, secret: loadSecret(k) };
+  };
+  const clients = await Promise.all(Array.from({ length: d.clients }, (_, i) => TradingClient.connect(String(seq.ready.trade), i + 1, 10_000, credentials(i + 1))));
   const perClient = d.ratePerSecond / d.clients;
   const traffic = Promise.all(clients.map((c, i) => runTraffic(c, { instrument: d.instrument, commands: Number.MAX_SAFE_INTEGER, seed: 7 + i, windowMax: 512, mid: d.mid, ratePerS: perClient, stop })));
   let last = { at: performance.now(), commands: 0 };

@@ -9,6 +9,7 @@
 import { WebSocket } from "ws";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
+import { proofFor, type Credentials } from "./trading.js";
 import { MsgType, PROTOCOL_VERSION, type BookSnapshot, type BookUpdate, type ErrorMsg, type Report, type TradeMsg } from "../protocol/messages.js";
 
 export interface FeedOptions {
@@ -21,6 +22,8 @@ export interface FeedOptions {
   /** Called when the local book's checksum disagrees with the replica's (it is then re-fetched). */
   readonly onChecksumMismatch?: (seq: number) => void;
   readonly onFailover?: (url: string) => void;
+  /** Needed to read an account's reports from replicas that require authentication. */
+  readonly credentials?: Credentials;
 }
 
 /** A book kept from snapshot + updates. */
@@ -101,7 +104,10 @@ export class FeedClient {
         ws.on("error", () => undefined);
         this.ws = ws;
         this.bookReady = false;
-        if (this.o.account !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.last.seq }));
+        if (this.o.account !== undefined) {
+          if (this.o.credentials !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: this.o.account, ...proofFor(this.o.credentials, this.o.account) }));
+          ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.last.seq }));
+        }
         if (this.o.instrument !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: this.o.instrument }));
         resolve();
       });

@@ -1,3 +1,3 @@
 /** Public surface of the client SDK. */
-export { LockstepError, TradingClient, type OrderRequest } from "./trading.js";
+export { LockstepError, TradingClient, type Credentials, type OrderRequest } from "./trading.js";
 export { FeedClient, LocalBook, type FeedOptions } from "./feed.js";

@@ -7,6 +7,7 @@
  */
 import { WebSocket } from "ws";
 import { LatencyRecorder } from "../metrics/latency.js";
+import { prove } from "../protocol/auth.js";
 import { decode, encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WIRE_REASON_NAME, type Ack, type HelloOk, type Reject, type WireReason } from "../protocol/messages.js";
 
@@ -30,6 +31,16 @@ export interface OrderRequest {
   readonly spx?: number;
 }
 
+export interface Credentials {
+  readonly keyId: string;
+  readonly secret: string;
+}
+
+/** Login fields for HELLO; none without credentials. Timestamped on this machine's clock. */
+export function proofFor(c: Credentials | undefined, account: number): object {
+  return c === undefined ? {} : prove(c.keyId, c.secret, account, Math.round((performance.timeOrigin + performance.now()) * 1000));
+}
+
 interface Pending { resolve: (a: Ack) => void; reject: (e: Error) => void; sentMs: number }
 
 export class TradingClient {
@@ -46,13 +57,14 @@ export class TradingClient {
     ws.on("close", () => this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced")));
   }
 
-  static connect(url: string, account: number, timeoutMs = 10_000): Promise<TradingClient> {
+  /** `credentials`: the API key and secret, when the sequencer requires authentication. */
+  static connect(url: string, account: number, timeoutMs = 10_000, credentials?: Credentials): Promise<TradingClient> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { perMessageDeflate: false });
       ws.binaryType = "nodebuffer";
       const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no HELLO_OK from ${url} within ${timeoutMs} ms`)); }, timeoutMs);
       ws.once("error", (err) => { clearTimeout(timer); reject(err); });
-      ws.once("open", () => ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: account })));
+      ws.once("open", () => ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: account, ...proofFor(credentials, account) })));
       ws.once("message", (data: Buffer) => {
         clearTimeout(timer);
         const m = decode(data) as HelloOk | Reject | undefined;

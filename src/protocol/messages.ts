@@ -51,6 +51,7 @@ export const WireReason = {
   ALREADY_LOGGED_IN: 108,
   OVERLOADED: 109,
   UNKNOWN_FIELD: 110,
+  NOT_AUTHENTICATED: 111,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -66,11 +67,13 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   108: "ALREADY_LOGGED_IN",
   109: "OVERLOADED",
   110: "UNKNOWN_FIELD",
+  111: "NOT_AUTHENTICATED",
 };
 
 // ---- trading client ↔ sequencer ----------------------------------------------------------
 
-export interface Hello { v: number; t: typeof MsgType.HELLO; acct: number }
+/** Login. With authentication configured, `key`, `ts` (µs), `nonce` and `sig` (HMAC-SHA256, see docs/security.md) are required. */
+export interface Hello { v: number; t: typeof MsgType.HELLO; acct: number; key?: string; ts?: number; nonce?: string; sig?: Uint8Array }
 export interface HelloOk { v: number; t: typeof MsgType.HELLO_OK; acct: number; ep: number; seq: number }
 /** New order. `cid` is the client's own correlation id, echoed in ACK or REJECT. */
 export interface NewOrder {
@@ -88,7 +91,7 @@ export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder;
 // ---- replica ↔ sequencer -----------------------------------------------------------------
 
 /** Replica asks for the log from `from` on; `chain` is its chain value after `from - 1`. */
-export interface Subscribe { v: number; t: typeof MsgType.SUBSCRIBE; rid: string; from: number; chain: Uint8Array }
+export interface Subscribe { v: number; t: typeof MsgType.SUBSCRIBE; rid: string; from: number; chain: Uint8Array; key?: string; ts?: number; nonce?: string; sig?: Uint8Array }
 /** Consecutive records `first`, `first + 1`, …; `chain` is the chain value after the last. */
 export interface Batch { v: number; t: typeof MsgType.BATCH; ep: number; first: number; recs: Uint8Array[]; chain: Uint8Array; ts: number }
 /** Replica's progress and its state hash at the last checkpoint seq. */
@@ -119,4 +122,4 @@ export interface Report {
 }
 export interface TradeMsg { v: number; t: typeof MsgType.TRADE; inst: number; seq: number; tid: number; px: number; qty: number; side: number }
 
-export type FeedClientToReplica = SubBook | SubReports;
+export type FeedClientToReplica = SubBook | SubReports | Hello;

@@ -20,8 +20,14 @@ const INT_MAX = Number.MAX_SAFE_INTEGER;
 const id = (name: string): FieldRule => ({ name, required: true, kind: "int", min: 1, max: INT_MAX });
 const int = (name: string, min: number, max: number, required = true): FieldRule => ({ name, required, kind: "int", min, max });
 
+/** Login proof fields, optional on the wire; required by the node when authentication is configured. */
+const PROOF: readonly FieldRule[] = [
+  { name: "key", required: false, kind: "string" }, int("ts", 0, INT_MAX, false),
+  { name: "nonce", required: false, kind: "string" }, { name: "sig", required: false, kind: "bin" },
+];
+
 const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
-  [MsgType.HELLO]: [id("acct")],
+  [MsgType.HELLO]: [id("acct"), ...PROOF],
   [MsgType.NEW]: [
     int("cid", 0, INT_MAX), id("inst"), int("side", Side.BUY, Side.SELL), int("ord", OrdType.LIMIT, OrdType.STOP), id("qty"),
     int("px", 1, INT_MAX, false), int("tif", Tif.GTC, Tif.FOK, false), { name: "po", required: false, kind: "bool" },
@@ -32,6 +38,7 @@ const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
 };
 
 const FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
+  [MsgType.HELLO]: [id("acct"), ...PROOF],
   [MsgType.SUB_BOOK]: [id("inst")],
   [MsgType.SUB_REPORTS]: [id("acct"), int("from", 0, INT_MAX)],
 };

@@ -33,6 +33,7 @@ import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
 import { LatencyRecorder, SignedLatency } from "../metrics/latency.js";
 import { PromText } from "../metrics/prometheus.js";
+import { prove, type Authenticator } from "../protocol/auth.js";
 import { CommandOutputs } from "./outputs.js";
 
 export interface ReplicaOptions {
@@ -58,6 +59,10 @@ export interface ReplicaOptions {
    * sequencer's clock is not skewed (the drills keep it true). Meaningless in production.
    */
   readonly drillTruth?: boolean;
+  /** When set, execution reports are served only to a feed connection logged in (HELLO) as that account. */
+  readonly auth?: Authenticator;
+  /** This replica's key, proving itself to the sequencer on SUBSCRIBE. */
+  readonly credentials?: { readonly keyId: string; readonly secret: string };
   readonly log: Logger;
 }
 
@@ -83,7 +88,7 @@ class ReplicaLatency {
   }
 }
 
-interface FeedData { acct: number; books: Set<number>; closed: boolean }
+interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
 interface Persisted { format: 1; seq: number; chain: Uint8Array; epoch: number; engine: EngineSnapshot }
 
 const snapshotPackr = new Packr({ useRecords: false, int64AsType: "number" });
@@ -219,7 +224,9 @@ export class Replica {
     ws.binaryType = "nodebuffer";
     ws.on("open", () => {
       this.reconnectMs = RECONNECT_MS_MIN;
-      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: this.o.id, from: this.applied + 1, chain: this.chain }));
+      const c = this.o.credentials;
+      const proof = c === undefined ? {} : prove(c.keyId, c.secret, 0, this.clock.nowUs());
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: this.o.id, from: this.applied + 1, chain: this.chain, ...proof }));
       if (this.probeTimer !== null) clearInterval(this.probeTimer);
       this.probeTimer = setInterval(() => {
         if (ws.readyState === WebSocket.OPEN) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.PING, t1: this.clock.nowUs() }));
@@ -357,7 +364,7 @@ export class Replica {
     app.ws<FeedData>("/feed", {
       compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120,
       maxBackpressure: 2 * this.o.feedBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<FeedData>({ acct: 0, books: new Set<number>(), closed: false })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<FeedData>({ acct: 0, books: new Set<number>(), closed: false, loggedIn: 0 })(res, req, ctx),
       open: (ws) => { this.feed.add(ws); },
       message: (ws, msg) => this.onFeedFrame(ws, msg),
       close: (ws) => {
@@ -391,6 +398,13 @@ export class Replica {
     if (!v.ok) return this.feedError(ws, v.code, v.text);
     const m = v.msg;
     const d = ws.getUserData();
+    if (m.t === MsgType.HELLO) {
+      const a = this.o.auth?.verify(m, m.acct, this.clock.nowUs()) ?? { ok: true as const, account: m.acct };
+      if (!a.ok) return this.feedError(ws, WireReason.NOT_AUTHENTICATED, `login refused: ${a.why}`);
+      d.loggedIn = m.acct;
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.epoch, seq: this.applied }), true);
+      return;
+    }
     if (m.t === MsgType.SUB_BOOK) {
       if (!this.o.instruments.some((i) => i.id === m.inst)) return this.feedError(ws, WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
       const depth = this.engine.depth(m.inst);
@@ -398,6 +412,7 @@ export class Replica {
       d.books.add(m.inst);
       return;
     }
+    if (this.o.auth !== undefined && d.loggedIn !== m.acct) return this.feedError(ws, WireReason.NOT_AUTHENTICATED, `log in as account ${m.acct} (HELLO) to read its reports`);
     const oldest = this.reportRing.at(0)?.seq ?? this.applied + 1;
     if (m.from > 0 && m.from < oldest && this.applied >= oldest) return this.feedError(ws, WireReason.OUT_OF_RANGE, `reports before seq ${oldest} are no longer kept here`);
     d.acct = m.acct;

@@ -27,6 +27,7 @@ import { validateClientMessage } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
 import { listen, upgradeWith } from "../util/uws.js";
 import { PromText } from "../metrics/prometheus.js";
+import type { Authenticator } from "../protocol/auth.js";
 
 export type AckPolicy = { readonly mode: "none" } | { readonly mode: "journal" } | { readonly mode: "replicas"; readonly count: number };
 
@@ -47,9 +48,15 @@ export interface SequencerOptions {
   readonly ringRecordsMax: number;
   readonly clock: Clock;
   readonly log: Logger;
+  /** When set, HELLO must carry a valid proof for a client key, SUBSCRIBE one for a replica key. */
+  readonly auth?: { readonly clients: Authenticator; readonly replicas: Authenticator };
 }
 
-interface ClientData { acct: number; closed: boolean }
+/** Failed logins, and frames sent without logging in, before the connection is closed. */
+const AUTH_FAILURES_MAX = 3;
+const UNAUTHENTICATED_FRAMES_MAX = 10;
+
+interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number }
 interface ReplicaData { rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number }
 interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
 interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
@@ -92,7 +99,7 @@ export class Sequencer {
     app.ws<ClientData>("/trade", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false, authFailures: 0, unauthenticated: 0 })(res, req, ctx),
       open: (ws) => { this.clients.add(ws); },
       message: (ws, msg) => this.onClientFrame(ws, msg),
       close: (ws) => {
@@ -134,11 +141,23 @@ export class Sequencer {
     const user = ws.getUserData();
     if (m.t === MsgType.HELLO) {
       if (user.acct !== 0) return this.reject(ws, 0, WireReason.ALREADY_LOGGED_IN, "this connection already has an account");
+      if (this.o.auth !== undefined) {
+        const a = this.o.auth.clients.verify(m, m.acct, this.o.clock.nowUs());
+        if (!a.ok) {
+          this.reject(ws, 0, WireReason.NOT_AUTHENTICATED, `login refused: ${a.why}`);
+          if (++user.authFailures >= AUTH_FAILURES_MAX) ws.end(4003, "too many failed logins");
+          return;
+        }
+      }
       user.acct = m.acct;
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.o.epoch, seq: this.journal.lastSeq }), true);
       return;
     }
-    if (user.acct === 0) return this.reject(ws, m.cid, WireReason.NOT_LOGGED_IN, "send HELLO first");
+    if (user.acct === 0) {
+      this.reject(ws, m.cid, WireReason.NOT_LOGGED_IN, "send HELLO first");
+      if (++user.unauthenticated >= UNAUTHENTICATED_FRAMES_MAX) ws.end(4003, "too many frames without logging in");
+      return;
+    }
     const seq = this.journal.lastSeq + 1;
     const cmd = m.t === MsgType.NEW ? newOrderCommand(m, seq, user.acct) : m.t === MsgType.CANCEL
       ? { type: "cancel" as const, orderId: m.oid, account: user.acct }
@@ -199,6 +218,14 @@ export class Sequencer {
   private subscribe(ws: uWS.WebSocket<ReplicaData>, m: Subscribe): void {
     const d = ws.getUserData();
     const from = m.from;
+    if (this.o.auth !== undefined) {
+      const a = this.o.auth.replicas.verify(m, 0, this.o.clock.nowUs());
+      if (!a.ok) {
+        this.counters.rejects.set(WireReason.NOT_AUTHENTICATED, (this.counters.rejects.get(WireReason.NOT_AUTHENTICATED) ?? 0) + 1);
+        this.o.log.warn({ rid: m.rid, why: a.why }, "replica subscription refused");
+        return this.replicaError(ws, WireReason.NOT_AUTHENTICATED, `subscription refused: ${a.why}`);
+      }
+    }
     if (from < 1 || from > this.journal.lastSeq + 1) return this.replicaError(ws, WireReason.OUT_OF_RANGE, `from ${from} is outside 1..${this.journal.lastSeq + 1}`);
     if (from < this.journal.firstSeq) return this.replicaError(ws, WireReason.OUT_OF_RANGE, `seq ${from} is no longer retained; restore from a peer's snapshot`);
     this.journal.flush();
