@@ -66,7 +66,7 @@ export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, 
     host: s.host, port, epoch: s.epoch, instruments: cfg.instruments,
     journal: { ...s.journal, dir: resolve(dataDir, s.journal.dir) }, ack: s.ack,
     frameBytesMax: s.frameBytesMax, batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
-    clock, log, ...(authFrom(cfg) === undefined ? {} : { auth: authFrom(cfg)! }),
+    clock, log, ...(authFrom(cfg) === undefined ? {} : { auth: authFrom(cfg)! }), ...(s.limits === undefined ? {} : { limits: s.limits }),
   });
 }
 

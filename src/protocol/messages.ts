@@ -52,6 +52,7 @@ export const WireReason = {
   OVERLOADED: 109,
   UNKNOWN_FIELD: 110,
   NOT_AUTHENTICATED: 111,
+  RATE_LIMITED: 112,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -68,6 +69,7 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   109: "OVERLOADED",
   110: "UNKNOWN_FIELD",
   111: "NOT_AUTHENTICATED",
+  112: "RATE_LIMITED",
 };
 
 // ---- trading client ↔ sequencer ----------------------------------------------------------

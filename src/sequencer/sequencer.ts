@@ -28,6 +28,7 @@ import { Ring } from "../util/ring.js";
 import { listen, upgradeWith } from "../util/uws.js";
 import { PromText } from "../metrics/prometheus.js";
 import type { Authenticator } from "../protocol/auth.js";
+import { DEFAULT_LIMITS, TokenBucket, type GatewayLimits } from "./limits.js";
 
 export type AckPolicy = { readonly mode: "none" } | { readonly mode: "journal" } | { readonly mode: "replicas"; readonly count: number };
 
@@ -50,13 +51,15 @@ export interface SequencerOptions {
   readonly log: Logger;
   /** When set, HELLO must carry a valid proof for a client key, SUBSCRIBE one for a replica key. */
   readonly auth?: { readonly clients: Authenticator; readonly replicas: Authenticator };
+  /** Rate limits and the connection cap; DEFAULT_LIMITS when absent. */
+  readonly limits?: GatewayLimits;
 }
 
 /** Failed logins, and frames sent without logging in, before the connection is closed. */
 const AUTH_FAILURES_MAX = 3;
 const UNAUTHENTICATED_FRAMES_MAX = 10;
 
-interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number }
+interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number; bucket: TokenBucket | null }
 interface ReplicaData { rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number }
 interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
 interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
@@ -76,6 +79,8 @@ export class Sequencer {
   private readonly replicas = new Set<uWS.WebSocket<ReplicaData>>();
   private readonly clients = new Set<uWS.WebSocket<ClientData>>();
   private readonly checkpoints = new Map<number, { hash: string; rid: string }>();
+  private readonly limits: GatewayLimits;
+  private readonly accountBuckets = new Map<number, TokenBucket>();
   private tickScheduled = false;
   private port_ = 0;
   readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), divergences: 0, catchUps: 0 };
@@ -85,6 +90,7 @@ export class Sequencer {
     if (this.journal.truncatedBytes > 0) o.log.warn({ note: this.journal.recoveryNote }, "journal: cut a torn tail on open");
     this.instrumentIds = new Set(o.instruments.map((i) => i.id));
     this.ring = new Ring(o.ringRecordsMax);
+    this.limits = o.limits ?? DEFAULT_LIMITS;
   }
 
   get port(): number {
@@ -99,7 +105,7 @@ export class Sequencer {
     app.ws<ClientData>("/trade", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false, authFailures: 0, unauthenticated: 0 })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false, authFailures: 0, unauthenticated: 0, bucket: null })(res, req, ctx),
       open: (ws) => { this.clients.add(ws); },
       message: (ws, msg) => this.onClientFrame(ws, msg),
       close: (ws) => {
@@ -149,7 +155,15 @@ export class Sequencer {
           return;
         }
       }
+      if (this.clients.size > this.limits.connectionsMax) {
+        this.reject(ws, 0, WireReason.OVERLOADED, `the sequencer takes at most ${this.limits.connectionsMax} trading connections`);
+        ws.end(1013, "too many connections");
+        return;
+      }
       user.acct = m.acct;
+      const now = performance.now();
+      user.bucket = new TokenBucket(this.limits.connectionRatePerS, this.limits.connectionBurst, now);
+      if (!this.accountBuckets.has(m.acct)) this.accountBuckets.set(m.acct, new TokenBucket(this.limits.accountRatePerS, this.limits.accountBurst, now));
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.o.epoch, seq: this.journal.lastSeq }), true);
       return;
     }
@@ -158,6 +172,9 @@ export class Sequencer {
       if (++user.unauthenticated >= UNAUTHENTICATED_FRAMES_MAX) ws.end(4003, "too many frames without logging in");
       return;
     }
+    const now = performance.now();
+    if (!user.bucket!.take(now)) return this.reject(ws, m.cid, WireReason.RATE_LIMITED, `more than ${this.limits.connectionRatePerS} commands/s (burst ${this.limits.connectionBurst}) on this connection`);
+    if (!this.accountBuckets.get(user.acct)!.take(now)) return this.reject(ws, m.cid, WireReason.RATE_LIMITED, `more than ${this.limits.accountRatePerS} commands/s (burst ${this.limits.accountBurst}) for this account`);
     const seq = this.journal.lastSeq + 1;
     const cmd = m.t === MsgType.NEW ? newOrderCommand(m, seq, user.acct) : m.t === MsgType.CANCEL
       ? { type: "cancel" as const, orderId: m.oid, account: user.acct }

@@ -1,0 +1,38 @@
+/**
+ * Token buckets for the gateway's rate limits: `ratePerS` tokens a second up to `burst`; each
+ * command takes one. Time comes from the caller (monotonic ms), so the bucket is trivially
+ * testable and reads no clock itself.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private lastMs: number;
+
+  constructor(private readonly ratePerS: number, private readonly burst: number, nowMs: number) {
+    this.tokens = burst;
+    this.lastMs = nowMs;
+  }
+
+  /** Takes a token if one is there. */
+  take(nowMs: number): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + ((nowMs - this.lastMs) * this.ratePerS) / 1000);
+    this.lastMs = nowMs;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export interface GatewayLimits {
+  /** Commands per second and burst, per connection. */
+  readonly connectionRatePerS: number;
+  readonly connectionBurst: number;
+  /** Commands per second and burst, per account, across all its connections. */
+  readonly accountRatePerS: number;
+  readonly accountBurst: number;
+  /** Trading connections at once; one more is refused at HELLO. */
+  readonly connectionsMax: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  connectionRatePerS: 50_000, connectionBurst: 5_000, accountRatePerS: 100_000, accountBurst: 10_000, connectionsMax: 1_000,
+};
