@@ -97,6 +97,28 @@ describe("bad input", () => {
   });
 });
 
+describe("kill switch", () => {
+  it("KILL cancels every live order of the account on every replica, reported with reason KILL", async () => {
+    cluster = new TestCluster();
+    await cluster.start(2);
+    const reports: Report[] = [];
+    const feed = new FeedClient({ urls: [cluster.feedUrl(cluster.replicas[0]!)], account: 4, onReport: (r) => reports.push(r) });
+    await feed.connect();
+    const t = await TradingClient.connect(cluster.tradeUrl, 4);
+    const other = await TradingClient.connect(cluster.tradeUrl, 5);
+    for (const px of [90, 91, 92]) await t.submit({ inst: 1, side: 0, px, qty: 1 });
+    await other.submit({ inst: 1, side: 0, px: 93, qty: 1 });
+    const kill = await t.cancelAll();
+    await Promise.all(cluster.replicas.map((r) => r.waitFor(kill.seq)));
+    await feed.caughtUp(kill.seq);
+    expect(reports.filter((r) => r.seq === kill.seq).map((r) => [r.k, r.code])).toEqual([[3, 3], [3, 3], [3, 3]]);
+    expect(new Set(cluster.replicas.map((r) => r.stateHash())).size).toBe(1);
+    feed.close();
+    await t.close();
+    await other.close();
+  });
+});
+
 describe("bad input on a replica's feed", () => {
   it("bad subscriptions get an ERROR with their code, are counted, and the feed keeps serving", async () => {
     cluster = new TestCluster();

@@ -117,6 +117,23 @@ describe("engine properties", () => {
     );
   });
 
+  it("(d) also holds with an open-order cap: snapshot + replay equals straight through", () => {
+    const opts = { openOrdersMaxPerAccount: 4 };
+    fc.assert(
+      fc.property(streamArb, fc.nat(), (cmds, at) => {
+        const cut = at % (cmds.length + 1);
+        const rec = new EventRecorder();
+        const straight = new Engine([INST], rec, opts);
+        cmds.slice(0, cut).forEach((c) => straight.apply(c));
+        const restored = Engine.restore(JSON.parse(JSON.stringify(straight.snapshot())) as EngineSnapshot, new EventRecorder(), opts);
+        cmds.slice(cut).forEach((c) => { straight.apply(c); restored.apply(c); });
+        expect(restored.stateHash()).toBe(straight.stateHash());
+        expect(restored.liveOrders).toBe(straight.liveOrders);
+      }),
+      { ...runs, numRuns: 200 },
+    );
+  });
+
   it("different states hash differently (a moved order, a changed qty, another priority)", () => {
     const base: Command[] = [
       { type: "limit", instrument: 1, orderId: 1, account: 1, side: 0, price: 99, qty: 5 },

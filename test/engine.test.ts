@@ -278,3 +278,40 @@ describe("rejects", () => {
     expect(() => new Engine([INST, INST], new EventRecorder())).toThrow(/twice/);
   });
 });
+
+describe("kill switch and open-order cap", () => {
+  it("cancel-all cancels every live order of one account, stops and OCO peers included, and nothing else", () => {
+    const { engine, rec } = newEngine();
+    limit(engine, 1, 5, BUY, 95, 1);
+    limit(engine, 2, 6, BUY, 95, 1);
+    limit(engine, 3, 5, SELL, 105, 1);
+    engine.placeStop(1, 4, 5, BUY, 108, 0, 1, Tif.GTC, Stp.NONE);
+    engine.placeOco({ instrument: 1, account: 5, side: SELL, qty: 1, limitId: 7, price: 107, stopId: 8, stopPrice: 92 });
+    rec.take();
+    expect(engine.apply({ type: "cancel-all", account: 5 })).toBe(Reason.OK);
+    const ev = rec.take().filter((x) => x.e === "cancelled");
+    expect(ev.map((x) => x.e === "cancelled" && [x.orderId, x.reason])).toEqual([[1, CancelReason.KILL], [3, CancelReason.KILL], [7, CancelReason.KILL], [8, CancelReason.OCO], [4, CancelReason.KILL]]);
+    expect(engine.liveOrders).toBe(1);
+    expect(engine.order(2)?.account).toBe(6);
+    expect(engine.apply({ type: "cancel-all", account: 0 })).toBe(Reason.INVALID_FIELD);
+  });
+
+  it("an account at its open-order cap cannot add resting orders, but can still trade IOC; the cap survives snapshot/restore", () => {
+    const rec = new EventRecorder();
+    const e = new Engine([INST], rec, { openOrdersMaxPerAccount: 2 });
+    expect(limit(e, 1, 5, BUY, 95, 1)).toBe(Reason.OK);
+    expect(limit(e, 2, 5, BUY, 94, 1)).toBe(Reason.OK);
+    expect(limit(e, 3, 5, BUY, 93, 1)).toBe(Reason.TOO_MANY_OPEN_ORDERS);
+    expect(e.placeStop(1, 4, 5, BUY, 108, 0, 1, Tif.GTC, Stp.NONE)).toBe(Reason.TOO_MANY_OPEN_ORDERS);
+    expect(e.placeOco({ instrument: 1, account: 5, side: SELL, qty: 1, limitId: 9, price: 107, stopId: 10, stopPrice: 92 })).toBe(Reason.TOO_MANY_OPEN_ORDERS);
+    expect(limit(e, 5, 6, SELL, 96, 1)).toBe(Reason.OK);
+    expect(limit(e, 6, 5, BUY, 96, 1, Tif.IOC)).toBe(Reason.OK);
+    const restored = Engine.restore(JSON.parse(JSON.stringify(e.snapshot())), new EventRecorder(), { openOrdersMaxPerAccount: 2 });
+    expect(restored.stateHash()).toBe(e.stateHash());
+    expect(restored.placeLimit(1, 7, 5, BUY, 93, 1, Tif.GTC, false, Stp.NONE)).toBe(Reason.TOO_MANY_OPEN_ORDERS);
+    e.cancel(1, 5);
+    expect(limit(e, 8, 5, BUY, 93, 1)).toBe(Reason.OK);
+    // Differently configured engines hash differently, so a misconfigured replica shows as divergent.
+    expect(new Engine([INST], new EventRecorder(), { openOrdersMaxPerAccount: 3 }).stateHash()).not.toBe(new Engine([INST], new EventRecorder()).stateHash());
+  });
+});

@@ -39,8 +39,10 @@ export const basicCommandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 10, arbitrary: limitArb }, { weight: 2, arbitrary: marketArb }, { weight: 4, arbitrary: cancelArb }, { weight: 3, arbitrary: modifyArb },
 );
 
-/** Every command type, stops and OCO included. */
+export const cancelAllArb = fc.record({ type: fc.constant("cancel-all" as const), account: fc.integer({ min: 0, max: 3 }) });
+
+/** Every command type, stops, OCO and the kill switch included. */
 export const anyCommandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 10, arbitrary: limitArb }, { weight: 2, arbitrary: marketArb }, { weight: 4, arbitrary: cancelArb },
-  { weight: 3, arbitrary: modifyArb }, { weight: 2, arbitrary: stopArb }, { weight: 1, arbitrary: ocoArb },
+  { weight: 3, arbitrary: modifyArb }, { weight: 2, arbitrary: stopArb }, { weight: 1, arbitrary: ocoArb }, { weight: 1, arbitrary: cancelAllArb },
 );

@@ -75,6 +75,7 @@ describe("sequenced records", () => {
     { seq: 3, epoch: 2, tsUs: 6, cmd: { type: "stop", account: 3, instrument: 1, orderId: 3, side: 1, stopPrice: 90, price: 0, qty: 5, tif: 0, stp: 0 } },
     { seq: 4, epoch: 2, tsUs: 7, cmd: { type: "cancel", account: 3, orderId: 1 } },
     { seq: 5, epoch: 2, tsUs: 8, cmd: { type: "modify", account: 3, orderId: 1, price: 99, qty: 4 } },
+    { seq: 6, epoch: 2, tsUs: 9, cmd: { type: "cancel-all", account: 3 } },
   ];
   it.each(records)("round-trips a $cmd.type record", (r) => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);

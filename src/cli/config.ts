@@ -52,6 +52,8 @@ export const ConfigSchema = z.object({
   replicaDefaults: z.object({ snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, probeIntervalMs: posInt.default(25) }).strict(),
   replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional(), key: z.string().optional() }).strict()).min(1),
   regions: z.array(Region).optional(),
+  /** Live orders one account may have (0 = no limit); the same for every replica. */
+  accountOpenOrdersMax: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   /** When present, every node requires authentication (docs/security.md). */
   auth: z.object({ skewMsMax: posInt.default(30_000), clientKeys: z.array(Key).min(1), replicaKeys: z.array(Key).min(1) }).strict().optional(),
   demo: z.object({ clients: posInt, ratePerSecond: posInt, mid: posInt, instrument: posInt }).strict(),

@@ -2,7 +2,7 @@
  * The little language of `lockstep client`, one command per line:
  *   buy 10 @ 100 [ioc|fok] [post]     sell 5 @ 101     buy 3 market
  *   stop sell 5 @ 95 [limit 94]       cancel 42        modify 42 101 5
- *   book                              quit
+ *   book                              kill (cancel all my orders)       quit
  * Parsing is pure, so it is tested without a network.
  */
 import type { OrderRequest } from "./trading.js";
@@ -12,11 +12,12 @@ export type ClientLine =
   | { readonly kind: "cancel"; readonly oid: number }
   | { readonly kind: "modify"; readonly oid: number; readonly px: number; readonly qty: number }
   | { readonly kind: "book" }
+  | { readonly kind: "kill" }
   | { readonly kind: "quit" }
   | { readonly kind: "empty" }
   | { readonly kind: "error"; readonly message: string };
 
-const HELP = "expected: buy|sell QTY @ PRICE [ioc|fok] [post] | buy|sell QTY market | stop buy|sell QTY @ STOP [limit PRICE] | cancel ID | modify ID PRICE QTY | book | quit";
+const HELP = "expected: buy|sell QTY @ PRICE [ioc|fok] [post] | buy|sell QTY market | stop buy|sell QTY @ STOP [limit PRICE] | cancel ID | modify ID PRICE QTY | kill | book | quit";
 
 function int(s: string | undefined): number | null {
   if (s === undefined || !/^\d+$/.test(s)) return null;
@@ -30,6 +31,7 @@ export function parseClientLine(line: string, instrument: number): ClientLine {
   const [verb] = w;
   if (verb === "quit" || verb === "exit") return { kind: "quit" };
   if (verb === "book") return { kind: "book" };
+  if (verb === "kill" && w.length === 1) return { kind: "kill" };
   if (verb === "cancel") {
     const oid = int(w[1]);
     return oid !== null && w.length === 2 ? { kind: "cancel", oid } : { kind: "error", message: "usage: cancel ID" };

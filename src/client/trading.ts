@@ -88,6 +88,10 @@ export class TradingClient {
   modify(oid: number, px: number, qty: number): Promise<Ack> {
     return this.request({ t: MsgType.MODIFY, oid, px, qty });
   }
+  /** The kill switch: cancels every live order of this client's account. */
+  cancelAll(): Promise<Ack> {
+    return this.request({ t: MsgType.KILL });
+  }
   /** Sends raw bytes (tests of bad input); a REJECT with cid 0 rejects the oldest pending request. */
   sendRaw(bytes: Uint8Array): Promise<Ack> {
     return new Promise((resolve, reject) => {

@@ -75,4 +75,10 @@ export interface ModifyCommand {
   readonly qty: number;
 }
 
-export type Command = LimitCommand | MarketCommand | StopCommand | OcoCommand | CancelCommand | ModifyCommand;
+/** The kill switch: cancels every live order (resting and pending stops) of `account`. */
+export interface CancelAllCommand {
+  readonly type: "cancel-all";
+  readonly account: number;
+}
+
+export type Command = LimitCommand | MarketCommand | StopCommand | OcoCommand | CancelCommand | ModifyCommand | CancelAllCommand;

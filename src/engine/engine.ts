@@ -49,6 +49,8 @@ export type SnapshotRow = [
 export interface EngineSnapshot {
   readonly format: 1;
   readonly tradeSeq: number;
+  /** The engine's openOrdersMaxPerAccount (absent in older snapshots: 0). */
+  readonly openOrdersMaxPerAccount?: number;
   readonly instruments: readonly InstrumentConfig[];
   readonly books: readonly { readonly instrument: number; readonly lastPrice: number; readonly orders: SnapshotRow[] }[];
 }
@@ -67,15 +69,28 @@ export function validateInstrument(c: InstrumentConfig): string | null {
   return null;
 }
 
+export interface EngineOptions {
+  /**
+   * Live orders (resting limits and pending stops) one account may have; 0 means no limit.
+   * Part of the state machine's definition: every replica must use the same value.
+   */
+  readonly openOrdersMaxPerAccount?: number;
+}
+
 export class Engine {
   private readonly books = new Map<number, Book>();
+  /** Live orders per account, kept in step with the order index. */
+  private readonly openByAccount = new Map<number, number>();
+  private readonly openOrdersMax: number;
   /** Resting limit orders and pending stops, by id. */
   private readonly orders = new IdMap<Order>();
   private readonly orderPool: Order[] = [];
   private readonly levelPool: Level[] = [];
   private tradeSeq = 0;
 
-  constructor(instruments: readonly InstrumentConfig[], private readonly listener: EngineListener) {
+  constructor(instruments: readonly InstrumentConfig[], private readonly listener: EngineListener, options: EngineOptions = {}) {
+    this.openOrdersMax = options.openOrdersMaxPerAccount ?? 0;
+    if (!Number.isSafeInteger(this.openOrdersMax) || this.openOrdersMax < 0) throw new Error("openOrdersMaxPerAccount must be a non-negative integer");
     for (const c of instruments) {
       const problem = validateInstrument(c);
       if (problem !== null) throw new Error(problem);
@@ -100,6 +115,8 @@ export class Engine {
         return this.cancel(c.orderId, c.account);
       case "modify":
         return this.modify(c.orderId, c.account, c.price, c.qty);
+      case "cancel-all":
+        return this.cancelAll(c.account);
       default:
         return this.reject(0, 0, Reason.INVALID_FIELD);
     }
@@ -112,6 +129,7 @@ export class Engine {
     if (r === Reason.OK) r = this.checkPrice(book!, price);
     if (r === Reason.OK && postOnly && this.crosses(book!, side, price)) r = Reason.POST_ONLY_WOULD_CROSS;
     if (r === Reason.OK && tif === Tif.FOK && !this.fillable(book!, side, account, stp, true, price, qty)) r = Reason.FOK_NOT_FILLABLE;
+    if (r === Reason.OK && tif === Tif.GTC && this.atOpenLimit(account, 1)) r = Reason.TOO_MANY_OPEN_ORDERS;
     if (r !== Reason.OK) return this.reject(id, account, r);
     const o = this.newOrder(book!, id, account, side, OrderKind.LIMIT, price, 0, qty, tif, stp, postOnly);
     this.listener.accepted(instrument, id, account, side, OrderKind.LIMIT, price, qty);
@@ -136,12 +154,13 @@ export class Engine {
     let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
     if (r === Reason.OK && !isEnum(tif, Tif.FOK)) r = Reason.INVALID_FIELD;
     if (r === Reason.OK) r = this.checkStopPrices(book!, side, stopPrice, price);
+    if (r === Reason.OK && this.atOpenLimit(account, 1)) r = Reason.TOO_MANY_OPEN_ORDERS;
     if (r !== Reason.OK) return this.reject(id, account, r);
     const kind = price === 0 ? OrderKind.STOP_MARKET : OrderKind.STOP_LIMIT;
     const o = this.newOrder(book!, id, account, side, kind, price, stopPrice, qty, price === 0 ? Tif.IOC : tif, stp, false);
     this.listener.accepted(instrument, id, account, side, kind, price, qty);
     book!.stops(side).insert(o);
-    this.orders.set(id, o);
+    this.indexOrder(o);
     return Reason.OK;
   }
 
@@ -160,6 +179,7 @@ export class Engine {
     if (r === Reason.OK) r = this.checkPrice(book!, c.price);
     if (r === Reason.OK) r = this.checkStopPrices(book!, c.side, c.stopPrice, stopLimit);
     if (r === Reason.OK && postOnly && this.crosses(book!, c.side, c.price)) r = Reason.POST_ONLY_WOULD_CROSS;
+    if (r === Reason.OK && this.atOpenLimit(c.account, 2)) r = Reason.TOO_MANY_OPEN_ORDERS;
     if (r !== Reason.OK) {
       this.reject(c.stopId, c.account, r);
       return this.reject(c.limitId, c.account, r);
@@ -172,7 +192,7 @@ export class Engine {
     limit.peer = stop;
     this.listener.accepted(b.id, stop.id, stop.account, stop.side, stopKind, stopLimit, c.qty);
     b.stops(c.side).insert(stop);
-    this.orders.set(stop.id, stop);
+    this.indexOrder(stop);
     this.listener.accepted(b.id, limit.id, limit.account, limit.side, OrderKind.LIMIT, c.price, c.qty);
     this.executeThenStops(b, limit);
     return Reason.OK;
@@ -211,7 +231,7 @@ export class Engine {
       return Reason.OK;
     }
     this.unrest(b, o!);
-    this.orders.delete(id);
+    this.unindexOrder(o!);
     o!.price = price;
     o!.leaves = qty;
     this.listener.modified(b.id, id, o!.account, price, qty);
@@ -219,7 +239,39 @@ export class Engine {
     return Reason.OK;
   }
 
+  /**
+   * The kill switch: cancels every live order of `account` (resting and pending stops, OCO
+   * peers with them), instrument by instrument in canonical order, with reason KILL.
+   */
+  cancelAll(account: number): Reason {
+    if (!isId(account)) return this.reject(0, isAccount(account) ? account : 0, Reason.INVALID_FIELD);
+    const ids = [...this.books.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const victims: Order[] = [];
+      this.forEachOrder(this.books.get(id)!, (o) => { if (o.account === account) victims.push(o); });
+      // An OCO peer may already be gone with its partner.
+      for (const o of victims) if (o.book !== null) this.remove(o, CancelReason.KILL);
+    }
+    return Reason.OK;
+  }
+
   // ---- validation -----------------------------------------------------------------------
+
+  private atOpenLimit(account: number, adding: number): boolean {
+    return this.openOrdersMax > 0 && (this.openByAccount.get(account) ?? 0) + adding > this.openOrdersMax;
+  }
+
+  private indexOrder(o: Order): void {
+    this.orders.set(o.id, o);
+    this.openByAccount.set(o.account, (this.openByAccount.get(o.account) ?? 0) + 1);
+  }
+
+  private unindexOrder(o: Order): void {
+    if (!this.orders.delete(o.id)) return;
+    const n = this.openByAccount.get(o.account)! - 1;
+    if (n === 0) this.openByAccount.delete(o.account);
+    else this.openByAccount.set(o.account, n);
+  }
 
   private checkNew(book: Book, id: number, account: number, side: Side, qty: number, stp: Stp): Reason {
     if (!isId(id) || !isAccount(account) || !isEnum(side, Side.SELL) || !isEnum(stp, Stp.CANCEL_BOTH)) return Reason.INVALID_FIELD;
@@ -358,7 +410,7 @@ export class Engine {
       if (t.peer !== null) this.cancelPendingPeer(t);
       if (m.leaves === 0) {
         level.unlink(m);
-        this.orders.delete(m.id);
+        this.unindexOrder(m);
         this.free(m);
       }
       m = next;
@@ -371,7 +423,7 @@ export class Engine {
     const level = m.level!;
     const left = m.leaves;
     level.unlink(m);
-    this.orders.delete(m.id);
+    this.unindexOrder(m);
     this.listener.cancelled(book.id, m.id, m.account, left, reason);
     if (m.peer !== null) this.cancelPeer(m);
     this.free(m);
@@ -386,7 +438,7 @@ export class Engine {
       side.insert(level);
     }
     level.append(o);
-    this.orders.set(o.id, o);
+    this.indexOrder(o);
     this.listener.level(book.id, o.side, o.price, level.qty);
   }
 
@@ -411,7 +463,7 @@ export class Engine {
     const book = o.book!;
     if (o.level !== null) this.unrest(book, o);
     else book.stops(o.side).remove(o);
-    this.orders.delete(o.id);
+    this.unindexOrder(o);
     this.listener.cancelled(book.id, o.id, o.account, o.leaves, reason);
     if (o.peer !== null) this.cancelPeer(o);
     this.free(o);
@@ -452,7 +504,7 @@ export class Engine {
 
   private activate(book: Book, o: Order): void {
     book.stops(o.side).remove(o);
-    this.orders.delete(o.id);
+    this.unindexOrder(o);
     this.listener.triggered(book.id, o.id, o.account);
     if (o.peer !== null) this.cancelPeer(o);
     o.kind = o.kind === OrderKind.STOP_LIMIT ? OrderKind.LIMIT : OrderKind.MARKET;
@@ -556,12 +608,13 @@ export class Engine {
       });
       return { instrument: book.id, lastPrice: book.lastPrice, orders };
     });
-    return { format: 1, tradeSeq: this.tradeSeq, instruments: this.instruments(), books };
+    return { format: 1, tradeSeq: this.tradeSeq, openOrdersMaxPerAccount: this.openOrdersMax, instruments: this.instruments(), books };
   }
 
-  static restore(snap: EngineSnapshot, listener: EngineListener): Engine {
+  /** Rebuilds an engine from a snapshot; `options` (the node's configuration) win over the snapshot's. */
+  static restore(snap: EngineSnapshot, listener: EngineListener, options?: EngineOptions): Engine {
     if (snap.format !== 1) throw new Error(`unsupported engine snapshot format ${String(snap.format)}`);
-    const e = new Engine(snap.instruments, listener);
+    const e = new Engine(snap.instruments, listener, options ?? { openOrdersMaxPerAccount: snap.openOrdersMaxPerAccount ?? 0 });
     e.tradeSeq = snap.tradeSeq;
     for (const b of snap.books) {
       const book = e.books.get(b.instrument);
@@ -590,13 +643,15 @@ export class Engine {
       }
       level.append(o);
     } else book.stops(o.side).push(o);
-    this.orders.set(id, o);
+    this.indexOrder(o);
   }
 
   /** A 64-bit digest (16 hex digits) of the whole state; equal states give equal hashes everywhere. */
   stateHash(): string {
     const h = new StateHasher();
     h.add(this.tradeSeq);
+    // A setting at its default adds nothing, so hashes from before the setting existed still match.
+    if (this.openOrdersMax !== 0) h.add(-this.openOrdersMax);
     const ids = [...this.books.keys()].sort((a, b) => a - b);
     for (const id of ids) {
       const book = this.books.get(id)!;

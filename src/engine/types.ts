@@ -33,6 +33,8 @@ export const CancelReason = {
   STP: 1,
   /** Its one-cancels-other peer traded, triggered or was cancelled. */
   OCO: 2,
+  /** The account's kill switch (cancel-all). */
+  KILL: 3,
 } as const;
 export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];
 
@@ -58,6 +60,7 @@ export const Reason = {
   STOP_WOULD_TRIGGER: 14,
   NOT_MODIFIABLE: 15,
   INVALID_OCO: 16,
+  TOO_MANY_OPEN_ORDERS: 17,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -79,6 +82,7 @@ export const REASON_NAME: Readonly<Record<Reason, string>> = {
   14: "STOP_WOULD_TRIGGER",
   15: "NOT_MODIFIABLE",
   16: "INVALID_OCO",
+  17: "TOO_MANY_OPEN_ORDERS",
 };
 
 export const REASON_TEXT: Readonly<Record<Reason, string>> = {
@@ -99,6 +103,7 @@ export const REASON_TEXT: Readonly<Record<Reason, string>> = {
   14: "the stop price is already reached by the last trade price",
   15: "only resting limit orders can be modified",
   16: "an OCO pair needs two distinct new order ids",
+  17: "the account already has the maximum number of open orders",
 };
 
 /** Per-instrument trading rules. All integers: prices in ticks of the smallest unit, sizes in lots. */

@@ -13,6 +13,7 @@ export const MsgType = {
   NEW: 10,
   CANCEL: 11,
   MODIFY: 12,
+  KILL: 13,
   ACK: 20,
   REJECT: 21,
   // replica ↔ sequencer (/replicate)
@@ -84,11 +85,13 @@ export interface NewOrder {
 }
 export interface CancelOrder { v: number; t: typeof MsgType.CANCEL; cid: number; oid: number }
 export interface ModifyOrder { v: number; t: typeof MsgType.MODIFY; cid: number; oid: number; px: number; qty: number }
+/** The kill switch: cancel every live order of this connection's account. */
+export interface KillSwitch { v: number; t: typeof MsgType.KILL; cid: number }
 /** The command was sequenced as `seq`; for NEW, `oid` (= seq) is the order's id from now on. */
 export interface Ack { v: number; t: typeof MsgType.ACK; cid: number; seq: number; oid: number }
 export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code: number; msg: string }
 
-export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder;
+export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | KillSwitch;
 
 // ---- replica ↔ sequencer -----------------------------------------------------------------
 

@@ -8,6 +8,7 @@
  *   type 3 stop   [instrument, orderId, side, stopPrice, price (0 = market), qty, tif, stp]
  *   type 4 cancel [orderId]
  *   type 5 modify [orderId, price, qty]
+ *   type 6 cancel-all (the account's kill switch) []
  */
 import { Packr } from "msgpackr";
 import type { Command, Side, Stp, Tif } from "../engine/index.js";
@@ -36,6 +37,8 @@ export function encodeRecord(r: SeqRecord): Buffer {
       return packr.pack([...head, c.account, 4, c.orderId]);
     case "modify":
       return packr.pack([...head, c.account, 5, c.orderId, c.price, c.qty]);
+    case "cancel-all":
+      return packr.pack([...head, c.account, 6]);
     default:
       throw new Error(`record: ${c.type} commands are not sequenced`);
   }
@@ -44,7 +47,7 @@ export function encodeRecord(r: SeqRecord): Buffer {
 /** Decodes a record this project wrote; anything else is corruption and throws. */
 export function decodeRecord(bytes: Uint8Array): SeqRecord {
   const a = packr.unpack(bytes) as number[];
-  if (!Array.isArray(a) || a.length < 6 || !a.every((x) => Number.isSafeInteger(x))) throw new Error("record: not a sequenced command");
+  if (!Array.isArray(a) || a.length < 5 || !a.every((x) => Number.isSafeInteger(x))) throw new Error("record: not a sequenced command");
   const [seq, epoch, tsUs, account, type] = a as [number, number, number, number, number];
   const f = a.slice(5);
   const base = { seq, epoch, tsUs };
@@ -59,6 +62,8 @@ export function decodeRecord(bytes: Uint8Array): SeqRecord {
       return { ...base, cmd: { type: "cancel", account, orderId: f[0]! } };
     case 5:
       return { ...base, cmd: { type: "modify", account, orderId: f[0]!, price: f[1]!, qty: f[2]! } };
+    case 6:
+      return { ...base, cmd: { type: "cancel-all", account } };
     default:
       throw new Error(`record: unknown command type ${type}`);
   }

@@ -35,6 +35,7 @@ const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   ],
   [MsgType.CANCEL]: [int("cid", 0, INT_MAX), id("oid")],
   [MsgType.MODIFY]: [int("cid", 0, INT_MAX), id("oid"), id("px"), id("qty")],
+  [MsgType.KILL]: [int("cid", 0, INT_MAX)],
 };
 
 const FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {

@@ -20,7 +20,7 @@ import { Packr } from "msgpackr";
 import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
 import { WebSocket } from "ws";
-import { Engine, REASON_NAME, type EngineSnapshot, type InstrumentConfig, type Reason } from "../engine/index.js";
+import { Engine, REASON_NAME, type EngineOptions, type EngineSnapshot, type InstrumentConfig, type Reason } from "../engine/index.js";
 import { chainNext, GENESIS_CHAIN } from "../journal/journal.js";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
@@ -44,6 +44,8 @@ export interface ReplicaOptions {
   readonly port: number;
   readonly dataDir: string;
   readonly instruments: readonly InstrumentConfig[];
+  /** Must be the same on every replica: part of the state machine's definition. */
+  readonly engine?: EngineOptions;
   readonly snapshotEverySeq: number;
   readonly hashEverySeq: number;
   /** Execution reports kept for clients resuming from a seq. */
@@ -128,7 +130,7 @@ export class Replica {
 
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
-    this.engine = new Engine(o.instruments, this.out);
+    this.engine = new Engine(o.instruments, this.out, o.engine);
     this.reportRing = new Ring(o.reportRingMax);
     this.clock = o.clock ?? new SystemClock();
     this.rotateTimer = setInterval(() => this.latency.rotate(), 1000);
@@ -188,7 +190,7 @@ export class Replica {
       this.o.log.error({ err: (err as Error).message, movedTo: aside }, "snapshot unreadable: starting from nothing, catching up from the sequencer");
       return;
     }
-    this.engine = Engine.restore(p.engine, this.out);
+    this.engine = Engine.restore(p.engine, this.out, this.o.engine);
     this.applied = p.seq;
     this.chain = Buffer.from(p.chain);
     this.epoch = p.epoch;

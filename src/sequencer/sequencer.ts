@@ -176,11 +176,12 @@ export class Sequencer {
     if (!user.bucket!.take(now)) return this.reject(ws, m.cid, WireReason.RATE_LIMITED, `more than ${this.limits.connectionRatePerS} commands/s (burst ${this.limits.connectionBurst}) on this connection`);
     if (!this.accountBuckets.get(user.acct)!.take(now)) return this.reject(ws, m.cid, WireReason.RATE_LIMITED, `more than ${this.limits.accountRatePerS} commands/s (burst ${this.limits.accountBurst}) for this account`);
     const seq = this.journal.lastSeq + 1;
-    const cmd = m.t === MsgType.NEW ? newOrderCommand(m, seq, user.acct) : m.t === MsgType.CANCEL
-      ? { type: "cancel" as const, orderId: m.oid, account: user.acct }
-      : { type: "modify" as const, orderId: m.oid, account: user.acct, price: m.px, qty: m.qty };
+    const cmd: Command = m.t === MsgType.NEW ? newOrderCommand(m, seq, user.acct)
+      : m.t === MsgType.CANCEL ? { type: "cancel", orderId: m.oid, account: user.acct }
+      : m.t === MsgType.MODIFY ? { type: "modify", orderId: m.oid, account: user.acct, price: m.px, qty: m.qty }
+      : { type: "cancel-all", account: user.acct };
     this.sequence(cmd);
-    this.pendingAcks.push({ ws, cid: m.cid, seq, oid: m.t === MsgType.NEW ? seq : m.oid });
+    this.pendingAcks.push({ ws, cid: m.cid, seq, oid: m.t === MsgType.NEW ? seq : m.t === MsgType.KILL ? 0 : m.oid });
   }
 
   private reject(ws: uWS.WebSocket<ClientData>, cid: number, code: WireReason, msg: string): void {
