@@ -6,7 +6,7 @@
  * snapshot and every update's checksum is verified; a mismatch is reported and the book is
  * re-fetched.
  */
-import { WebSocket } from "ws";
+import { WebSocket, type ClientOptions } from "ws";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
 import { proofFor, type Credentials } from "./trading.js";
@@ -24,6 +24,8 @@ export interface FeedOptions {
   readonly onFailover?: (url: string) => void;
   /** Needed to read an account's reports from replicas that require authentication. */
   readonly credentials?: Credentials;
+  /** Options for the WebSocket (e.g. `{ ca }` for wss:// through a TLS proxy). */
+  readonly socket?: ClientOptions;
 }
 
 /** A book kept from snapshot + updates. */
@@ -96,7 +98,7 @@ export class FeedClient {
 
   private open(url: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
+      const ws = new WebSocket(url, { ...this.o.socket, perMessageDeflate: false });
       ws.binaryType = "nodebuffer";
       ws.once("error", reject);
       ws.once("open", () => {

@@ -5,7 +5,7 @@
  * command is in the log with the configured durability; what the engine did with it arrives
  * as execution reports from a replica (see FeedClient).
  */
-import { WebSocket } from "ws";
+import { WebSocket, type ClientOptions } from "ws";
 import { LatencyRecorder } from "../metrics/latency.js";
 import { prove } from "../protocol/auth.js";
 import { decode, encode } from "../protocol/codec.js";
@@ -57,10 +57,13 @@ export class TradingClient {
     ws.on("close", () => this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced")));
   }
 
-  /** `credentials`: the API key and secret, when the sequencer requires authentication. */
-  static connect(url: string, account: number, timeoutMs = 10_000, credentials?: Credentials): Promise<TradingClient> {
+  /**
+   * `credentials`: the API key and secret, when the sequencer requires authentication.
+   * `socket`: options for the WebSocket (e.g. `{ ca }` to trust a TLS proxy's certificate for wss:// URLs).
+   */
+  static connect(url: string, account: number, timeoutMs = 10_000, credentials?: Credentials, socket?: ClientOptions): Promise<TradingClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
+      const ws = new WebSocket(url, { ...socket, perMessageDeflate: false });
       ws.binaryType = "nodebuffer";
       const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no HELLO_OK from ${url} within ${timeoutMs} ms`)); }, timeoutMs);
       ws.once("error", (err) => { clearTimeout(timer); reject(err); });
