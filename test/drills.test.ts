@@ -19,6 +19,17 @@ async function drill(...args: string[]): Promise<Record<string, unknown>> {
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
 }
 
+describe("slow-consumer bench (short)", () => {
+  it("measures a quiet and a stressed phase, refuses most of the flood, and keeps serving the probe", async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "slow-consumers", "--duration", "2", "--stalled", "20", "--json", "--results", results], { timeout: 90_000 });
+    const r = JSON.parse(stdout.trim().split("\n").at(-1)!) as { quiet: { fills: number }; stressed: { fills: number; p99_ms: number }; flood_rate_limited: number; stalled: number };
+    expect(r.quiet.fills).toBeGreaterThan(100);
+    expect(r.stressed.fills).toBeGreaterThan(100);
+    expect(r.flood_rate_limited).toBeGreaterThan(0);
+    expect(r.stalled).toBe(20);
+  });
+});
+
 describe("failure drills (short)", () => {
   it("replica-kill: replicas killed with -9 recover from snapshot + catch-up and agree", async () => {
     const r = await drill("replica-kill", "--kills", "3", "--rate", "3000");

@@ -6,8 +6,7 @@
  * again; (3) with ack "replicas:1" no ACK is sent before a replica has applied the command.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { connect, type Socket } from "node:net";
-import { randomBytes } from "node:crypto";
+import { stalledSubscriber } from "../src/netsim/stalled.js";
 import { FeedClient, TradingClient } from "../src/client/index.js";
 import { runTraffic } from "../src/client/traffic.js";
 import { GENESIS_CHAIN } from "../src/journal/journal.js";
@@ -61,7 +60,7 @@ describe("replication", () => {
     await runTraffic(t, { instrument: 1, commands: 150_000, seed: 5, windowMax: 512, mid: 10_000 });
     // A replica that asks for the whole log and then does not read: catch-up is pumped until the
     // sequencer's own buffer for it reaches the limit, and no further.
-    const stalled = await rawSubscribe(c.sequencer.port, encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: "stalled", from: 1, chain: GENESIS_CHAIN }));
+    const stalled = await stalledSubscriber(c.sequencer.port, "/replicate", encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: "stalled", from: 1, chain: GENESIS_CHAIN }));
     const view = (): { id: string; sent: number; buffered_peak_bytes: number }[] => (c.sequencer.stats() as { replicas: { id: string; sent: number; buffered_peak_bytes: number }[] }).replicas;
     await until(() => view().some((r) => r.id === "stalled" && r.sent > 0));
     // Meanwhile everyone else goes on: more orders are acked and applied by the live replica.
@@ -98,27 +97,3 @@ describe("replication", () => {
     await t.close();
   });
 });
-
-/** Opens /replicate over plain TCP, completes the handshake, sends one masked binary frame, and stops reading. */
-async function rawSubscribe(port: number, payload: Buffer): Promise<Socket> {
-  const sock = connect(port, "127.0.0.1");
-  await new Promise((r) => sock.once("connect", r));
-  sock.write(`GET /replicate HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-  await new Promise<void>((resolve) => {
-    let head = "";
-    const onData = (d: Buffer): void => {
-      head += d.toString("latin1");
-      if (head.includes("\r\n\r\n")) {
-        sock.off("data", onData);
-        resolve();
-      }
-    };
-    sock.on("data", onData);
-  });
-  sock.pause();
-  const mask = randomBytes(4);
-  const header = payload.length < 126 ? Buffer.from([0x82, 0x80 | payload.length]) : Buffer.from([0x82, 0x80 | 126, payload.length >> 8, payload.length & 255]);
-  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
-  sock.write(Buffer.concat([header, mask, masked]));
-  return sock;
-}

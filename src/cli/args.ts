@@ -13,6 +13,8 @@ commands:
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run
+  bench slow-consumers [--rate R] [--duration S] [--stalled N] [--flood F] [--json]
+                                           order→fill of a well-behaved client: quiet vs N stalled subscribers + F× flood
   stats URL… [--once] [--json]             live table across nodes: seq, lag, clock offset ± bound, one-way raw vs compensated
   drill skew [--offset-ms 250,-40,3] [--drift-ppm 40,-25,10] [--duration S] [--rate R] [--results DIR] [--json]
                                            replicas with skewed clocks: estimated vs injected offset, one-way raw/compensated/true

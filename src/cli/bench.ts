@@ -3,6 +3,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { markdownTable, runEngineBench } from "../../bench/engine-bench.js";
 import { parse, UserError } from "./args.js";
+import { runSlowConsumerBench } from "../drill/slow-consumers.js";
+import { loadConfig } from "./config.js";
+import { DEFAULT_CONFIG } from "./nodes.js";
+import { mkdirSync } from "node:fs";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
 const LOBSTER_MESSAGES = join(REPO, "..", "shared", "data", "lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv");
@@ -20,9 +24,30 @@ export function updateReadmeSection(readme: string, name: string, body: string):
   return true;
 }
 
+async function runSlowConsumers(rest: string[]): Promise<number> {
+  const { values: v } = parse(rest, { config: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, stalled: { type: "string" }, flood: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
+  const num = (name: string, fallback: number, max: number): number => {
+    const x = v[name] === undefined ? fallback : Number(v[name]);
+    if (!Number.isInteger(x) || x < 1 || x > max) throw new UserError(`--${name} must be an integer in [1, ${max}]`, 2);
+    return x;
+  };
+  const baseConfig = String(v.config ?? DEFAULT_CONFIG);
+  const json = v.json === true;
+  const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const o = { baseConfig, config: loadConfig(baseConfig), ratePerS: num("rate", 100, 10_000), durationS: num("duration", 5, 600), stalled: num("stalled", 100, 10_000), floodFactor: num("flood", 10, 100), log };
+  log(`$ lockstep bench slow-consumers ${rest.join(" ")}`.trim());
+  const result = await runSlowConsumerBench(o);
+  const dir = typeof v.results === "string" ? v.results : join(REPO, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "slow-consumers-latest.json"), `${JSON.stringify({ date: new Date().toISOString(), command: `lockstep bench slow-consumers ${rest.join(" ")}`.trim(), ...result }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return 0;
+}
+
 export async function runBench(args: string[]): Promise<number> {
   const [what, ...rest] = args;
-  if (what !== "engine") throw new UserError(`bench needs a target: engine${what === undefined ? "" : ` (not "${what}")`}`, 2);
+  if (what === "slow-consumers") return runSlowConsumers(rest);
+  if (what !== "engine") throw new UserError(`bench needs a target: engine or slow-consumers${what === undefined ? "" : ` (not "${what}")`}`, 2);
   const { values: v } = parse(rest, { quick: { type: "boolean" }, json: { type: "boolean" }, lobster: { type: "string" } });
   const json = v.json === true;
   const command = `lockstep bench engine${v.quick === true ? " --quick" : ""}${json ? " --json" : ""}`;

@@ -13,9 +13,8 @@ import { join } from "node:path";
 import { FeedClient } from "../client/feed.js";
 import { TradingClient } from "../client/trading.js";
 import { drain, spawnNode, statsOf, stopNode, type NodeProcess, type SequencerStats } from "../cluster/launcher.js";
-import { LatencyRecorder } from "../metrics/latency.js";
 import { LatencyProxy } from "../netsim/proxy.js";
-import { ReportKind } from "../protocol/messages.js";
+import { FillProbe, PROBE_ASK as ASK } from "./fill-probe.js";
 import type { Config } from "../cli/config.js";
 
 export interface GeoDrillOptions {
@@ -51,42 +50,9 @@ export interface GeoDrillReplica {
 }
 
 const MAKER_ACCOUNT = 1_000;
-const ASK = 10_001;
 const PROXY_BUFFER_BYTES_MAX = 16 << 20;
 
 interface Region { name: string; oneWayMsOut: number; oneWayMsBack: number; jitterMs: number }
-
-/** A trading client in a region: IOC buys that fill against the maker's ask; order→fill from its local replica. */
-class RegionalClient {
-  readonly orderToFillUs = new LatencyRecorder();
-  private readonly sentAt = new Map<number, number>();
-  private readonly filledAt = new Map<number, number>();
-  fills = 0;
-  constructor(readonly trading: TradingClient, readonly feed: FeedClient) {}
-
-  onReport(oid: number, kind: number, liq: number | undefined): void {
-    if (kind !== ReportKind.FILL || liq !== 1) return;
-    const t = performance.now();
-    this.fills++;
-    const sent = this.sentAt.get(oid);
-    if (sent === undefined) this.filledAt.set(oid, t); // the fill beat the ack
-    else this.done(oid, sent, t);
-  }
-
-  private done(oid: number, sent: number, filled: number): void {
-    this.orderToFillUs.record((filled - sent) * 1000);
-    this.sentAt.delete(oid);
-    this.filledAt.delete(oid);
-  }
-
-  async send(inst: number): Promise<void> {
-    const sent = performance.now();
-    const ack = await this.trading.submit({ inst, side: 0, px: ASK, qty: 1, tif: 1 });
-    const filled = this.filledAt.get(ack.oid);
-    if (filled !== undefined) this.done(ack.oid, sent, filled);
-    else this.sentAt.set(ack.oid, sent);
-  }
-}
 
 function pct(xs: number[], p: number): number {
   if (xs.length === 0) return 0;
@@ -102,7 +68,7 @@ export async function runGeoDrill(o: GeoDrillOptions): Promise<{ replicas: GeoDr
   mkdirSync(logDir);
   const nodes: NodeProcess[] = [];
   const proxies: LatencyProxy[] = [];
-  const clients: RegionalClient[] = [];
+  const clients: FillProbe[] = [];
   try {
     const runConfig = join(dir, "config.json");
     writeFileSync(runConfig, JSON.stringify({ ...JSON.parse(readFileSync(o.configPath, "utf8")), demo: cfg.demo }));
@@ -129,10 +95,10 @@ export async function runGeoDrill(o: GeoDrillOptions): Promise<{ replicas: GeoDr
       const region = regions.get(r.region ?? "") ?? { name: "local", oneWayMsOut: 0, oneWayMsBack: 0, jitterMs: 0 };
       const port = await through(region, 100 + i);
       const trading = await TradingClient.connect(`ws://127.0.0.1:${port}/trade`, 100 + i);
-      let client: RegionalClient | null = null;
+      let client: FillProbe | null = null;
       const feed = new FeedClient({ urls: [String(replicas[i]!.ready.feed)], account: 100 + i, onReport: (rep) => client?.onReport(rep.oid, rep.k, rep.liq) });
       await feed.connect();
-      client = new RegionalClient(trading, feed);
+      client = new FillProbe(trading, feed);
       clients.push(client);
     }
     o.log(`drill geo: ${replicas.length} replicas behind latency proxies, ${o.durationS} s, ${o.ratePerS} orders/s per region`);
