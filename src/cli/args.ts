@@ -41,3 +41,12 @@ export function parse<T extends ParseArgsConfig["options"]>(args: string[], opti
     throw new UserError(`${(err as Error).message}\n\n${USAGE}`, 2);
   }
 }
+
+/** A numeric flag: its value, or `fallback` when absent; anything outside (min, max] (or not an integer, if asked) is a usage error. */
+export function numberFlag(v: Record<string, string | boolean | undefined>, name: string, fallback: number, min: number, max: number, integer = false): number {
+  const x = v[name] === undefined ? fallback : Number(v[name]);
+  if (!Number.isFinite(x) || x <= min || x > max || (integer && !Number.isInteger(x))) {
+    throw new UserError(`--${name} must be ${integer ? "an integer" : "a number"} in (${min}, ${max}], not "${String(v[name])}"`, 2);
+  }
+  return x;
+}

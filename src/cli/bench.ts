@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { markdownTable, runEngineBench } from "../../bench/engine-bench.js";
-import { parse, UserError } from "./args.js";
+import { numberFlag, parse, UserError } from "./args.js";
 import { runSlowConsumerBench } from "../drill/slow-consumers.js";
 import { loadConfig } from "./config.js";
 import { DEFAULT_CONFIG } from "./nodes.js";
@@ -26,11 +26,7 @@ export function updateReadmeSection(readme: string, name: string, body: string):
 
 async function runSlowConsumers(rest: string[]): Promise<number> {
   const { values: v } = parse(rest, { config: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, stalled: { type: "string" }, flood: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
-  const num = (name: string, fallback: number, max: number): number => {
-    const x = v[name] === undefined ? fallback : Number(v[name]);
-    if (!Number.isInteger(x) || x < 1 || x > max) throw new UserError(`--${name} must be an integer in [1, ${max}]`, 2);
-    return x;
-  };
+  const num = (name: string, fallback: number, max: number): number => numberFlag(v, name, fallback, 0, max, true);
   const baseConfig = String(v.config ?? DEFAULT_CONFIG);
   const json = v.json === true;
   const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);

@@ -5,7 +5,7 @@ import { runGeoDrill } from "../drill/geo.js";
 import { runClientFailoverDrill, runReplicaKillDrill, runSequencerRestartDrill } from "../drill/failover.js";
 import { runSkewDrill } from "../drill/skew.js";
 import { loadConfig } from "./config.js";
-import { parse, UserError } from "./args.js";
+import { numberFlag, parse, UserError } from "./args.js";
 import { DEFAULT_CONFIG } from "./nodes.js";
 
 const RESULTS = resolve(import.meta.dirname, "..", "..", "..", "bench", "results");
@@ -30,10 +30,8 @@ async function runGeo(rest: string[]): Promise<number> {
   const config = loadConfig(configPath);
   if (config.sequencer.clock.offsetMs !== 0 || config.sequencer.clock.driftPpm !== 0) throw new UserError("the geo drill measures against the sequencer's clock: give it no offset or drift", 2);
   if ((config.regions ?? []).length === 0) throw new UserError(`${configPath} names no regions`, 2);
-  const durationS = Number(v.duration ?? 15);
-  const ratePerS = Number(v.rate ?? 50);
-  if (!(durationS > 0 && durationS <= 3600)) throw new UserError("--duration must be in (0, 3600] seconds", 2);
-  if (!(ratePerS > 0 && ratePerS <= 10_000)) throw new UserError("--rate must be in (0, 10000] orders/s per region", 2);
+  const durationS = numberFlag(v, "duration", 15, 0, 3600);
+  const ratePerS = numberFlag(v, "rate", 50, 0, 10_000);
   const json = v.json === true;
   const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
   const result = await runGeoDrill({ configPath, config, durationS, ratePerS, log });
@@ -54,11 +52,7 @@ async function runFailover(what: (typeof FAILOVER_DRILLS)[number], rest: string[
   const { values: v } = parse(rest, { config: { type: "string" }, kills: { type: "string" }, rate: { type: "string" }, replicas: { type: "string" }, fsync: { type: "string" }, seed: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
   const baseConfig = String(v.config ?? DEFAULT_CONFIG);
   const config = loadConfig(baseConfig);
-  const int = (name: string, fallback: number, max: number): number => {
-    const x = v[name] === undefined ? fallback : Number(v[name]);
-    if (!Number.isInteger(x) || x < 1 || x > max) throw new UserError(`--${name} must be an integer in [1, ${max}], not "${String(v[name])}"`, 2);
-    return x;
-  };
+  const int = (name: string, fallback: number, max: number): number => numberFlag(v, name, fallback, 0, max, true);
   const fsync = String(v.fsync ?? "batch");
   if (fsync !== "batch" && fsync !== "always") throw new UserError(`--fsync must be batch or always, not "${fsync}"`, 2);
   const json = v.json === true;
@@ -83,10 +77,8 @@ export async function runDrill(args: string[]): Promise<number> {
   const driftsPpm = numberList(v["drift-ppm"], offsetsMs.length === 3 ? [40, -25, 10] : offsetsMs.map(() => 0), "--drift-ppm");
   if (driftsPpm.length !== offsetsMs.length) throw new UserError("--drift-ppm needs as many values as --offset-ms", 2);
   if (offsetsMs.some((x) => Math.abs(x) > 3_600_000) || driftsPpm.some((x) => Math.abs(x) > 1000)) throw new UserError("offsets must be within ±1 h and drifts within ±1000 ppm", 2);
-  const durationS = Number(v.duration ?? 10);
-  const ratePerS = Number(v.rate ?? 2000);
-  if (!(durationS > 0 && durationS <= 3600)) throw new UserError("--duration must be in (0, 3600] seconds", 2);
-  if (!(ratePerS > 0 && ratePerS <= 1_000_000)) throw new UserError("--rate must be in (0, 1000000] orders/s", 2);
+  const durationS = numberFlag(v, "duration", 10, 0, 3600);
+  const ratePerS = numberFlag(v, "rate", 2000, 0, 1_000_000);
   const json = v.json === true;
   const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
   const result = await runSkewDrill({ baseConfig: String(v.config ?? DEFAULT_CONFIG), offsetsMs, driftsPpm, durationS, ratePerS, log });
