@@ -58,10 +58,13 @@ async function runFailover(what: (typeof FAILOVER_DRILLS)[number], rest: string[
   const json = v.json === true;
   const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
   const common = { baseConfig, config, ratePerS: int("rate", 2000, 100_000), seed: int("seed", 1, 2 ** 31), log };
+  // Every flag is checked before anything starts.
+  const kills = int("kills", what === "replica-kill" ? 5 : 3, what === "replica-kill" ? 10_000 : 1_000);
+  const replicas = int("replicas", 3, 16);
   log(`drill ${what}: ${common.ratePerS} orders/s`);
-  const result = what === "replica-kill" ? await runReplicaKillDrill({ ...common, kills: int("kills", 5, 10_000), replicas: int("replicas", 3, 16) })
+  const result = what === "replica-kill" ? await runReplicaKillDrill({ ...common, kills, replicas })
     : what === "client-failover" ? await runClientFailoverDrill(common)
-    : await runSequencerRestartDrill({ ...common, kills: int("kills", 3, 1_000), fsync });
+    : await runSequencerRestartDrill({ ...common, kills, fsync });
   save(typeof v.results === "string" ? v.results : RESULTS, what, `lockstep drill ${what} ${rest.join(" ")}`.trim(), result);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;
