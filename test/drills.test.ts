@@ -20,13 +20,16 @@ async function drill(...args: string[]): Promise<Record<string, unknown>> {
 }
 
 describe("slow-consumer bench (short)", () => {
-  it("measures a quiet and a stressed phase, refuses most of the flood, and keeps serving the probe", async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "slow-consumers", "--duration", "2", "--stalled", "20", "--json", "--results", results], { timeout: 90_000 });
-    const r = JSON.parse(stdout.trim().split("\n").at(-1)!) as { quiet: { fills: number }; stressed: { fills: number; p99_ms: number }; flood_rate_limited: number; stalled: number };
-    expect(r.quiet.fills).toBeGreaterThan(100);
-    expect(r.stressed.fills).toBeGreaterThan(100);
+  it("with 100 stalled subscribers and a 10x flood attached, the sequencer and the other replica keep their latency", async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "slow-consumers", "--duration", "3", "--rate", "200", "--stalled", "100", "--json", "--results", results], { timeout: 90_000 });
+    const r = JSON.parse(stdout.trim().split("\n").at(-1)!) as { quiet: { fills: number; p50_ms: number }; stressed: { fills: number; p50_ms: number; p99_ms: number }; flood_rate_limited: number; stalled: number };
+    expect(r.quiet.fills).toBeGreaterThan(300);
+    expect(r.stressed.fills).toBeGreaterThan(300);
     expect(r.flood_rate_limited).toBeGreaterThan(0);
-    expect(r.stalled).toBe(20);
+    expect(r.stalled).toBe(100);
+    // Medians are stable enough to assert on a shared machine; the 1.5x p99 target is a bench figure.
+    expect(r.stressed.p50_ms).toBeLessThan(2 * r.quiet.p50_ms);
+    expect(r.stressed.p99_ms).toBeLessThan(50);
   });
 });
 

@@ -93,6 +93,8 @@ class ReplicaLatency {
 interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
 interface Persisted { format: 1; seq: number; chain: Uint8Array; epoch: number; engine: EngineSnapshot }
 
+const bookTopic = (inst: number): string => `book/${inst}`;
+
 const snapshotPackr = new Packr({ useRecords: false, int64AsType: "number" });
 const RECONNECT_MS_MIN = 50;
 const RECONNECT_MS_MAX = 2000;
@@ -110,7 +112,7 @@ export class Replica {
   private stopping = false;
   private forked: string | null = null;
   private lastRecordTsUs = 0;
-  /** Held for the node's lifetime (this uWS build has no app.close(); stop() closes the listen socket and every connection). */
+  /** Publishes market data; null once stopped (this uWS build has no app.close()). */
   private app: uWS.TemplatedApp | null = null;
   private listenSocket: uWS.us_listen_socket | null = null;
   private readonly feed = new Set<uWS.WebSocket<FeedData>>();
@@ -323,22 +325,22 @@ export class Replica {
     this.publish(r.seq);
   }
 
-  /** Per command: its trades and book update first, then its reports, so a report for seq S means the book already shows S. */
+  /**
+   * Per command: its trades and book update first, then its reports, so a report for seq S means
+   * the book already shows S. Market data goes out by uWS pub/sub (one publish, fanned out in
+   * C++, slow subscribers closed by uWS at maxBackpressure); reports go to their account's
+   * connections directly.
+   */
   private publish(seq: number): void {
     const out = this.out;
+    const app = this.app;
     for (const [inst, flat] of out.levels) {
-      if (flat.length === 0) continue;
-      const subs = [...this.feed].filter((ws) => ws.getUserData().books.has(inst));
-      if (subs.length === 0) continue;
+      if (flat.length === 0 || app === null || app.numSubscribers(bookTopic(inst)) === 0) continue;
       const ch: [number, number, number][] = [];
       for (let i = 0; i < flat.length; i += 3) ch.push([flat[i]!, flat[i + 1]!, flat[i + 2]!]);
       const d = this.engine.depth(inst, 10);
-      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) });
-      const trades = out.trades.filter((t) => t.inst === inst).map((t) => encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, seq, ...t }));
-      for (const ws of subs) {
-        for (const tf of trades) this.sendFeed(ws, tf);
-        this.sendFeed(ws, frame);
-      }
+      for (const t of out.trades) if (t.inst === inst) app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, seq, ...t }), true);
+      app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
     }
     out.reports.forEach((rep, n) => {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
@@ -365,7 +367,7 @@ export class Replica {
     const app = uWS.App();
     app.ws<FeedData>("/feed", {
       compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120,
-      maxBackpressure: 2 * this.o.feedBufferBytesMax, closeOnBackpressureLimit: 1,
+      maxBackpressure: this.o.feedBufferBytesMax, closeOnBackpressureLimit: 1,
       upgrade: (res, req, ctx) => upgradeWith<FeedData>({ acct: 0, books: new Set<number>(), closed: false, loggedIn: 0 })(res, req, ctx),
       open: (ws) => { this.feed.add(ws); },
       message: (ws, msg) => this.onFeedFrame(ws, msg),
@@ -411,6 +413,10 @@ export class Replica {
       if (!this.o.instruments.some((i) => i.id === m.inst)) return this.feedError(ws, WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
       const depth = this.engine.depth(m.inst);
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_SNAPSHOT, inst: m.inst, seq: this.applied, bids: depth.bids, asks: depth.asks, cs: bookChecksum(depth.bids, depth.asks) }), true);
+      // Updates published from now on follow the snapshot: uWS sends publishes at the end of
+      // this event-loop turn, after the snapshot already written. The client also drops updates
+      // not newer than its snapshot and checks every checksum.
+      if (!d.books.has(m.inst)) ws.subscribe(bookTopic(m.inst));
       d.books.add(m.inst);
       return;
     }

@@ -58,8 +58,10 @@ export interface SequencerOptions {
 /** Failed logins, and frames sent without logging in, before the connection is closed. */
 const AUTH_FAILURES_MAX = 3;
 const UNAUTHENTICATED_FRAMES_MAX = 10;
+/** Rate-limited commands in a row before the connection is closed: refusing a flood costs CPU too. */
+const RATE_LIMITED_IN_A_ROW_MAX = 1_000;
 
-interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number; bucket: TokenBucket | null }
+interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number; bucket: TokenBucket | null; limitedInARow: number }
 interface ReplicaData { rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number }
 interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
 interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
@@ -105,7 +107,7 @@ export class Sequencer {
     app.ws<ClientData>("/trade", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false, authFailures: 0, unauthenticated: 0, bucket: null })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false, authFailures: 0, unauthenticated: 0, bucket: null, limitedInARow: 0 })(res, req, ctx),
       open: (ws) => { this.clients.add(ws); },
       message: (ws, msg) => this.onClientFrame(ws, msg),
       close: (ws) => {
@@ -173,8 +175,14 @@ export class Sequencer {
       return;
     }
     const now = performance.now();
-    if (!user.bucket!.take(now)) return this.reject(ws, m.cid, WireReason.RATE_LIMITED, `more than ${this.limits.connectionRatePerS} commands/s (burst ${this.limits.connectionBurst}) on this connection`);
-    if (!this.accountBuckets.get(user.acct)!.take(now)) return this.reject(ws, m.cid, WireReason.RATE_LIMITED, `more than ${this.limits.accountRatePerS} commands/s (burst ${this.limits.accountBurst}) for this account`);
+    const limited = !user.bucket!.take(now) ? `more than ${this.limits.connectionRatePerS} commands/s (burst ${this.limits.connectionBurst}) on this connection`
+      : !this.accountBuckets.get(user.acct)!.take(now) ? `more than ${this.limits.accountRatePerS} commands/s (burst ${this.limits.accountBurst}) for this account` : null;
+    if (limited !== null) {
+      this.reject(ws, m.cid, WireReason.RATE_LIMITED, limited);
+      if (++user.limitedInARow >= RATE_LIMITED_IN_A_ROW_MAX) ws.end(4008, "rate limit exceeded persistently");
+      return;
+    }
+    user.limitedInARow = 0;
     const seq = this.journal.lastSeq + 1;
     const cmd: Command = m.t === MsgType.NEW ? newOrderCommand(m, seq, user.acct)
       : m.t === MsgType.CANCEL ? { type: "cancel", orderId: m.oid, account: user.acct }
