@@ -36,16 +36,23 @@ function clockFrom(cfg: { offsetMs: number; driftPpm: number }, v: Record<string
 
 const CLOCK_FLAGS = { "clock-offset-ms": { type: "string" }, "clock-drift-ppm": { type: "string" } } as const;
 
+/**
+ * Runs until SIGTERM or SIGINT, then calls stop(). A node started by `lockstep start` or a drill
+ * (LOCKSTEP_SUPERVISED=1) ignores SIGINT: Ctrl-C in a terminal reaches the whole process group,
+ * and the supervisor must be the one to stop its nodes, after it has drained them.
+ */
 function untilSignal(stop: () => void): Promise<number> {
+  const supervised = process.env.LOCKSTEP_SUPERVISED === "1";
   return new Promise((done) => {
+    const ignoreInt = (): void => undefined;
     const handler = (): void => {
       process.off("SIGTERM", handler);
-      process.off("SIGINT", handler);
+      process.off("SIGINT", supervised ? ignoreInt : handler);
       stop();
       done(0);
     };
     process.on("SIGTERM", handler);
-    process.on("SIGINT", handler);
+    process.on("SIGINT", supervised ? ignoreInt : handler);
   });
 }
 

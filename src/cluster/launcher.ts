@@ -33,7 +33,8 @@ export interface SequencerStats {
 
 /** Runs `lockstep ARGS…` with stderr to logDir/NAME.log; resolves with its ready line. */
 export function spawnNode(name: string, args: string[], logDir: string): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info" } });
+  // Supervised: the node ignores SIGINT (a terminal's Ctrl-C) and waits for our SIGTERM.
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1" } });
   const log = join(logDir, `${name}.log`);
   child.stderr!.pipe(createWriteStream(log));
   return new Promise((resolveReady, reject) => {
