@@ -76,7 +76,7 @@ const ms = (r: LatencyRecorder): { p50: number; p99: number; max: number } => {
 
 export async function runReplicaKillDrill(o: DrillCommon & { kills: number; replicas: number }): Promise<object> {
   const rng = new Rng(o.seed);
-  return withCluster(o, o.replicas, { sequencer: { ack: { mode: "journal" } }, replicaDefaults: { snapshotEverySeq: 20_000 } }, async (c, load) => {
+  return withCluster(o, o.replicas, { sequencer: { ack: { mode: "journal" } }, replicaDefaults: { snapshotEverySeq: 10_000 } }, async (c, load) => {
     const recovery = new LatencyRecorder();
     let corruptions = 0;
     for (let k = 0; k < o.kills; k++) {
