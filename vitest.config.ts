@@ -6,6 +6,9 @@ export default defineConfig({
     globalSetup: ["test/global-setup.ts"],
     // The JSON report gives .ci/run exact pass/fail counts.
     reporters: ["default", ["json", { outputFile: "test-artifacts/vitest.json" }]],
+    // One test file at a time: several files start clusters of processes and measure latency,
+    // and a measurement must not depend on which other file happens to run beside it.
+    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
