@@ -116,6 +116,8 @@ export class Replica {
   private app: uWS.TemplatedApp | null = null;
   private listenSocket: uWS.us_listen_socket | null = null;
   private readonly feed = new Set<uWS.WebSocket<FeedData>>();
+  /** Report subscribers by account, so a report goes straight to its account's connections. */
+  private readonly reportSubs = new Map<number, Set<uWS.WebSocket<FeedData>>>();
   private readonly reportRing: Ring<{ seq: number; acct: number; frame: Buffer }>;
   private port_ = 0;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
@@ -346,7 +348,8 @@ export class Replica {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
       const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
       this.reportRing.push({ seq, acct: rep.acct, frame });
-      for (const ws of this.feed) if (ws.getUserData().acct === rep.acct) this.sendFeed(ws, frame);
+      const subs = this.reportSubs.get(rep.acct);
+      if (subs !== undefined) for (const ws of subs) this.sendFeed(ws, frame);
     });
   }
 
@@ -374,6 +377,7 @@ export class Replica {
       close: (ws) => {
         ws.getUserData().closed = true;
         this.feed.delete(ws);
+        this.unsubscribeReports(ws);
       },
     });
     app.get("/stats", (res) => {
@@ -423,7 +427,11 @@ export class Replica {
     if (this.o.auth !== undefined && d.loggedIn !== m.acct) return this.feedError(ws, WireReason.NOT_AUTHENTICATED, `log in as account ${m.acct} (HELLO) to read its reports`);
     const oldest = this.reportRing.at(0)?.seq ?? this.applied + 1;
     if (m.from > 0 && m.from < oldest && this.applied >= oldest) return this.feedError(ws, WireReason.OUT_OF_RANGE, `reports before seq ${oldest} are no longer kept here`);
+    this.unsubscribeReports(ws);
     d.acct = m.acct;
+    let subs = this.reportSubs.get(m.acct);
+    if (subs === undefined) this.reportSubs.set(m.acct, (subs = new Set()));
+    subs.add(ws);
     for (const r of this.reportRing) if (r.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, r.frame);
   }
 
@@ -443,6 +451,14 @@ export class Replica {
       .summary("lockstep_replica_apply_us", "Decoding and applying one record.", L.apply.summary(), l)
       .summary("lockstep_replica_clock_offset_estimate_us", "Offset estimates after each probe.", L.offset.summary(), l)
       .toString();
+  }
+
+  private unsubscribeReports(ws: uWS.WebSocket<FeedData>): void {
+    const acct = ws.getUserData().acct;
+    const subs = this.reportSubs.get(acct);
+    if (subs === undefined) return;
+    subs.delete(ws);
+    if (subs.size === 0) this.reportSubs.delete(acct);
   }
 
   stats(): object {
