@@ -46,6 +46,8 @@ describe("journal", () => {
     expect(r.chain.equals(chain)).toBe(true);
     fill(r, 201, 210);
     expect(r.read(205, 3).map((x) => x.seq)).toEqual([205, 206, 207]);
+    // records() pages through everything written, across segments.
+    expect([...r.records(1, 7)].map((x) => x.seq)).toEqual(Array.from({ length: 210 }, (_, i) => i + 1));
   });
 
   it("cuts a torn tail (a record truncated mid-way) and keeps everything before it", () => {

@@ -107,13 +107,11 @@ function fromLog(journalDir: string, config: Config, account: number): { reports
   const out = new CommandOutputs();
   const engine = new Engine(config.instruments, out);
   const reports: Omit<Report, "v" | "t">[] = [];
-  for (let seq = 1; seq <= j.lastSeq; seq += 4096) {
-    for (const rec of j.read(seq, 4096)) {
-      const r = decodeRecord(rec.payload);
-      out.begin(r.seq);
-      engine.apply(r.cmd);
-      out.reports.forEach((rep, n) => { if (rep.acct === account) reports.push({ seq: r.seq, n, ...rep }); });
-    }
+  for (const rec of j.records()) {
+    const r = decodeRecord(rec.payload);
+    out.begin(r.seq);
+    engine.apply(r.cmd);
+    out.reports.forEach((rep, n) => { if (rep.acct === account) reports.push({ seq: r.seq, n, ...rep }); });
   }
   const lastSeq = j.lastSeq;
   j.close();
@@ -187,7 +185,7 @@ export async function runSequencerRestartDrill(o: DrillCommon & { kills: number;
     // Every acked order must be in the journal, under the account that sent it.
     const j = Journal.open({ dir: c.journalDir, segmentBytesMax: Number.MAX_SAFE_INTEGER, fsync: { mode: "none" }, retainSegmentsMax: 0 });
     const accountOf = new Map<number, number>();
-    for (let seq = 1; seq <= j.lastSeq; seq += 4096) for (const rec of j.read(seq, 4096)) accountOf.set(rec.seq, decodeRecord(rec.payload).cmd.account);
+    for (const rec of j.records()) accountOf.set(rec.seq, decodeRecord(rec.payload).cmd.account);
     const lastSeq = j.lastSeq;
     j.close();
     const notInLog = load.acks.filter((a) => accountOf.get(a.seq) !== a.account).length;

@@ -282,6 +282,11 @@ export class Journal {
     return out;
   }
 
+  /** Every written record from `fromSeq` on, read a page at a time. */
+  *records(fromSeq = this.firstSeq, pageRecords = 4096): Generator<JournalRecord> {
+    for (let seq = fromSeq; seq <= this.writtenSeq; seq += pageRecords) yield* this.read(seq, pageRecords);
+  }
+
   /** Chain value after record `seq` (GENESIS before seq 1). */
   chainAt(seq: number): Buffer {
     if (seq === 0) return GENESIS_CHAIN;
