@@ -88,7 +88,7 @@ export function validateClientMessage(raw: unknown, instruments: ReadonlySet<num
   const m = r.msg;
   const fail = (code: WireReason, text: string): Validated<ClientToSequencer> => ({ ok: false, code, text, cid: m.cid });
   if (!instruments.has(m.inst)) return fail(WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
-  if (m.ord !== OrdType.MARKET && m.px === undefined && m.ord === OrdType.LIMIT) return fail(WireReason.MISSING_FIELD, `field "px" is required for a limit order`);
+  if (m.ord === OrdType.LIMIT && m.px === undefined) return fail(WireReason.MISSING_FIELD, `field "px" is required for a limit order`);
   if (m.ord === OrdType.STOP && m.spx === undefined) return fail(WireReason.MISSING_FIELD, `field "spx" is required for a stop order`);
   if (m.ord === OrdType.MARKET && (m.px !== undefined || m.spx !== undefined)) return fail(WireReason.OUT_OF_RANGE, "a market order takes no price");
   return r;
