@@ -29,7 +29,7 @@ export class TestCluster {
 
   async addReplica(id: string, over: Partial<ReplicaOptions> = {}): Promise<Replica> {
     const r = new Replica({
-      id, sequencerUrl: `ws://127.0.0.1:${this.sequencer.port}/replicate`, host: "127.0.0.1", port: 0,
+      id, sequencerUrl: over.sequencerUrl ?? `ws://127.0.0.1:${this.sequencer.port}/replicate`, host: "127.0.0.1", port: 0,
       dataDir: join(this.dir, id), instruments: INSTRUMENTS, snapshotEverySeq: 20_000, hashEverySeq: 1000,
       reportRingMax: 200_000, feedBufferBytesMax: 64 << 20, probeIntervalMs: 25, log: silent, ...over,
     });
@@ -47,7 +47,7 @@ export class TestCluster {
 
   stop(): void {
     for (const r of this.replicas) r.stop();
-    this.sequencer?.stop();
+    (this.sequencer as Sequencer | undefined)?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

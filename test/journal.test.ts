@@ -3,7 +3,7 @@
  * across segment rolls and reopenings; a torn tail (a record cut mid-way) is cut off on open;
  * a flipped byte is caught by the CRC (cut at the tail, refused in an older segment); the hash
  * chain links every record; retention drops whole old segments; fsync policies report
- * durability.
+ * durability; a tail can be cut back to a seq.
  */
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +26,31 @@ function fill(j: Journal, from: number, to: number): void {
 const segments = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith(".seg")).sort();
 
 describe("journal", () => {
+  it("truncateAfter cuts back to a seq (across segments), durably, and appends continue the chain from there", () => {
+    const o = opts();
+    const j = Journal.open(o);
+    fill(j, 1, 200);
+    const chain37 = j.chainAt(37);
+    const before = segments(o.dir).length;
+    j.truncateAfter(37);
+    expect(j.lastSeq).toBe(37);
+    expect(j.chain.equals(chain37)).toBe(true);
+    expect(segments(o.dir).length).toBeLessThan(before);
+    expect(() => j.read(38, 1)).not.toThrow();
+    expect(j.read(38, 10)).toEqual([]);
+    fill(j, 38, 60);
+    j.close();
+    const r = Journal.open(o);
+    expect(r.truncatedBytes).toBe(0);
+    expect(r.lastSeq).toBe(60);
+    expect(r.read(1, 100).map((x) => x.payload.toString())).toEqual(Array.from({ length: 60 }, (_, i) => payload(i + 1).toString()));
+    r.truncateAfter(0);
+    expect(r.lastSeq).toBe(0);
+    expect(r.chain.equals(GENESIS_CHAIN)).toBe(true);
+    r.close();
+    expect(Journal.open(o).lastSeq).toBe(0);
+  });
+
   it("reads back from any seq across segment rolls and a reopen, with a linked hash chain", () => {
     const o = opts();
     const j = Journal.open(o);

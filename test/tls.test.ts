@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FeedClient, TradingClient } from "../src/client/index.js";
-import { freePort } from "../src/drill/cluster.js";
+import { freePort } from "../src/cluster/ports.js";
 import type { Report } from "../src/protocol/messages.js";
 import { TestCluster, until } from "./cluster-helpers.js";
 

@@ -6,8 +6,9 @@ export const USAGE = `usage: lockstep <command> [options]
 commands:
   start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral]
                                            local cluster (sequencer + replicas as processes) with demo traffic
-  sequencer [--config F] [--data DIR] [--port N] [--clock-offset-ms X] [--clock-drift-ppm D]
-  replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL] [--clock-offset-ms X] [--clock-drift-ppm D]
+  sequencer [--id ID] [--config F] [--data DIR] [--port N] [--clock-offset-ms X] [--clock-drift-ppm D]
+                                           one sequencer; with an ha section, node ID (leader or standby, via etcd)
+  replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL[,URL…]] [--clock-offset-ms X] [--clock-drift-ppm D]
   client --trade URL --account N [--feed URL[,URL…]] [--instrument I] [--json]
                                            trading client: reads commands from stdin (buy 10 @ 100, cancel 42, book, …)
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
@@ -23,6 +24,7 @@ commands:
   drill replica-kill [--kills K] [--rate R] [--json]       kill -9 replicas under load; recovery time, divergence, lost acks
   drill client-failover [--rate R] [--json]                 a client's replica dies; reports exactly once vs the sequencer's log
   drill sequencer-restart [--kills K] [--fsync batch|always] [--json]   kill -9 the sequencer; no acked order lost
+  drill sequencer-failover [--kills K] [--rate R] [--wipe] [--json]  kill -9 the leader; a standby takes over (etcd)
   help                                     this text
 `;
 

@@ -54,6 +54,15 @@ export const ConfigSchema = z.object({
   regions: z.array(Region).optional(),
   /** Live orders one account may have (0 = no limit); the same for every replica. */
   accountOpenOrdersMax: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /**
+   * Standby sequencers with leadership in etcd (docs/failover.md). Each node runs
+   * `lockstep sequencer --id ID`; the sequencer section's settings apply to all of them.
+   */
+  ha: z.object({
+    etcd: z.array(z.string().url()).min(1), cluster: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("lockstep"),
+    leaseTtlS: posInt.max(60).default(1), isrLagMsMax: posInt.default(500),
+    nodes: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, key: z.string().optional() }).strict()).min(2),
+  }).strict().optional(),
   /** When present, every node requires authentication (docs/security.md). */
   auth: z.object({ skewMsMax: posInt.default(30_000), clientKeys: z.array(Key).min(1), replicaKeys: z.array(Key).min(1) }).strict().optional(),
   demo: z.object({ clients: posInt, ratePerSecond: posInt, mid: posInt, instrument: posInt }).strict(),
@@ -70,6 +79,14 @@ export const ConfigSchema = z.object({
   c.replicas.forEach((r, i) => {
     if (c.auth !== undefined && (r.key === undefined || !c.auth.replicaKeys.some((k) => k.keyId === r.key))) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["replicas", i, "key"], message: "with auth, each replica names one of auth.replicaKeys" });
+    }
+  });
+  const nodeIds = new Set<string>();
+  (c.ha?.nodes ?? []).forEach((n, i) => {
+    if (nodeIds.has(n.id)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["ha", "nodes", i, "id"], message: `sequencer node id "${n.id}" is used twice` });
+    nodeIds.add(n.id);
+    if (c.auth !== undefined && (n.key === undefined || !c.auth.replicaKeys.some((k) => k.keyId === n.key))) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["ha", "nodes", i, "key"], message: "with auth, each sequencer node names one of auth.replicaKeys (it follows the leader like a replica)" });
     }
   });
   if (!c.instruments.some((i) => i.id === c.demo.instrument)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["demo", "instrument"], message: `no instrument ${c.demo.instrument}` });

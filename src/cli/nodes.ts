@@ -7,7 +7,8 @@
 import { join, resolve } from "node:path";
 import { SystemClock } from "../clock/clock.js";
 import { Replica } from "../replica/replica.js";
-import { Sequencer } from "../sequencer/sequencer.js";
+import { Sequencer, type HaOptions } from "../sequencer/sequencer.js";
+import { Coordinator } from "../sequencer/coordinator.js";
 import { parse, UserError } from "./args.js";
 import { loadConfig, type Config } from "./config.js";
 import { makeLogger } from "./log.js";
@@ -67,26 +68,60 @@ function authFrom(cfg: Config): { clients: Authenticator; replicas: Authenticato
   }
 }
 
-export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, log = makeLogger("sequencer"), clock = new SystemClock(cfg.sequencer.clock.offsetMs * 1000, cfg.sequencer.clock.driftPpm)): Sequencer {
+/** The /replicate URL of every sequencer node: the one sequencer, or each ha node. */
+export function sequencerUrls(cfg: Config, path: "/replicate" | "/trade"): string[] {
+  return cfg.ha === undefined ? [`ws://${cfg.sequencer.host}:${cfg.sequencer.port}${path}`] : cfg.ha.nodes.map((n) => `ws://${n.host}:${n.port}${path}`);
+}
+
+/** Leadership settings for ha node `id`, or undefined without ha. */
+function haFrom(cfg: Config, id: string | undefined, log: ReturnType<typeof makeLogger>): HaOptions | undefined {
+  if (cfg.ha === undefined) {
+    if (id !== undefined) throw new UserError("--id is for sequencer nodes of an ha configuration; this one has no ha section", 2);
+    return undefined;
+  }
+  const ha = cfg.ha;
+  const node = ha.nodes.find((n) => n.id === id);
+  if (node === undefined) throw new UserError(`with ha, --id must name a sequencer node in the configuration (${ha.nodes.map((n) => n.id).join(", ")})`, 2);
+  const { credentials } = replicaAuth(cfg, node.key);
+  return {
+    id: node.id, isrLagMsMax: ha.isrLagMsMax, ...(credentials === undefined ? {} : { credentials }),
+    coordinator: new Coordinator({ hosts: ha.etcd, cluster: ha.cluster, leaseTtlS: ha.leaseTtlS, id: node.id, log }),
+    onFenced: (why) => {
+      log.fatal({ why }, "fenced: exiting so that a supervisor restarts this node as a standby");
+      setImmediate(() => process.exit(3));
+    },
+  };
+}
+
+export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, log = makeLogger("sequencer"), clock = new SystemClock(cfg.sequencer.clock.offsetMs * 1000, cfg.sequencer.clock.driftPpm), ha?: HaOptions): Sequencer {
   const s = cfg.sequencer;
   return new Sequencer({
-    host: s.host, port, epoch: s.epoch, instruments: cfg.instruments,
-    journal: { ...s.journal, dir: resolve(dataDir, s.journal.dir) }, ack: s.ack,
+    host: ha === undefined ? s.host : cfg.ha!.nodes.find((n) => n.id === ha.id)!.host, port, epoch: s.epoch, instruments: cfg.instruments,
+    journal: { ...s.journal, dir: resolve(dataDir, ...(ha === undefined ? [] : [ha.id]), s.journal.dir) }, ack: s.ack, ...(ha === undefined ? {} : { ha }),
     frameBytesMax: s.frameBytesMax, batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
     clock, log, ...(authFrom(cfg) === undefined ? {} : { auth: authFrom(cfg)! }), ...(s.limits === undefined ? {} : { limits: s.limits }),
   });
 }
 
 export async function runSequencer(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" }, ...CLOCK_FLAGS });
+  const { values: v } = parse(args, { config: { type: "string" }, data: { type: "string" }, port: { type: "string" }, id: { type: "string" }, ...CLOCK_FLAGS });
   const cfg = loadConfig(String(v.config ?? DEFAULT_CONFIG));
   const dataDir = String(v.data ?? DEFAULT_DATA);
-  const log = makeLogger("sequencer");
-  const seq = sequencerFromConfig(cfg, dataDir, portArg(v.port, cfg.sequencer.port), log, clockFrom(cfg.sequencer.clock, v));
-  const port = await seq.start();
-  const base = `${cfg.sequencer.host}:${port}`;
-  log.info({ port, seq: seq.lastSeq }, "sequencer listening");
-  process.stdout.write(`${JSON.stringify({ ready: true, role: "sequencer", port, trade: `ws://${base}/trade`, replicate: `ws://${base}/replicate`, stats: `http://${base}/stats` })}\n`);
+  const id = v.id === undefined ? undefined : String(v.id);
+  const log = makeLogger(id === undefined ? "sequencer" : `sequencer-${id}`);
+  const ha = haFrom(cfg, id, log);
+  const node = cfg.ha?.nodes.find((n) => n.id === id);
+  const seq = sequencerFromConfig(cfg, dataDir, portArg(v.port, node?.port ?? cfg.sequencer.port), log, clockFrom(cfg.sequencer.clock, v), ha);
+  let port: number;
+  try {
+    port = await seq.start();
+  } catch (err) {
+    seq.stop();
+    throw new UserError(`sequencer could not start: ${(err as Error).message}`);
+  }
+  const base = `${node?.host ?? cfg.sequencer.host}:${port}`;
+  log.info({ port, seq: seq.lastSeq, leader: seq.isLeader }, "sequencer listening");
+  process.stdout.write(`${JSON.stringify({ ready: true, role: "sequencer", ...(id === undefined ? {} : { id }), port, trade: `ws://${base}/trade`, replicate: `ws://${base}/replicate`, stats: `http://${base}/stats` })}\n`);
   return untilSignal(() => {
     seq.stop();
     log.info({ seq: seq.lastSeq }, "sequencer stopped");
@@ -110,7 +145,7 @@ export async function runReplica(args: string[]): Promise<number> {
   const rc = cfg.replicas.find((r) => r.id === v.id);
   if (rc === undefined) throw new UserError(`--id must name a replica in the configuration (${cfg.replicas.map((r) => r.id).join(", ")})`, 2);
   const log = makeLogger(`replica-${rc.id}`);
-  const sequencerUrl = String(v.sequencer ?? `ws://${cfg.sequencer.host}:${cfg.sequencer.port}/replicate`);
+  const sequencerUrl = v.sequencer === undefined ? sequencerUrls(cfg, "/replicate") : String(v.sequencer).split(",");
   const r = new Replica({
     id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
     instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax }, ...cfg.replicaDefaults, log, clock: clockFrom(rc.clock, v), drillTruth: v["drill-truth"] === true,

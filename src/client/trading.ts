@@ -82,6 +82,22 @@ export class TradingClient {
     });
   }
 
+  /**
+   * With standby sequencers: tries each node's /trade URL in turn and returns the first login
+   * that succeeds (standbys refuse with NOT_LEADER). Throws the last refusal if none leads.
+   */
+  static async connectAny(urls: readonly string[], account: number, timeoutMs = 10_000, credentials?: Credentials, socket?: ClientOptions): Promise<TradingClient> {
+    let last: unknown = new Error("no sequencer URL given");
+    for (const url of urls) {
+      try {
+        return await TradingClient.connect(url, account, timeoutMs, credentials, socket);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
   submit(o: OrderRequest): Promise<Ack> {
     return this.request({ t: MsgType.NEW, ord: 0, ...o });
   }

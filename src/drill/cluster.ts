@@ -4,22 +4,9 @@
  * was), with kill -9 and restart for any node.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort } from "../cluster/ports.js";
 import { drain, spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
-
-/** A free loopback port, by binding port 0 and closing it again. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export interface DrillClusterOptions {
   readonly baseConfig: string;
   readonly dir: string;
@@ -27,12 +14,22 @@ export interface DrillClusterOptions {
   /** Overrides merged into the base config (e.g. a small snapshotEverySeq, an ack policy). */
   readonly sequencer?: Record<string, unknown>;
   readonly replicaDefaults?: Record<string, unknown>;
+  /** Standby sequencers: `sequencers` nodes (s1 leads first) with leadership in the etcd at `etcd`. */
+  readonly ha?: { readonly etcd: string; readonly sequencers: number; readonly leaseTtlS?: number };
+}
+
+export interface HaSequencerStats extends SequencerStats {
+  ha_role: "leader" | "standby" | "fenced"; epoch: number; id: string; isr: string[]; committed_seq: number; forked: string | null;
 }
 
 export class DrillCluster {
   sequencer!: NodeProcess;
   readonly replicas: (NodeProcess | null)[] = [];
   readonly ids: string[];
+  /** With ha: the sequencer nodes (null while killed) and their ids. */
+  readonly seqNodes: (NodeProcess | null)[] = [];
+  readonly seqIds: string[];
+  private readonly seqPorts: number[] = [];
   private config = "";
   private seqPort = 0;
   private readonly replicaPorts: number[] = [];
@@ -40,6 +37,7 @@ export class DrillCluster {
 
   constructor(private readonly o: DrillClusterOptions) {
     this.ids = Array.from({ length: o.replicas }, (_, i) => `r${i + 1}`);
+    this.seqIds = Array.from({ length: o.ha?.sequencers ?? 0 }, (_, i) => `s${i + 1}`);
     this.logDir = join(o.dir, "logs");
   }
 
@@ -50,16 +48,66 @@ export class DrillCluster {
     base.sequencer = { ...base.sequencer, ...this.o.sequencer, port: this.seqPort };
     base.replicaDefaults = { ...base.replicaDefaults, ...this.o.replicaDefaults };
     base.replicas = this.ids.map((id, i) => ({ id, port: this.replicaPorts[i] }));
+    if (this.o.ha !== undefined) {
+      for (let i = 0; i < this.seqIds.length; i++) this.seqPorts.push(await freePort());
+      (base as Record<string, unknown>).ha = {
+        etcd: [this.o.ha.etcd], cluster: "drill", leaseTtlS: this.o.ha.leaseTtlS ?? 1,
+        nodes: this.seqIds.map((id, i) => ({ id, port: this.seqPorts[i] })),
+      };
+    }
     this.config = join(this.o.dir, "config.json");
     writeFileSync(this.config, JSON.stringify(base, null, 2));
     const { mkdirSync } = await import("node:fs");
     mkdirSync(this.logDir, { recursive: true });
-    await this.startSequencer();
+    if (this.o.ha !== undefined) {
+      // s1 first, so that it leads; the others follow it as standbys.
+      await this.startSequencerNode(0);
+      await this.untilLeader(0, 20_000);
+      for (let i = 1; i < this.seqIds.length; i++) await this.startSequencerNode(i);
+    } else await this.startSequencer();
     for (let i = 0; i < this.o.replicas; i++) await this.startReplica(i);
   }
 
   get tradeUrl(): string {
     return `ws://127.0.0.1:${this.seqPort}/trade`;
+  }
+  /** Every /trade URL a client may try: the sequencer's, or each ha node's. */
+  get tradeUrls(): string[] {
+    return this.o.ha === undefined ? [this.tradeUrl] : this.seqPorts.map((p) => `ws://127.0.0.1:${p}/trade`);
+  }
+  seqJournalDir(i: number): string {
+    return join(this.o.dir, this.seqIds[i]!, "journal");
+  }
+
+  async startSequencerNode(i: number): Promise<void> {
+    this.seqNodes[i] = await spawnNode(this.seqIds[i]!, ["sequencer", "--config", this.config, "--data", this.o.dir, "--id", this.seqIds[i]!], this.logDir);
+  }
+
+  async killSequencerNode(i: number): Promise<void> {
+    const n = this.seqNodes[i];
+    this.seqNodes[i] = null;
+    if (n) await DrillCluster.kill(n);
+  }
+
+  seqNodeStats(i: number): Promise<HaSequencerStats> {
+    return statsOf<HaSequencerStats>(this.seqNodes[i]!);
+  }
+
+  /** Index of the live node that leads, or -1. */
+  async leader(): Promise<number> {
+    for (let i = 0; i < this.seqNodes.length; i++) {
+      if (this.seqNodes[i] && (await this.seqNodeStats(i)).ha_role === "leader") return i;
+    }
+    return -1;
+  }
+
+  /** Polls node i's /stats (the leader is decided in etcd; nodes say what they became) until it leads. */
+  async untilLeader(i: number, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while ((await this.seqNodeStats(i)).ha_role !== "leader") {
+      if (performance.now() > deadline) throw new Error(`${this.seqIds[i]} did not become leader within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
   feedUrl(i: number): string {
     return `ws://127.0.0.1:${this.replicaPorts[i]}/feed`;
@@ -91,8 +139,12 @@ export class DrillCluster {
     if (r) await DrillCluster.kill(r);
   }
 
-  sequencerStats(): Promise<SequencerStats> {
-    return statsOf<SequencerStats>(this.sequencer);
+  /** The sequencer's stats; with ha, the current leader's. */
+  async sequencerStats(): Promise<SequencerStats> {
+    if (this.o.ha === undefined) return statsOf<SequencerStats>(this.sequencer);
+    const i = await this.leader();
+    if (i < 0) throw new Error("no sequencer node leads");
+    return this.seqNodeStats(i);
   }
 
   replicaStats(i: number): Promise<ReplicaStats> {
@@ -106,6 +158,6 @@ export class DrillCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.sequencer, ...this.replicas].filter((n): n is NodeProcess => n !== null && n !== undefined).map(stopNode));
+    await Promise.all([this.sequencer, ...this.seqNodes, ...this.replicas].filter((n): n is NodeProcess => n !== null && n !== undefined).map(stopNode));
   }
 }

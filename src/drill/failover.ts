@@ -38,7 +38,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function withCluster<T>(o: DrillCommon, replicas: number, over: { sequencer?: Record<string, unknown>; replicaDefaults?: Record<string, unknown> }, body: (c: DrillCluster, load: DrillLoad) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "lockstep-drill-"));
   const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas, ...over });
-  const load = new DrillLoad(() => c.tradeUrl, ACCOUNTS, o.ratePerS, o.config.demo.instrument, o.config.demo.mid);
+  const load = new DrillLoad(() => c.tradeUrls, ACCOUNTS, o.ratePerS, o.config.demo.instrument, o.config.demo.mid);
   try {
     await c.start();
     load.start();

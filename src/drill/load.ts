@@ -22,7 +22,8 @@ export class DrillLoad {
   private stopping = false;
   private readonly loops: Promise<void>[] = [];
 
-  constructor(private readonly url: () => string, private readonly accounts: readonly number[], private readonly ratePerS: number, private readonly instrument: number, private readonly mid: number) {}
+  /** `urls`: the sequencer's /trade URL, or every sequencer node's when there are standbys. */
+  constructor(private readonly urls: () => readonly string[], private readonly accounts: readonly number[], private readonly ratePerS: number, private readonly instrument: number, private readonly mid: number) {}
 
   start(): void {
     const perAccount = this.ratePerS / this.accounts.length;
@@ -30,9 +31,9 @@ export class DrillLoad {
   }
 
   private async connect(acct: number): Promise<TradingClient> {
-    for (let delay = 20; ; delay = Math.min(1000, delay * 2)) {
+    for (let delay = 20; ; delay = Math.min(250, delay * 2)) {
       try {
-        return await TradingClient.connect(this.url(), acct, 2000);
+        return await TradingClient.connectAny(this.urls(), acct, 2000);
       } catch {
         if (this.stopping) throw new Error("stopping");
         await new Promise((r) => setTimeout(r, delay));

@@ -60,8 +60,8 @@ export async function runSlowConsumerBench(o: SlowConsumerOptions): Promise<obje
   const limits = { connectionRatePerS: accountRatePerS, connectionBurst: accountRatePerS, accountRatePerS, accountBurst: accountRatePerS, connectionsMax: 1000 };
   const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas: 2, sequencer: { limits }, replicaDefaults: { feedBufferBytesMax: 256 * 1024 } });
   const inst = o.config.demo.instrument;
-  const base = new DrillLoad(() => c.tradeUrl, [11, 12], o.ratePerS * 10, inst, o.config.demo.mid);
-  const flood = new DrillLoad(() => c.tradeUrl, [99], o.ratePerS * 10 * o.floodFactor, inst, o.config.demo.mid);
+  const base = new DrillLoad(() => c.tradeUrls, [11, 12], o.ratePerS * 10, inst, o.config.demo.mid);
+  const flood = new DrillLoad(() => c.tradeUrls, [99], o.ratePerS * 10 * o.floodFactor, inst, o.config.demo.mid);
   const stalled: Socket[] = [];
   try {
     await c.start();

@@ -294,6 +294,41 @@ export class Journal {
     return this.read(seq, 1)[0]!.chain;
   }
 
+  /**
+   * Drops every record after `seq` (a standby rejoining a newer epoch cuts the tail its old
+   * leader wrote but never got committed). The cut is fsync'd before this returns.
+   */
+  truncateAfter(seq: number): void {
+    if (seq >= this.lastSeq_) return;
+    if (seq < this.firstSeq - 1) throw new RangeError(`journal: cannot cut back to seq ${seq}: records before ${this.firstSeq} are no longer retained`);
+    this.flush();
+    const chain = this.chainAt(seq);
+    if (this.syncTimer !== null) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    while (this.segments.length > 0 && this.current().firstSeq > seq) unlinkSync(this.segments.pop()!.path);
+    const seg = this.segments[this.segments.length - 1];
+    if (seg !== undefined) {
+      const keep = seq - seg.firstSeq + 1;
+      const bytes = keep < seg.offsets.length ? seg.offsets[keep]! : seg.bytes;
+      const fd = openSync(seg.path, "r+");
+      try {
+        ftruncateSync(fd, bytes);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      seg.offsets.length = keep;
+      seg.bytes = bytes;
+    }
+    this.lastSeq_ = seq;
+    this.chain_ = chain;
+    this.writtenSeq = seq;
+    this.durableSeq_ = seq;
+    this.unsyncedSince = 0;
+  }
+
   close(): void {
     this.flush();
     if (this.syncTimer !== null) clearTimeout(this.syncTimer);

@@ -54,6 +54,7 @@ export const WireReason = {
   UNKNOWN_FIELD: 110,
   NOT_AUTHENTICATED: 111,
   RATE_LIMITED: 112,
+  NOT_LEADER: 113,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -71,6 +72,7 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   110: "UNKNOWN_FIELD",
   111: "NOT_AUTHENTICATED",
   112: "RATE_LIMITED",
+  113: "NOT_LEADER",
 };
 
 // ---- trading client ↔ sequencer ----------------------------------------------------------
@@ -96,7 +98,8 @@ export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | K
 // ---- replica ↔ sequencer -----------------------------------------------------------------
 
 /** Replica asks for the log from `from` on; `chain` is its chain value after `from - 1`. */
-export interface Subscribe { v: number; t: typeof MsgType.SUBSCRIBE; rid: string; from: number; chain: Uint8Array; key?: string; ts?: number; nonce?: string; sig?: Uint8Array }
+/** `sb`: the subscriber is a standby sequencer (it journals the log; the leader may gate replicas and acks on it). */
+export interface Subscribe { v: number; t: typeof MsgType.SUBSCRIBE; rid: string; from: number; chain: Uint8Array; sb?: boolean; key?: string; ts?: number; nonce?: string; sig?: Uint8Array }
 /** Consecutive records `first`, `first + 1`, …; `chain` is the chain value after the last. */
 export interface Batch { v: number; t: typeof MsgType.BATCH; ep: number; first: number; recs: Uint8Array[]; chain: Uint8Array; ts: number }
 /** Replica's progress and its state hash at the last checkpoint seq. */

@@ -38,7 +38,8 @@ import { CommandOutputs } from "./outputs.js";
 
 export interface ReplicaOptions {
   readonly id: string;
-  readonly sequencerUrl: string;
+  /** The sequencer's /replicate URL; with standbys, every sequencer node's, tried in turn until the leader answers. */
+  readonly sequencerUrl: string | readonly string[];
   readonly host: string;
   /** Port of this replica's feed endpoint; 0 picks a free one. */
   readonly port: number;
@@ -97,7 +98,7 @@ const bookTopic = (inst: number): string => `book/${inst}`;
 
 const snapshotPackr = new Packr({ useRecords: false, int64AsType: "number" });
 const RECONNECT_MS_MIN = 50;
-const RECONNECT_MS_MAX = 2000;
+const RECONNECT_MS_MAX = 500;
 
 export class Replica {
   private engine: Engine;
@@ -109,6 +110,9 @@ export class Replica {
   private lastSnapshotSeq = 0;
   private upstream: WebSocket | null = null;
   private reconnectMs = RECONNECT_MS_MIN;
+  private readonly upstreamUrls: readonly string[];
+  /** Index into upstreamUrls of the next connection attempt. */
+  private upstreamIndex = 0;
   private stopping = false;
   private forked: string | null = null;
   private lastRecordTsUs = 0;
@@ -135,6 +139,8 @@ export class Replica {
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
     this.engine = new Engine(o.instruments, this.out, o.engine);
+    this.upstreamUrls = typeof o.sequencerUrl === "string" ? [o.sequencerUrl] : o.sequencerUrl;
+    if (this.upstreamUrls.length === 0) throw new Error("replica: no sequencer URL");
     this.reportRing = new Ring(o.reportRingMax);
     this.clock = o.clock ?? new SystemClock();
     this.rotateTimer = setInterval(() => this.latency.rotate(), 1000);
@@ -225,7 +231,7 @@ export class Replica {
 
   private connect(): void {
     if (this.stopping || this.forked !== null) return;
-    const ws = new WebSocket(this.o.sequencerUrl, { perMessageDeflate: false, maxPayload: 64 << 20 });
+    const ws = new WebSocket(this.upstreamUrls[this.upstreamIndex]!, { perMessageDeflate: false, maxPayload: 64 << 20 });
     this.upstream = ws;
     ws.binaryType = "nodebuffer";
     ws.on("open", () => {
@@ -245,6 +251,9 @@ export class Replica {
       if (this.probeTimer !== null) clearInterval(this.probeTimer);
       this.probeTimer = null;
       if (this.stopping || this.forked !== null) return;
+      // Next node at once; back off only after every node has been tried.
+      this.upstreamIndex = (this.upstreamIndex + 1) % this.upstreamUrls.length;
+      if (this.upstreamIndex !== 0) return this.connect();
       setTimeout(() => this.connect(), this.reconnectMs);
       this.reconnectMs = Math.min(RECONNECT_MS_MAX, this.reconnectMs * 2);
     });
@@ -257,6 +266,7 @@ export class Replica {
     const m = decode(data) as Batch | ErrorMsg | Pong | undefined;
     if (m?.t === MsgType.PONG) return this.onPong(m, receivedUs);
     if (m?.t === MsgType.ERROR) {
+      if (m.code === WireReason.NOT_LEADER) return this.o.log.debug({ msg: m.msg }, "that sequencer is a standby");
       this.o.log.error({ code: m.code, msg: m.msg }, "sequencer refused us");
       if (/forked/.test(m.msg)) this.forked = m.msg;
       return;

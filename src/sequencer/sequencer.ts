@@ -14,6 +14,12 @@
  *                none (journal written), journal (fsync'd per policy), replicas:K (K replicas
  *                applied it)
  * Replicas report (seq, state hash) checkpoints; a disagreement raises a divergence alarm.
+ *
+ * With `ha` (docs/failover.md), leadership comes from etcd: a node starts as a standby that
+ * journals the leader's log (LogFollower) and refuses clients and replicas (NOT_LEADER); once
+ * elected and allowed to lead (coordinator.ts), it takes the next epoch. A leader sends
+ * replicas, and acks clients, only what every in-sync standby (ISR) has journaled, so a
+ * promoted standby holds everything anyone outside the sequencers has seen.
  */
 import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
@@ -29,6 +35,9 @@ import { listen, upgradeWith } from "../util/uws.js";
 import { PromText } from "../metrics/prometheus.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { DEFAULT_LIMITS, TokenBucket, type GatewayLimits } from "./limits.js";
+import { decodeRecord } from "../protocol/record.js";
+import { mayLead, type ClusterState, type Coordinator } from "./coordinator.js";
+import { LogFollower } from "./follower.js";
 
 export type AckPolicy = { readonly mode: "none" } | { readonly mode: "journal" } | { readonly mode: "replicas"; readonly count: number };
 
@@ -53,7 +62,24 @@ export interface SequencerOptions {
   readonly auth?: { readonly clients: Authenticator; readonly replicas: Authenticator };
   /** Rate limits and the connection cap; DEFAULT_LIMITS when absent. */
   readonly limits?: GatewayLimits;
+  /** Leader election and standby mode; without it this node leads `epoch` on its own. */
+  readonly ha?: HaOptions;
 }
+
+export interface HaOptions {
+  readonly coordinator: Coordinator;
+  /** This node's id (the same as the coordinator's). */
+  readonly id: string;
+  /** An in-sync standby that has not caught up for this long leaves the ISR. */
+  readonly isrLagMsMax: number;
+  /** Our key when the leader requires authentication of followers. */
+  readonly credentials?: { readonly keyId: string; readonly secret: string };
+  /** Called once if leadership is lost while leading; the node has stopped serving. */
+  readonly onFenced: (why: string) => void;
+}
+
+/** A standby elected while not allowed to lead resigns and campaigns again after this. */
+const RECAMPAIGN_MS = 500;
 
 /** Failed logins, and frames sent without logging in, before the connection is closed. */
 const AUTH_FAILURES_MAX = 3;
@@ -62,7 +88,13 @@ const UNAUTHENTICATED_FRAMES_MAX = 10;
 const RATE_LIMITED_IN_A_ROW_MAX = 1_000;
 
 interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number; bucket: TokenBucket | null; limitedInARow: number }
-interface ReplicaData { rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number }
+interface ReplicaData {
+  rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number;
+  /** A standby sequencer (gets every record at once; may join the ISR). */
+  standby: boolean;
+  /** Standbys: when the standby last reached `target`, a seq set at the previous catch-up. */
+  caughtUpMs: number; target: number;
+}
 interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
 interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
 
@@ -85,14 +117,31 @@ export class Sequencer {
   private readonly accountBuckets = new Map<number, TokenBucket>();
   private tickScheduled = false;
   private port_ = 0;
+  private epoch: number;
+  private role: "leader" | "standby" | "fenced";
+  /** Replicas get, and clients are acked, records up to here: everything in non-HA mode. */
+  private committed = 0;
+  private follower: LogFollower | null = null;
+  private leaderUrl: string | undefined;
+  private clusterState: ClusterState | null = null;
+  /** In-sync standbys as confirmed in etcd, with the last durable seq each reported. */
+  private isr = new Set<string>();
+  private readonly standbyDurable = new Map<string, number>();
+  private isrWriting = false;
+  private haTimer: NodeJS.Timeout | null = null;
+  /** State revision at which we last found ourselves not allowed to lead (logged once). */
+  private ineligibleAt = "";
   readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), divergences: 0, catchUps: 0 };
 
   constructor(private readonly o: SequencerOptions) {
-    this.journal = Journal.open({ ...o.journal, onDurable: () => this.scheduleTick() });
+    this.journal = Journal.open({ ...o.journal, onDurable: (seq) => { this.follower?.onDurable(seq); this.scheduleTick(); } });
     if (this.journal.truncatedBytes > 0) o.log.warn({ note: this.journal.recoveryNote }, "journal: cut a torn tail on open");
     this.instrumentIds = new Set(o.instruments.map((i) => i.id));
     this.ring = new Ring(o.ringRecordsMax);
     this.limits = o.limits ?? DEFAULT_LIMITS;
+    this.epoch = o.ha === undefined ? o.epoch : this.lastLoggedEpoch();
+    this.role = o.ha === undefined ? "leader" : "standby";
+    this.committed = this.journal.lastSeq;
   }
 
   get port(): number {
@@ -100,6 +149,9 @@ export class Sequencer {
   }
   get lastSeq(): number {
     return this.journal.lastSeq;
+  }
+  get isLeader(): boolean {
+    return this.role === "leader";
   }
 
   async start(): Promise<number> {
@@ -118,12 +170,13 @@ export class Sequencer {
     app.ws<ReplicaData>("/replicate", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 4 * this.o.replicaBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<ReplicaData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0 })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<ReplicaData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0, standby: false, caughtUpMs: 0, target: 0 })(res, req, ctx),
       message: (ws, msg) => this.onReplicaFrame(ws, msg),
       drain: (ws) => this.pump(ws),
       close: (ws) => {
         ws.getUserData().closed = true;
         this.replicas.delete(ws);
+        if (ws.getUserData().standby) this.scheduleTick();
       },
     });
     app.get("/stats", (res) => {
@@ -136,7 +189,146 @@ export class Sequencer {
     const l = await listen(app, this.o.host, this.o.port, "sequencer");
     this.listenSocket = l.token;
     this.port_ = l.port;
+    if (this.o.ha !== undefined) await this.joinCluster(this.o.ha);
     return this.port_;
+  }
+
+  // ---- leadership (ha) --------------------------------------------------------------------
+
+  /** Epoch of the last record in the journal (0 when empty). */
+  private lastLoggedEpoch(): number {
+    const last = this.journal.lastSeq;
+    if (last === 0 || last < this.journal.firstSeq) return 0;
+    return decodeRecord(this.journal.read(last, 1)[0]!.payload).epoch;
+  }
+
+  private async joinCluster(ha: HaOptions): Promise<void> {
+    this.follower = new LogFollower({
+      id: ha.id, journal: this.journal, clock: this.o.clock, log: this.o.log, epoch: () => this.epoch,
+      ...(ha.credentials === undefined ? {} : { credentials: ha.credentials }),
+      onAppend: (seq, payload, chain) => this.ring.push({ seq, payload, chain }),
+      beforeSubscribe: () => this.cutReplacedTail(ha),
+    });
+    await this.cutReplacedTail(ha);
+    await ha.coordinator.observe((url) => {
+      this.leaderUrl = url;
+      if (this.role === "standby") this.follower!.follow(url === undefined || url === this.selfUrl() ? undefined : url);
+    });
+    this.campaign(ha);
+    // Ticks while idle too, so an in-sync standby that stops answering leaves the ISR and a
+    // lease renewed after a pause releases what was held.
+    this.haTimer = setInterval(() => this.scheduleTick(), Math.max(10, Math.floor(ha.isrLagMsMax / 4)));
+  }
+
+  private selfUrl(): string {
+    return `ws://${this.o.host}:${this.port_}`;
+  }
+
+  /**
+   * Records after the start of an epoch newer than our last record's were written by a leader
+   * that was replaced; they were never sent to replicas or acked (the new leader was in sync
+   * and lacks them), so they are cut before following the new log.
+   */
+  private async cutReplacedTail(ha: HaOptions): Promise<void> {
+    const mine = this.lastLoggedEpoch();
+    const newer = await ha.coordinator.epochsAfter(mine);
+    const { state } = await ha.coordinator.readState();
+    if (state !== null && state.epoch > this.epoch) this.epoch = state.epoch;
+    const cut = newer.length === 0 ? this.journal.lastSeq : newer[0]!.startSeq - 1;
+    if (cut >= this.journal.lastSeq) return;
+    this.o.log.warn({ from: cut + 1, to: this.journal.lastSeq, epoch: mine, newerEpoch: newer[0]!.epoch }, "journal: cutting records a newer epoch replaced (never committed)");
+    this.journal.truncateAfter(cut);
+    this.ring.clear();
+    this.committed = Math.min(this.committed, cut);
+  }
+
+  private campaign(ha: HaOptions): void {
+    ha.coordinator.campaign(this.selfUrl(), () => void this.onElected(ha), (why) => this.onLeaseLost(ha, why));
+  }
+
+  private async onElected(ha: HaOptions): Promise<void> {
+    if (this.role !== "standby") return;
+    // Take nothing more from the old leader from here on.
+    this.follower!.stop();
+    this.journal.flush();
+    try {
+      const prev = await ha.coordinator.readState();
+      const next = mayLead(prev.state, ha.id, this.journal.lastSeq) ? await ha.coordinator.promote(prev, this.journal.lastSeq + 1, this.lastLoggedEpoch()) : null;
+      if (next === null) {
+        if (prev.rev !== this.ineligibleAt) this.o.log.warn({ state: prev.state, lastSeq: this.journal.lastSeq }, "elected, but not in sync with the last leader: resigning until it or an in-sync standby returns");
+        this.ineligibleAt = prev.rev;
+        await ha.coordinator.resign();
+        this.follower!.follow(this.leaderUrl === this.selfUrl() ? undefined : this.leaderUrl);
+        setTimeout(() => { if (this.role === "standby") this.campaign(ha); }, RECAMPAIGN_MS);
+        return;
+      }
+      this.clusterState = next;
+      this.epoch = next.epoch;
+      this.isr = new Set();
+      this.committed = this.journal.lastSeq;
+      this.role = "leader";
+      this.o.log.warn({ epoch: next.epoch, startSeq: next.startSeq }, "promoted: leading a new epoch");
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, "promotion failed: resigning");
+      await ha.coordinator.resign();
+      setTimeout(() => { if (this.role === "standby") this.campaign(ha); }, RECAMPAIGN_MS);
+    }
+  }
+
+  private onLeaseLost(ha: HaOptions, why: string): void {
+    if (this.role === "leader") return this.fence(ha, `lease lost: ${why}`);
+    if (this.role === "standby") setTimeout(() => { if (this.role === "standby") this.campaign(ha); }, RECAMPAIGN_MS);
+  }
+
+  /** Leadership is gone: stop serving at once; the operator (or supervisor) restarts us as a standby. */
+  private fence(ha: HaOptions, why: string): void {
+    if (this.role === "fenced") return;
+    this.role = "fenced";
+    this.o.log.error({ why, epoch: this.epoch }, "FENCED: no longer the leader; stopping");
+    this.stop();
+    ha.onFenced(why);
+  }
+
+  /**
+   * Leader: adds a standby to the ISR once it is caught up, removes one that disconnected or
+   * has not caught up for isrLagMsMax. One etcd write at a time; the gate uses the confirmed set.
+   */
+  private updateIsr(ha: HaOptions): void {
+    if (this.role !== "leader" || this.isrWriting || this.clusterState === null) return;
+    const now = performance.now();
+    const want = new Set(this.isr);
+    const connected = new Set<string>();
+    for (const ws of this.replicas) {
+      const d = ws.getUserData();
+      if (!d.standby) continue;
+      connected.add(d.rid);
+      if (d.applied >= this.journal.lastSeq) d.caughtUpMs = now;
+      if (this.journal.lastSeq - d.applied <= this.o.batchRecordsMax) want.add(d.rid);
+      if (want.has(d.rid) && now - d.caughtUpMs > ha.isrLagMsMax) want.delete(d.rid);
+    }
+    for (const rid of want) if (!connected.has(rid)) want.delete(rid);
+    if (want.size === this.isr.size && [...want].every((r) => this.isr.has(r))) return;
+    this.isrWriting = true;
+    const state = this.clusterState;
+    ha.coordinator.setIsr(state, [...want]).then((ok) => {
+      this.isrWriting = false;
+      if (!ok) return this.fence(ha, "our election key is gone");
+      this.isr = want;
+      this.clusterState = { ...state, isr: [...want] };
+      this.o.log.info({ isr: [...want] }, "in-sync standbys changed");
+      this.scheduleTick();
+    }, (err: Error) => {
+      this.isrWriting = false;
+      this.o.log.error({ err: err.message }, "etcd: could not update the in-sync standbys; will retry");
+      setTimeout(() => this.scheduleTick(), RECAMPAIGN_MS);
+    });
+  }
+
+  /** The highest seq every in-sync standby has journaled (the log's end without ha). */
+  private commitSeq(): number {
+    let c = this.journal.lastSeq;
+    for (const rid of this.isr) c = Math.min(c, this.standbyDurable.get(rid) ?? 0);
+    return c;
   }
 
   // ---- 1. gate ----------------------------------------------------------------------------
@@ -147,6 +339,11 @@ export class Sequencer {
     if (!v.ok) return this.reject(ws, v.cid, v.code, v.text);
     const m = v.msg;
     const user = ws.getUserData();
+    if (this.role !== "leader") {
+      this.reject(ws, m.t === MsgType.HELLO ? 0 : m.cid, WireReason.NOT_LEADER, `this sequencer is a standby; the leader is ${this.leaderUrl ?? "not known yet"}`);
+      if (m.t === MsgType.HELLO) ws.end(1013, "not the leader");
+      return;
+    }
     if (m.t === MsgType.HELLO) {
       if (user.acct !== 0) return this.reject(ws, 0, WireReason.ALREADY_LOGGED_IN, "this connection already has an account");
       if (this.o.auth !== undefined) {
@@ -166,7 +363,7 @@ export class Sequencer {
       const now = performance.now();
       user.bucket = new TokenBucket(this.limits.connectionRatePerS, this.limits.connectionBurst, now);
       if (!this.accountBuckets.has(m.acct)) this.accountBuckets.set(m.acct, new TokenBucket(this.limits.accountRatePerS, this.limits.accountBurst, now));
-      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.o.epoch, seq: this.journal.lastSeq }), true);
+      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.epoch, seq: this.journal.lastSeq }), true);
       return;
     }
     if (user.acct === 0) {
@@ -201,7 +398,7 @@ export class Sequencer {
 
   private sequence(cmd: Command): void {
     const seq = this.journal.lastSeq + 1;
-    const payload = encodeRecord({ seq, epoch: this.o.epoch, tsUs: this.o.clock.nowUs(), cmd });
+    const payload = encodeRecord({ seq, epoch: this.epoch, tsUs: this.o.clock.nowUs(), cmd });
     const chain = this.journal.append(seq, payload);
     this.ring.push({ seq, payload, chain });
     this.counters.commands++;
@@ -219,6 +416,15 @@ export class Sequencer {
   private tick(): void {
     this.tickScheduled = false;
     this.journal.flush();
+    if (this.role !== "leader") return;
+    const ha = this.o.ha;
+    if (ha === undefined) this.committed = this.journal.lastSeq;
+    else {
+      this.updateIsr(ha);
+      // Without a lease known to be alive, hold replication and acks (the sequenced records
+      // wait; if leadership is really gone they are cut when this node rejoins).
+      if (ha.coordinator.leading) this.committed = Math.max(this.committed, this.commitSeq());
+    }
     this.replicateNew();
     this.releaseAcks();
   }
@@ -244,6 +450,8 @@ export class Sequencer {
   private subscribe(ws: uWS.WebSocket<ReplicaData>, m: Subscribe): void {
     const d = ws.getUserData();
     const from = m.from;
+    if (this.role !== "leader") return this.replicaError(ws, WireReason.NOT_LEADER, `this sequencer is a standby; the leader is ${this.leaderUrl ?? "not known yet"}`);
+    if (m.sb === true && this.o.ha === undefined) return this.replicaError(ws, WireReason.OUT_OF_RANGE, "this sequencer runs without ha: it takes no standby");
     if (this.o.auth !== undefined) {
       const a = this.o.auth.replicas.verify(m, 0, this.o.clock.nowUs());
       if (!a.ok) {
@@ -260,7 +468,7 @@ export class Sequencer {
       this.o.log.error({ rid: m.rid, from }, "replica's log forks from ours: refused");
       return this.replicaError(ws, WireReason.OUT_OF_RANGE, `your chain at seq ${from - 1} differs from the sequencer's: the logs have forked`);
     }
-    Object.assign(d, { rid: m.rid, next: from, applied: from - 1, live: true });
+    Object.assign(d, { rid: m.rid, next: from, applied: from - 1, live: true, standby: m.sb === true, caughtUpMs: performance.now(), target: this.journal.lastSeq });
     this.replicas.add(ws);
     if (from <= this.journal.lastSeq) this.counters.catchUps++;
     this.o.log.info({ rid: m.rid, from, lastSeq: this.journal.lastSeq }, "replica subscribed");
@@ -280,14 +488,24 @@ export class Sequencer {
     ws.end(4000 + (code % 1000), WIRE_REASON_NAME[code]);
   }
 
-  /** Sends the new records once, as the same bytes, to every replica that is at the tip. */
+  /** The last seq this follower may be sent: standbys get everything, replicas what is committed. */
+  private limitFor(d: ReplicaData): number {
+    return d.standby ? this.journal.lastSeq : this.committed;
+  }
+
+  /** Sends the new records once, as the same bytes, to every follower that is at the tip. */
   private replicateNew(): void {
-    const last = this.journal.lastSeq;
+    this.sendToTip(true);
+    this.sendToTip(false);
+  }
+
+  private sendToTip(standbys: boolean): void {
+    const last = standbys ? this.journal.lastSeq : this.committed;
     const atTip: uWS.WebSocket<ReplicaData>[] = [];
     let first = Infinity;
     for (const ws of this.replicas) {
       const d = ws.getUserData();
-      if (d.next > last) continue;
+      if (d.standby !== standbys || d.next > last) continue;
       if (ws.getBufferedAmount() < this.o.replicaBufferBytesMax) {
         if (first === Infinity) first = d.next;
         if (d.next === first && last - first < this.o.batchRecordsMax) {
@@ -310,8 +528,9 @@ export class Sequencer {
   /** Sends a lagging replica what it misses, batch by batch, until it is current or backpressured. */
   private pump(ws: uWS.WebSocket<ReplicaData>): void {
     const d = ws.getUserData();
-    while (!d.closed && d.next <= this.journal.lastSeq && ws.getBufferedAmount() < this.o.replicaBufferBytesMax) {
-      const n = Math.min(this.o.batchRecordsMax, this.journal.lastSeq - d.next + 1);
+    const last = this.limitFor(d);
+    while (!d.closed && d.next <= last && ws.getBufferedAmount() < this.o.replicaBufferBytesMax) {
+      const n = Math.min(this.o.batchRecordsMax, last - d.next + 1);
       ws.send(this.batchFrame(d.next, n), true);
       d.next += n;
       d.bufferedPeak = Math.max(d.bufferedPeak, ws.getBufferedAmount());
@@ -330,11 +549,19 @@ export class Sequencer {
       for (const r of rs) recs.push(r.payload);
       chain = rs[rs.length - 1]!.chain;
     }
-    return encode({ v: PROTOCOL_VERSION, t: MsgType.BATCH, ep: this.o.epoch, first, recs, chain, ts: this.o.clock.nowUs() });
+    return encode({ v: PROTOCOL_VERSION, t: MsgType.BATCH, ep: this.epoch, first, recs, chain, ts: this.o.clock.nowUs() });
   }
 
   private onStatus(d: ReplicaData, m: Status): void {
     if (m.seq > d.applied) d.applied = m.seq;
+    if (d.standby) {
+      this.standbyDurable.set(d.rid, d.applied);
+      if (d.applied >= d.target) {
+        d.caughtUpMs = performance.now();
+        d.target = this.journal.lastSeq;
+      }
+      return this.scheduleTick();
+    }
     if (m.ck > 0 && typeof m.ckh === "string") {
       const seen = this.checkpoints.get(m.ck);
       if (seen === undefined) {
@@ -352,10 +579,10 @@ export class Sequencer {
 
   private releasableSeq(): number {
     const a = this.o.ack;
-    if (a.mode === "none") return this.journal.lastSeq;
-    if (a.mode === "journal") return this.journal.durableSeq;
-    const applied = [...this.replicas].map((ws) => ws.getUserData().applied).sort((x, y) => y - x);
-    return applied.length >= a.count ? applied[a.count - 1]! : 0;
+    if (a.mode === "none") return this.committed;
+    if (a.mode === "journal") return Math.min(this.committed, this.journal.durableSeq);
+    const applied = [...this.replicas].filter((ws) => !ws.getUserData().standby).map((ws) => ws.getUserData().applied).sort((x, y) => y - x);
+    return applied.length >= a.count ? Math.min(this.committed, applied[a.count - 1]!) : 0;
   }
 
   private releaseAcks(): void {
@@ -389,18 +616,25 @@ export class Sequencer {
 
   stats(): object {
     return {
-      role: "sequencer", epoch: this.o.epoch, seq: this.journal.lastSeq, durable_seq: this.journal.durableSeq,
+      role: "sequencer", ha_role: this.role, epoch: this.epoch, seq: this.journal.lastSeq, durable_seq: this.journal.durableSeq, committed_seq: this.committed,
+      ...(this.o.ha === undefined ? {} : { id: this.o.ha.id, leader: this.leaderUrl ?? null, following: this.follower?.following ?? null, isr: [...this.isr], forked: this.follower?.forked ?? null }),
       commands: this.counters.commands, acks: this.counters.acks, pending_acks: this.pendingAcks.length,
       rejects: Object.fromEntries([...this.counters.rejects].map(([k, v]) => [WIRE_REASON_NAME[k as WireReason], v])),
       divergences: this.counters.divergences, catch_ups: this.counters.catchUps,
-      replicas: [...this.replicas].map((ws) => { const d = ws.getUserData(); return { id: d.rid, sent: d.next - 1, applied: d.applied, lag: this.journal.lastSeq - d.applied, buffered_bytes: d.closed ? 0 : ws.getBufferedAmount(), buffered_peak_bytes: d.bufferedPeak }; }),
+      replicas: [...this.replicas].map((ws) => { const d = ws.getUserData(); return { id: d.rid, standby: d.standby, sent: d.next - 1, applied: d.applied, lag: this.journal.lastSeq - d.applied, buffered_bytes: d.closed ? 0 : ws.getBufferedAmount(), buffered_peak_bytes: d.bufferedPeak }; }),
     };
   }
 
   /** Stops listening, flushes and closes the journal (fsync'd), and closes every connection. */
   stop(): void {
+    if (this.listenSocket === null && this.app === null) return;
+    // No more ISR changes or promotions: a leader stopping must leave its standby eligible.
+    this.role = "fenced";
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
+    this.follower?.stop();
+    if (this.haTimer !== null) clearInterval(this.haTimer);
+    void this.o.ha?.coordinator.close();
     this.journal.flush();
     this.journal.close();
     this.releaseAcks();

@@ -25,6 +25,12 @@ export class Ring<T> {
     }
   }
 
+  clear(): void {
+    this.items.fill(undefined);
+    this.start = 0;
+    this.count = 0;
+  }
+
   /** The i-th oldest entry (0 = oldest). */
   at(i: number): T | undefined {
     return i >= 0 && i < this.count ? this.items[(this.start + i) % this.capacity] : undefined;

@@ -1,0 +1,163 @@
+/**
+ * Leadership for sequencers, kept in etcd (docs/failover.md):
+ *
+ *  - election   etcd3's Election: each sequencer node campaigns with its URL; the one holding
+ *               the leader key (bound to a lease of `leaseTtlS`) leads. A dead leader's lease
+ *               expires and the next candidate is elected.
+ *  - state      one key, {epoch, leader, startSeq, isr}: the current epoch, who leads it, the
+ *               first seq it sequenced, and the in-sync standbys (ISR) the leader gates
+ *               replication and acks on. Only the leader writes it, in a transaction guarded by
+ *               its own election key, so a deposed leader's write fails.
+ *  - epochs     one key per epoch with its first seq: a node rejoining cuts its journal back to
+ *               the start of the first epoch newer than its own last record.
+ *
+ * A node may take over only when its log is known to hold everything that was committed: it is
+ * in the ISR, or it led the current epoch with an empty ISR (and its journal reaches that
+ * epoch's start), or the cluster has never had a leader. The promotion transaction also checks that the state is unchanged
+ * since it was read.
+ */
+import { Etcd3, type Campaign, type Election, type ElectionObserver, type Lease } from "etcd3";
+import type { Logger } from "pino";
+
+export interface ClusterState {
+  readonly epoch: number;
+  /** Node id of the epoch's leader. */
+  readonly leader: string;
+  /** First seq sequenced in this epoch. */
+  readonly startSeq: number;
+  /** In-sync standbys: replicas see, and clients are acked, only what all of them journaled. */
+  readonly isr: readonly string[];
+}
+
+export interface CoordinatorOptions {
+  readonly hosts: readonly string[];
+  readonly cluster: string;
+  readonly leaseTtlS: number;
+  /** This node's id. */
+  readonly id: string;
+  readonly log: Logger;
+}
+
+const pad = (n: number): string => String(n).padStart(20, "0");
+
+export class Coordinator {
+  private readonly client: Etcd3;
+  private readonly election: Election;
+  private observer: ElectionObserver | null = null;
+  private campaign_: Campaign | null = null;
+  private lease: Lease | null = null;
+  private keepaliveFiredMs = 0;
+  /** performance.now() until which our lease is certainly still alive (0: not leading). */
+  private validUntilMs = 0;
+  private readonly stateKey: string;
+  private readonly epochPrefix: string;
+  private closed = false;
+
+  constructor(private readonly o: CoordinatorOptions) {
+    this.client = new Etcd3({ hosts: [...o.hosts], dialTimeout: 2000 });
+    this.election = this.client.election(`lockstep/${o.cluster}/leader`, o.leaseTtlS);
+    this.stateKey = `lockstep/${o.cluster}/state`;
+    this.epochPrefix = `lockstep/${o.cluster}/epochs/`;
+  }
+
+  /** The state and its mod revision (0 when the cluster never had a leader). */
+  async readState(): Promise<{ state: ClusterState | null; rev: string }> {
+    const r = await this.client.get(this.stateKey).exec();
+    const kv = r.kvs[0];
+    return kv === undefined ? { state: null, rev: "0" } : { state: JSON.parse(kv.value.toString()) as ClusterState, rev: String(kv.mod_revision) };
+  }
+
+  /** First seq of every epoch newer than `epoch`, oldest first. */
+  async epochsAfter(epoch: number): Promise<{ epoch: number; startSeq: number }[]> {
+    const all = await this.client.getAll().prefix(this.epochPrefix).strings();
+    return Object.entries(all)
+      .map(([k, v]) => ({ epoch: Number(k.slice(this.epochPrefix.length)), startSeq: Number(v) }))
+      .filter((e) => e.epoch > epoch)
+      .sort((a, b) => a.epoch - b.epoch);
+  }
+
+  /** Calls back with the leader's URL whenever it changes (undefined: no leader). */
+  async observe(onLeader: (url: string | undefined) => void): Promise<void> {
+    this.observer = await this.election.observe();
+    this.observer.on("change", (v) => onLeader(v));
+    this.observer.on("error", (err) => this.o.log.error({ err: err.message }, "etcd: leader observer failed"));
+    onLeader(this.observer.leader());
+  }
+
+  /**
+   * Campaigns with our base URL (followers append /replicate, clients /trade) until elected; `onLost` is called if the lease is lost afterwards. While we lead,
+   * `leading` is true only as long as the last successful keepalive guarantees the lease.
+   */
+  campaign(url: string, onElected: () => void, onLost: (why: string) => void): void {
+    const c = this.election.campaign(url);
+    this.campaign_ = c;
+    // etcd3 keeps the campaign's lease private; its keepalive events are what tells us, without
+    // waiting for etcd3's own 2 x TTL timeout, that we may no longer be the leader.
+    const lease = (c as unknown as { lease?: Lease }).lease;
+    if (lease === undefined || typeof lease.on !== "function") throw new Error("etcd3: Campaign has no lease (library changed?)");
+    this.lease = lease;
+    lease.on("keepaliveFired", () => { this.keepaliveFiredMs = performance.now(); });
+    lease.on("keepaliveSucceeded", () => { this.validUntilMs = this.keepaliveFiredMs + this.o.leaseTtlS * 1000; });
+    c.on("elected", () => onElected());
+    c.on("error", (err: Error) => {
+      this.validUntilMs = 0;
+      if (!this.closed) onLost(err.message);
+    });
+  }
+
+  /** Whether our lease is still certainly alive (false when not campaigning or lost). */
+  get leading(): boolean {
+    return this.campaign_ !== null && performance.now() < this.validUntilMs;
+  }
+
+  async resign(): Promise<void> {
+    const c = this.campaign_;
+    this.campaign_ = null;
+    this.validUntilMs = 0;
+    if (c !== null) await c.resign().catch(() => undefined);
+  }
+
+  private async guard(): Promise<string> {
+    if (this.campaign_ === null) throw new Error("not campaigning");
+    return this.campaign_.getCampaignKey();
+  }
+
+  /**
+   * Takes the next epoch if the state is still `prev` and we still hold the election key.
+   * Returns the new state, or null if anything changed in between.
+   */
+  async promote(prev: { state: ClusterState | null; rev: string }, startSeq: number, lastLoggedEpoch: number): Promise<ClusterState | null> {
+    const key = await this.guard();
+    const epoch = Math.max(prev.state?.epoch ?? 0, lastLoggedEpoch) + 1;
+    const next: ClusterState = { epoch, leader: this.o.id, startSeq, isr: [] };
+    const r = await this.client.if(key, "Create", ">", 0).and(this.stateKey, "Mod", "==", prev.rev)
+      .then(this.client.put(this.stateKey).value(JSON.stringify(next)), this.client.put(this.epochPrefix + pad(epoch)).value(String(startSeq)))
+      .commit();
+    return r.succeeded ? next : null;
+  }
+
+  /** Replaces the ISR; false if we no longer hold the election key. */
+  async setIsr(state: ClusterState, isr: readonly string[]): Promise<boolean> {
+    const key = await this.guard();
+    const r = await this.client.if(key, "Create", ">", 0).then(this.client.put(this.stateKey).value(JSON.stringify({ ...state, isr }))).commit();
+    return r.succeeded;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.observer?.cancel().catch(() => undefined);
+    await this.resign();
+    this.client.close();
+  }
+}
+
+/**
+ * Whether a node may take over: the cluster never had a leader, the node is an in-sync standby,
+ * or it led the current epoch without in-sync standbys and its journal still reaches that
+ * epoch's start (a leader that lost its disk must not come back with a shorter log).
+ */
+export function mayLead(state: ClusterState | null, id: string, lastSeq: number): boolean {
+  if (state === null) return true;
+  if (state.isr.includes(id)) return true;
+  return state.leader === id && state.isr.length === 0 && lastSeq >= state.startSeq - 1;
+}
