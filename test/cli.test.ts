@@ -184,4 +184,27 @@ describe("lockstep command errors and demo", () => {
     expect(r2.stderr).toContain('replicas.1.id: replica id "r1" is used twice');
     for (const x of [r, r2]) noStack(x.stderr);
   });
+
+  it("an ha configuration is checked too, and a sequencer node must be named with --id", async () => {
+    const bad = join(dir, "bad-ha.json");
+    const cfg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, any>;
+    cfg.ha = { etcd: ["http://127.0.0.1:1"], nodes: [{ id: "s1", port: 0 }, { id: "s1", port: 0 }] };
+    writeFileSync(bad, JSON.stringify(cfg));
+    const r = await lockstep("sequencer", "--config", bad, "--id", "s1");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ha.nodes.1.id: sequencer node id "s1" is used twice');
+    cfg.ha.nodes[1].id = "s2";
+    writeFileSync(bad, JSON.stringify(cfg));
+    const r2 = await lockstep("sequencer", "--config", bad, "--data", join(dir, "ha-data"));
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain("--id must name a sequencer node in the configuration (s1, s2)");
+    const r3 = await lockstep("sequencer", "--id", "s1", "--data", join(dir, "ha-data"));
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toContain("--id is for sequencer nodes of an ha configuration");
+    // Nothing listens on port 1: the node says it cannot reach etcd, and exits.
+    const r4 = await lockstep("sequencer", "--config", bad, "--id", "s1", "--data", join(dir, "ha-data"));
+    expect(r4.code).toBe(1);
+    expect(r4.stderr).toContain("sequencer could not start (etcd at http://127.0.0.1:1)");
+    for (const x of [r, r2, r3, r4]) noStack(x.stderr);
+  });
 });

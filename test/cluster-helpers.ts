@@ -16,8 +16,11 @@ export class TestCluster {
   sequencer!: Sequencer;
   readonly replicas: Replica[] = [];
 
+  /** What the sequencer was built with (to build another on the same journal). */
+  options!: SequencerOptions;
+
   async start(replicas: number, over: Partial<SequencerOptions> = {}): Promise<void> {
-    this.sequencer = new Sequencer({
+    this.sequencer = new Sequencer(this.options = {
       host: "127.0.0.1", port: 0, epoch: 1, instruments: INSTRUMENTS,
       journal: { dir: join(this.dir, "journal"), segmentBytesMax: 1 << 20, fsync: { mode: "batch", intervalUs: 2000, records: 4096 }, retainSegmentsMax: 0 },
       ack: { mode: "journal" }, frameBytesMax: 4096, batchRecordsMax: 512, replicaBufferBytesMax: 4 << 20, ringRecordsMax: 1000,

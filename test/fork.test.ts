@@ -2,7 +2,7 @@
  * Forks are refused, never applied: a replica whose state came from another log (here: its
  * snapshot directory from another cluster) is refused by the sequencer on subscribe, says so
  * in its stats, and keeps its state; replicas reporting different hashes at the same
- * checkpoint raise the divergence alarm.
+ * checkpoint raise the divergence alarm; a replica ignores a sequencer of an older epoch.
  */
 import { cpSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +12,8 @@ import { TradingClient } from "../src/client/index.js";
 import { runTraffic } from "../src/client/traffic.js";
 import { encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION } from "../src/protocol/messages.js";
+import { freePort } from "../src/cluster/ports.js";
+import { Sequencer } from "../src/sequencer/sequencer.js";
 import { TestCluster, until } from "./cluster-helpers.js";
 
 const clusters: TestCluster[] = [];
@@ -40,6 +42,31 @@ describe("forks and divergence", () => {
     expect(stranger.appliedSeq).toBe(2_000);
     expect(stranger.stateHash()).toBe(before);
     expect((b.sequencer.stats() as { replicas: unknown[] }).replicas).toEqual([]);
+  });
+
+  it("fencing: once a replica has followed epoch 2, a sequencer still at epoch 1 on the same log is ignored", async () => {
+    const c = new TestCluster();
+    clusters.push(c);
+    await c.start(0, { epoch: 2 });
+    // The replica knows two sequencer addresses; a deposed leader will come back on the second.
+    const port2 = await freePort();
+    const r = await c.addReplica("r1", { sequencerUrl: [`ws://127.0.0.1:${c.sequencer.port}/replicate`, `ws://127.0.0.1:${port2}/replicate`] });
+    const t = await TradingClient.connect(c.tradeUrl, 1);
+    await runTraffic(t, { instrument: 1, commands: 200, seed: 3, windowMax: 16, mid: 10_000 });
+    await t.close();
+    await r.waitFor(200);
+    c.sequencer.stop();
+    // Same journal, more records, but the old epoch.
+    const old = new Sequencer({ ...c.options, port: port2, epoch: 1 });
+    c.sequencer = old;
+    await old.start();
+    const t2 = await TradingClient.connect(c.tradeUrl, 1);
+    await runTraffic(t2, { instrument: 1, commands: 50, seed: 4, windowMax: 16, mid: 10_000 });
+    await t2.close();
+    await until(() => (r.stats() as { stale_epoch_batches: number }).stale_epoch_batches > 0);
+    expect(old.lastSeq).toBe(250);
+    expect(r.appliedSeq).toBe(200);
+    expect((r.stats() as { epoch: number }).epoch).toBe(2);
   });
 
   it("replicas reporting different hashes at the same checkpoint raise the divergence alarm", async () => {

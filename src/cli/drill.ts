@@ -2,7 +2,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runGeoDrill } from "../drill/geo.js";
-import { runClientFailoverDrill, runReplicaKillDrill, runSequencerRestartDrill } from "../drill/failover.js";
+import { runClientFailoverDrill, runReplicaKillDrill, runSequencerFailoverDrill, runSequencerRestartDrill } from "../drill/failover.js";
+import { findEtcd } from "../cluster/etcd.js";
 import { runSkewDrill } from "../drill/skew.js";
 import { loadConfig } from "./config.js";
 import { numberFlag, parse, UserError } from "./args.js";
@@ -46,10 +47,10 @@ async function runGeo(rest: string[]): Promise<number> {
   return 0;
 }
 
-const FAILOVER_DRILLS = ["replica-kill", "client-failover", "sequencer-restart"] as const;
+const FAILOVER_DRILLS = ["replica-kill", "client-failover", "sequencer-restart", "sequencer-failover"] as const;
 
 async function runFailover(what: (typeof FAILOVER_DRILLS)[number], rest: string[]): Promise<number> {
-  const { values: v } = parse(rest, { config: { type: "string" }, kills: { type: "string" }, rate: { type: "string" }, replicas: { type: "string" }, fsync: { type: "string" }, seed: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
+  const { values: v } = parse(rest, { config: { type: "string" }, kills: { type: "string" }, rate: { type: "string" }, replicas: { type: "string" }, fsync: { type: "string" }, seed: { type: "string" }, wipe: { type: "boolean" }, json: { type: "boolean" }, results: { type: "string" } });
   const baseConfig = String(v.config ?? DEFAULT_CONFIG);
   const config = loadConfig(baseConfig);
   const int = (name: string, fallback: number, max: number): number => numberFlag(v, name, fallback, 0, max, true);
@@ -61,10 +62,13 @@ async function runFailover(what: (typeof FAILOVER_DRILLS)[number], rest: string[
   // Every flag is checked before anything starts.
   const kills = int("kills", what === "replica-kill" ? 5 : 3, what === "replica-kill" ? 10_000 : 1_000);
   const replicas = int("replicas", 3, 16);
+  const etcd = findEtcd();
+  if (what === "sequencer-failover" && "missing" in etcd) throw new UserError(`drill sequencer-failover needs etcd: ${etcd.missing}`);
   log(`drill ${what}: ${common.ratePerS} orders/s`);
   const result = what === "replica-kill" ? await runReplicaKillDrill({ ...common, kills, replicas })
     : what === "client-failover" ? await runClientFailoverDrill(common)
-    : await runSequencerRestartDrill({ ...common, kills, fsync });
+    : what === "sequencer-restart" ? await runSequencerRestartDrill({ ...common, kills, fsync })
+    : await runSequencerFailoverDrill({ ...common, kills, wipe: v.wipe === true });
   save(typeof v.results === "string" ? v.results : RESULTS, what, `lockstep drill ${what} ${rest.join(" ")}`.trim(), result);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;

@@ -117,7 +117,7 @@ export async function runSequencer(args: string[]): Promise<number> {
     port = await seq.start();
   } catch (err) {
     seq.stop();
-    throw new UserError(`sequencer could not start: ${(err as Error).message}`);
+    throw new UserError(`sequencer could not start${cfg.ha === undefined ? "" : ` (etcd at ${cfg.ha.etcd.join(", ")})`}: ${(err as Error).message}`);
   }
   const base = `${node?.host ?? cfg.sequencer.host}:${port}`;
   log.info({ port, seq: seq.lastSeq, leader: seq.isLeader }, "sequencer listening");

@@ -23,6 +23,9 @@ import { DrillCluster } from "./cluster.js";
 import { seqOf } from "../cluster/launcher.js";
 import { DrillLoad, type AckRecord } from "./load.js";
 import type { Config } from "../cli/config.js";
+import { startEtcd, type EtcdProcess } from "../cluster/etcd.js";
+import { LockstepError, TradingClient } from "../client/trading.js";
+import { WireReason } from "../protocol/messages.js";
 
 export interface DrillCommon {
   readonly baseConfig: string;
@@ -35,18 +38,30 @@ export interface DrillCommon {
 const ACCOUNTS = [1, 2, 3, 4];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function withCluster<T>(o: DrillCommon, replicas: number, over: { sequencer?: Record<string, unknown>; replicaDefaults?: Record<string, unknown> }, body: (c: DrillCluster, load: DrillLoad) => Promise<T>): Promise<T> {
+/** `haSequencers`: that many sequencer nodes with leadership in a private etcd started here. */
+async function withCluster<T>(o: DrillCommon, replicas: number, over: { sequencer?: Record<string, unknown>; replicaDefaults?: Record<string, unknown>; haSequencers?: number }, body: (c: DrillCluster, load: DrillLoad) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "lockstep-drill-"));
-  const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas, ...over });
-  const load = new DrillLoad(() => c.tradeUrls, ACCOUNTS, o.ratePerS, o.config.demo.instrument, o.config.demo.mid);
+  let etcd: EtcdProcess | null = null;
+  let c: DrillCluster | null = null;
+  let ok = false;
+  const load = new DrillLoad(() => c!.tradeUrls, ACCOUNTS, o.ratePerS, o.config.demo.instrument, o.config.demo.mid);
   try {
+    if (over.haSequencers !== undefined) etcd = await startEtcd(dir, join(dir, "logs"));
+    const { haSequencers, ...rest } = over;
+    c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas, ...rest, ...(etcd === null ? {} : { ha: { etcd: etcd.url, sequencers: haSequencers! } }) });
     await c.start();
     load.start();
-    return await body(c, load);
+    const result = await body(c, load);
+    ok = true;
+    return result;
+  } catch (err) {
+    o.log(`drill failed; the nodes' logs are kept in ${join(dir, "logs")}`);
+    throw err;
   } finally {
     await load.stop();
-    await c.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await c?.stop();
+    await etcd?.stop();
+    if (ok) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -193,6 +208,100 @@ export async function runSequencerRestartDrill(o: DrillCommon & { kills: number;
     return {
       kills: o.kills, fsync: o.fsync, acked: load.acks.length, journal_seq: lastSeq, downtime_ms: ms(downtime), reconnects: load.disconnects,
       lost: acks.lost + notInLog, duplicates: acks.duplicates, diverged: diverged(rs.map((r) => r.hash)) + rs.filter((r) => r.seq !== lastSeq).length,
+    };
+  });
+}
+
+/** Seq → account of every record in a journal directory, and its last seq and chain. */
+function journalIndex(dir: string): { accountOf: Map<number, number>; lastSeq: number; chain: Buffer } {
+  const j = Journal.open({ dir, segmentBytesMax: Number.MAX_SAFE_INTEGER, fsync: { mode: "none" }, retainSegmentsMax: 0 });
+  const accountOf = new Map<number, number>();
+  for (const rec of j.records()) accountOf.set(rec.seq, decodeRecord(rec.payload).cmd.account);
+  const out = { accountOf, lastSeq: j.lastSeq, chain: j.chain };
+  j.close();
+  return out;
+}
+
+/** Whether a revived old leader refuses a client login with NOT_LEADER. */
+async function refusesClients(url: string): Promise<boolean> {
+  try {
+    const c = await TradingClient.connect(url, ACCOUNTS[0]!, 5000);
+    await c.close();
+    return false;
+  } catch (err) {
+    return err instanceof LockstepError && err.code === WireReason.NOT_LEADER;
+  }
+}
+
+async function within<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (performance.now() > deadline) throw new Error(`drill: ${what} did not happen within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+/**
+ * Two sequencer nodes (leader + standby, leadership in etcd), three replicas, ack replicas:1.
+ * Each round: wait until the standby is in sync, kill -9 the leader (with --wipe, every other
+ * round also deletes its disk), time the standby's promotion and the first ack after the kill,
+ * then revive the old leader and check it is fenced: a standby that refuses clients. At the
+ * end every acked order must be in the final leader's log under its account, both nodes' logs
+ * must be the same, and every replica must agree.
+ */
+export async function runSequencerFailoverDrill(o: DrillCommon & { kills: number; wipe: boolean }): Promise<object> {
+  const rng = new Rng(o.seed);
+  return withCluster(o, 3, { sequencer: { ack: { mode: "replicas", count: 1 } }, haSequencers: 2 }, async (c, load) => {
+    const promotion = new LatencyRecorder();
+    const firstAck = new LatencyRecorder();
+    let fenced = 0;
+    let wiped = 0;
+    const epochs: number[] = [];
+    for (let k = 0; k < o.kills; k++) {
+      await sleep(500 + rng.int(0, 1000));
+      const li = await c.leader();
+      const si = 1 - li;
+      await within("the standby joining the in-sync set", 30_000, async () => ((await c.seqNodeStats(li)).isr.includes(c.seqIds[si]!) ? true : undefined));
+      const before = load.firstAckAfterReconnectMs.length;
+      const acked = load.acks.length;
+      await c.killSequencerNode(li);
+      const killedAt = performance.now();
+      const wipe = o.wipe && k % 2 === 0;
+      if (wipe) {
+        rmSync(join(c.seqJournalDir(li), ".."), { recursive: true, force: true });
+        wiped++;
+      }
+      await c.untilLeader(si, 30_000);
+      const promotedMs = performance.now() - killedAt;
+      promotion.record(promotedMs * 1000);
+      await within("a client ack from the new leader", 30_000, async () => (load.firstAckAfterReconnectMs.length > before ? true : undefined));
+      const ackMs = load.firstAckAfterReconnectMs[before]! - killedAt;
+      firstAck.record(ackMs * 1000);
+      epochs.push((await c.seqNodeStats(si)).epoch);
+      await c.startSequencerNode(li);
+      const st = await c.seqNodeStats(li);
+      const isFenced = st.ha_role === "standby" && (await refusesClients(c.tradeUrls[li]!));
+      if (isFenced) fenced++;
+      o.log(`  kill ${k + 1}/${o.kills}: ${c.seqIds[li]} killed after ${acked} acks${wipe ? " (disk wiped)" : ""}; ${c.seqIds[si]} leads epoch ${epochs.at(-1)} after ${Math.round(promotedMs)} ms, first ack after ${Math.round(ackMs)} ms; revived ${c.seqIds[li]} ${isFenced ? "is a standby refusing clients" : "IS NOT FENCED"}`);
+    }
+    await load.stop();
+    const rs = await c.settle();
+    const li = await c.leader();
+    const leaderSeq = (await c.seqNodeStats(li)).seq;
+    await within("the standby catching up", 60_000, async () => ((await c.seqNodeStats(1 - li)).seq >= leaderSeq ? true : undefined));
+    await c.stop();
+    const logs = [0, 1].map((i) => journalIndex(c.seqJournalDir(i)));
+    const final = logs[li]!;
+    const notInLog = load.acks.filter((a) => final.accountOf.get(a.seq) !== a.account).length;
+    const acks = checkAcks(load.acks, Math.min(...rs.map((r) => r.seq)));
+    const logsAgree = logs[0]!.lastSeq === logs[1]!.lastSeq && logs[0]!.chain.equals(logs[1]!.chain);
+    return {
+      kills: o.kills, disks_wiped: wiped, acked: load.acks.length, final_seq: final.lastSeq, epochs,
+      promotion_ms: ms(promotion), first_ack_ms: ms(firstAck), revived_leaders_fenced: fenced, reconnects: load.disconnects,
+      lost: acks.lost + notInLog, duplicates: acks.duplicates, seq_reused: logsAgree ? 0 : 1,
+      diverged: diverged(rs.map((r) => r.hash)) + rs.filter((r) => r.seq !== final.lastSeq).length,
     };
   });
 }

@@ -256,27 +256,32 @@ export class Journal {
     this.opts.onDurable?.(seq);
   }
 
-  /** Up to `countMax` records from `seq` on (written ones only; call flush() first for the newest). */
+  /**
+   * Up to `countMax` records from `seq` on (written ones only; call flush() first for the newest).
+   * Records of one segment are contiguous on disk, so each segment's share is one read.
+   */
   read(seq: number, countMax: number): JournalRecord[] {
     const out: JournalRecord[] = [];
     if (seq < this.firstSeq) throw new RangeError(`journal: seq ${seq} is no longer retained (oldest is ${this.firstSeq})`);
-    const head = Buffer.alloc(HEADER_BYTES);
     for (const seg of this.segments) {
-      const endSeq = seg.firstSeq + seg.offsets.length;
+      const endSeq = Math.min(seg.firstSeq + seg.offsets.length, this.writtenSeq + 1);
       if (seq >= endSeq) continue;
+      const last = Math.min(endSeq - 1, seq + countMax - out.length - 1);
+      const from = seg.offsets[seq - seg.firstSeq]!;
+      const to = last + 1 - seg.firstSeq < seg.offsets.length ? seg.offsets[last + 1 - seg.firstSeq]! : seg.bytes;
+      const buf = Buffer.allocUnsafe(to - from);
       const fd = openSync(seg.path, "r");
       try {
-        for (let s = seq; s < endSeq && s <= this.writtenSeq && out.length < countMax; s++) {
-          const off = seg.offsets[s - seg.firstSeq]!;
-          readSync(fd, head, 0, HEADER_BYTES, off);
-          const body = Buffer.alloc(CHAIN_BYTES + head.readUInt32LE(0));
-          readSync(fd, body, 0, body.length, off + 8);
-          out.push({ seq: s, chain: body.subarray(0, CHAIN_BYTES), payload: body.subarray(CHAIN_BYTES) });
-        }
+        for (let got = 0; got < buf.length; ) got += readSync(fd, buf, got, buf.length - got, from + got);
       } finally {
         closeSync(fd);
       }
-      seq = seg.firstSeq + seg.offsets.length;
+      for (let s = seq; s <= last; s++) {
+        const off = seg.offsets[s - seg.firstSeq]! - from;
+        const len = buf.readUInt32LE(off);
+        out.push({ seq: s, chain: buf.subarray(off + 8, off + HEADER_BYTES), payload: buf.subarray(off + HEADER_BYTES, off + HEADER_BYTES + len) });
+      }
+      seq = last + 1;
       if (out.length >= countMax) break;
     }
     return out;

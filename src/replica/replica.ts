@@ -134,6 +134,8 @@ export class Replica {
   private probeTimer: NodeJS.Timeout | null = null;
   private readonly rotateTimer: NodeJS.Timeout;
   private gaps = 0;
+  /** Batches ignored because they came from an older epoch than one already seen (fencing). */
+  private staleEpochBatches = 0;
   private snapshotCorruptions = 0;
 
   constructor(private readonly o: ReplicaOptions) {
@@ -291,7 +293,10 @@ export class Replica {
   // ---- 2. verify, 3. apply, 4. publish, 5. report -----------------------------------------
 
   private onBatch(ws: WebSocket, b: Batch, receivedUs: number, trueReceivedUs: number): void {
-    if (b.ep < this.epoch) return this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring a frame from an older epoch");
+    if (b.ep < this.epoch) {
+      if (this.staleEpochBatches++ === 0) this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring frames from an older epoch (a deposed sequencer)");
+      return;
+    }
     if (b.first > this.applied + 1) {
       this.gaps++;
       this.o.log.warn({ first: b.first, applied: this.applied }, "gap in the log: re-subscribing");
@@ -452,6 +457,7 @@ export class Replica {
     return new PromText()
       .gauge("lockstep_replica_applied_seq", "Last sequence number applied.", this.applied, l)
       .counter("lockstep_replica_gaps_total", "Gaps detected in the log (each re-subscribes).", [[l, this.gaps]])
+      .counter("lockstep_replica_stale_epoch_batches_total", "Batches ignored because they came from an older epoch than one already seen.", [[l, this.staleEpochBatches]])
       .counter("lockstep_replica_engine_rejects_total", "Commands the engine refused, by reason.", [...this.engineRejects].map(([k, n]) => [{ ...l, reason: REASON_NAME[k as Reason] }, n] as [Record<string, string>, number]))
       .counter("lockstep_replica_feed_rejects_total", "Feed frames refused, by reason.", [...this.feedRejects].map(([k, n]) => [{ ...l, reason: WIRE_REASON_NAME[k as WireReason] }, n] as [Record<string, string>, number]))
       .gauge("lockstep_replica_clock_offset_us", "Estimated offset of this replica's clock from the sequencer's (ours − theirs).", Math.round(e?.offsetUs ?? 0), l)
@@ -483,7 +489,7 @@ export class Replica {
       role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.engine.stateHash(),
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
-      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.gaps, snapshot_corruptions: this.snapshotCorruptions,
+      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.gaps, stale_epoch_batches: this.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
       checkpoint: this.checkpoint, forked: this.forked, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),

@@ -89,6 +89,8 @@ export class Coordinator {
    * `leading` is true only as long as the last successful keepalive guarantees the lease.
    */
   campaign(url: string, onElected: () => void, onLost: (why: string) => void): void {
+    // One campaign at a time: a second one would be a second place in the queue.
+    void this.campaign_?.resign().catch(() => undefined);
     const c = this.election.campaign(url);
     this.campaign_ = c;
     // etcd3 keeps the campaign's lease private; its keepalive events are what tells us, without
@@ -96,10 +98,18 @@ export class Coordinator {
     const lease = (c as unknown as { lease?: Lease }).lease;
     if (lease === undefined || typeof lease.on !== "function") throw new Error("etcd3: Campaign has no lease (library changed?)");
     this.lease = lease;
-    lease.on("keepaliveFired", () => { this.keepaliveFiredMs = performance.now(); });
-    lease.on("keepaliveSucceeded", () => { this.validUntilMs = this.keepaliveFiredMs + this.o.leaseTtlS * 1000; });
-    c.on("elected", () => onElected());
+    lease.on("keepaliveFired", () => { if (this.campaign_ === c) this.keepaliveFiredMs = performance.now(); });
+    lease.on("keepaliveSucceeded", () => { if (this.campaign_ === c) this.validUntilMs = this.keepaliveFiredMs + this.o.leaseTtlS * 1000; });
+    // etcd3 goes on waiting for election after the lease is lost, and may then announce
+    // 'elected' for a key that no longer exists: only the current, live campaign counts.
+    let lost = false;
+    c.on("elected", () => { if (this.campaign_ === c && !lost) onElected(); });
     c.on("error", (err: Error) => {
+      if (lost) return;
+      lost = true;
+      void c.resign().catch(() => undefined);
+      if (this.campaign_ !== c) return;
+      this.campaign_ = null;
       this.validUntilMs = 0;
       if (!this.closed) onLost(err.message);
     });

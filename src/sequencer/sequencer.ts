@@ -94,6 +94,8 @@ interface ReplicaData {
   standby: boolean;
   /** Standbys: when the standby last reached `target`, a seq set at the previous catch-up. */
   caughtUpMs: number; target: number;
+  /** A pump continuation is queued for the next event-loop turn. */
+  pumpScheduled: boolean;
 }
 interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
 interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
@@ -101,6 +103,7 @@ interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
 /** Hard limit for uWS itself; beyond our own frameBytesMax we still answer with a reject. */
 const UWS_PAYLOAD_BYTES_MAX = 1 << 20;
 const CHECKPOINTS_KEPT_MAX = 256;
+const PUMP_BYTES_PER_TURN = 1 << 20;
 
 export class Sequencer {
   /** Held for the node's lifetime (this uWS build has no app.close(); stop() closes the listen socket and every connection). */
@@ -131,6 +134,7 @@ export class Sequencer {
   private haTimer: NodeJS.Timeout | null = null;
   /** State revision at which we last found ourselves not allowed to lead (logged once). */
   private ineligibleAt = "";
+  private promoting = false;
   readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), divergences: 0, catchUps: 0 };
 
   constructor(private readonly o: SequencerOptions) {
@@ -170,7 +174,7 @@ export class Sequencer {
     app.ws<ReplicaData>("/replicate", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 4 * this.o.replicaBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<ReplicaData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0, standby: false, caughtUpMs: 0, target: 0 })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<ReplicaData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0, standby: false, caughtUpMs: 0, target: 0, pumpScheduled: false })(res, req, ctx),
       message: (ws, msg) => this.onReplicaFrame(ws, msg),
       drain: (ws) => this.pump(ws),
       close: (ws) => {
@@ -247,7 +251,16 @@ export class Sequencer {
   }
 
   private async onElected(ha: HaOptions): Promise<void> {
-    if (this.role !== "standby") return;
+    if (this.role !== "standby" || this.promoting) return;
+    this.promoting = true;
+    try {
+      await this.promote(ha);
+    } finally {
+      this.promoting = false;
+    }
+  }
+
+  private async promote(ha: HaOptions): Promise<void> {
     // Take nothing more from the old leader from here on.
     this.follower!.stop();
     this.journal.flush();
@@ -277,7 +290,9 @@ export class Sequencer {
 
   private onLeaseLost(ha: HaOptions, why: string): void {
     if (this.role === "leader") return this.fence(ha, `lease lost: ${why}`);
-    if (this.role === "standby") setTimeout(() => { if (this.role === "standby") this.campaign(ha); }, RECAMPAIGN_MS);
+    if (this.role !== "standby") return;
+    this.o.log.warn({ why }, "standby: campaign lost its lease; campaigning again");
+    setTimeout(() => { if (this.role === "standby") this.campaign(ha); }, RECAMPAIGN_MS);
   }
 
   /** Leadership is gone: stop serving at once; the operator (or supervisor) restarts us as a standby. */
@@ -525,13 +540,28 @@ export class Sequencer {
     }
   }
 
-  /** Sends a lagging replica what it misses, batch by batch, until it is current or backpressured. */
+  /**
+   * Sends a lagging follower what it misses, batch by batch, until it is current or
+   * backpressured. At most PUMP_BYTES_PER_TURN per event-loop turn, continuing on the next:
+   * a follower copying a long log must not stall clients, other followers, or the lease's
+   * keepalive.
+   */
   private pump(ws: uWS.WebSocket<ReplicaData>): void {
     const d = ws.getUserData();
     const last = this.limitFor(d);
+    let budget = PUMP_BYTES_PER_TURN;
     while (!d.closed && d.next <= last && ws.getBufferedAmount() < this.o.replicaBufferBytesMax) {
+      if (budget <= 0) {
+        if (!d.pumpScheduled) {
+          d.pumpScheduled = true;
+          setImmediate(() => { d.pumpScheduled = false; if (!d.closed) this.pump(ws); });
+        }
+        return;
+      }
       const n = Math.min(this.o.batchRecordsMax, last - d.next + 1);
-      ws.send(this.batchFrame(d.next, n), true);
+      const frame = this.batchFrame(d.next, n);
+      ws.send(frame, true);
+      budget -= frame.length;
       d.next += n;
       d.bufferedPeak = Math.max(d.bufferedPeak, ws.getBufferedAmount());
     }
@@ -606,7 +636,11 @@ export class Sequencer {
       .counter("lockstep_sequencer_divergences_total", "Checkpoints where replicas reported different state hashes.", [[{}, this.counters.divergences]])
       .counter("lockstep_sequencer_catch_ups_total", "Replica subscriptions that started behind the log's end.", [[{}, this.counters.catchUps]])
       .gauge("lockstep_sequencer_seq", "Last sequence number.", this.journal.lastSeq)
-      .gauge("lockstep_sequencer_durable_seq", "Last sequence number fsync'd per the policy.", this.journal.durableSeq);
+      .gauge("lockstep_sequencer_durable_seq", "Last sequence number fsync'd per the policy.", this.journal.durableSeq)
+      .gauge("lockstep_sequencer_committed_seq", "Last sequence number every in-sync standby has (what replicas may get and clients may be acked).", this.committed)
+      .gauge("lockstep_sequencer_epoch", "Epoch this node leads, or the newest it has seen.", this.epoch)
+      .gauge("lockstep_sequencer_leader", "1 while this node leads, 0 as a standby.", this.role === "leader" ? 1 : 0)
+      .gauge("lockstep_sequencer_in_sync_standbys", "Standbys in the ISR (acks wait for each of them).", this.isr.size);
     for (const ws of this.replicas) {
       const d = ws.getUserData();
       p.gauge("lockstep_sequencer_replica_lag_seq", "Sequence numbers a replica has not yet reported applied.", this.journal.lastSeq - d.applied, { replica: d.rid });
