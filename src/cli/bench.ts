@@ -7,6 +7,10 @@ import { runSlowConsumerBench } from "../drill/slow-consumers.js";
 import { loadConfig } from "./config.js";
 import { DEFAULT_CONFIG } from "./nodes.js";
 import { mkdirSync } from "node:fs";
+import os from "node:os";
+import cliProgress from "cli-progress";
+import { runE2eOnce, type E2eOptions, type E2eRun } from "../loadgen/e2e.js";
+import { headline, markdown, svgPlot, type Headline } from "../loadgen/report.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
 const LOBSTER_MESSAGES = join(REPO, "..", "shared", "data", "lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv");
@@ -40,10 +44,124 @@ async function runSlowConsumers(rest: string[]): Promise<number> {
   return 0;
 }
 
+const machine = (): string => `${os.cpus()[0]?.model ?? "unknown cpu"}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+
+/** A progress bar on stderr while a run goes; none under --json or when stderr is not a terminal. */
+function progressBar(json: boolean): { update: (phase: string, sent: number, total: number) => void; stop: () => void } {
+  if (json || process.stderr.isTTY !== true) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar({ format: "  {phase} [{bar}] {value}/{total} orders", stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+  let started = "";
+  return {
+    update: (phase, sent, total) => {
+      if (started !== phase) {
+        if (started !== "") bar.stop();
+        bar.start(total, 0, { phase: phase.padEnd(8) });
+        started = phase;
+      }
+      bar.update(sent, { phase: phase.padEnd(8) });
+    },
+    stop: () => { if (started !== "") bar.stop(); started = ""; },
+  };
+}
+
+interface E2eFlags { o: Omit<E2eOptions, "ratePerS" | "progress">; repeat: number; json: boolean; resultsDir: string; log: (line: string) => void }
+
+function e2eFlags(rest: string[], extra: Record<string, { type: "string" | "boolean" }>): { flags: E2eFlags; v: Record<string, string | boolean | undefined> } {
+  const { values: v } = parse(rest, { config: { type: "string" }, duration: { type: "string" }, replicas: { type: "string" }, clients: { type: "string" }, repeat: { type: "string" }, seed: { type: "string" }, json: { type: "boolean" }, results: { type: "string" }, ...extra });
+  const num = (name: string, fallback: number, max: number): number => numberFlag(v, name, fallback, 0, max, true);
+  const baseConfig = String(v.config ?? DEFAULT_CONFIG);
+  const cfg = loadConfig(baseConfig);
+  const json = v.json === true;
+  const log = (line: string): void => { (json ? process.stderr : process.stdout).write(`${line}\n`); };
+  return {
+    v,
+    flags: {
+      o: { baseConfig, durationS: num("duration", 10, 3600), replicas: num("replicas", 3, 16), clients: num("clients", 4, 256), instrument: cfg.demo.instrument, mid: cfg.demo.mid, seed: num("seed", 1, 2 ** 31), log },
+      repeat: num("repeat", 1, 100), json, resultsDir: typeof v.results === "string" ? v.results : join(REPO, "bench", "results"), log,
+    },
+  };
+}
+
+async function measure(f: E2eFlags, ratePerS: number): Promise<E2eRun[]> {
+  const bar = progressBar(f.json);
+  const runs: E2eRun[] = [];
+  try {
+    for (let k = 0; k < f.repeat; k++) {
+      if (f.repeat > 1) f.log(`run ${k + 1}/${f.repeat}`);
+      runs.push(await runE2eOnce({ ...f.o, ratePerS, progress: bar.update }));
+      bar.stop();
+    }
+  } finally {
+    bar.stop();
+  }
+  return runs;
+}
+
+function writeResults(dir: string, name: string, files: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [ext, body] of Object.entries(files)) writeFileSync(join(dir, `${name}-latest.${ext}`), body);
+}
+
+async function runE2e(rest: string[]): Promise<number> {
+  const { flags: f, v } = e2eFlags(rest, { rate: { type: "string" } });
+  const rate = numberFlag(v, "rate", 20_000, 0, 1_000_000, true);
+  const command = `lockstep bench e2e ${rest.filter((a) => a !== "--json").join(" ")}`.trim();
+  f.log(`$ ${command}`);
+  const runs = await measure(f, rate);
+  const h = headline(runs);
+  const meta = { date: new Date().toISOString(), command, machine: machine() };
+  const md = markdown(h, runs, meta);
+  writeResults(f.resultsDir, "e2e", {
+    json: `${JSON.stringify({ ...meta, headline: h, runs }, null, 2)}\n`, md: `${md}\n`,
+    svg: svgPlot(runs[Math.floor((runs.length - 1) / 2)]!, `order→fill at ${rate.toLocaleString("en-US")} orders/s: Lockstep vs the bare relay floor`),
+  });
+  if (typeof v.results !== "string") updateReadmeSection(join(REPO, "README.md"), "bench:e2e", `${md}\n\n![order→fill percentile distribution](bench/results/e2e-latest.svg)`);
+  if (!f.json) f.log(md);
+  process.stdout.write(`${JSON.stringify(h)}\n`);
+  return 0;
+}
+
+/** Steps the offered rate up until p99 order→fill passes the threshold or achieved < 95 % of offered. */
+async function runSweep(rest: string[]): Promise<number> {
+  const { flags: f, v } = e2eFlags(rest, { rates: { type: "string" }, "p99-ms": { type: "string" } });
+  const rates = String(v.rates ?? "5000,10000,20000,50000,100000,200000").split(",").map((x) => Number(x));
+  if (rates.some((r) => !Number.isInteger(r) || r <= 0 || r > 1_000_000)) throw new UserError("--rates must be a comma-separated list of integers in 1..1000000", 2);
+  const p99LimitUs = numberFlag(v, "p99-ms", 5, 0, 60_000) * 1000;
+  const command = `lockstep bench sweep ${rest.filter((a) => a !== "--json").join(" ")}`.trim();
+  f.log(`$ ${command}`);
+  const steps: { rate: number; headline: Headline; sustained: boolean; why: string }[] = [];
+  for (const rate of rates) {
+    f.log(`rate ${rate.toLocaleString("en-US")} orders/s`);
+    const h = headline(await measure(f, rate));
+    const why = h.order_to_fill_us.p99 > p99LimitUs ? `p99 order→fill ${h.order_to_fill_us.p99} µs > ${p99LimitUs} µs`
+      : h.achieved_per_s < 0.95 * rate ? `achieved ${h.achieved_per_s}/s < 95 % of offered` : h.lost > 0 ? `${h.lost} acked orders lost` : "";
+    steps.push({ rate, headline: h, sustained: why === "", why });
+    f.log(`  achieved ${h.achieved_per_s}/s, order→fill p50 ${h.order_to_fill_us.p50} µs p99 ${h.order_to_fill_us.p99} µs (${h.ratio_p50}× / ${h.ratio_p99}× the floor)${why === "" ? "" : `: stops here, ${why}`}`);
+    if (why !== "") break;
+  }
+  const sustained = steps.filter((s) => s.sustained).map((s) => s.rate);
+  const result = { max_sustained_per_s: sustained.length === 0 ? 0 : Math.max(...sustained), p99_limit_us: p99LimitUs, replicas: f.o.replicas, steps: steps.map((s) => ({ rate: s.rate, sustained: s.sustained, why: s.why, ...s.headline })) };
+  const meta = { date: new Date().toISOString(), command, machine: machine() };
+  const md = [
+    `Measured ${meta.date} with \`${command}\` on ${meta.machine}: maximum sustained rate **${result.max_sustained_per_s.toLocaleString("en-US")} orders/s** with ${f.o.replicas} replicas (p99 order→fill under ${p99LimitUs / 1000} ms, achieved ≥ 95 % of offered, nothing lost).`,
+    "",
+    "| offered/s | achieved/s | order→fill p50 µs | p99 µs | p99.9 µs | max µs | floor p50 µs | floor p99 µs | ratio p50 | ratio p99 | lost | |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ...steps.map((s) => `| ${s.rate.toLocaleString("en-US")} | ${s.headline.achieved_per_s.toLocaleString("en-US")} | ${s.headline.order_to_fill_us.p50} | ${s.headline.order_to_fill_us.p99} | ${s.headline.order_to_fill_us.p999} | ${s.headline.order_to_fill_us.max} | ${s.headline.floor_us.p50} | ${s.headline.floor_us.p99} | ${s.headline.ratio_p50} | ${s.headline.ratio_p99} | ${s.headline.lost} | ${s.sustained ? "sustained" : s.why} |`),
+  ].join("\n");
+  writeResults(f.resultsDir, "sweep", { json: `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`, md: `${md}\n` });
+  if (typeof v.results !== "string") updateReadmeSection(join(REPO, "README.md"), "bench:sweep", md);
+  if (!f.json) f.log(md);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return 0;
+}
+
 export async function runBench(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   if (what === "slow-consumers") return runSlowConsumers(rest);
-  if (what !== "engine") throw new UserError(`bench needs a target: engine or slow-consumers${what === undefined ? "" : ` (not "${what}")`}`, 2);
+  if (what === "e2e") return runE2e(rest);
+  if (what === "sweep") return runSweep(rest);
+  if (what !== "engine") throw new UserError(`bench needs a target: engine, e2e, sweep or slow-consumers${what === undefined ? "" : ` (not "${what}")`}`, 2);
   const { values: v } = parse(rest, { quick: { type: "boolean" }, json: { type: "boolean" }, lobster: { type: "string" } });
   const json = v.json === true;
   const command = `lockstep bench engine${v.quick === true ? " --quick" : ""}${json ? " --json" : ""}`;

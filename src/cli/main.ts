@@ -9,7 +9,7 @@ import { runReplay } from "./replay.js";
 import { runClient } from "./client.js";
 import { runDrill } from "./drill.js";
 import { runStats } from "./stats.js";
-import { runReplica, runSequencer } from "./nodes.js";
+import { runRelay, runReplica, runSequencer } from "./nodes.js";
 import { runStart } from "./start.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -22,6 +22,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runSequencer(rest);
       case "replica":
         return await runReplica(rest);
+      case "relay":
+        return await runRelay(rest);
       case "client":
         return await runClient(rest);
       case "drill":

@@ -9,6 +9,7 @@ import { SystemClock } from "../clock/clock.js";
 import { Replica } from "../replica/replica.js";
 import { Sequencer, type HaOptions } from "../sequencer/sequencer.js";
 import { Coordinator } from "../sequencer/coordinator.js";
+import { startReplicaRelay, startSeqRelay } from "../loadgen/relay.js";
 import { parse, UserError } from "./args.js";
 import { loadConfig, type Config } from "./config.js";
 import { makeLogger } from "./log.js";
@@ -159,4 +160,16 @@ export async function runReplica(args: string[]): Promise<number> {
     r.stop();
     log.info({ seq: r.appliedSeq }, "replica stopped");
   });
+}
+
+/** `lockstep relay seq|replica`: the floor's nodes for `lockstep bench e2e` (loadgen/relay.ts). */
+export async function runRelay(args: string[]): Promise<number> {
+  const [role, ...rest] = args;
+  const { values: v } = parse(rest, { port: { type: "string" }, host: { type: "string" }, upstream: { type: "string" } });
+  const host = String(v.host ?? "127.0.0.1");
+  if (role !== "seq" && role !== "replica") throw new UserError(`relay needs a role: seq or replica${role === undefined ? "" : ` (not "${role}")`}`, 2);
+  if (role === "replica" && v.upstream === undefined) throw new UserError("relay replica needs --upstream URL (the seq relay's /replicate)", 2);
+  const port = role === "seq" ? await startSeqRelay(host, portArg(v.port, 0)) : await startReplicaRelay(host, portArg(v.port, 0), String(v.upstream));
+  process.stdout.write(`${JSON.stringify({ ready: true, role: `relay-${role}`, port, stats: `http://${host}:${port}/stats` })}\n`);
+  return untilSignal(() => process.exit(0));
 }

@@ -212,6 +212,9 @@ export async function runSequencerRestartDrill(o: DrillCommon & { kills: number;
   });
 }
 
+/** How long a revived (possibly wiped) node may take to copy the log and rejoin the in-sync set. */
+const RESYNC_MS_MAX = 180_000;
+
 /** Seq → account of every record in a journal directory, and its last seq and chain. */
 function journalIndex(dir: string): { accountOf: Map<number, number>; lastSeq: number; chain: Buffer } {
   const j = Journal.open({ dir, segmentBytesMax: Number.MAX_SAFE_INTEGER, fsync: { mode: "none" }, retainSegmentsMax: 0 });
@@ -256,6 +259,9 @@ export async function runSequencerFailoverDrill(o: DrillCommon & { kills: number
   return withCluster(o, 3, { sequencer: { ack: { mode: "replicas", count: 1 } }, haSequencers: 2 }, async (c, load) => {
     const promotion = new LatencyRecorder();
     const firstAck = new LatencyRecorder();
+    /** Revival of the old leader → back in the in-sync set (a wiped one copies the whole log). */
+    const resync = new LatencyRecorder();
+    let revivedAt = 0;
     let fenced = 0;
     let wiped = 0;
     const epochs: number[] = [];
@@ -263,7 +269,8 @@ export async function runSequencerFailoverDrill(o: DrillCommon & { kills: number
       await sleep(500 + rng.int(0, 1000));
       const li = await c.leader();
       const si = 1 - li;
-      await within("the standby joining the in-sync set", 30_000, async () => ((await c.seqNodeStats(li)).isr.includes(c.seqIds[si]!) ? true : undefined));
+      await within("the standby joining the in-sync set", RESYNC_MS_MAX, async () => ((await c.seqNodeStats(li)).isr.includes(c.seqIds[si]!) ? true : undefined));
+      if (revivedAt > 0) resync.record((performance.now() - revivedAt) * 1000);
       const before = load.firstAckAfterReconnectMs.length;
       const acked = load.acks.length;
       await c.killSequencerNode(li);
@@ -281,6 +288,7 @@ export async function runSequencerFailoverDrill(o: DrillCommon & { kills: number
       firstAck.record(ackMs * 1000);
       epochs.push((await c.seqNodeStats(si)).epoch);
       await c.startSequencerNode(li);
+      revivedAt = performance.now();
       const st = await c.seqNodeStats(li);
       const isFenced = st.ha_role === "standby" && (await refusesClients(c.tradeUrls[li]!));
       if (isFenced) fenced++;
@@ -299,7 +307,7 @@ export async function runSequencerFailoverDrill(o: DrillCommon & { kills: number
     const logsAgree = logs[0]!.lastSeq === logs[1]!.lastSeq && logs[0]!.chain.equals(logs[1]!.chain);
     return {
       kills: o.kills, disks_wiped: wiped, acked: load.acks.length, final_seq: final.lastSeq, epochs,
-      promotion_ms: ms(promotion), first_ack_ms: ms(firstAck), revived_leaders_fenced: fenced, reconnects: load.disconnects,
+      promotion_ms: ms(promotion), first_ack_ms: ms(firstAck), standby_resync_ms: ms(resync), revived_leaders_fenced: fenced, reconnects: load.disconnects,
       lost: acks.lost + notInLog, duplicates: acks.duplicates, seq_reused: logsAgree ? 0 : 1,
       diverged: diverged(rs.map((r) => r.hash)) + rs.filter((r) => r.seq !== final.lastSeq).length,
     };

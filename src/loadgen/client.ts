@@ -1,0 +1,255 @@
+/**
+ * The end-to-end benchmark's client: open-loop orders over C trading connections (one account
+ * each), execution reports over C feed connections to one replica, every send at its due time
+ * from the Pacer. Per order it records, from the due time (response) and from the actual send
+ * (service): order→ack, and for orders that take liquidity, order→fill (the taker's first FILL
+ * report). It speaks only the wire protocol, so the same code measures Lockstep and the floor.
+ *
+ * The order mix runs against a book pre-populated by a maker account: 45 % IOC orders that
+ * cross up to three ticks (takers), 45 % resting limits one to three ticks from the mid
+ * (replenishing what the takers take), 10 % cancels of this client's resting orders.
+ */
+import { WebSocket } from "ws";
+import { LatencyRecorder } from "../metrics/latency.js";
+import { decode, encode } from "../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, ReportKind, WIRE_REASON_NAME, type WireReason } from "../protocol/messages.js";
+import { Rng } from "../util/rng.js";
+import { nowNs, Pacer } from "./pacer.js";
+
+export interface Target {
+  readonly tradeUrl: string;
+  readonly feedUrl: string;
+}
+
+export interface LoadOptions {
+  readonly ratePerS: number;
+  readonly durationS: number;
+  readonly clients: number;
+  readonly instrument: number;
+  readonly mid: number;
+  readonly seed: number;
+  /** After the last send, how long to wait for outstanding acks and fills. */
+  readonly drainMs: number;
+  readonly onProgress?: (sent: number, total: number) => void;
+}
+
+export interface LoadResult {
+  readonly offered_per_s: number;
+  readonly sent: number;
+  readonly acked: number;
+  readonly achieved_per_s: number;
+  readonly takers: number;
+  readonly fills: number;
+  /** Takers that found nothing to take (their IOC lapsed); not in the fill histograms. */
+  readonly unfilled: number;
+  readonly rejected: Record<string, number>;
+  /** Orders with neither ACK nor REJECT by the end of the drain. */
+  readonly unanswered: number;
+  readonly maxAckedSeq: number;
+  /** The seq of every acked order (to check that every replica applied it). */
+  readonly ackedSeqs: Float64Array;
+  readonly ackResponse: LatencyRecorder;
+  readonly ackService: LatencyRecorder;
+  readonly fillResponse: LatencyRecorder;
+  readonly fillService: LatencyRecorder;
+  /** Actual send − due time: the generator's own lateness (and any backlog on the main thread). */
+  readonly lateness: LatencyRecorder;
+}
+
+const ACCOUNT_BASE = 1000;
+const MAKER_ACCOUNT = 999;
+const MAKER_LEVELS = 50;
+const MAKER_QTY = 50;
+const KIND_TAKER = 0;
+const KIND_PASSIVE = 1;
+const KIND_CANCEL = 2;
+
+function open(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.binaryType = "nodebuffer";
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+  });
+}
+
+function login(ws: WebSocket, acct: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ws.once("message", (data: Buffer) => {
+      const m = decode(data) as { t: number; msg?: string };
+      if (m.t === MsgType.HELLO_OK) resolve();
+      else reject(new Error(`login refused: ${m.msg ?? `type ${m.t}`}`));
+    });
+    ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct }));
+  });
+}
+
+/** Rests MAKER_LEVELS levels of MAKER_QTY on each side of the mid, and waits for every ACK. */
+async function prepopulate(target: Target, o: LoadOptions): Promise<void> {
+  const ws = await open(target.tradeUrl);
+  try {
+    await login(ws, MAKER_ACCOUNT);
+    const n = 2 * MAKER_LEVELS;
+    await new Promise<void>((resolve, reject) => {
+      let acked = 0;
+      ws.on("message", (data: Buffer) => {
+        const m = decode(data) as { t: number; msg?: string };
+        if (m.t !== MsgType.ACK) return reject(new Error(`pre-population refused: ${m.msg ?? `type ${m.t}`}`));
+        if (++acked === n) resolve();
+      });
+      for (let l = 1; l <= MAKER_LEVELS; l++) {
+        for (const side of [0, 1]) ws.send(encode({ v: PROTOCOL_VERSION, cid: l * 2 + side, t: MsgType.NEW, ord: 0, inst: o.instrument, side, px: o.mid + (side === 0 ? -l : l), qty: MAKER_QTY }));
+      }
+    });
+  } finally {
+    ws.close();
+  }
+}
+
+export async function runLoad(target: Target, o: LoadOptions): Promise<LoadResult> {
+  await prepopulate(target, o);
+  const total = Math.max(1, Math.round(o.ratePerS * o.durationS));
+  const trade: WebSocket[] = [];
+  const feed: WebSocket[] = [];
+  for (let c = 0; c < o.clients; c++) {
+    const t = await open(target.tradeUrl);
+    await login(t, ACCOUNT_BASE + c);
+    trade.push(t);
+    const f = await open(target.feedUrl);
+    f.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: ACCOUNT_BASE + c, from: 0 }));
+    feed.push(f);
+  }
+  const pacer = new Pacer(o.ratePerS, total);
+  const sentNs = new Float64Array(total);
+  const kind = new Uint8Array(total);
+  const answered = new Uint8Array(total);
+  const seqOf = new Float64Array(total);
+  const ackResponse = new LatencyRecorder();
+  const ackService = new LatencyRecorder();
+  const fillResponse = new LatencyRecorder();
+  const fillService = new LatencyRecorder();
+  const lateness = new LatencyRecorder();
+  const rejected: Record<string, number> = {};
+  /** Taker order index by its seq (from the ACK), and fills that arrived before their ACK. */
+  const takerBySeq = new Map<number, number>();
+  const earlyFillNs = new Map<number, number>();
+  /** Takers whose IOC lapsed unfilled (no liquidity left within three ticks) before their ACK. */
+  const earlyUnfilled = new Set<number>();
+  let unfilled = 0;
+  let fillsDone: (() => void) | null = null;
+  const resting: number[][] = Array.from({ length: o.clients }, () => []);
+  let acked = 0;
+  let fills = 0;
+  let takers = 0;
+  let maxAckedSeq = 0;
+  let lastAckNs = 0;
+  let outstanding = 0;
+  let done: (() => void) | null = null;
+
+  const recordFill = (i: number, atNs: number): void => {
+    fills++;
+    fillResponse.record((atNs - pacer.dueNs(i)) / 1000);
+    fillService.record((atNs - sentNs[i]!) / 1000);
+  };
+
+  trade.forEach((ws, c) => ws.on("message", (data: Buffer) => {
+    const at = nowNs();
+    const m = decode(data) as { t: number; cid: number; seq: number; oid: number; code: number };
+    const i = m.cid - 1;
+    if (i < 0 || i >= total || answered[i] !== 0) return;
+    answered[i] = 1;
+    outstanding--;
+    if (m.t === MsgType.ACK) {
+      acked++;
+      seqOf[i] = m.seq;
+      lastAckNs = at;
+      if (m.seq > maxAckedSeq) maxAckedSeq = m.seq;
+      ackResponse.record((at - pacer.dueNs(i)) / 1000);
+      ackService.record((at - sentNs[i]!) / 1000);
+      if (kind[i] === KIND_TAKER) {
+        const early = earlyFillNs.get(m.seq);
+        if (early !== undefined) {
+          earlyFillNs.delete(m.seq);
+          earlyUnfilled.delete(m.seq);
+          recordFill(i, early);
+        } else if (earlyUnfilled.delete(m.seq)) unfilled++;
+        else takerBySeq.set(m.seq, i);
+      } else if (kind[i] === KIND_PASSIVE) resting[c]!.push(m.oid);
+    } else {
+      const name = WIRE_REASON_NAME[m.code as WireReason] ?? `code ${m.code}`;
+      rejected[name] = (rejected[name] ?? 0) + 1;
+    }
+    if (outstanding === 0 && done !== null) done();
+  }));
+  for (const ws of feed) ws.on("message", (data: Buffer) => {
+    const at = nowNs();
+    const r = decode(data) as { t: number; k: number; liq?: number; seq: number };
+    if (r.t !== MsgType.REPORT) return;
+    const i = takerBySeq.get(r.seq);
+    if (r.k === ReportKind.FILL && r.liq === 1) {
+      if (i === undefined) {
+        // Before its ACK (or a later fill of a taker already counted): keep the first only.
+        if (!earlyFillNs.has(r.seq)) earlyFillNs.set(r.seq, at);
+        return;
+      }
+      takerBySeq.delete(r.seq);
+      recordFill(i, at);
+    } else if (r.k === ReportKind.EXPIRED) {
+      if (i !== undefined) {
+        takerBySeq.delete(r.seq);
+        unfilled++;
+      } else if (!earlyFillNs.has(r.seq)) earlyUnfilled.add(r.seq);
+    } else return;
+    if (takerBySeq.size === 0 && fillsDone !== null) fillsDone();
+  });
+
+  const rng = new Rng(o.seed);
+  const progress = o.onProgress === undefined ? null : setInterval(() => o.onProgress!(Math.min(total, outstanding + acked), total), 100);
+  const send = (i: number): void => {
+    const c = i % o.clients;
+    const x = rng.next();
+    const side = rng.next() < 0.5 ? 0 : 1;
+    let frame: Buffer;
+    const own = resting[c]!;
+    if (x < 0.1 && own.length > 0) {
+      kind[i] = KIND_CANCEL;
+      frame = encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.CANCEL, oid: own.splice(rng.int(0, own.length - 1), 1)[0]! });
+    } else if (x < 0.55) {
+      kind[i] = KIND_TAKER;
+      takers++;
+      frame = encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.NEW, ord: 0, tif: 1, inst: o.instrument, side, px: o.mid + (side === 0 ? 3 : -3), qty: 1 + rng.int(0, 2) });
+    } else {
+      kind[i] = KIND_PASSIVE;
+      const away = 1 + rng.int(0, 2);
+      frame = encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.NEW, ord: 0, inst: o.instrument, side, px: o.mid + (side === 0 ? -away : away), qty: 1 + rng.int(0, 2) });
+    }
+    outstanding++;
+    const at = nowNs();
+    sentNs[i] = at;
+    lateness.record((at - pacer.dueNs(i)) / 1000);
+    trade[c]!.send(frame);
+  };
+  const sent = await pacer.run(send);
+  if (outstanding > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, o.drainMs);
+      done = () => { clearTimeout(timer); resolve(); };
+    });
+  }
+  // Fills travel another path than acks: give the last ones the same drain.
+  if (takerBySeq.size > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, o.drainMs);
+      fillsDone = () => { clearTimeout(timer); resolve(); };
+    });
+  }
+  if (progress !== null) clearInterval(progress);
+  o.onProgress?.(total, total);
+  for (const ws of [...trade, ...feed]) ws.close();
+  const spanS = lastAckNs > pacer.t0Ns ? (lastAckNs - pacer.t0Ns) / 1e9 : o.durationS;
+  return {
+    offered_per_s: o.ratePerS, sent, acked, achieved_per_s: Math.round(acked / Math.max(spanS, o.durationS)), takers, fills, unfilled, rejected,
+    unanswered: sent - acked - Object.values(rejected).reduce((a, b) => a + b, 0), maxAckedSeq, ackedSeqs: seqOf.filter((x) => x > 0),
+    ackResponse, ackService, fillResponse, fillService, lateness,
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * What `lockstep bench e2e` and `bench sweep` write: the headline object (medians over repeated
+ * runs), a markdown table, and an HdrHistogram-style percentile plot as SVG.
+ *
+ * The plot is drawn here rather than with a charting package: it is four polylines on two log
+ * axes, and a static SVG written by the command needs no browser or canvas to produce.
+ */
+import type { E2eRun, Percentiles } from "./e2e.js";
+
+export interface Headline {
+  offered_per_s: number;
+  achieved_per_s: number;
+  order_to_fill_us: { p50: number; p90: number; p99: number; p999: number; p9999: number; max: number };
+  order_to_ack_us: { p50: number; p90: number; p99: number; p999: number; p9999: number; max: number };
+  floor_us: { p50: number; p99: number; p999: number; max: number };
+  ratio_p50: number;
+  ratio_p99: number;
+  lost: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? 0 : n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+};
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+const keys = ["p50", "p90", "p99", "p999", "p9999", "max"] as const;
+
+function medianPct(ps: Percentiles[]): Headline["order_to_fill_us"] {
+  return Object.fromEntries(keys.map((k) => [k, Math.round(median(ps.map((p) => p[k])))])) as Headline["order_to_fill_us"];
+}
+
+export function ratio(a: number, b: number): number {
+  return b > 0 ? round2(a / b) : 0;
+}
+
+/** Medians over runs; each ratio is the median of the per-run ratios (each run's pair shares its conditions). */
+export function headline(runs: readonly E2eRun[]): Headline {
+  const fill = medianPct(runs.map((r) => r.lockstep.order_to_fill_us));
+  const floor = medianPct(runs.map((r) => r.floor.order_to_fill_us));
+  return {
+    offered_per_s: runs[0]!.lockstep.offered_per_s,
+    achieved_per_s: Math.round(median(runs.map((r) => r.lockstep.achieved_per_s))),
+    order_to_fill_us: fill,
+    order_to_ack_us: medianPct(runs.map((r) => r.lockstep.order_to_ack_us)),
+    floor_us: { p50: floor.p50, p99: floor.p99, p999: floor.p999, max: floor.max },
+    ratio_p50: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p50, r.floor.order_to_fill_us.p50)))),
+    ratio_p99: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.floor.order_to_fill_us.p99)))),
+    lost: runs.reduce((a, r) => a + r.lockstep.lost, 0),
+  };
+}
+
+const fmt = (n: number): string => n.toLocaleString("en-US");
+const row = (name: string, p: Omit<Percentiles, "count">): string => `| ${name} | ${keys.map((k) => fmt(p[k])).join(" | ")} |`;
+
+export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: string; command: string; machine: string }): string {
+  const last = runs[runs.length - 1]!;
+  const lines = [
+    `Measured ${meta.date} with \`${meta.command}\` on ${meta.machine}. ${runs.length} run${runs.length > 1 ? "s" : ""}, each the floor then Lockstep at ${fmt(h.offered_per_s)} orders/s offered; figures are medians over runs.`,
+    "",
+    `**order→fill p50 ${fmt(h.order_to_fill_us.p50)} µs = ${h.ratio_p50}× the floor's; p99 ${fmt(h.order_to_fill_us.p99)} µs = ${h.ratio_p99}× the floor's.** Achieved ${fmt(h.achieved_per_s)} orders/s; lost ${h.lost}.`,
+    "",
+    "| µs (response time, from the intended send) | p50 | p90 | p99 | p99.9 | p99.99 | max |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    row("Lockstep order→fill", medianPct(runs.map((r) => r.lockstep.order_to_fill_us))),
+    row("floor order→fill", medianPct(runs.map((r) => r.floor.order_to_fill_us))),
+    row("Lockstep order→ack", medianPct(runs.map((r) => r.lockstep.order_to_ack_us))),
+    row("floor order→ack", medianPct(runs.map((r) => r.floor.order_to_ack_us))),
+    row("Lockstep order→fill, service time", medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
+    row("generator lateness (Lockstep run)", medianPct(runs.map((r) => r.lockstep.generator_lateness_us))),
+    ...last.lockstep.replicas.flatMap((r) => [row(`${r.id} one-way raw (last run)`, r.one_way_raw_us), row(`${r.id} one-way compensated (last run)`, r.one_way_compensated_us)]),
+    "",
+    `Replica lag (last run, sampled each second): p50 ${last.lockstep.lag_seq.p50}, p99 ${last.lockstep.lag_seq.p99}, max ${last.lockstep.lag_seq.max} seqs. Replica hashes agree: ${last.lockstep.hashes_agree ? "yes" : "NO"}.`,
+  ];
+  return lines.join("\n");
+}
+
+// ---- SVG ----------------------------------------------------------------------------------
+
+const W = 760;
+const H = 420;
+const M = { left: 70, right: 20, top: 30, bottom: 50 };
+const X_MAX = 6; // 99.9999 %
+
+/** x of a percentile: log10(1 / (1 − p)), the HdrHistogram plot's axis; 100 % is drawn at 99.9999 %. */
+const xOf = (p: number): number => Math.log10(1 / (1 - Math.min(p, 99.9999) / 100));
+
+function pctPoints(p: Percentiles): [number, number][] {
+  return [[50, p.p50], [90, p.p90], [99, p.p99], [99.9, p.p999], [99.99, p.p9999], [100, p.max]];
+}
+
+export function svgPlot(run: E2eRun, title: string): string {
+  const r1 = run.lockstep.replicas[0];
+  const series: { name: string; color: string; pts: [number, number][] }[] = [
+    { name: "Lockstep order→fill", color: "#d62728", pts: run.lockstep.fill_curve },
+    { name: "floor order→fill", color: "#1f77b4", pts: run.floor.fill_curve },
+    ...(r1 === undefined ? [] : [
+      { name: `${r1.id} one-way raw`, color: "#ff7f0e", pts: pctPoints(r1.one_way_raw_us) },
+      { name: `${r1.id} one-way compensated`, color: "#2ca02c", pts: pctPoints(r1.one_way_compensated_us) },
+    ]),
+  ].filter((s) => s.pts.length > 0);
+  const all = series.flatMap((s) => s.pts.map(([, v]) => Math.max(1, v)));
+  const yMin = Math.pow(10, Math.floor(Math.log10(Math.min(...all, 10))));
+  const yMax = Math.pow(10, Math.ceil(Math.log10(Math.max(...all, 100))));
+  const px = (p: number): number => M.left + (xOf(p) / X_MAX) * (W - M.left - M.right);
+  const py = (v: number): number => H - M.bottom - ((Math.log10(Math.max(1, v)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * (H - M.top - M.bottom);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">${escapeXml(title)}</text>`,
+  ];
+  for (const [p, label] of [[0, "0%"], [90, "90%"], [99, "99%"], [99.9, "99.9%"], [99.99, "99.99%"], [99.999, "99.999%"], [99.9999, "max"]] as [number, string][]) {
+    out.push(`<line x1="${px(p)}" y1="${M.top}" x2="${px(p)}" y2="${H - M.bottom}" stroke="#ddd"/>`, `<text x="${px(p)}" y="${H - M.bottom + 16}" text-anchor="middle">${label}</text>`);
+  }
+  for (let v = yMin; v <= yMax; v *= 10) {
+    out.push(`<line x1="${M.left}" y1="${py(v)}" x2="${W - M.right}" y2="${py(v)}" stroke="#ddd"/>`, `<text x="${M.left - 6}" y="${py(v) + 4}" text-anchor="end">${v >= 1000 ? `${v / 1000} ms` : `${v} µs`}</text>`);
+  }
+  out.push(`<text x="${W / 2}" y="${H - 12}" text-anchor="middle">percentile (log scale of 1/(1−p))</text>`);
+  series.forEach((s, i) => {
+    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${s.pts.map(([p, v]) => `${px(p).toFixed(1)},${py(v).toFixed(1)}`).join(" ")}"/>`);
+    out.push(`<rect x="${M.left + 10}" y="${M.top + 8 + i * 16}" width="12" height="3" fill="${s.color}"/>`, `<text x="${M.left + 28}" y="${M.top + 13 + i * 16}">${escapeXml(s.name)}</text>`);
+  });
+  out.push("</svg>");
+  return `${out.join("\n")}\n`;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
