@@ -6,6 +6,7 @@
  * durability; a tail can be cut back to a seq.
  */
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -26,6 +27,13 @@ function fill(j: Journal, from: number, to: number): void {
 const segments = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith(".seg")).sort();
 
 describe("journal", () => {
+  it("the chain value is the first 16 bytes of SHA-256(previous chain ‖ payload)", () => {
+    const payloadBytes = Buffer.from("record-1");
+    const expected = createHash("sha256").update(GENESIS_CHAIN).update(payloadBytes).digest().subarray(0, 16);
+    expect(chainNext(GENESIS_CHAIN, payloadBytes).equals(expected)).toBe(true);
+    expect(chainNext(expected, payloadBytes).equals(createHash("sha256").update(expected).update(payloadBytes).digest().subarray(0, 16))).toBe(true);
+  });
+
   it("truncateAfter cuts back to a seq (across segments), durably, and appends continue the chain from there", () => {
     const o = opts();
     const j = Journal.open(o);

