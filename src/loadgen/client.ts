@@ -21,6 +21,55 @@ export interface Target {
   readonly feedUrl: string;
 }
 
+/** What the client needs from a path to the system under test (WebSockets here; NATS in nats.ts). */
+export interface Transport {
+  /** Opens client c's order and report paths; answers arrive through the handlers. */
+  open(c: number, account: number, h: Handlers): Promise<void>;
+  /** Sends order i (a NEW or CANCEL frame) on client c's path. */
+  send(c: number, i: number, frame: Buffer): void;
+  close(): Promise<void>;
+}
+
+export interface Handlers {
+  ack(i: number, seq: number, oid: number, atNs: number): void;
+  reject(i: number, code: number, atNs: number): void;
+  /** An execution report: its command's seq, kind and liquidity flag. */
+  report(seq: number, kind: number, liq: number | undefined, atNs: number): void;
+}
+
+/** The Lockstep wire protocol over WebSockets: /trade for orders and acks, /feed for reports. */
+export function wsTransport(target: Target): Transport {
+  const sockets: WebSocket[] = [];
+  const trade: WebSocket[] = [];
+  return {
+    async open(c, account, h) {
+      const t = await open(target.tradeUrl);
+      await login(t, account);
+      trade[c] = t;
+      t.on("message", (data: Buffer) => {
+        const at = nowNs();
+        const m = decode(data) as { t: number; cid: number; seq: number; oid: number; code: number };
+        if (m.t === MsgType.ACK) h.ack(m.cid - 1, m.seq, m.oid, at);
+        else if (m.t === MsgType.REJECT) h.reject(m.cid - 1, m.code, at);
+      });
+      const f = await open(target.feedUrl);
+      f.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: account, from: 0 }));
+      f.on("message", (data: Buffer) => {
+        const at = nowNs();
+        const r = decode(data) as { t: number; k: number; liq?: number; seq: number };
+        if (r.t === MsgType.REPORT) h.report(r.seq, r.k, r.liq, at);
+      });
+      sockets.push(t, f);
+    },
+    send(c, _i, frame) {
+      trade[c]!.send(frame);
+    },
+    async close() {
+      for (const ws of sockets) ws.close();
+    },
+  };
+}
+
 export interface LoadOptions {
   readonly ratePerS: number;
   readonly durationS: number;
@@ -84,41 +133,29 @@ function login(ws: WebSocket, acct: number): Promise<void> {
   });
 }
 
-/** Rests MAKER_LEVELS levels of MAKER_QTY on each side of the mid, and waits for every ACK. */
-async function prepopulate(target: Target, o: LoadOptions): Promise<void> {
-  const ws = await open(target.tradeUrl);
-  try {
-    await login(ws, MAKER_ACCOUNT);
-    const n = 2 * MAKER_LEVELS;
-    await new Promise<void>((resolve, reject) => {
-      let acked = 0;
-      ws.on("message", (data: Buffer) => {
-        const m = decode(data) as { t: number; msg?: string };
-        if (m.t !== MsgType.ACK) return reject(new Error(`pre-population refused: ${m.msg ?? `type ${m.t}`}`));
-        if (++acked === n) resolve();
-      });
+/**
+ * Rests MAKER_LEVELS levels of MAKER_QTY on each side of the mid through the maker's own path
+ * (client index `o.clients`), and waits for every ACK.
+ */
+async function prepopulate(t: Transport, o: LoadOptions): Promise<void> {
+  const n = 2 * MAKER_LEVELS;
+  await new Promise<void>((resolve, reject) => {
+    let acked = 0;
+    t.open(o.clients, MAKER_ACCOUNT, {
+      ack: () => { if (++acked === n) resolve(); },
+      reject: (_i, code) => reject(new Error(`pre-population refused: ${WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`}`)),
+      report: () => undefined,
+    }).then(() => {
       for (let l = 1; l <= MAKER_LEVELS; l++) {
-        for (const side of [0, 1]) ws.send(encode({ v: PROTOCOL_VERSION, cid: l * 2 + side, t: MsgType.NEW, ord: 0, inst: o.instrument, side, px: o.mid + (side === 0 ? -l : l), qty: MAKER_QTY }));
+        for (const side of [0, 1]) t.send(o.clients, 0, encode({ v: PROTOCOL_VERSION, cid: l * 2 + side, t: MsgType.NEW, ord: 0, inst: o.instrument, side, px: o.mid + (side === 0 ? -l : l), qty: MAKER_QTY }));
       }
-    });
-  } finally {
-    ws.close();
-  }
+    }, reject);
+  });
 }
 
-export async function runLoad(target: Target, o: LoadOptions): Promise<LoadResult> {
-  await prepopulate(target, o);
+export async function runLoad(transport: Transport, o: LoadOptions): Promise<LoadResult> {
+  await prepopulate(transport, o);
   const total = Math.max(1, Math.round(o.ratePerS * o.durationS));
-  const trade: WebSocket[] = [];
-  const feed: WebSocket[] = [];
-  for (let c = 0; c < o.clients; c++) {
-    const t = await open(target.tradeUrl);
-    await login(t, ACCOUNT_BASE + c);
-    trade.push(t);
-    const f = await open(target.feedUrl);
-    f.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: ACCOUNT_BASE + c, from: 0 }));
-    feed.push(f);
-  }
   const pacer = new Pacer(o.ratePerS, total);
   const sentNs = new Float64Array(total);
   const kind = new Uint8Array(total);
@@ -152,56 +189,56 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<LoadResul
     fillService.record((atNs - sentNs[i]!) / 1000);
   };
 
-  trade.forEach((ws, c) => ws.on("message", (data: Buffer) => {
-    const at = nowNs();
-    const m = decode(data) as { t: number; cid: number; seq: number; oid: number; code: number };
-    const i = m.cid - 1;
-    if (i < 0 || i >= total || answered[i] !== 0) return;
-    answered[i] = 1;
-    outstanding--;
-    if (m.t === MsgType.ACK) {
+  const handlers = (c: number): Handlers => ({
+    ack: (i, seq, oid, at) => {
+      if (i < 0 || i >= total || answered[i] !== 0) return;
+      answered[i] = 1;
+      outstanding--;
       acked++;
-      seqOf[i] = m.seq;
+      seqOf[i] = seq;
       lastAckNs = at;
-      if (m.seq > maxAckedSeq) maxAckedSeq = m.seq;
+      if (seq > maxAckedSeq) maxAckedSeq = seq;
       ackResponse.record((at - pacer.dueNs(i)) / 1000);
       ackService.record((at - sentNs[i]!) / 1000);
       if (kind[i] === KIND_TAKER) {
-        const early = earlyFillNs.get(m.seq);
+        const early = earlyFillNs.get(seq);
         if (early !== undefined) {
-          earlyFillNs.delete(m.seq);
-          earlyUnfilled.delete(m.seq);
+          earlyFillNs.delete(seq);
+          earlyUnfilled.delete(seq);
           recordFill(i, early);
-        } else if (earlyUnfilled.delete(m.seq)) unfilled++;
-        else takerBySeq.set(m.seq, i);
-      } else if (kind[i] === KIND_PASSIVE) resting[c]!.push(m.oid);
-    } else {
-      const name = WIRE_REASON_NAME[m.code as WireReason] ?? `code ${m.code}`;
+        } else if (earlyUnfilled.delete(seq)) unfilled++;
+        else takerBySeq.set(seq, i);
+      } else if (kind[i] === KIND_PASSIVE) resting[c]!.push(oid);
+      if (outstanding === 0 && done !== null) done();
+    },
+    reject: (i, code) => {
+      if (i < 0 || i >= total || answered[i] !== 0) return;
+      answered[i] = 1;
+      outstanding--;
+      const name = WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`;
       rejected[name] = (rejected[name] ?? 0) + 1;
-    }
-    if (outstanding === 0 && done !== null) done();
-  }));
-  for (const ws of feed) ws.on("message", (data: Buffer) => {
-    const at = nowNs();
-    const r = decode(data) as { t: number; k: number; liq?: number; seq: number };
-    if (r.t !== MsgType.REPORT) return;
-    const i = takerBySeq.get(r.seq);
-    if (r.k === ReportKind.FILL && r.liq === 1) {
-      if (i === undefined) {
-        // Before its ACK (or a later fill of a taker already counted): keep the first only.
-        if (!earlyFillNs.has(r.seq)) earlyFillNs.set(r.seq, at);
-        return;
-      }
-      takerBySeq.delete(r.seq);
-      recordFill(i, at);
-    } else if (r.k === ReportKind.EXPIRED) {
-      if (i !== undefined) {
-        takerBySeq.delete(r.seq);
-        unfilled++;
-      } else if (!earlyFillNs.has(r.seq)) earlyUnfilled.add(r.seq);
-    } else return;
-    if (takerBySeq.size === 0 && fillsDone !== null) fillsDone();
+      if (outstanding === 0 && done !== null) done();
+    },
+    report: (seq, k, liq, at) => {
+      const i = takerBySeq.get(seq);
+      if (k === ReportKind.FILL && liq === 1) {
+        if (i === undefined) {
+          // Before its ACK (or a later fill of a taker already counted): keep the first only.
+          if (!earlyFillNs.has(seq)) earlyFillNs.set(seq, at);
+          return;
+        }
+        takerBySeq.delete(seq);
+        recordFill(i, at);
+      } else if (k === ReportKind.EXPIRED) {
+        if (i !== undefined) {
+          takerBySeq.delete(seq);
+          unfilled++;
+        } else if (!earlyFillNs.has(seq)) earlyUnfilled.add(seq);
+      } else return;
+      if (takerBySeq.size === 0 && fillsDone !== null) fillsDone();
+    },
   });
+  for (let c = 0; c < o.clients; c++) await transport.open(c, ACCOUNT_BASE + c, handlers(c));
 
   const rng = new Rng(o.seed);
   const progress = o.onProgress === undefined ? null : setInterval(() => o.onProgress!(Math.min(total, outstanding + acked), total), 100);
@@ -227,7 +264,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<LoadResul
     const at = nowNs();
     sentNs[i] = at;
     lateness.record((at - pacer.dueNs(i)) / 1000);
-    trade[c]!.send(frame);
+    transport.send(c, i, frame);
   };
   const sent = await pacer.run(send);
   if (outstanding > 0) {
@@ -245,7 +282,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<LoadResul
   }
   if (progress !== null) clearInterval(progress);
   o.onProgress?.(total, total);
-  for (const ws of [...trade, ...feed]) ws.close();
+  await transport.close();
   const spanS = lastAckNs > pacer.t0Ns ? (lastAckNs - pacer.t0Ns) / 1e9 : o.durationS;
   return {
     offered_per_s: o.ratePerS, sent, acked, achieved_per_s: Math.round(acked / Math.max(spanS, o.durationS)), takers, fills, unfilled, rejected,

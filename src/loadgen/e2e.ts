@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { spawnNode, stopNode, getJson, type NodeProcess, type ReplicaStats } from "../cluster/launcher.js";
 import { DrillCluster } from "../drill/cluster.js";
 import type { LatencySummary } from "../metrics/latency.js";
-import { runLoad, type LoadOptions, type LoadResult, type Target } from "./client.js";
+import { findNatsServer, natsTransport, startNatsServer } from "./nats.js";
+import { runLoad, wsTransport, type LoadOptions, type LoadResult, type Target } from "./client.js";
 
 export interface E2eOptions {
   readonly baseConfig: string;
@@ -47,7 +48,8 @@ export interface LockstepExtras {
   lag_seq: { p50: number; p99: number; max: number };
 }
 
-export interface E2eRun { floor: SideResult; lockstep: SideResult & LockstepExtras }
+/** `nats` is absent when nats-server is not installed (the run says so). */
+export interface E2eRun { floor: SideResult; nats?: SideResult; lockstep: SideResult & LockstepExtras }
 
 const CURVE_PERCENTILES = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100];
 
@@ -81,9 +83,22 @@ async function runFloor(o: E2eOptions, logDir: string): Promise<SideResult> {
     nodes.push(seq);
     for (let i = 0; i < o.replicas; i++) nodes.push(await spawnNode(`relay-r${i + 1}`, ["relay", "replica", "--port", "0", "--upstream", `ws://127.0.0.1:${String(seq.ready.port)}/replicate`], logDir));
     const target: Target = { tradeUrl: `ws://127.0.0.1:${String(seq.ready.port)}/trade`, feedUrl: `ws://127.0.0.1:${String(nodes[1]!.ready.port)}/feed` };
-    return side(await runLoad(target, loadOptions(o, "floor")));
+    return side(await runLoad(wsTransport(target), loadOptions(o, "floor")));
   } finally {
     await Promise.all(nodes.map(stopNode));
+  }
+}
+
+/** The NATS peer: a nats-server with JetStream and N consumer processes; the client reads the first one's reports. */
+async function runNats(o: E2eOptions, dir: string, logDir: string): Promise<SideResult> {
+  const server = await startNatsServer(dir, logDir);
+  const nodes: NodeProcess[] = [];
+  try {
+    for (let i = 0; i < o.replicas; i++) nodes.push(await spawnNode(`nats-r${i + 1}`, ["relay", "nats-replica", "--nats", server.url, ...(i === 0 ? ["--reports"] : [])], logDir));
+    return side(await runLoad(natsTransport(server.url), loadOptions(o, "nats")));
+  } finally {
+    await Promise.all(nodes.map(stopNode));
+    await server.stop();
   }
 }
 
@@ -100,7 +115,7 @@ async function runLockstep(o: E2eOptions, dir: string): Promise<SideResult & Loc
     }, 1000);
     let r: LoadResult;
     try {
-      r = await runLoad({ tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) }, loadOptions(o, "lockstep"));
+      r = await runLoad(wsTransport({ tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) }), loadOptions(o, "lockstep"));
     } finally {
       clearInterval(sampler);
     }
@@ -131,9 +146,16 @@ export async function runE2eOnce(o: E2eOptions): Promise<E2eRun> {
   try {
     o.log(`  floor: bare uWebSockets.js relays, ${o.replicas} replica relays, ${o.ratePerS} orders/s for ${o.durationS} s`);
     const floor = await runFloor(o, logDir);
+    let nats: SideResult | undefined;
+    const found = findNatsServer();
+    if ("missing" in found) o.log(`  NATS peer skipped: ${found.missing}`);
+    else {
+      o.log(`  NATS peer: nats-server with JetStream, ${o.replicas} ordered consumers, same load`);
+      nats = await runNats(o, dir, logDir);
+    }
     o.log(`  lockstep: sequencer + ${o.replicas} replicas, same load`);
     const lockstep = await runLockstep(o, dir);
-    return { floor, lockstep };
+    return { floor, ...(nats === undefined ? {} : { nats }), lockstep };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,10 @@ export interface Headline {
   floor_us: { p50: number; p99: number; p999: number; max: number };
   ratio_p50: number;
   ratio_p99: number;
+  /** The NATS peer's order→fill and Lockstep's ratio to it, when nats-server was there. */
+  nats_us?: { p50: number; p99: number; p999: number; max: number };
+  ratio_to_nats_p50?: number;
+  ratio_to_nats_p99?: number;
   lost: number;
 }
 
@@ -46,7 +50,19 @@ export function headline(runs: readonly E2eRun[]): Headline {
     floor_us: { p50: floor.p50, p99: floor.p99, p999: floor.p999, max: floor.max },
     ratio_p50: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p50, r.floor.order_to_fill_us.p50)))),
     ratio_p99: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.floor.order_to_fill_us.p99)))),
+    ...natsHeadline(runs),
     lost: runs.reduce((a, r) => a + r.lockstep.lost, 0),
+  };
+}
+
+function natsHeadline(runs: readonly E2eRun[]): Partial<Headline> {
+  const withNats = runs.filter((r) => r.nats !== undefined);
+  if (withNats.length === 0) return {};
+  const n = medianPct(withNats.map((r) => r.nats!.order_to_fill_us));
+  return {
+    nats_us: { p50: n.p50, p99: n.p99, p999: n.p999, max: n.max },
+    ratio_to_nats_p50: round2(median(withNats.map((r) => ratio(r.lockstep.order_to_fill_us.p50, r.nats!.order_to_fill_us.p50)))),
+    ratio_to_nats_p99: round2(median(withNats.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.nats!.order_to_fill_us.p99)))),
   };
 }
 
@@ -58,14 +74,17 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
   const lines = [
     `Measured ${meta.date} with \`${meta.command}\` on ${meta.machine}. ${runs.length} run${runs.length > 1 ? "s" : ""}, each the floor then Lockstep at ${fmt(h.offered_per_s)} orders/s offered; figures are medians over runs.`,
     "",
-    `**order→fill p50 ${fmt(h.order_to_fill_us.p50)} µs = ${h.ratio_p50}× the floor's; p99 ${fmt(h.order_to_fill_us.p99)} µs = ${h.ratio_p99}× the floor's.** Achieved ${fmt(h.achieved_per_s)} orders/s; lost ${h.lost}.`,
+    `**order→fill p50 ${fmt(h.order_to_fill_us.p50)} µs = ${h.ratio_p50}× the floor's; p99 ${fmt(h.order_to_fill_us.p99)} µs = ${h.ratio_p99}× the floor's.** Achieved ${fmt(h.achieved_per_s)} orders/s; lost ${h.lost}.` +
+      (h.nats_us === undefined ? " (NATS peer not run: nats-server missing.)" : ` Against the NATS JetStream peer: ${h.ratio_to_nats_p50}× at p50, ${h.ratio_to_nats_p99}× at p99.`),
     "",
     "| µs (response time, from the intended send) | p50 | p90 | p99 | p99.9 | p99.99 | max |",
     "|---|---:|---:|---:|---:|---:|---:|",
     row("Lockstep order→fill", medianPct(runs.map((r) => r.lockstep.order_to_fill_us))),
     row("floor order→fill", medianPct(runs.map((r) => r.floor.order_to_fill_us))),
+    ...(h.nats_us === undefined ? [] : [row("NATS JetStream peer order→fill", medianPct(runs.filter((r) => r.nats).map((r) => r.nats!.order_to_fill_us)))]),
     row("Lockstep order→ack", medianPct(runs.map((r) => r.lockstep.order_to_ack_us))),
     row("floor order→ack", medianPct(runs.map((r) => r.floor.order_to_ack_us))),
+    ...(h.nats_us === undefined ? [] : [row("NATS JetStream peer order→ack (PubAck)", medianPct(runs.filter((r) => r.nats).map((r) => r.nats!.order_to_ack_us)))]),
     row("Lockstep order→fill, service time", medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
     row("generator lateness (Lockstep run)", medianPct(runs.map((r) => r.lockstep.generator_lateness_us))),
     ...last.lockstep.replicas.flatMap((r) => [row(`${r.id} one-way raw (last run)`, r.one_way_raw_us), row(`${r.id} one-way compensated (last run)`, r.one_way_compensated_us)]),
@@ -94,6 +113,7 @@ export function svgPlot(run: E2eRun, title: string): string {
   const series: { name: string; color: string; pts: [number, number][] }[] = [
     { name: "Lockstep order→fill", color: "#d62728", pts: run.lockstep.fill_curve },
     { name: "floor order→fill", color: "#1f77b4", pts: run.floor.fill_curve },
+    ...(run.nats === undefined ? [] : [{ name: "NATS JetStream peer order→fill", color: "#9467bd", pts: run.nats.fill_curve }]),
     ...(r1 === undefined ? [] : [
       { name: `${r1.id} one-way raw`, color: "#ff7f0e", pts: pctPoints(r1.one_way_raw_us) },
       { name: `${r1.id} one-way compensated`, color: "#2ca02c", pts: pctPoints(r1.one_way_compensated_us) },
