@@ -49,7 +49,7 @@ describe("lockstep bench e2e (short)", () => {
     const h = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
       offered_per_s: number; achieved_per_s: number; lost: number; ratio_p50: number; ratio_p99: number;
       order_to_fill_us: { p50: number; p99: number; p999: number; max: number }; order_to_ack_us: { p50: number }; floor_us: { p50: number; p99: number };
-      nats_us?: { p50: number }; ratio_to_nats_p50?: number;
+      nats_us?: { p50: number }; ratio_to_nats_p50?: number; nats_achieved_per_s?: number;
     };
     expect(h.offered_per_s).toBe(1000);
     expect(h.achieved_per_s).toBeGreaterThan(900);
@@ -75,7 +75,9 @@ describe("lockstep bench e2e (short)", () => {
     if (nats) {
       expect(run.nats!.sent).toBe(3000);
       expect(run.nats!.fills).toBeGreaterThan(1000);
-      expect(h.ratio_to_nats_p50).toBeCloseTo(h.order_to_fill_us.p50 / h.nats_us!.p50, 1);
+      // A ratio to the peer only when it kept up (it does at this rate on an idle machine).
+      if (h.ratio_to_nats_p50 !== undefined) expect(h.ratio_to_nats_p50).toBeCloseTo(h.order_to_fill_us.p50 / h.nats_us!.p50, 1);
+      else expect(h.nats_achieved_per_s!).toBeLessThan(950);
     }
   }, 150_000);
 });

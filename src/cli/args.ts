@@ -4,8 +4,10 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 export const USAGE = `usage: lockstep <command> [options]
 
 commands:
-  start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral]
-                                           local cluster (sequencer + replicas as processes) with demo traffic
+  start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral] [--dashboard-port N] [--no-dashboard]
+                                           local cluster (sequencer + replicas as processes) with demo traffic and a live dashboard
+  dashboard --nodes URL[,URL…] [--port N] [--instrument I]
+                                           live dashboard for a running cluster (each node's http://host:port)
   sequencer [--id ID] [--config F] [--data DIR] [--port N] [--clock-offset-ms X] [--clock-drift-ppm D]
                                            one sequencer; with an ha section, node ID (leader or standby, via etcd)
   replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL[,URL…]] [--clock-offset-ms X] [--clock-drift-ppm D]
@@ -14,6 +16,10 @@ commands:
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run
+  bench e2e [--rate R] [--duration S] [--replicas N] [--clients C] [--repeat K] [--json]
+                                           open-loop order→ack/fill: bare uWS relay floor, NATS JetStream peer, Lockstep; ratios
+  bench sweep [--rates R1,R2,…] [--p99-ms 5] [--duration S] [--repeat K] [--json]
+                                           steps the offered rate up; the highest rate sustained under the p99 limit
   bench slow-consumers [--rate R] [--duration S] [--stalled N] [--flood F] [--json]
                                            order→fill of a well-behaved client: quiet vs N stalled subscribers + F× flood
   stats URL… [--once] [--json]             live table across nodes: seq, lag, clock offset ± bound, one-way raw vs compensated
@@ -25,6 +31,8 @@ commands:
   drill client-failover [--rate R] [--json]                 a client's replica dies; reports exactly once vs the sequencer's log
   drill sequencer-restart [--kills K] [--fsync batch|always] [--json]   kill -9 the sequencer; no acked order lost
   drill sequencer-failover [--kills K] [--rate R] [--wipe] [--json]  kill -9 the leader; a standby takes over (etcd)
+  relay seq|replica|nats-replica [--port N] [--upstream URL] [--nats URL] [--reports]
+                                           the floor's relays and the NATS peer's consumers (started by bench e2e)
   help                                     this text
 `;
 

@@ -11,6 +11,7 @@ import { runDrill } from "./drill.js";
 import { runStats } from "./stats.js";
 import { runRelay, runReplica, runSequencer } from "./nodes.js";
 import { runStart } from "./start.js";
+import { runDashboard } from "./dashboard.js";
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -34,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runReplay(rest);
       case "bench":
         return await runBench(rest);
+      case "dashboard":
+        return await runDashboard(rest);
       case undefined:
       case "help":
       case "--help":

@@ -14,11 +14,14 @@ import { runTraffic } from "../client/traffic.js";
 import { parse, UserError } from "./args.js";
 import { loadConfig, type Config } from "./config.js";
 import { DEFAULT_CONFIG } from "./nodes.js";
+import { makeLogger } from "./log.js";
+import { DashboardServer } from "../dashboard/server.js";
 
 const STATUS_INTERVAL_MS = 1000;
+const DASHBOARD_PORT = 7080;
 
 export async function runStart(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { config: { type: "string" }, duration: { type: "string" }, json: { type: "boolean" }, data: { type: "string" }, ephemeral: { type: "boolean" } });
+  const { values: v } = parse(args, { config: { type: "string" }, duration: { type: "string" }, json: { type: "boolean" }, data: { type: "string" }, ephemeral: { type: "boolean" }, "dashboard-port": { type: "string" }, "no-dashboard": { type: "boolean" } });
   const configPath = String(v.config ?? DEFAULT_CONFIG);
   const cfg = loadConfig(configPath);
   const duration = v.duration === undefined ? Infinity : Number(v.duration);
@@ -28,27 +31,77 @@ export async function runStart(args: string[]): Promise<number> {
   const dataDir = typeof v.data === "string" ? resolve(v.data) : mkdtempSync(join(tmpdir(), "lockstep-"));
   const logDir = join(dataDir, "logs");
   mkdirSync(logDir, { recursive: true });
-  const nodes: Node[] = [];
+  const dashboardPort = v["dashboard-port"] === undefined ? (v.ephemeral === true ? 0 : DASHBOARD_PORT) : Number(v["dashboard-port"]);
+  if (!Number.isInteger(dashboardPort) || dashboardPort < 0 || dashboardPort > 65535) throw new UserError(`--dashboard-port must be 0..65535, not "${String(v["dashboard-port"])}"`, 2);
+  let seq: Node | null = null;
+  /** Replica processes by index; a slot is null while the dashboard has it killed. */
+  const replicas: (Node | null)[] = [];
+  let dashboard: DashboardServer | null = null;
+  const restarting = new Set<string>();
   try {
     const seqPort = v.ephemeral === true ? 0 : cfg.sequencer.port;
-    const seq = await spawnNode("sequencer", ["sequencer", "--config", configPath, "--data", dataDir, "--port", String(seqPort)], logDir);
-    nodes.push(seq);
-    const replicas = await Promise.all(cfg.replicas.map((r) =>
-      spawnNode(r.id, ["replica", "--config", configPath, "--id", r.id, "--data", dataDir, "--sequencer", String(seq.ready.replicate), "--port", String(v.ephemeral === true ? 0 : r.port)], logDir)));
-    nodes.push(...replicas);
+    seq = await spawnNode("sequencer", ["sequencer", "--config", configPath, "--data", dataDir, "--port", String(seqPort)], logDir);
+    const seqNode = seq;
+    const replicaArgs = (id: string, port: number): string[] => ["replica", "--config", configPath, "--id", id, "--data", dataDir, "--sequencer", String(seqNode.ready.replicate), "--port", String(port)];
+    replicas.push(...await Promise.all(cfg.replicas.map((r) => spawnNode(r.id, replicaArgs(r.id, v.ephemeral === true ? 0 : r.port), logDir))));
     say(`lockstep cluster up (data and logs in ${dataDir})\n  trade:   ${String(seq.ready.trade)}\n  stats:   ${String(seq.ready.stats)}\n`);
-    for (const r of replicas) say(`  ${r.name.padEnd(8)} ${String(r.ready.feed)}  ${String(r.ready.stats)}\n`);
+    for (const r of replicas) say(`  ${r!.name.padEnd(8)} ${String(r!.ready.feed)}  ${String(r!.ready.stats)}\n`);
+    if (v["no-dashboard"] !== true) {
+      const first = replicas.map((r) => r!);
+      dashboard = new DashboardServer({
+        host: "127.0.0.1", port: dashboardPort, instrument: cfg.demo.instrument, log: makeLogger("dashboard"),
+        nodes: [{ id: "sequencer", role: "sequencer", stats: String(seq.ready.stats) }, ...first.map((r) => ({ id: r.name, role: "replica" as const, stats: String(r.ready.stats), feed: String(r.ready.feed) }))],
+        controls: {
+          nodes: first.map((r) => ({ id: r.name, actions: ["kill", "restart"] as const })),
+          kill: async (id) => {
+            const i = first.findIndex((r) => r.name === id);
+            const n = replicas[i];
+            replicas[i] = null;
+            if (n) await killNode(n);
+          },
+          restart: async (id) => {
+            const i = first.findIndex((r) => r.name === id);
+            if (replicas[i] !== null || restarting.has(id)) throw new Error(`${id} is running or already restarting`);
+            restarting.add(id);
+            try {
+              replicas[i] = await spawnNode(id, replicaArgs(id, Number(first[i]!.ready.port)), logDir);
+              return undefined;
+            } catch {
+              // Its old port can be held for a while after a kill -9: take any free one instead.
+              const n = await spawnNode(id, replicaArgs(id, 0), logDir);
+              replicas[i] = n;
+              say(`  ${id} restarted on a new port: ${String(n.ready.feed)}  ${String(n.ready.stats)}\n`);
+              return { id, role: "replica" as const, stats: String(n.ready.stats), feed: String(n.ready.feed) };
+            } finally {
+              restarting.delete(id);
+            }
+          },
+        },
+      });
+      const port = await dashboard.start();
+      say(`  dashboard: http://127.0.0.1:${port}/\n`);
+    }
     const summary = await runDemo(cfg, seq, replicas, duration, say, process.stdout.isTTY === true && !json);
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else say(`stopped: ${JSON.stringify(summary)}\n`);
     return summary.hashes_agree ? 0 : 1;
   } finally {
-    await Promise.all(nodes.map(stopNode));
+    dashboard?.stop();
+    await Promise.all([seq, ...replicas].filter((n): n is Node => n !== null).map(stopNode));
     if (typeof v.data !== "string") rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-async function runDemo(cfg: Config, seq: Node, replicas: Node[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string }[]; hashes_agree: boolean }> {
+/** kill -9, as a drill does; resolves when the process is gone. */
+function killNode(n: Node): Promise<void> {
+  return new Promise((resolve) => {
+    if (n.child.exitCode !== null || n.child.signalCode !== null) return resolve();
+    n.child.once("exit", () => resolve());
+    n.child.kill("SIGKILL");
+  });
+}
+
+async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string }[]; hashes_agree: boolean }> {
   const d = cfg.demo;
   let stopping = false;
   const onSignal = (): void => { stopping = true; };
@@ -67,7 +120,7 @@ async function runDemo(cfg: Config, seq: Node, replicas: Node[], durationS: numb
   const status = setInterval(() => {
     void (async () => {
       const s = await statsOf<SequencerStats>(seq);
-      const rs = await Promise.all(replicas.map((r) => statsOf<ReplicaStats>(r)));
+      const rs = await Promise.all(replicas.filter((r): r is Node => r !== null).map((r) => statsOf<ReplicaStats>(r)));
       const now = performance.now();
       const rate = Math.round(((s.commands - last.commands) * 1000) / (now - last.at));
       last = { at: now, commands: s.commands };
@@ -83,7 +136,8 @@ async function runDemo(cfg: Config, seq: Node, replicas: Node[], durationS: numb
   if (tty) say("\n");
   await Promise.all(clients.map((c) => c.close()));
   const finalSeq = (await statsOf<SequencerStats>(seq)).seq;
-  const rs = await drain(replicas, finalSeq);
+  // A replica the dashboard left killed is not waited for; the others must agree.
+  const rs = await drain(replicas.filter((r): r is Node => r !== null), finalSeq);
   const agree = rs.every((r) => r.seq === finalSeq && r.hash === rs[0]!.hash && r.forked === null);
   return { orders_acked: results.reduce((n, r) => n + r.acked, 0), replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash })), hashes_agree: agree };
 }

@@ -75,14 +75,14 @@ export function stopNode(n: NodeProcess): Promise<void> {
 const FETCH_TIMEOUT_MS = 5000;
 const FETCH_TRIES_MAX = 3;
 
-/** GET and parse JSON; a node busy past the timeout is asked again, up to three times. */
-export async function getJson<T>(url: string): Promise<T> {
+/** GET and parse JSON; a node busy past the timeout is asked again, up to `tries` times. */
+export async function getJson<T>(url: string, tries = FETCH_TRIES_MAX, timeoutMs = FETCH_TIMEOUT_MS): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       return (await res.json()) as T;
     } catch (err) {
-      if (attempt >= FETCH_TRIES_MAX) throw new Error(`${url}: no answer after ${attempt} tries (${(err as Error).message})`);
+      if (attempt >= tries) throw new Error(`${url}: no answer after ${attempt} tries (${(err as Error).message})`);
     }
   }
 }

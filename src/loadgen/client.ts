@@ -32,7 +32,8 @@ export interface Transport {
 
 export interface Handlers {
   ack(i: number, seq: number, oid: number, atNs: number): void;
-  reject(i: number, code: number, atNs: number): void;
+  /** `reason` names a refusal that is not a Lockstep reason code (e.g. a peer's publish failing). */
+  reject(i: number, code: number, atNs: number, reason?: string): void;
   /** An execution report: its command's seq, kind and liquidity flag. */
   report(seq: number, kind: number, liq: number | undefined, atNs: number): void;
 }
@@ -211,11 +212,11 @@ export async function runLoad(transport: Transport, o: LoadOptions): Promise<Loa
       } else if (kind[i] === KIND_PASSIVE) resting[c]!.push(oid);
       if (outstanding === 0 && done !== null) done();
     },
-    reject: (i, code) => {
+    reject: (i, code, _at, reason) => {
       if (i < 0 || i >= total || answered[i] !== 0) return;
       answered[i] = 1;
       outstanding--;
-      const name = WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`;
+      const name = reason ?? WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`;
       rejected[name] = (rejected[name] ?? 0) + 1;
       if (outstanding === 0 && done !== null) done();
     },

@@ -86,7 +86,7 @@ export function natsTransport(url: string): Transport {
     },
     send(c, i, frame) {
       const h = handlers[c]!;
-      nc!.jetstream().publish(`orders.${accounts[c]!}`, frame).then((pa) => h.ack(i, pa.seq, pa.seq, nowNs()), () => h.reject(i, 0, nowNs()));
+      nc!.jetstream().publish(`orders.${accounts[c]!}`, frame).then((pa) => h.ack(i, pa.seq, pa.seq, nowNs()), (err: Error) => h.reject(i, 0, nowNs(), `NATS_PUBLISH_FAILED (${err.message})`));
     },
     async close() {
       await nc?.drain();

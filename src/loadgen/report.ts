@@ -15,8 +15,13 @@ export interface Headline {
   floor_us: { p50: number; p99: number; p999: number; max: number };
   ratio_p50: number;
   ratio_p99: number;
-  /** The NATS peer's order→fill and Lockstep's ratio to it, when nats-server was there. */
+  /**
+   * The NATS peer's order→fill, and Lockstep's ratio to it, when nats-server was there. The
+   * ratios are left out when the peer did not keep up (achieved < 95 % of offered): its
+   * latencies are then a growing backlog, not a distribution to compare against.
+   */
   nats_us?: { p50: number; p99: number; p999: number; max: number };
+  nats_achieved_per_s?: number;
   ratio_to_nats_p50?: number;
   ratio_to_nats_p99?: number;
   lost: number;
@@ -59,14 +64,23 @@ function natsHeadline(runs: readonly E2eRun[]): Partial<Headline> {
   const withNats = runs.filter((r) => r.nats !== undefined);
   if (withNats.length === 0) return {};
   const n = medianPct(withNats.map((r) => r.nats!.order_to_fill_us));
+  const achieved = Math.round(median(withNats.map((r) => r.nats!.achieved_per_s)));
+  const base = { nats_us: { p50: n.p50, p99: n.p99, p999: n.p999, max: n.max }, nats_achieved_per_s: achieved };
+  if (achieved < 0.95 * withNats[0]!.nats!.offered_per_s) return base;
   return {
-    nats_us: { p50: n.p50, p99: n.p99, p999: n.p999, max: n.max },
+    ...base,
     ratio_to_nats_p50: round2(median(withNats.map((r) => ratio(r.lockstep.order_to_fill_us.p50, r.nats!.order_to_fill_us.p50)))),
     ratio_to_nats_p99: round2(median(withNats.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.nats!.order_to_fill_us.p99)))),
   };
 }
 
 const fmt = (n: number): string => n.toLocaleString("en-US");
+
+function natsRejects(runs: readonly E2eRun[]): string {
+  const all = new Map<string, number>();
+  for (const r of runs) for (const [k, n] of Object.entries(r.nats?.rejected ?? {})) all.set(k, (all.get(k) ?? 0) + n);
+  return all.size === 0 ? "none" : [...all].map(([k, n]) => `${k} ×${fmt(n)}`).join(", ");
+}
 const row = (name: string, p: Omit<Percentiles, "count">): string => `| ${name} | ${keys.map((k) => fmt(p[k])).join(" | ")} |`;
 
 export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: string; command: string; machine: string }): string {
@@ -75,7 +89,12 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     `Measured ${meta.date} with \`${meta.command}\` on ${meta.machine}. ${runs.length} run${runs.length > 1 ? "s" : ""}, each the floor then Lockstep at ${fmt(h.offered_per_s)} orders/s offered; figures are medians over runs.`,
     "",
     `**order→fill p50 ${fmt(h.order_to_fill_us.p50)} µs = ${h.ratio_p50}× the floor's; p99 ${fmt(h.order_to_fill_us.p99)} µs = ${h.ratio_p99}× the floor's.** Achieved ${fmt(h.achieved_per_s)} orders/s; lost ${h.lost}.` +
-      (h.nats_us === undefined ? " (NATS peer not run: nats-server missing.)" : ` Against the NATS JetStream peer: ${h.ratio_to_nats_p50}× at p50, ${h.ratio_to_nats_p99}× at p99.`),
+      (h.nats_us === undefined ? " (NATS peer not run: nats-server missing.)"
+        : h.ratio_to_nats_p50 === undefined ? ` The NATS JetStream peer did not keep up at this rate (achieved ${fmt(h.nats_achieved_per_s ?? 0)}/s; rejects: ${natsRejects(runs)}), so no ratio to it is given.`
+        : ` Against the NATS JetStream peer: ${h.ratio_to_nats_p50}× at p50, ${h.ratio_to_nats_p99}× at p99.`),
+    "",
+    `Achieved (median over runs): floor ${fmt(Math.round(median(runs.map((r) => r.floor.achieved_per_s))))}/s` +
+      (h.nats_achieved_per_s === undefined ? "" : `, NATS peer ${fmt(h.nats_achieved_per_s)}/s`) + `, Lockstep ${fmt(h.achieved_per_s)}/s.`,
     "",
     "| µs (response time, from the intended send) | p50 | p90 | p99 | p99.9 | p99.99 | max |",
     "|---|---:|---:|---:|---:|---:|---:|",

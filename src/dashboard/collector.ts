@@ -1,0 +1,178 @@
+/**
+ * What the dashboard shows, gathered once for every browser: each node's /stats polled at a
+ * fixed rate (one request per node per poll, however many pages are open), the book and the
+ * trade tape from one replica's feed (FeedClient: snapshot + checksummed updates, failover),
+ * folded into one snapshot that the server publishes at most 10 times a second.
+ */
+import { FeedClient } from "../client/feed.js";
+import { getJson } from "../cluster/launcher.js";
+import type { LatencySummary } from "../metrics/latency.js";
+import type { TradeMsg } from "../protocol/messages.js";
+
+export interface DashboardNode {
+  readonly id: string;
+  readonly role: "sequencer" | "replica";
+  /** http://host:port/stats */
+  readonly stats: string;
+  /** ws://host:port/feed (replicas) */
+  readonly feed?: string;
+}
+
+interface SeqStats {
+  seq: number; commands: number; acks: number; divergences: number; epoch: number;
+  rejects: Record<string, number>;
+  replicas: { id: string; lag: number; applied: number }[];
+}
+interface ReplicaStatsFull {
+  id: string; seq: number; hash: string; forked: string | null; epoch: number;
+  checkpoint: { seq: number; hash: string };
+  skew: { offset_us: number; bound_us: number; drift_ppm: number } | null;
+  latency: Record<string, LatencySummary>;
+  latency_last_second: Record<string, LatencySummary>;
+  engine_rejects: Record<string, number>;
+}
+
+export interface ReplicaView {
+  id: string;
+  up: boolean;
+  /** green: up, caught up, agreeing; red: down, forked, disagreeing, or far behind. */
+  status: "green" | "red";
+  why: string;
+  seq: number;
+  lagSeq: number;
+  /** Sequencer → replica one-way time, skew-compensated, p50 of the last second (ms). */
+  lagMs: number;
+  offsetUs: number | null;
+  boundUs: number | null;
+  oneWayRawP50: number;
+  oneWayCompP50: number;
+  oneWayRawP99: number;
+  oneWayCompP99: number;
+  /** Cumulative percentile curves [p50, p90, p99, p99.9, p99.99, max] per hop, µs. */
+  hops: Record<string, number[]>;
+}
+
+export interface Snapshot {
+  at: number;
+  seq: number;
+  epoch: number;
+  ordersPerS: number;
+  acks: number;
+  agree: boolean;
+  rejects: Record<string, number>;
+  book: { bids: [number, number][]; asks: [number, number][]; seq: number };
+  trades: { seq: number; px: number; qty: number; side: number }[];
+  replicas: ReplicaView[];
+  controls: boolean;
+}
+
+/** A replica this far behind the sequencer shows red (it is catching up, not serving current data). */
+const BEHIND_SEQ_MAX = 5_000;
+const TRADES_KEPT = 40;
+const STATS_TIMEOUT_MS = 1000;
+const LEVELS = 20;
+
+export class Collector {
+  private seqStats: SeqStats | null = null;
+  private readonly replicaStats = new Map<string, ReplicaStatsFull | null>();
+  private readonly trades: Snapshot["trades"] = [];
+  private feed: FeedClient | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private lastRate = { at: 0, commands: 0, perS: 0 };
+  private polling = false;
+
+  private readonly nodes: DashboardNode[];
+
+  constructor(nodes: readonly DashboardNode[], private readonly instrument: number, private readonly pollMs: number, private readonly controls: boolean) {
+    this.nodes = [...nodes];
+  }
+
+  /** A node came back at another address (a restarted replica that could not have its old port). */
+  replaceNode(n: DashboardNode): void {
+    const i = this.nodes.findIndex((x) => x.id === n.id);
+    if (i >= 0) this.nodes[i] = n;
+  }
+
+  async start(): Promise<void> {
+    const feeds = this.nodes.filter((n) => n.role === "replica" && n.feed !== undefined).map((n) => n.feed!);
+    if (feeds.length > 0) {
+      this.feed = new FeedClient({ urls: feeds, instrument: this.instrument, onTrade: (t) => this.onTrade(t) });
+      await this.feed.connect().catch(() => undefined);
+    }
+    await this.poll();
+    this.timer = setInterval(() => void this.poll(), this.pollMs);
+  }
+
+  private onTrade(t: TradeMsg): void {
+    this.trades.unshift({ seq: t.seq, px: t.px, qty: t.qty, side: t.side });
+    if (this.trades.length > TRADES_KEPT) this.trades.length = TRADES_KEPT;
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      await Promise.all(this.nodes.map(async (n) => {
+        // One try with a short timeout: a node that does not answer now shows as down now.
+        const s = await getJson<SeqStats | ReplicaStatsFull>(n.stats, 1, STATS_TIMEOUT_MS).catch(() => null);
+        if (n.role === "sequencer") {
+          if (s !== null) this.onSequencer(s as SeqStats);
+        } else this.replicaStats.set(n.id, s as ReplicaStatsFull | null);
+      }));
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private onSequencer(s: SeqStats): void {
+    const now = performance.now();
+    if (this.lastRate.at > 0) this.lastRate.perS = Math.round(((s.commands - this.lastRate.commands) * 1000) / (now - this.lastRate.at));
+    this.lastRate.at = now;
+    this.lastRate.commands = s.commands;
+    this.seqStats = s;
+  }
+
+  snapshot(): Snapshot {
+    const s = this.seqStats;
+    const lagOf = new Map((s?.replicas ?? []).map((r) => [r.id, r.lag]));
+    const byCheckpoint = new Map<number, string>();
+    let disagree = false;
+    for (const r of this.replicaStats.values()) {
+      if (r === null) continue;
+      const seen = byCheckpoint.get(r.checkpoint.seq);
+      if (seen !== undefined && seen !== r.checkpoint.hash) disagree = true;
+      byCheckpoint.set(r.checkpoint.seq, r.checkpoint.hash);
+    }
+    const replicas = this.nodes.filter((n) => n.role === "replica").map((n): ReplicaView => {
+      const r = this.replicaStats.get(n.id) ?? null;
+      const lagSeq = r === null ? 0 : Math.max(lagOf.get(n.id) ?? 0, (s?.seq ?? 0) - r.seq);
+      const why = r === null ? "down" : r.forked !== null ? "forked" : disagree ? "hashes disagree" : lagSeq > BEHIND_SEQ_MAX ? "catching up" : "";
+      const last = r?.latency_last_second;
+      const cum = r?.latency;
+      const curve = (h: LatencySummary | undefined): number[] => (h === undefined ? [] : [h.p50, h.p90, h.p99, h.p999, h.p9999, h.max]);
+      return {
+        id: n.id, up: r !== null, status: why === "" ? "green" : "red", why, seq: r?.seq ?? 0, lagSeq,
+        lagMs: Math.round((last?.one_way_compensated_us?.p50 ?? 0) / 100) / 10,
+        offsetUs: r?.skew?.offset_us ?? null, boundUs: r?.skew?.bound_us ?? null,
+        oneWayRawP50: last?.one_way_raw_us?.p50 ?? 0, oneWayCompP50: last?.one_way_compensated_us?.p50 ?? 0,
+        oneWayRawP99: last?.one_way_raw_us?.p99 ?? 0, oneWayCompP99: last?.one_way_compensated_us?.p99 ?? 0,
+        hops: { "seq→replica raw": curve(cum?.one_way_raw_us), "seq→replica compensated": curve(cum?.one_way_compensated_us), "apply": curve(cum?.apply_us) },
+      };
+    });
+    const engineRejects = [...this.replicaStats.values()].find((r) => r !== null)?.engine_rejects ?? {};
+    const top = this.feed?.book.top(LEVELS) ?? { bids: [], asks: [] };
+    return {
+      at: Date.now(), seq: s?.seq ?? 0, epoch: s?.epoch ?? 0, ordersPerS: this.lastRate.perS, acks: s?.acks ?? 0,
+      agree: !disagree && (s?.divergences ?? 0) === 0 && replicas.every((r) => r.why !== "forked"),
+      rejects: { ...(s?.rejects ?? {}), ...engineRejects },
+      book: { bids: top.bids, asks: top.asks, seq: this.feed?.book.seq ?? 0 },
+      trades: this.trades, replicas, controls: this.controls,
+    };
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.feed?.close();
+  }
+}

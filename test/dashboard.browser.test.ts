@@ -1,0 +1,81 @@
+/**
+ * The dashboard in a real browser: `lockstep start` (a cluster of processes with demo traffic)
+ * serves it; headless Chromium (Debian's, driven by playwright-core) loads it with no console
+ * errors, sees the book ladder change while traffic runs, kills a replica from the page and
+ * watches its status turn red, restarts it and watches it turn green after catch-up, and saves
+ * a screenshot under test-artifacts/.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, describe, expect, it } from "vitest";
+
+const CHROMIUM = "/usr/bin/chromium";
+const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
+const ARTIFACTS = join(import.meta.dirname, "..", "test-artifacts");
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`dashboard browser test skipped: ${CHROMIUM} not found (Debian: apt-get install chromium)`);
+
+let start: ChildProcess | null = null;
+let browser: Browser | null = null;
+
+afterAll(async () => {
+  await browser?.close();
+  if (start !== null && start.exitCode === null) {
+    const exited = new Promise((r) => start!.once("exit", r));
+    start.kill("SIGINT");
+    await exited;
+  }
+});
+
+/** Starts `lockstep start` and resolves with the dashboard URL it prints. */
+function startCluster(): Promise<string> {
+  start = spawn(process.execPath, [BIN, "start", "--ephemeral", "--duration", "120"], { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no dashboard URL within 30 s")), 30_000);
+    start!.once("exit", (code) => reject(new Error(`lockstep start exited with ${code}`)));
+    createInterface({ input: start!.stdout! }).on("line", (line) => {
+      const m = /dashboard: (http:\/\/\S+)/.exec(line);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+}
+
+describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
+  it("loads without console errors, shows a live book, and a replica killed from the page goes red, then green after catch-up", async () => {
+    const url = await startCluster();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"],
+    });
+    const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    const errors: string[] = [];
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(url);
+
+    // The ladder fills and then changes while the demo traffic runs.
+    await page.waitForSelector("#ladder tbody tr", { timeout: 15_000 });
+    const first = await page.locator("#ladder tbody").innerText();
+    await page.waitForFunction((before) => document.querySelector("#ladder tbody")!.textContent !== before && document.querySelectorAll("#ladder tbody tr").length > 4, first.replace(/\t/g, "").replace(/\n/g, ""), { timeout: 15_000 });
+    await page.waitForSelector('#agree.green', { timeout: 10_000 });
+    await page.waitForSelector('tr[data-replica="r1"].status-green', { timeout: 15_000 });
+
+    // Kill r1 from the page: red. Restart it: green again once it has caught up.
+    await page.click('tr[data-replica="r1"] button[data-action="kill"]');
+    await page.waitForSelector('tr[data-replica="r1"].status-red', { timeout: 10_000 });
+    await page.click('tr[data-replica="r1"] button[data-action="restart"]');
+    await page.waitForSelector('tr[data-replica="r1"].status-green', { timeout: 30_000 });
+
+    // Charts drew something: uPlot canvases exist for the time, depth and hop charts.
+    await page.waitForFunction(() => document.querySelectorAll(".chart canvas").length >= 5, undefined, { timeout: 10_000 });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 90_000);
+});
