@@ -10,10 +10,10 @@
  * JetStream acknowledges once the stream has the message, without an fsync per message (its
  * file store syncs on an interval); Lockstep's default config acks after a group-commit fsync.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { connect, consumerOpts, DiscardPolicy, RetentionPolicy, StorageType, type NatsConnection } from "nats";
+import { startDaemon } from "../cluster/daemon.js";
 import { freePort } from "../cluster/ports.js";
 import { decode, encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, ReportKind } from "../protocol/messages.js";
@@ -21,7 +21,6 @@ import type { Handlers, Transport } from "./client.js";
 import { nowNs } from "./pacer.js";
 
 export const STREAM = "LOCKSTEP_ORDERS";
-const READY_TIMEOUT_MS = 15_000;
 
 export function findNatsServer(): { path: string } | { missing: string } {
   const r = spawnSync("nats-server", ["--version"], { encoding: "utf8" });
@@ -31,37 +30,23 @@ export function findNatsServer(): { path: string } | { missing: string } {
 
 export interface NatsServer { readonly url: string; stop(): Promise<void> }
 
-/** A private nats-server with JetStream on a free loopback port; resolves once it takes connections. */
+/** A private nats-server with JetStream on a free loopback port, with the orders stream created. */
 export async function startNatsServer(dir: string, logDir: string): Promise<NatsServer> {
   const found = findNatsServer();
   if ("missing" in found) throw new Error(found.missing);
   const port = await freePort();
-  mkdirSync(logDir, { recursive: true });
-  const child: ChildProcess = spawn(found.path, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "nats")], { stdio: ["ignore", "ignore", "pipe"] });
-  child.stderr!.pipe(createWriteStream(join(logDir, "nats-server.log")));
   const url = `nats://127.0.0.1:${port}`;
-  const stop = (): Promise<void> => new Promise((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) return done();
-    child.once("exit", () => done());
-    child.kill("SIGTERM");
-  });
-  const deadline = performance.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode} (see ${join(logDir, "nats-server.log")})`);
+  const d = await startDaemon("nats-server", found.path, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "nats")], logDir, async () => {
+    const nc = await connect({ servers: url, timeout: 1000 });
     try {
-      const nc = await connect({ servers: url, timeout: 1000 });
       const jsm = await nc.jetstreamManager();
       await jsm.streams.add({ name: STREAM, subjects: ["orders.*"], storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, max_msgs: 10_000_000 });
+      return true;
+    } finally {
       await nc.close();
-      return { url, stop };
-    } catch {
-      if (performance.now() > deadline) {
-        await stop();
-        throw new Error(`nats-server not ready within ${READY_TIMEOUT_MS} ms`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
     }
-  }
+  });
+  return { url, stop: d.stop };
 }
 
 /** Orders to `orders.<account>` through JetStream (PubAck = ACK); reports from `reports.<account>`. */
