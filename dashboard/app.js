@@ -180,7 +180,7 @@ document.addEventListener("click", (e) => {
   const b = e.target.closest("button[data-action]");
   if (b === null || b.disabled) return;
   b.disabled = true;
-  fetch(`/control/${b.dataset.action}/${b.dataset.node}`, { method: "POST" })
+  fetch(`/control/${b.dataset.action}/${b.dataset.node}`, { method: "POST", headers: { "x-lockstep-control": "1" } })
     .then((r) => r.json())
     .then((r) => { if (r.error !== undefined) $("conn").textContent = `${r.error}: ${r.message}`; })
     .catch((err) => { $("conn").textContent = `control failed: ${err.message}`; });

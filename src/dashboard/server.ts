@@ -9,7 +9,7 @@
  * `controls`, which `lockstep start` does for the cluster it launched; the server listens on
  * loopback only.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
@@ -36,7 +36,9 @@ export interface DashboardOptions {
   readonly pollMs?: number;
 }
 
-const STATIC_DIR = resolve(import.meta.dirname, "..", "..", "..", "dashboard");
+/** dashboard/ at the package root: two levels up from src/dashboard, three from dist/src/dashboard. */
+const STATIC_DIR = [resolve(import.meta.dirname, "..", "..", "dashboard"), resolve(import.meta.dirname, "..", "..", "..", "dashboard")]
+  .find((d) => existsSync(join(d, "index.html"))) ?? resolve(import.meta.dirname, "..", "..", "..", "dashboard");
 const require = createRequire(import.meta.url);
 
 interface Asset { type: string; body: Buffer }
@@ -74,7 +76,9 @@ export class DashboardServer {
     app.get("/controls", (res) => {
       res.writeHeader("content-type", "application/json").end(JSON.stringify({ nodes: this.o.controls?.nodes ?? [] }));
     });
-    app.post("/control/:action/:id", (res, req) => this.control(res, req.getParameter(0) ?? "", req.getParameter(1) ?? ""));
+    // The page sends a custom header, which a browser will not let another site's page send
+    // without a CORS preflight that this server never grants: no cross-site kill buttons.
+    app.post("/control/:action/:id", (res, req) => this.control(res, req.getParameter(0) ?? "", req.getParameter(1) ?? "", req.getHeader("x-lockstep-control") === "1"));
     app.ws("/live", {
       compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120, maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
       open: (ws) => {
@@ -94,7 +98,7 @@ export class DashboardServer {
     return this.port_;
   }
 
-  private control(res: uWS.HttpResponse, action: string, id: string): void {
+  private control(res: uWS.HttpResponse, action: string, id: string, fromPage: boolean): void {
     let aborted = false;
     res.onAborted(() => { aborted = true; });
     const reply = (status: string, body: object): void => {
@@ -104,6 +108,7 @@ export class DashboardServer {
     const c = this.o.controls;
     const node = c?.nodes.find((n) => n.id === id);
     if (c === undefined) return reply("404 Not Found", { error: "NO_CONTROLS", message: "drill controls exist only on a cluster started by lockstep start" });
+    if (!fromPage) return reply("403 Forbidden", { error: "NOT_FROM_PAGE", message: "controls take requests with the header x-lockstep-control: 1 (sent by the dashboard page)" });
     if (node === undefined) return reply("404 Not Found", { error: "UNKNOWN_NODE", message: `no node "${id}" (known: ${c.nodes.map((n) => n.id).join(", ")})` });
     if (action !== "kill" && action !== "restart") return reply("400 Bad Request", { error: "UNKNOWN_ACTION", message: `action must be kill or restart, not "${action}"` });
     if (!node.actions.includes(action)) return reply("409 Conflict", { error: "NOT_ALLOWED", message: `${action} is not available for ${id}` });

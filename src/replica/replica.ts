@@ -296,7 +296,8 @@ export class Replica {
 
   private onBatch(ws: WebSocket, b: Batch, receivedUs: number, trueReceivedUs: number): void {
     if (b.ep < this.epoch) {
-      if (this.staleEpochBatches++ === 0) this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring frames from an older epoch (a deposed sequencer)");
+      if (this.staleEpochBatches++ === 0) this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring frames from an older epoch (a deposed sequencer): trying the next sequencer");
+      ws.close();
       return;
     }
     if (b.first > this.applied + 1) {

@@ -92,7 +92,11 @@ export class LogFollower {
       return;
     }
     if (m?.t !== MsgType.BATCH) return;
-    if (m.ep < this.o.epoch()) return this.o.log.warn({ ep: m.ep, epoch: this.o.epoch() }, "standby: ignoring a frame from an older epoch");
+    if (m.ep < this.o.epoch()) {
+      this.o.log.warn({ ep: m.ep, epoch: this.o.epoch() }, "standby: ignoring a frame from an older epoch; waiting for the current leader");
+      ws.close();
+      return;
+    }
     const j = this.o.journal;
     if (m.first > j.lastSeq + 1) {
       this.o.log.warn({ first: m.first, lastSeq: j.lastSeq }, "standby: gap in the log: re-subscribing");

@@ -284,6 +284,7 @@ export class Sequencer {
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, "promotion failed: resigning");
       await ha.coordinator.resign();
+      this.follower!.follow(this.leaderUrl === this.selfUrl() ? undefined : this.leaderUrl);
       setTimeout(() => { if (this.role === "standby") this.campaign(ha); }, RECAMPAIGN_MS);
     }
   }
