@@ -190,6 +190,12 @@ export async function runLoad(transport: Transport, o: LoadOptions): Promise<Loa
     fillService.record((atNs - sentNs[i]!) / 1000);
   };
 
+  /**
+   * Per client, the seq of the taker whose fill was last counted: a taker that crosses several
+   * resting orders gets several FILL reports, one after another on its account's feed; only the
+   * first counts, and the others must not be kept as "early" fills that no ACK will ever claim.
+   */
+  const lastCounted = new Float64Array(o.clients);
   const handlers = (c: number): Handlers => ({
     ack: (i, seq, oid, at) => {
       if (i < 0 || i >= total || answered[i] !== 0) return;
@@ -206,6 +212,7 @@ export async function runLoad(transport: Transport, o: LoadOptions): Promise<Loa
         if (early !== undefined) {
           earlyFillNs.delete(seq);
           earlyUnfilled.delete(seq);
+          if (seq > lastCounted[c]!) lastCounted[c] = seq;
           recordFill(i, early);
         } else if (earlyUnfilled.delete(seq)) unfilled++;
         else takerBySeq.set(seq, i);
@@ -221,14 +228,16 @@ export async function runLoad(transport: Transport, o: LoadOptions): Promise<Loa
       if (outstanding === 0 && done !== null) done();
     },
     report: (seq, k, liq, at) => {
+      if (seq === lastCounted[c]) return;
       const i = takerBySeq.get(seq);
       if (k === ReportKind.FILL && liq === 1) {
         if (i === undefined) {
-          // Before its ACK (or a later fill of a taker already counted): keep the first only.
+          // Before its ACK: keep the first fill only; the ACK will claim it.
           if (!earlyFillNs.has(seq)) earlyFillNs.set(seq, at);
           return;
         }
         takerBySeq.delete(seq);
+        lastCounted[c] = seq;
         recordFill(i, at);
       } else if (k === ReportKind.EXPIRED) {
         if (i !== undefined) {
