@@ -70,7 +70,7 @@ function authFrom(cfg: Config): { clients: Authenticator; replicas: Authenticato
   }
 }
 
-/** The /replicate URL of every sequencer node: the one sequencer, or each ha node. */
+/** Every sequencer node's URL for `path` (/replicate for replicas, /trade for clients): the one sequencer, or each ha node. */
 export function sequencerUrls(cfg: Config, path: "/replicate" | "/trade"): string[] {
   return cfg.ha === undefined ? [`ws://${cfg.sequencer.host}:${cfg.sequencer.port}${path}`] : cfg.ha.nodes.map((n) => `ws://${n.host}:${n.port}${path}`);
 }
