@@ -70,6 +70,7 @@ export interface Snapshot {
 const BEHIND_SEQ_MAX = 5_000;
 const TRADES_KEPT = 40;
 const STATS_TIMEOUT_MS = 1000;
+const FEED_RETRY_MS = 2000;
 const LEVELS = 20;
 
 export class Collector {
@@ -80,6 +81,8 @@ export class Collector {
   private timer: NodeJS.Timeout | null = null;
   private lastRate = { at: 0, commands: 0, perS: 0 };
   private polling = false;
+  private stopped = false;
+  private feedRetry: NodeJS.Timeout | null = null;
 
   private readonly nodes: DashboardNode[];
 
@@ -97,10 +100,17 @@ export class Collector {
     const feeds = this.nodes.filter((n) => n.role === "replica" && n.feed !== undefined).map((n) => n.feed!);
     if (feeds.length > 0) {
       this.feed = new FeedClient({ urls: feeds, instrument: this.instrument, onTrade: (t) => this.onTrade(t) });
-      await this.feed.connect().catch(() => undefined);
+      await this.connectFeed();
     }
     await this.poll();
     this.timer = setInterval(() => void this.poll(), this.pollMs);
+  }
+
+  /** The FeedClient fails over once connected; until a replica answers at all, try again every 2 s. */
+  private async connectFeed(): Promise<void> {
+    const feed = this.feed;
+    if (feed === null || this.stopped) return;
+    await feed.connect().catch(() => { this.feedRetry = setTimeout(() => void this.connectFeed(), FEED_RETRY_MS); });
   }
 
   private onTrade(t: TradeMsg): void {
@@ -171,8 +181,10 @@ export class Collector {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    if (this.feedRetry !== null) clearTimeout(this.feedRetry);
     this.feed?.close();
   }
 }
