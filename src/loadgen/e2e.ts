@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnNode, stopNode, getJson, type NodeProcess, type ReplicaStats } from "../cluster/launcher.js";
+import { spawnNode, stopNode, type NodeProcess, type ReplicaStats } from "../cluster/launcher.js";
 import { DrillCluster } from "../drill/cluster.js";
 import type { LatencySummary } from "../metrics/latency.js";
 import { findNatsServer, natsTransport, startNatsServer } from "./nats.js";
@@ -123,7 +123,8 @@ async function runLockstep(o: E2eOptions, dir: string): Promise<SideResult & Loc
     const applied = Math.min(...rs.map((x) => x.seq));
     let lost = 0;
     for (const s of r.ackedSeqs) if (s > applied) lost++;
-    const full = await Promise.all(c.replicas.map((n) => getJson<ReplicaStats & { latency: Record<string, LatencySummary> }>(String(n!.ready.stats))));
+    // settle() returns each replica's whole /stats, read after it caught up: the full latency summaries are in it.
+    const full = rs as (ReplicaStats & { latency: Record<string, LatencySummary> })[];
     lagSamples.sort((a, b) => a - b);
     const at = (p: number): number => (lagSamples.length === 0 ? 0 : lagSamples[Math.min(lagSamples.length - 1, Math.floor((p / 100) * lagSamples.length))]!);
     return {
