@@ -7,7 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { drain, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
+import { checkpointsDisagree, drain, killNode, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
 import { TradingClient } from "../client/trading.js";
 import { loadSecret } from "../protocol/auth.js";
 import { runTraffic } from "../client/traffic.js";
@@ -92,15 +92,6 @@ export async function runStart(args: string[]): Promise<number> {
   }
 }
 
-/** kill -9, as a drill does; resolves when the process is gone. */
-function killNode(n: Node): Promise<void> {
-  return new Promise((resolve) => {
-    if (n.child.exitCode !== null || n.child.signalCode !== null) return resolve();
-    n.child.once("exit", () => resolve());
-    n.child.kill("SIGKILL");
-  });
-}
-
 async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string }[]; hashes_agree: boolean }> {
   const d = cfg.demo;
   let stopping = false;
@@ -142,14 +133,7 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
   return { orders_acked: results.reduce((n, r) => n + r.acked, 0), replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash })), hashes_agree: agree };
 }
 
-/** Replicas that reached the same checkpoint seq report the same hash there. */
+/** No replica refused a forked log, and replicas that reached the same checkpoint seq report the same hash there. */
 function checkpointsAgree(rs: ReplicaStats[]): boolean {
-  const byCk = new Map<number, string>();
-  for (const r of rs) {
-    if (r.forked !== null) return false;
-    const seen = byCk.get(r.checkpoint.seq);
-    if (seen !== undefined && seen !== r.checkpoint.hash) return false;
-    byCk.set(r.checkpoint.seq, r.checkpoint.hash);
-  }
-  return true;
+  return rs.every((r) => r.forked === null) && !checkpointsDisagree(rs);
 }

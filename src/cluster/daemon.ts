@@ -3,13 +3,20 @@
  * stderr in logDir/NAME.log, asked `ready()` every 50 ms until it answers (such programs print
  * no ready line that is stable across versions), and stopped with SIGTERM.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 export interface Daemon {
   readonly child: ChildProcess;
   stop(): Promise<void>;
+}
+
+/** The program if `command --version` runs, else why not (with the Debian package to install). */
+export function findProgram(command: string, debianPackage: string): { path: string } | { missing: string } {
+  const r = spawnSync(command, ["--version"], { encoding: "utf8" });
+  if (r.error !== undefined || r.status !== 0) return { missing: `${command} is not installed (Debian: apt-get install ${debianPackage})` };
+  return { path: command };
 }
 
 export async function startDaemon(name: string, command: string, args: readonly string[], logDir: string, ready: () => Promise<boolean>, timeoutMs = 15_000): Promise<Daemon> {

@@ -3,9 +3,9 @@
  * data directory, and election timings short enough for a 1 s lease (etcd refuses a lease
  * TTL below 1.5 x its election timeout; the defaults would round 1 s up to 2 s).
  */
-import { spawnSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { startDaemon } from "./daemon.js";
+import { findProgram, startDaemon } from "./daemon.js";
 import { freePort } from "./ports.js";
 
 export interface EtcdProcess {
@@ -15,12 +15,8 @@ export interface EtcdProcess {
   stop(): Promise<void>;
 }
 
-/** Path of the etcd binary, or null with the reason it is missing. */
-export function findEtcd(): { path: string } | { missing: string } {
-  const r = spawnSync("etcd", ["--version"], { encoding: "utf8" });
-  if (r.error !== undefined || r.status !== 0) return { missing: "etcd is not installed (Debian: apt-get install etcd-server)" };
-  return { path: "etcd" };
-}
+/** The etcd binary, or why it is missing. */
+export const findEtcd = (): { path: string } | { missing: string } => findProgram("etcd", "etcd-server");
 
 export async function startEtcd(dir: string, logDir: string): Promise<EtcdProcess> {
   const found = findEtcd();

@@ -59,6 +59,26 @@ export function spawnNode(name: string, args: string[], logDir: string): Promise
   });
 }
 
+/** kill -9, as a drill does; resolves when the process is gone. */
+export function killNode(n: NodeProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (n.child.exitCode !== null || n.child.signalCode !== null) return resolve();
+    n.child.once("exit", () => resolve());
+    n.child.kill("SIGKILL");
+  });
+}
+
+/** Whether replicas that reached the same checkpoint seq report different state hashes there. */
+export function checkpointsDisagree(rs: Iterable<{ checkpoint: { seq: number; hash: string } }>): boolean {
+  const byCk = new Map<number, string>();
+  for (const r of rs) {
+    const seen = byCk.get(r.checkpoint.seq);
+    if (seen !== undefined && seen !== r.checkpoint.hash) return true;
+    byCk.set(r.checkpoint.seq, r.checkpoint.hash);
+  }
+  return false;
+}
+
 /** SIGTERM, then SIGKILL if the node has not exited within 10 s. */
 export function stopNode(n: NodeProcess): Promise<void> {
   return new Promise((done) => {

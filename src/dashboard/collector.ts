@@ -5,7 +5,7 @@
  * folded into one snapshot that the server publishes at most 10 times a second.
  */
 import { FeedClient } from "../client/feed.js";
-import { getJson } from "../cluster/launcher.js";
+import { checkpointsDisagree, getJson } from "../cluster/launcher.js";
 import type { LatencySummary } from "../metrics/latency.js";
 import type { TradeMsg } from "../protocol/messages.js";
 
@@ -145,14 +145,7 @@ export class Collector {
   snapshot(): Snapshot {
     const s = this.seqStats;
     const lagOf = new Map((s?.replicas ?? []).map((r) => [r.id, r.lag]));
-    const byCheckpoint = new Map<number, string>();
-    let disagree = false;
-    for (const r of this.replicaStats.values()) {
-      if (r === null) continue;
-      const seen = byCheckpoint.get(r.checkpoint.seq);
-      if (seen !== undefined && seen !== r.checkpoint.hash) disagree = true;
-      byCheckpoint.set(r.checkpoint.seq, r.checkpoint.hash);
-    }
+    const disagree = checkpointsDisagree([...this.replicaStats.values()].filter((r): r is ReplicaStatsFull => r !== null));
     const replicas = this.nodes.filter((n) => n.role === "replica").map((n): ReplicaView => {
       const r = this.replicaStats.get(n.id) ?? null;
       const lagSeq = r === null ? 0 : Math.max(lagOf.get(n.id) ?? 0, (s?.seq ?? 0) - r.seq);

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../cluster/ports.js";
-import { drain, spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
+import { drain, killNode, spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
 export interface DrillClusterOptions {
   readonly baseConfig: string;
   readonly dir: string;
@@ -86,7 +86,7 @@ export class DrillCluster {
   async killSequencerNode(i: number): Promise<void> {
     const n = this.seqNodes[i];
     this.seqNodes[i] = null;
-    if (n) await DrillCluster.kill(n);
+    if (n) await killNode(n);
   }
 
   seqNodeStats(i: number): Promise<HaSequencerStats> {
@@ -124,19 +124,10 @@ export class DrillCluster {
     this.replicas[i] = await spawnNode(this.ids[i]!, ["replica", "--config", this.config, "--id", this.ids[i]!, "--data", this.o.dir], this.logDir);
   }
 
-  /** kill -9; resolves when the process is gone. */
-  static kill(n: NodeProcess): Promise<void> {
-    return new Promise((resolve) => {
-      if (n.child.exitCode !== null || n.child.signalCode !== null) return resolve();
-      n.child.once("exit", () => resolve());
-      n.child.kill("SIGKILL");
-    });
-  }
-
   async killReplica(i: number): Promise<void> {
     const r = this.replicas[i];
     this.replicas[i] = null;
-    if (r) await DrillCluster.kill(r);
+    if (r) await killNode(r);
   }
 
   /** The sequencer's stats; with ha, the current leader's. */

@@ -10,10 +10,9 @@
  * JetStream acknowledges once the stream has the message, without an fsync per message (its
  * file store syncs on an interval); Lockstep's default config acks after a group-commit fsync.
  */
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { connect, consumerOpts, DiscardPolicy, RetentionPolicy, StorageType, type NatsConnection } from "nats";
-import { startDaemon } from "../cluster/daemon.js";
+import { findProgram, startDaemon } from "../cluster/daemon.js";
 import { freePort } from "../cluster/ports.js";
 import { decode, encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, ReportKind } from "../protocol/messages.js";
@@ -22,11 +21,7 @@ import { nowNs } from "./pacer.js";
 
 export const STREAM = "LOCKSTEP_ORDERS";
 
-export function findNatsServer(): { path: string } | { missing: string } {
-  const r = spawnSync("nats-server", ["--version"], { encoding: "utf8" });
-  if (r.error !== undefined || r.status !== 0) return { missing: "nats-server is not installed (Debian: apt-get install nats-server)" };
-  return { path: "nats-server" };
-}
+export const findNatsServer = (): { path: string } | { missing: string } => findProgram("nats-server", "nats-server");
 
 export interface NatsServer { readonly url: string; stop(): Promise<void> }
 
