@@ -15,7 +15,7 @@ import { SystemClock } from "../src/clock/clock.js";
 import { TradingClient } from "../src/client/trading.js";
 import { decode, encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION } from "../src/protocol/messages.js";
-import { validateClientMessage } from "../src/protocol/validate.js";
+import { validateClientFrame } from "../src/protocol/validate.js";
 import { Replica } from "../src/replica/replica.js";
 import { Sequencer } from "../src/sequencer/sequencer.js";
 import { hostileFrame } from "./fuzz-frames.js";
@@ -39,7 +39,7 @@ export function checkAccepted(m: Record<string, unknown>): void {
 function fuzzValidator(frames: number): { frames: number; accepted: number } {
   let accepted = 0;
   fc.assert(fc.property(hostileFrame, (bytes) => {
-    const r = validateClientMessage(decode(bytes), ids);
+    const r = validateClientFrame(bytes, ids);
     if (r.ok) {
       accepted++;
       checkAccepted(r.msg as unknown as Record<string, unknown>);
@@ -65,7 +65,7 @@ async function fuzzLive(frames: number): Promise<object> {
     await replica.waitFor(placed.seq);
     const hashBefore = replica.stateHash();
     // Only invalid frames go to the server, so every one must come back as a REJECT.
-    const batch = fc.sample(hostileFrame, { seed: SEED + 1, numRuns: Math.min(frames, 100_000) }).filter((b) => !validateClientMessage(decode(b), ids).ok);
+    const batch = fc.sample(hostileFrame, { seed: SEED + 1, numRuns: Math.min(frames, 100_000) }).filter((b) => !validateClientFrame(b, ids).ok);
     const raw = new WebSocket(`ws://127.0.0.1:${port}/trade`, { perMessageDeflate: false });
     raw.binaryType = "nodebuffer";
     await new Promise((r) => raw.once("open", r));

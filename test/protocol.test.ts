@@ -7,8 +7,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decode, encode } from "../src/protocol/codec.js";
 import { MsgType, OrdType, PROTOCOL_VERSION, WireReason } from "../src/protocol/messages.js";
-import { decodeRecord, encodeRecord, type SeqRecord } from "../src/protocol/record.js";
-import { validateClientMessage, validateFeedMessage } from "../src/protocol/validate.js";
+import { decodeRecord, encodeRecord, RecordError, type SeqRecord } from "../src/protocol/record.js";
+import { validateClientFrame, validateFeedFrame, validateFollowerFrame } from "../src/protocol/validate.js";
 import { bookChecksum } from "../src/protocol/checksum.js";
 
 const INSTRUMENTS = new Set([1]);
@@ -19,7 +19,7 @@ describe("codec and validation", () => {
   it("round-trips a valid order and accepts it", () => {
     const back = decode(encode(newOrder));
     expect(back).toEqual(newOrder);
-    expect(validateClientMessage(back, INSTRUMENTS)).toEqual({ ok: true, msg: newOrder });
+    expect(validateClientFrame(encode(newOrder), INSTRUMENTS)).toEqual({ ok: true, msg: newOrder });
   });
 
   const bad: [string, unknown, WireReason, RegExp][] = [
@@ -41,7 +41,7 @@ describe("codec and validation", () => {
     ["field of another message type", { v, t: MsgType.CANCEL, cid: 1, oid: 5, px: 3 }, WireReason.UNKNOWN_FIELD, /"px"/],
   ];
   it.each(bad)("%s → its reason code", (_name, msg, code, text) => {
-    const r = validateClientMessage(decode(encode(msg as object)), INSTRUMENTS);
+    const r = validateClientFrame(encode(msg as object), INSTRUMENTS);
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.code).toBe(code);
@@ -49,21 +49,21 @@ describe("codec and validation", () => {
     }
   });
 
-  it("undecodable bytes decode to undefined, which validates as MALFORMED", () => {
-    for (const bytes of [Buffer.from([0xc1]), Buffer.from([0x85, 0x01]), Buffer.alloc(0)]) {
-      const r = validateClientMessage(decode(bytes), INSTRUMENTS);
+  it("undecodable bytes validate as MALFORMED", () => {
+    for (const bytes of [Buffer.from([0xc1]), Buffer.from([0x85, 0x01]), Buffer.alloc(0), Buffer.concat([encode(newOrder), Buffer.from([0x01])])]) {
+      const r = validateClientFrame(bytes, INSTRUMENTS);
       expect(r.ok ? 0 : r.code).toBe(WireReason.MALFORMED);
     }
   });
 
   it("never throws on arbitrary bytes or arbitrary MessagePack values", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => { validateClientMessage(decode(b), INSTRUMENTS); validateFeedMessage(decode(b)); }), { seed: 1, numRuns: 2000 });
-    fc.assert(fc.property(fc.anything(), (x) => { validateClientMessage(decode(encode({ v, t: MsgType.NEW, x } as object)), INSTRUMENTS); }), { seed: 2, numRuns: 500 });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => { validateClientFrame(b, INSTRUMENTS); validateFeedFrame(b); validateFollowerFrame(b); }), { seed: 1, numRuns: 2000 });
+    fc.assert(fc.property(fc.anything(), (x) => { validateClientFrame(encode({ v, t: MsgType.NEW, x } as object), INSTRUMENTS); }), { seed: 2, numRuns: 500 });
   });
 
   it("feed subscriptions are validated too", () => {
-    expect(validateFeedMessage({ v, t: MsgType.SUB_BOOK, inst: 1 }).ok).toBe(true);
-    const r = validateFeedMessage({ v, t: MsgType.SUB_REPORTS, acct: 0, from: 0 });
+    expect(validateFeedFrame(encode({ v, t: MsgType.SUB_BOOK, inst: 1 })).ok).toBe(true);
+    const r = validateFeedFrame(encode({ v, t: MsgType.SUB_REPORTS, acct: 0, from: 0 }));
     expect(r.ok ? 0 : r.code).toBe(WireReason.OUT_OF_RANGE);
   });
 });
@@ -82,6 +82,21 @@ describe("sequenced records", () => {
   });
   it("refuses bytes that are not a record", () => {
     expect(() => decodeRecord(encode({ a: 1 }))).toThrow(/not a sequenced command/);
+  });
+  it("refuses nil, floats, wrong arity and out-of-range flags (a replica halts on them rather than guessing)", () => {
+    const head = [1, 1, 5, 3];
+    const bad: unknown[][] = [
+      [...head, 1, 1, 1, 0, null, 5, 0, 0, 0], // nil price: what a NEW with px: nil once journaled
+      [...head, 1, 1, 1, 0, 100, 5, 0, 0],     // one field short
+      [...head, 1, 1, 1, 2, 100, 5, 0, 0, 0],  // side 2
+      [...head, 1, 1, 1, 0, 100, 5, 0, 2, 0],  // postOnly 2
+      [...head, 9],                            // unknown type
+    ];
+    for (const a of bad) expect(() => decodeRecord(encode(a))).toThrow(RecordError);
+    // A float, even an integral one, is not an integer on the wire.
+    const float = Buffer.from(encodeRecord(records[3]!));
+    const withFloat = Buffer.concat([float.subarray(0, float.length - 1), Buffer.from([0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0])]);
+    expect(() => decodeRecord(withFloat)).toThrow(RecordError);
   });
 });
 

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { validateInstrument } from "../engine/index.js";
+import { DEFAULT_LOGIN_LIMITS } from "../util/login-gate.js";
 import { UserError } from "./args.js";
 
 const posInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -47,9 +48,15 @@ export const ConfigSchema = z.object({
     host: z.string().default("127.0.0.1"), port, epoch: posInt.default(1),
     journal: z.object({ dir: z.string().default("journal"), segmentBytesMax: posInt, fsync: Fsync, retainSegmentsMax: z.number().int().min(0) }).strict(),
     ack: Ack, frameBytesMax: posInt, batchRecordsMax: posInt, replicaBufferBytesMax: posInt, ringRecordsMax: posInt, clock, region: z.string().optional(),
-    limits: z.object({ connectionRatePerS: posInt, connectionBurst: posInt, accountRatePerS: posInt, accountBurst: posInt, connectionsMax: posInt }).strict().optional(),
+    limits: z.object({
+      connectionRatePerS: posInt, connectionBurst: posInt, accountRatePerS: posInt, accountBurst: posInt, connectionsMax: posInt,
+      loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
+    }).strict().optional(),
   }).strict(),
-  replicaDefaults: z.object({ snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, probeIntervalMs: posInt.default(25) }).strict(),
+  replicaDefaults: z.object({
+    snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, probeIntervalMs: posInt.default(25),
+    loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
+  }).strict(),
   replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional(), key: z.string().optional() }).strict()).min(1),
   regions: z.array(Region).optional(),
   /** Live orders one account may have (0 = no limit); the same for every replica. */

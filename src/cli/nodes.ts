@@ -40,19 +40,28 @@ function clockFrom(cfg: { offsetMs: number; driftPpm: number }, v: Record<string
 const CLOCK_FLAGS = { "clock-offset-ms": { type: "string" }, "clock-drift-ppm": { type: "string" } } as const;
 
 /**
- * Runs until SIGTERM or SIGINT, then calls stop(). A node started by `lockstep start` or a drill
- * (LOCKSTEP_SUPERVISED=1) ignores SIGINT: Ctrl-C in a terminal reaches the whole process group,
- * and the supervisor must be the one to stop its nodes, after it has drained them.
+ * After a node has stopped (every connection closed or cut), what is left (an etcd client's
+ * sockets, timers of libraries) gets this long to wind down before the process exits anyway.
  */
-function untilSignal(stop: () => void): Promise<number> {
+const EXIT_GRACE_MS = 1_000;
+
+/**
+ * Runs until SIGTERM or SIGINT, then calls stop() and exits: within the node's own close grace
+ * plus EXIT_GRACE_MS, whatever clients stay connected. A node started by `lockstep start` or a
+ * drill (LOCKSTEP_SUPERVISED=1) ignores SIGINT: Ctrl-C in a terminal reaches the whole process
+ * group, and the supervisor must be the one to stop its nodes, after it has drained them.
+ */
+function untilSignal(stop: () => Promise<void> | void): Promise<number> {
   const supervised = process.env.LOCKSTEP_SUPERVISED === "1";
   return new Promise((done) => {
     const ignoreInt = (): void => undefined;
     const handler = (): void => {
       process.off("SIGTERM", handler);
       process.off("SIGINT", supervised ? ignoreInt : handler);
-      stop();
-      done(0);
+      void Promise.resolve(stop()).finally(() => {
+        setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
+        done(0);
+      });
     };
     process.on("SIGTERM", handler);
     process.on("SIGINT", supervised ? ignoreInt : handler);
@@ -124,8 +133,8 @@ export async function runSequencer(args: string[]): Promise<number> {
   const base = `${node?.host ?? cfg.sequencer.host}:${port}`;
   log.info({ port, seq: seq.lastSeq, leader: seq.isLeader }, "sequencer listening");
   process.stdout.write(`${JSON.stringify({ ready: true, role: "sequencer", ...(id === undefined ? {} : { id }), port, trade: `ws://${base}/trade`, replicate: `ws://${base}/replicate`, stats: `http://${base}/stats` })}\n`);
-  return untilSignal(() => {
-    seq.stop();
+  return untilSignal(async () => {
+    await seq.stop();
     log.info({ seq: seq.lastSeq }, "sequencer stopped");
   });
 }
@@ -157,8 +166,8 @@ export async function runReplica(args: string[]): Promise<number> {
   const base = `${rc.host}:${port}`;
   log.info({ port, seq: r.appliedSeq, sequencerUrl }, "replica listening");
   process.stdout.write(`${JSON.stringify({ ready: true, role: "replica", id: rc.id, port, feed: `ws://${base}/feed`, stats: `http://${base}/stats` })}\n`);
-  return untilSignal(() => {
-    r.stop();
+  return untilSignal(async () => {
+    await r.stop();
     log.info({ seq: r.appliedSeq }, "replica stopped");
   });
 }

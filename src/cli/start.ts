@@ -92,7 +92,7 @@ export async function runStart(args: string[]): Promise<number> {
   }
 }
 
-async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string }[]; hashes_agree: boolean }> {
+async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {
   const d = cfg.demo;
   let stopping = false;
   const onSignal = (): void => { stopping = true; };
@@ -100,11 +100,11 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
   process.once("SIGTERM", onSignal);
   const endAt = performance.now() + durationS * 1000;
   const stop = (): boolean => stopping || performance.now() >= endAt;
-  const credentials = (acct: number): { keyId: string; secret: string } | undefined => {
-    const k = cfg.auth?.clientKeys.find((x) => x.account === acct);
-    return k === undefined ? undefined : { keyId: k.keyId, secret: loadSecret(k) };
-  };
-  const clients = await Promise.all(Array.from({ length: d.clients }, (_, i) => TradingClient.connect(String(seq.ready.trade), i + 1, 10_000, credentials(i + 1))));
+  const logins = demoLogins(cfg);
+  const clients = await Promise.all(Array.from({ length: d.clients }, (_, i) => {
+    const l = logins[i % logins.length]!;
+    return TradingClient.connect(String(seq.ready.trade), l.account, 10_000, l.credentials);
+  }));
   const perClient = d.ratePerSecond / d.clients;
   const traffic = Promise.all(clients.map((c, i) => runTraffic(c, { instrument: d.instrument, commands: Number.MAX_SAFE_INTEGER, seed: 7 + i, windowMax: 512, mid: d.mid, ratePerS: perClient, stop })));
   let last = { at: performance.now(), commands: 0 };
@@ -117,7 +117,8 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
       last = { at: now, commands: s.commands };
       // Lag as the sequencer sees it: its last seq minus what each replica reported applied.
       const lags = s.replicas.map((r) => `${r.id}:${r.lag}`).join(" ");
-      say(`${tty ? "\r" : ""}orders/s ${rate}  seq ${s.seq}  acked ${s.acks}  lag ${lags}  hashes ${checkpointsAgree(rs) && s.divergences === 0 ? "agree" : "DISAGREE"}${tty ? "   " : "\n"}`);
+      const halted = rs.filter((r) => r.halted !== null).map((r) => `  HALTED ${r.id} at seq ${r.halted!.seq} (${r.halted!.reason})`).join("");
+      say(`${tty ? "\r" : ""}orders/s ${rate}  seq ${s.seq}  acked ${s.acks}  lag ${lags}  hashes ${checkpointsAgree(rs) && s.divergences === 0 ? "agree" : "DISAGREE"}${halted}${tty ? "   " : "\n"}`);
     })().catch(() => undefined);
   }, STATUS_INTERVAL_MS);
   const results = await traffic;
@@ -129,8 +130,26 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
   const finalSeq = (await statsOf<SequencerStats>(seq)).seq;
   // A replica the dashboard left killed is not waited for; the others must agree.
   const rs = await drain(replicas.filter((r): r is Node => r !== null), finalSeq);
-  const agree = rs.every((r) => r.seq === finalSeq && r.hash === rs[0]!.hash && r.forked === null);
-  return { orders_acked: results.reduce((n, r) => n + r.acked, 0), replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash })), hashes_agree: agree };
+  const agree = rs.every((r) => r.seq === finalSeq && r.hash === rs[0]!.hash && r.forked === null && r.halted === null);
+  for (const r of rs) if (r.halted !== null) say(`replica ${r.id} HALTED at seq ${r.halted.seq} (${r.halted.reason}): ${r.halted.message}\n`);
+  return { orders_acked: results.reduce((n, r) => n + r.acked, 0), replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash, ...(r.halted === null ? {} : { halted: r.halted }) })), hashes_agree: agree };
+}
+
+/**
+ * The accounts the demo trades as: 1..clients without auth; with auth, the accounts of the
+ * configured client keys (each login signed with its key), shared round-robin by the clients.
+ */
+function demoLogins(cfg: Config): { account: number; credentials?: { keyId: string; secret: string } }[] {
+  if (cfg.auth === undefined) return Array.from({ length: cfg.demo.clients }, (_, i) => ({ account: i + 1 }));
+  const keys = cfg.auth.clientKeys.filter((k) => k.account > 0);
+  if (keys.length === 0) throw new UserError("auth.clientKeys: the demo needs a client key for a trading account (account > 0)");
+  return keys.map((k) => {
+    try {
+      return { account: k.account, credentials: { keyId: k.keyId, secret: loadSecret(k) } };
+    } catch (err) {
+      throw new UserError(`the demo cannot log in: ${(err as Error).message}`);
+    }
+  });
 }
 
 /** No replica refused a forked log, and replicas that reached the same checkpoint seq report the same hash there. */

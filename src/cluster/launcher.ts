@@ -20,6 +20,8 @@ export interface NodeProcess {
 
 export interface ReplicaStats {
   id: string; seq: number; hash: string; forked: string | null;
+  /** Where and why the replica stopped applying the log, or null. */
+  halted: { seq: number; reason: string; message: string } | null;
   checkpoint: { seq: number; hash: string };
   skew: { offset_us: number; bound_us: number; drift_ppm: number; samples: number } | null;
   clock_injected_error_us?: number;
@@ -29,6 +31,7 @@ export interface ReplicaStats {
 export interface SequencerStats {
   seq: number; commands: number; acks: number; divergences: number;
   replicas: { id: string; applied: number; lag: number }[];
+  halted_replicas: { id: string; seq: number; reason: string }[];
 }
 
 /** Runs `lockstep ARGS…` with stderr to logDir/NAME.log; resolves with its ready line. */
@@ -109,18 +112,26 @@ export async function getJson<T>(url: string, tries = FETCH_TRIES_MAX, timeoutMs
 
 /** A replica's applied seq from its cheap /seq endpoint. */
 export async function seqOf(n: NodeProcess): Promise<number> {
+  return (await progressOf(n)).seq;
+}
+
+/** A replica's applied seq and whether it has halted (it then applies nothing more), from /seq. */
+export function progressOf(n: NodeProcess): Promise<{ seq: number; halted: boolean }> {
   const base = String(n.ready.stats).replace(/\/stats$/, "");
-  return (await getJson<{ seq: number }>(`${base}/seq`)).seq;
+  return getJson<{ seq: number; halted: boolean }>(`${base}/seq`);
 }
 
 export const statsOf = <T>(n: NodeProcess): Promise<T> => getJson<T>(String(n.ready.stats));
 
-/** Polls the replicas' /stats until all have applied `seq` or `timeoutMs` passes, then returns their stats. */
+/**
+ * Polls the replicas' /seq until all have applied `seq` (or halted: they never will) or
+ * `timeoutMs` passes, then returns their stats.
+ */
 export async function drain(replicas: readonly NodeProcess[], seq: number, timeoutMs = 60_000): Promise<ReplicaStats[]> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const seqs = await Promise.all(replicas.map(seqOf));
-    if (seqs.every((s) => s >= seq) || performance.now() > deadline) return Promise.all(replicas.map((r) => statsOf<ReplicaStats>(r)));
+    const progress = await Promise.all(replicas.map(progressOf));
+    if (progress.every((p) => p.seq >= seq || p.halted) || performance.now() > deadline) return Promise.all(replicas.map((r) => statsOf<ReplicaStats>(r)));
     await new Promise((r) => setTimeout(r, 50));
   }
 }

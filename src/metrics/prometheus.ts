@@ -34,6 +34,13 @@ export class PromText {
     return this;
   }
 
+  /** One gauge with a sample per label set (none is fine: the gauge is then only declared). */
+  gaugeSet(name: string, help: string, values: readonly [Record<string, string>, number][]): this {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const [l, v] of values) this.lines.push(`${name}${this.labels(l)} ${v}`);
+    return this;
+  }
+
   toString(): string {
     return `${this.lines.join("\n")}\n`;
   }

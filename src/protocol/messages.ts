@@ -55,6 +55,12 @@ export const WireReason = {
   NOT_AUTHENTICATED: 111,
   RATE_LIMITED: 112,
   NOT_LEADER: 113,
+  /** The node could not turn the frame into a record its replicas decode to the same command (a bug); nothing was sequenced. */
+  INTERNAL: 114,
+  /** A follower claimed progress beyond what it was sent, or spoke before subscribing. */
+  NOT_SUBSCRIBED: 115,
+  /** The follower's hash chain at the seq it asked to start from differs from the sequencer's: the logs have forked. */
+  FORKED: 116,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -73,7 +79,24 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   111: "NOT_AUTHENTICATED",
   112: "RATE_LIMITED",
   113: "NOT_LEADER",
+  114: "INTERNAL",
+  115: "NOT_SUBSCRIBED",
+  116: "FORKED",
 };
+
+/**
+ * Why a replica stopped applying the log. A replica that meets a record it cannot apply halts
+ * at that seq (it never skips one, and never crash-loops on it), keeps serving what it has, and
+ * reports the halt in STATUS, /stats and metrics.
+ */
+export const HaltReason = {
+  /** The record's bytes do not decode to a sequenced command. */
+  RECORD_UNDECODABLE: 1,
+  /** The engine threw while applying the record. */
+  APPLY_FAILED: 2,
+} as const;
+export type HaltReason = (typeof HaltReason)[keyof typeof HaltReason];
+export const HALT_REASON_NAME: Readonly<Record<HaltReason, string>> = { 1: "RECORD_UNDECODABLE", 2: "APPLY_FAILED" };
 
 // ---- trading client ↔ sequencer ----------------------------------------------------------
 
@@ -102,8 +125,12 @@ export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | K
 export interface Subscribe { v: number; t: typeof MsgType.SUBSCRIBE; rid: string; from: number; chain: Uint8Array; sb?: boolean; key?: string; ts?: number; nonce?: string; sig?: Uint8Array }
 /** Consecutive records `first`, `first + 1`, …; `chain` is the chain value after the last. */
 export interface Batch { v: number; t: typeof MsgType.BATCH; ep: number; first: number; recs: Uint8Array[]; chain: Uint8Array; ts: number }
-/** Replica's progress and its state hash at the last checkpoint seq. */
-export interface Status { v: number; t: typeof MsgType.STATUS; rid: string; seq: number; ck: number; ckh: string }
+/**
+ * Follower's progress (replicas: applied; standbys: durable in their journal), never beyond what
+ * it was sent, and a replica's state hash at its last checkpoint seq. A halted replica adds
+ * `halt` (a HaltReason) and `hseq`, the seq it could not apply.
+ */
+export interface Status { v: number; t: typeof MsgType.STATUS; rid: string; seq: number; ck: number; ckh: string; halt?: number; hseq?: number }
 export interface ErrorMsg { v: number; t: typeof MsgType.ERROR; code: number; msg: string }
 /** Clock probe: `t1` is the replica's clock when sent, µs. */
 export interface Ping { v: number; t: typeof MsgType.PING; t1: number }
@@ -131,3 +158,4 @@ export interface Report {
 export interface TradeMsg { v: number; t: typeof MsgType.TRADE; inst: number; seq: number; tid: number; px: number; qty: number; side: number }
 
 export type FeedClientToReplica = SubBook | SubReports | Hello;
+export type FollowerToSequencer = Subscribe | Status | Ping;

@@ -1,9 +1,12 @@
 /**
- * Validation of every inbound frame before anything acts on it: version, type, and each field's
- * presence, integer-ness and range. A failure names the field and carries a WireReason code.
+ * Validation of every inbound frame before anything acts on it: the strict reader (wire.ts)
+ * first, then version, type, and each field's presence, kind and range. A failure names the
+ * field and carries a WireReason code. Every endpoint's frames come in through here: trading
+ * clients (/trade), feed clients (/feed) and followers (/replicate).
  */
 import { Side, Stp, Tif } from "../engine/index.js";
-import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, type ClientToSequencer, type FeedClientToReplica } from "./messages.js";
+import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, type ClientToSequencer, type FeedClientToReplica, type FollowerToSequencer } from "./messages.js";
+import { unpackFields, type Fields } from "./wire.js";
 
 export type Validated<T> = { ok: true; msg: T } | { ok: false; code: WireReason; text: string; cid: number };
 
@@ -44,26 +47,36 @@ const FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.SUB_REPORTS]: [id("acct"), int("from", 0, INT_MAX)],
 };
 
-function checkField(m: Record<string, unknown>, r: FieldRule): { code: WireReason; text: string } | null {
+/** Follower ids and checkpoint hashes are short printable strings. */
+const FOLLOWER_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
+  [MsgType.SUBSCRIBE]: [
+    { name: "rid", required: true, kind: "string" }, id("from"), { name: "chain", required: true, kind: "bin" },
+    { name: "sb", required: false, kind: "bool" }, ...PROOF,
+  ],
+  [MsgType.STATUS]: [
+    { name: "rid", required: true, kind: "string" }, int("seq", 0, INT_MAX), int("ck", 0, INT_MAX), { name: "ckh", required: true, kind: "string" },
+    int("halt", 1, INT_MAX, false), int("hseq", 1, INT_MAX, false),
+  ],
+  [MsgType.PING]: [int("t1", 0, INT_MAX)],
+};
+
+function checkField(m: Fields, r: FieldRule): { code: WireReason; text: string } | null {
   const x = m[r.name];
-  if (x === undefined || x === null) return r.required ? { code: WireReason.MISSING_FIELD, text: `field "${r.name}" is required` } : null;
+  if (x === undefined) return r.required ? { code: WireReason.MISSING_FIELD, text: `field "${r.name}" is required` } : null;
   if (r.kind === "bool") return typeof x === "boolean" ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be true or false` };
   if (r.kind === "string") return typeof x === "string" && x.length <= 256 ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be a string of at most 256 characters` };
   if (r.kind === "bin") return x instanceof Uint8Array ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be binary` };
-  if (!Number.isSafeInteger(x) || (x as number) < r.min! || (x as number) > r.max!) {
+  if (typeof x !== "number" || x < r.min! || x > r.max!) {
     return { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be an integer in [${r.min}, ${r.max}]` };
   }
   return null;
 }
 
-function validateWith<T>(raw: unknown, rules: Readonly<Record<number, readonly FieldRule[]>>): Validated<T> {
-  // Only a plain map is a message: this also refuses what msgpackr builds for extension types
-  // (dates, its placeholder object for the never-used byte 0xc1, …).
-  if (typeof raw !== "object" || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) {
-    return { ok: false, code: WireReason.MALFORMED, text: "a frame must be one MessagePack map", cid: 0 };
-  }
-  const m = raw as Record<string, unknown>;
-  const cid = Number.isSafeInteger(m.cid) && (m.cid as number) >= 0 ? (m.cid as number) : 0;
+function validateWith<T>(bytes: Uint8Array, rules: Readonly<Record<number, readonly FieldRule[]>>): Validated<T> {
+  const u = unpackFields(bytes);
+  if (!u.ok) return u;
+  const m = u.msg;
+  const cid = typeof m.cid === "number" && m.cid >= 0 ? m.cid : 0;
   if (m.v !== PROTOCOL_VERSION) return { ok: false, code: WireReason.BAD_VERSION, text: `protocol version must be ${PROTOCOL_VERSION}`, cid };
   const fields = typeof m.t === "number" ? rules[m.t] : undefined;
   if (fields === undefined) return { ok: false, code: WireReason.UNKNOWN_TYPE, text: `unknown message type ${String(m.t)}`, cid };
@@ -78,12 +91,12 @@ function validateWith<T>(raw: unknown, rules: Readonly<Record<number, readonly F
       return { ok: false, code: WireReason.UNKNOWN_FIELD, text: `field "${key}" is not part of message type ${String(m.t)}`, cid };
     }
   }
-  return { ok: true, msg: m as T };
+  return { ok: true, msg: m as unknown as T };
 }
 
 /** Checks a frame from a trading client; NEW orders also get their kind-specific fields checked. */
-export function validateClientMessage(raw: unknown, instruments: ReadonlySet<number>): Validated<ClientToSequencer> {
-  const r = validateWith<ClientToSequencer>(raw, CLIENT_RULES);
+export function validateClientFrame(bytes: Uint8Array, instruments: ReadonlySet<number>): Validated<ClientToSequencer> {
+  const r = validateWith<ClientToSequencer>(bytes, CLIENT_RULES);
   if (!r.ok || r.msg.t !== MsgType.NEW) return r;
   const m = r.msg;
   const fail = (code: WireReason, text: string): Validated<ClientToSequencer> => ({ ok: false, code, text, cid: m.cid });
@@ -94,6 +107,11 @@ export function validateClientMessage(raw: unknown, instruments: ReadonlySet<num
   return r;
 }
 
-export function validateFeedMessage(raw: unknown): Validated<FeedClientToReplica> {
-  return validateWith<FeedClientToReplica>(raw, FEED_RULES);
+export function validateFeedFrame(bytes: Uint8Array): Validated<FeedClientToReplica> {
+  return validateWith<FeedClientToReplica>(bytes, FEED_RULES);
+}
+
+/** Checks a frame from a follower (replica or standby sequencer) on /replicate. */
+export function validateFollowerFrame(bytes: Uint8Array): Validated<FollowerToSequencer> {
+  return validateWith<FollowerToSequencer>(bytes, FOLLOWER_RULES);
 }

@@ -6,7 +6,10 @@
  *               (a gap means re-subscribe; records already applied are skipped), and the hash
  *               chain over the new records must end at the frame's chain (else: forked log,
  *               refuse and stop)
- *   3. apply    every record exactly once, in seq order, to the engine
+ *   3. apply    every record exactly once, in seq order, to the engine; a record that does
+ *               not decode, or that the engine throws on, halts the replica at that seq (it
+ *               keeps serving what it has, says so in STATUS, /stats and metrics, and never
+ *               skips the record or crash-loops on it)
  *   4. publish  execution reports to the owning account's subscribers (and a resume ring),
  *               L2 updates with a top-10 checksum and trades to book subscribers
  *   5. report   STATUS (applied seq, last checkpoint hash) to the sequencer after each batch
@@ -24,11 +27,12 @@ import { Engine, REASON_NAME, type EngineOptions, type EngineSnapshot, type Inst
 import { chainNext, GENESIS_CHAIN } from "../journal/journal.js";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
-import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Batch, type ErrorMsg, type Pong } from "../protocol/messages.js";
-import { decodeRecord } from "../protocol/record.js";
-import { validateFeedMessage } from "../protocol/validate.js";
+import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Batch, type ErrorMsg, type Pong } from "../protocol/messages.js";
+import { decodeRecord, RecordError } from "../protocol/record.js";
+import { validateFeedFrame } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
-import { listen, upgradeWith } from "../util/uws.js";
+import { CloseCode, DEFAULT_LOGIN_LIMITS, LoginGate } from "../util/login-gate.js";
+import { closeAll, listen, STOP_GRACE_MS, upgradeWith } from "../util/uws.js";
 import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
 import { LatencyRecorder, SignedLatency } from "../metrics/latency.js";
@@ -55,6 +59,10 @@ export interface ReplicaOptions {
   readonly feedBufferBytesMax: number;
   /** Clock probes to the sequencer, one per this many ms. */
   readonly probeIntervalMs: number;
+  /** A feed connection that has sent no valid request (HELLO, SUB_BOOK, SUB_REPORTS) this long after opening is closed. */
+  readonly loginDeadlineMs?: number;
+  /** Feed connections waiting for their first valid request at once; one more is closed on open. */
+  readonly unauthenticatedMax?: number;
   /** This node's clock (a SystemClock, possibly with injected offset and drift). */
   readonly clock?: SystemClock;
   /**
@@ -100,6 +108,15 @@ const snapshotPackr = new Packr({ useRecords: false, int64AsType: "number" });
 const RECONNECT_MS_MIN = 50;
 const RECONNECT_MS_MAX = 500;
 
+/** Where and why this replica stopped applying the log. */
+export interface Halt { readonly seq: number; readonly reason: string; readonly message: string }
+
+/** A BATCH as the sequencer sends it; anything else from upstream is refused, never applied. */
+function isBatch(m: Record<string, unknown>): m is Batch & Record<string, unknown> {
+  return Number.isSafeInteger(m.ep) && Number.isSafeInteger(m.first) && (m.first as number) >= 1 && m.chain instanceof Uint8Array
+    && Array.isArray(m.recs) && m.recs.every((r) => r instanceof Uint8Array);
+}
+
 export class Replica {
   private engine: Engine;
   private readonly out = new CommandOutputs();
@@ -115,6 +132,10 @@ export class Replica {
   private upstreamIndex = 0;
   private stopping = false;
   private forked: string | null = null;
+  private halt: Halt | null = null;
+  /** False once the engine threw mid-command: its state is then not saved as a snapshot. */
+  private stateSound = true;
+  private readonly feedGate: LoginGate;
   private lastRecordTsUs = 0;
   /** Publishes market data; null once stopped (this uWS build has no app.close()). */
   private app: uWS.TemplatedApp | null = null;
@@ -149,6 +170,7 @@ export class Replica {
     this.clock = o.clock ?? new SystemClock();
     this.rotateTimer = setInterval(() => this.latency.rotate(), 1000);
     this.rotateTimer.unref();
+    this.feedGate = new LoginGate({ loginDeadlineMs: o.loginDeadlineMs ?? DEFAULT_LOGIN_LIMITS.loginDeadlineMs, unauthenticatedMax: o.unauthenticatedMax ?? DEFAULT_LOGIN_LIMITS.unauthenticatedMax }, "/feed");
     this.loadSnapshot();
   }
 
@@ -234,7 +256,7 @@ export class Replica {
   // ---- 1. follow --------------------------------------------------------------------------
 
   private connect(): void {
-    if (this.stopping || this.forked !== null) return;
+    if (this.stopping || this.forked !== null || this.halt !== null) return;
     const ws = new WebSocket(this.upstreamUrls[this.upstreamIndex]!, { perMessageDeflate: false, maxPayload: 64 << 20 });
     this.upstream = ws;
     ws.binaryType = "nodebuffer";
@@ -254,7 +276,7 @@ export class Replica {
       if (this.upstream === ws) this.upstream = null;
       if (this.probeTimer !== null) clearInterval(this.probeTimer);
       this.probeTimer = null;
-      if (this.stopping || this.forked !== null) return;
+      if (this.stopping || this.forked !== null || this.halt !== null) return;
       // Next node at once; back off only after every node has been tried.
       this.upstreamIndex = (this.upstreamIndex + 1) % this.upstreamUrls.length;
       if (this.upstreamIndex !== 0) return this.connect();
@@ -268,14 +290,21 @@ export class Replica {
     // Read together with receivedUs so that raw and true one-way times describe the same instant.
     const trueReceivedUs = this.o.drillTruth === true ? this.clock.trueNowUs() : 0;
     const m = decode(data) as Batch | ErrorMsg | Pong | undefined;
-    if (m?.t === MsgType.PONG) return this.onPong(m, receivedUs);
+    if (m?.t === MsgType.PONG) {
+      if (Number.isSafeInteger(m.t1) && Number.isSafeInteger(m.t2) && Number.isSafeInteger(m.t3)) this.onPong(m, receivedUs);
+      return;
+    }
     if (m?.t === MsgType.ERROR) {
       if (m.code === WireReason.NOT_LEADER) return this.o.log.debug({ msg: m.msg }, "that sequencer is a standby");
       this.o.log.error({ code: m.code, msg: m.msg }, "sequencer refused us");
-      if (/forked/.test(m.msg)) this.forked = m.msg;
+      if (m.code === WireReason.FORKED) this.forked = String(m.msg);
       return;
     }
-    if (m?.t !== MsgType.BATCH) return this.o.log.warn("unexpected frame from the sequencer");
+    if (m?.t !== MsgType.BATCH || !isBatch(m as unknown as Record<string, unknown>)) {
+      this.o.log.warn("unexpected or malformed frame from the sequencer: reconnecting");
+      ws.close();
+      return;
+    }
     this.onBatch(ws, m, receivedUs, trueReceivedUs);
   }
 
@@ -318,18 +347,45 @@ export class Replica {
     }
     this.epoch = b.ep;
     const est = this.skew.estimate(receivedUs);
-    for (const r of recs) this.applyRecord(r, receivedUs, est === null ? null : est.offsetUs, trueReceivedUs);
+    for (const r of recs) {
+      this.applyOrHalt(r, receivedUs, est === null ? null : est.offsetUs, trueReceivedUs);
+      if (this.halt !== null) break;
+    }
     this.flushFeed();
+    if (this.halt !== null) return this.reportHalt(ws);
     this.chain = chain;
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
     if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.saveSnapshot();
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
   }
 
+  /**
+   * Applies one record, or halts at it: a record that does not decode (or whose seq is not the
+   * next one) halts before anything changes; an engine that throws halts with its state unsound.
+   */
+  private applyOrHalt(bytes: Uint8Array, receivedUs: number, offsetUs: number | null, trueReceivedUs: number): void {
+    const seq = this.applied + 1;
+    try {
+      this.applyRecord(bytes, receivedUs, offsetUs, trueReceivedUs);
+    } catch (err) {
+      const undecodable = err instanceof RecordError;
+      if (!undecodable) this.stateSound = false;
+      this.halt = { seq, reason: HALT_REASON_NAME[undecodable ? HaltReason.RECORD_UNDECODABLE : HaltReason.APPLY_FAILED], message: (err as Error).message };
+      this.o.log.fatal({ seq, reason: this.halt.reason, err: this.halt.message }, "HALTED: cannot apply the record at this seq; serving what was applied, applying nothing more");
+    }
+  }
+
+  /** Tells the sequencer where and why we halted, then leaves the log (no reconnect: the record would halt us again). */
+  private reportHalt(ws: WebSocket): void {
+    const code = this.halt!.reason === HALT_REASON_NAME[HaltReason.RECORD_UNDECODABLE] ? HaltReason.RECORD_UNDECODABLE : HaltReason.APPLY_FAILED;
+    ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash, halt: code, hseq: this.halt!.seq }));
+    ws.close(1000, "replica halted");
+  }
+
   private applyRecord(bytes: Uint8Array, receivedUs: number, offsetUs: number | null, trueReceivedUs: number): void {
     const started = performance.now();
     const r = decodeRecord(bytes);
-    if (r.seq !== this.applied + 1) throw new Error(`replica invariant: record ${r.seq} after ${this.applied}`);
+    if (r.seq !== this.applied + 1) throw new RecordError(`record carries seq ${r.seq} where seq ${this.applied + 1} belongs`);
     const raw = receivedUs - r.tsUs;
     this.latency.oneWayRaw.record(raw);
     if (offsetUs !== null) {
@@ -408,11 +464,15 @@ export class Replica {
       compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120,
       maxBackpressure: this.o.feedBufferBytesMax, closeOnBackpressureLimit: 1,
       upgrade: (res, req, ctx) => upgradeWith<FeedData>({ acct: 0, books: new Set<number>(), closed: false, loggedIn: 0 })(res, req, ctx),
-      open: (ws) => { this.feed.add(ws); },
+      open: (ws) => {
+        this.feed.add(ws);
+        this.feedGate.admit(ws);
+      },
       message: (ws, msg) => this.onFeedFrame(ws, msg),
       close: (ws) => {
         ws.getUserData().closed = true;
         this.feed.delete(ws);
+        this.feedGate.done(ws);
         this.unsubscribeReports(ws);
       },
     });
@@ -424,7 +484,7 @@ export class Replica {
     });
     // Progress only: cheap enough to poll often (/stats hashes the whole book).
     app.get("/seq", (res) => {
-      res.writeHeader("content-type", "application/json").end(`{"seq":${this.applied}}`);
+      res.writeHeader("content-type", "application/json").end(`{"seq":${this.applied},"halted":${this.halt !== null}}`);
     });
     this.app = app;
     const l = await listen(app, this.o.host, this.o.port, `replica ${this.o.id}`);
@@ -438,14 +498,17 @@ export class Replica {
   }
 
   private onFeedFrame(ws: uWS.WebSocket<FeedData>, bytes: ArrayBuffer): void {
-    const v = validateFeedMessage(decode(new Uint8Array(bytes)));
+    const v = validateFeedFrame(new Uint8Array(bytes));
     if (!v.ok) return this.feedError(ws, v.code, v.text);
     const m = v.msg;
     const d = ws.getUserData();
+    // A valid request is this endpoint's login (public market data needs no account).
+    if (m.t !== MsgType.HELLO) this.feedGate.done(ws);
     if (m.t === MsgType.HELLO) {
       const a = this.o.auth?.verify(m, m.acct, this.clock.nowUs()) ?? { ok: true as const, account: m.acct };
       if (!a.ok) return this.feedError(ws, WireReason.NOT_AUTHENTICATED, `login refused: ${a.why}`);
       d.loggedIn = m.acct;
+      this.feedGate.done(ws);
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.epoch, seq: this.applied }), true);
       return;
     }
@@ -475,8 +538,12 @@ export class Replica {
     const l = { replica: this.o.id };
     const L = this.latency;
     const e = this.skewEstimate();
+    const halted: [Record<string, string>, number][] = [this.halt === null ? [l, 0] : [{ ...l, reason: this.halt.reason }, 1]];
     return new PromText()
       .gauge("lockstep_replica_applied_seq", "Last sequence number applied.", this.applied, l)
+      .gaugeSet("lockstep_replica_halted", "1 while this replica is halted at a record it cannot apply, by reason.", halted)
+      .counter("lockstep_replica_login_expired_total", "Feed connections closed for sending no valid request within the login deadline.", [[l, this.feedGate.expired]])
+      .counter("lockstep_replica_login_refused_total", "Feed connections closed on open because too many were waiting.", [[l, this.feedGate.refused]])
       .counter("lockstep_replica_gaps_total", "Gaps detected in the log (each re-subscribes).", [[l, this.gaps]])
       .counter("lockstep_replica_stale_epoch_batches_total", "Batches ignored because they came from an older epoch than one already seen.", [[l, this.staleEpochBatches]])
       .counter("lockstep_replica_engine_rejects_total", "Commands the engine refused, by reason.", [...this.engineRejects].map(([k, n]) => [{ ...l, reason: REASON_NAME[k as Reason] }, n] as [Record<string, string>, number]))
@@ -511,22 +578,32 @@ export class Replica {
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
       latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.gaps, stale_epoch_batches: this.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
-      checkpoint: this.checkpoint, forked: this.forked, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
+      checkpoint: this.checkpoint, forked: this.forked, halted: this.halt, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
     };
   }
 
-  /** Saves a snapshot, then closes every connection. */
-  stop(): void {
+  /**
+   * Saves a snapshot (unless the engine threw: that state is not trusted), then closes every
+   * connection with a close code; resolves once they are closed, cutting any still open after
+   * STOP_GRACE_MS.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
     this.stopping = true;
     clearInterval(this.rotateTimer);
+    this.feedGate.stop();
     if (this.probeTimer !== null) clearInterval(this.probeTimer);
-    if (this.applied > this.lastSnapshotSeq) this.saveSnapshot();
-    this.upstream?.close();
+    if (this.applied > this.lastSnapshotSeq && this.stateSound) this.saveSnapshot();
+    const up = this.upstream;
+    if (up !== null) {
+      up.close(CloseCode.GOING_AWAY, "replica stopping");
+      setTimeout(() => up.terminate(), STOP_GRACE_MS).unref();
+    }
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
-    for (const ws of this.feed) ws.end(1001, "replica stopping");
     this.app = null;
+    return closeAll([this.feed], CloseCode.GOING_AWAY, "replica stopping");
   }
 }

@@ -87,7 +87,7 @@ export class LogFollower {
       if (m.code === WireReason.NOT_LEADER) this.o.log.info({ msg: m.msg }, "standby: that node no longer leads");
       else {
         this.o.log.error({ code: m.code, msg: m.msg }, "standby: the leader refused us");
-        if (/forked/.test(m.msg)) this.forked = m.msg;
+        if (m.code === WireReason.FORKED) this.forked = m.msg;
       }
       return;
     }

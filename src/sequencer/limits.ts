@@ -22,17 +22,19 @@ export class TokenBucket {
   }
 }
 
-export interface GatewayLimits {
+import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from "../util/login-gate.js";
+
+export interface GatewayLimits extends LoginLimits {
   /** Commands per second and burst, per connection. */
   readonly connectionRatePerS: number;
   readonly connectionBurst: number;
   /** Commands per second and burst, per account, across all its connections. */
   readonly accountRatePerS: number;
   readonly accountBurst: number;
-  /** Trading connections at once; one more is refused at HELLO. */
+  /** Logged-in trading connections at once; one more is refused at HELLO (OVERLOADED). Connections waiting to log in are capped separately. */
   readonly connectionsMax: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
-  connectionRatePerS: 50_000, connectionBurst: 5_000, accountRatePerS: 100_000, accountBurst: 10_000, connectionsMax: 1_000,
+  connectionRatePerS: 50_000, connectionBurst: 5_000, accountRatePerS: 100_000, accountBurst: 10_000, connectionsMax: 1_000, ...DEFAULT_LOGIN_LIMITS,
 };

@@ -2,9 +2,12 @@
  * The sequencer: totally orders every command and streams the ordered log to replicas.
  *
  * Pipeline, in order, for every inbound frame on /trade:
- *   1. gate      size limit, decode, validate (reject with a WireReason; nothing else happens)
+ *   1. gate      size limit, strict decode, validate (reject with a WireReason; nothing else
+ *                happens), login and rate limits
  *   2. sequence  seq = lastSeq + 1 (new orders take seq as their order id), stamp clock time,
- *                encode the record, extend the hash chain, append to the journal buffer
+ *                build the command, seal the record (encode, decode with the replicas' decoder,
+ *                compare: a mismatch refuses the frame), extend the hash chain, append to the
+ *                journal buffer
  *   3. tick      once per event-loop turn, after all frames of that turn:
  *                journal.flush() (group commit), then replicate, then release acks
  *   4. replicate direct sends to each replica from its own cursor (ring, then journal), one
@@ -23,15 +26,15 @@
  */
 import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
-import { Stp, Tif, type Command, type InstrumentConfig } from "../engine/index.js";
 import type { Clock } from "../clock/clock.js";
 import { Journal, type FsyncPolicy } from "../journal/journal.js";
-import { decode, encode } from "../protocol/codec.js";
-import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type NewOrder, type Subscribe, type Status } from "../protocol/messages.js";
-import { encodeRecord } from "../protocol/record.js";
-import { validateClientMessage } from "../protocol/validate.js";
+import { encode } from "../protocol/codec.js";
+import { commandOf, sealRecord, type Command, type InstrumentConfig } from "../protocol/command.js";
+import { HALT_REASON_NAME, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type HaltReason, type Subscribe, type Status } from "../protocol/messages.js";
+import { validateClientFrame, validateFollowerFrame } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
-import { listen, upgradeWith } from "../util/uws.js";
+import { CloseCode, LoginGate } from "../util/login-gate.js";
+import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { PromText } from "../metrics/prometheus.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { DEFAULT_LIMITS, TokenBucket, type GatewayLimits } from "./limits.js";
@@ -61,7 +64,7 @@ export interface SequencerOptions {
   /** When set, HELLO must carry a valid proof for a client key, SUBSCRIBE one for a replica key. */
   readonly auth?: { readonly clients: Authenticator; readonly replicas: Authenticator };
   /** Rate limits and the connection cap; DEFAULT_LIMITS when absent. */
-  readonly limits?: GatewayLimits;
+  readonly limits?: Partial<GatewayLimits>;
   /** Leader election and standby mode; without it this node leads `epoch` on its own. */
   readonly ha?: HaOptions;
 }
@@ -90,6 +93,8 @@ const RATE_LIMITED_IN_A_ROW_MAX = 1_000;
 interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number; bucket: TokenBucket | null; limitedInARow: number }
 interface ReplicaData {
   rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number;
+  /** Logged in with a replica key (always true without auth): only these count for `replicas:K` acks. */
+  authenticated: boolean;
   /** A standby sequencer (gets every record at once; may join the ISR). */
   standby: boolean;
   /** Standbys: when the standby last reached `target`, a seq set at the previous catch-up. */
@@ -103,6 +108,8 @@ interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
 /** Hard limit for uWS itself; beyond our own frameBytesMax we still answer with a reject. */
 const UWS_PAYLOAD_BYTES_MAX = 1 << 20;
 const CHECKPOINTS_KEPT_MAX = 256;
+/** Halted replicas remembered for /stats and metrics (the oldest is forgotten beyond this). */
+const HALTED_KEPT_MAX = 64;
 const PUMP_BYTES_PER_TURN = 1 << 20;
 
 export class Sequencer {
@@ -113,8 +120,17 @@ export class Sequencer {
   private readonly instrumentIds: ReadonlySet<number>;
   private readonly ring: Ring<RingRecord>;
   private readonly pendingAcks: PendingAck[] = [];
+  /** Subscribed followers (replicas and standbys). */
   private readonly replicas = new Set<uWS.WebSocket<ReplicaData>>();
+  /** Every open /replicate connection, subscribed or not (closed on stop). */
+  private readonly followers = new Set<uWS.WebSocket<ReplicaData>>();
   private readonly clients = new Set<uWS.WebSocket<ClientData>>();
+  /** Trading connections logged in: the ones `connectionsMax` counts. */
+  private loggedIn = 0;
+  private readonly tradeGate: LoginGate;
+  private readonly replicateGate: LoginGate;
+  /** Replicas that halted on a record they could not apply, by id: the seq and the reason. */
+  private readonly halted = new Map<string, { seq: number; reason: string }>();
   private readonly checkpoints = new Map<number, { hash: string; rid: string }>();
   private readonly limits: GatewayLimits;
   private readonly accountBuckets = new Map<number, TokenBucket>();
@@ -135,14 +151,16 @@ export class Sequencer {
   /** State revision at which we last found ourselves not allowed to lead (logged once). */
   private ineligibleAt = "";
   private promoting = false;
-  readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), divergences: 0, catchUps: 0 };
+  readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), divergences: 0, catchUps: 0, statusRefused: 0, sealFailures: 0 };
 
   constructor(private readonly o: SequencerOptions) {
     this.journal = Journal.open({ ...o.journal, onDurable: (seq) => { this.follower?.onDurable(seq); this.scheduleTick(); } });
     if (this.journal.truncatedBytes > 0) o.log.warn({ note: this.journal.recoveryNote }, "journal: cut a torn tail on open");
     this.instrumentIds = new Set(o.instruments.map((i) => i.id));
     this.ring = new Ring(o.ringRecordsMax);
-    this.limits = o.limits ?? DEFAULT_LIMITS;
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.tradeGate = new LoginGate(this.limits, "/trade");
+    this.replicateGate = new LoginGate(this.limits, "/replicate");
     this.epoch = o.ha === undefined ? o.epoch : this.lastLoggedEpoch();
     this.role = o.ha === undefined ? "leader" : "standby";
     this.committed = this.journal.lastSeq;
@@ -164,21 +182,33 @@ export class Sequencer {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
       upgrade: (res, req, ctx) => upgradeWith<ClientData>({ acct: 0, closed: false, authFailures: 0, unauthenticated: 0, bucket: null, limitedInARow: 0 })(res, req, ctx),
-      open: (ws) => { this.clients.add(ws); },
+      open: (ws) => {
+        this.clients.add(ws);
+        this.tradeGate.admit(ws);
+      },
       message: (ws, msg) => this.onClientFrame(ws, msg),
       close: (ws) => {
-        ws.getUserData().closed = true;
+        const d = ws.getUserData();
+        d.closed = true;
+        if (d.acct !== 0) this.loggedIn--;
         this.clients.delete(ws);
+        this.tradeGate.done(ws);
       },
     });
     app.ws<ReplicaData>("/replicate", {
       compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: 120,
       maxBackpressure: 4 * this.o.replicaBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<ReplicaData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0, standby: false, caughtUpMs: 0, target: 0, pumpScheduled: false })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<ReplicaData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0, authenticated: false, standby: false, caughtUpMs: 0, target: 0, pumpScheduled: false })(res, req, ctx),
+      open: (ws) => {
+        this.followers.add(ws);
+        this.replicateGate.admit(ws);
+      },
       message: (ws, msg) => this.onReplicaFrame(ws, msg),
       drain: (ws) => this.pump(ws),
       close: (ws) => {
         ws.getUserData().closed = true;
+        this.followers.delete(ws);
+        this.replicateGate.done(ws);
         this.replicas.delete(ws);
         if (ws.getUserData().standby) this.scheduleTick();
       },
@@ -351,7 +381,7 @@ export class Sequencer {
 
   private onClientFrame(ws: uWS.WebSocket<ClientData>, bytes: ArrayBuffer): void {
     if (bytes.byteLength > this.o.frameBytesMax) return this.reject(ws, 0, WireReason.FRAME_TOO_LARGE, `frame of ${bytes.byteLength} bytes exceeds ${this.o.frameBytesMax}`);
-    const v = validateClientMessage(decode(new Uint8Array(bytes)), this.instrumentIds);
+    const v = validateClientFrame(new Uint8Array(bytes), this.instrumentIds);
     if (!v.ok) return this.reject(ws, v.cid, v.code, v.text);
     const m = v.msg;
     const user = ws.getUserData();
@@ -370,12 +400,14 @@ export class Sequencer {
           return;
         }
       }
-      if (this.clients.size > this.limits.connectionsMax) {
+      if (this.loggedIn >= this.limits.connectionsMax) {
         this.reject(ws, 0, WireReason.OVERLOADED, `the sequencer takes at most ${this.limits.connectionsMax} trading connections`);
         ws.end(1013, "too many connections");
         return;
       }
       user.acct = m.acct;
+      this.loggedIn++;
+      this.tradeGate.done(ws);
       const now = performance.now();
       user.bucket = new TokenBucket(this.limits.connectionRatePerS, this.limits.connectionBurst, now);
       if (!this.accountBuckets.has(m.acct)) this.accountBuckets.set(m.acct, new TokenBucket(this.limits.accountRatePerS, this.limits.accountBurst, now));
@@ -397,11 +429,7 @@ export class Sequencer {
     }
     user.limitedInARow = 0;
     const seq = this.journal.lastSeq + 1;
-    const cmd: Command = m.t === MsgType.NEW ? newOrderCommand(m, seq, user.acct)
-      : m.t === MsgType.CANCEL ? { type: "cancel", orderId: m.oid, account: user.acct }
-      : m.t === MsgType.MODIFY ? { type: "modify", orderId: m.oid, account: user.acct, price: m.px, qty: m.qty }
-      : { type: "cancel-all", account: user.acct };
-    this.sequence(cmd);
+    if (!this.sequence(commandOf(m, seq, user.acct))) return this.reject(ws, m.cid, WireReason.INTERNAL, "this command could not be recorded faithfully (a bug, logged); it was not sequenced");
     this.pendingAcks.push({ ws, cid: m.cid, seq, oid: m.t === MsgType.NEW ? seq : m.t === MsgType.KILL ? 0 : m.oid });
   }
 
@@ -412,13 +440,20 @@ export class Sequencer {
 
   // ---- 2. sequence ------------------------------------------------------------------------
 
-  private sequence(cmd: Command): void {
+  /** Journals `cmd` as the next seq; false (nothing journaled) when its record does not decode back to it. */
+  private sequence(cmd: Command): boolean {
     const seq = this.journal.lastSeq + 1;
-    const payload = encodeRecord({ seq, epoch: this.epoch, tsUs: this.o.clock.nowUs(), cmd });
+    const payload = sealRecord({ seq, epoch: this.epoch, tsUs: this.o.clock.nowUs(), cmd });
+    if (payload === null) {
+      this.counters.sealFailures++;
+      this.o.log.error({ seq, cmd }, "BUG: a command's record does not decode back to it; refused, not journaled");
+      return false;
+    }
     const chain = this.journal.append(seq, payload);
     this.ring.push({ seq, payload, chain });
     this.counters.commands++;
     this.scheduleTick();
+    return true;
   }
 
   // ---- 3. tick ----------------------------------------------------------------------------
@@ -449,18 +484,20 @@ export class Sequencer {
 
   private onReplicaFrame(ws: uWS.WebSocket<ReplicaData>, bytes: ArrayBuffer): void {
     const receivedUs = this.o.clock.nowUs();
-    const m = decode(new Uint8Array(bytes)) as Record<string, unknown> | undefined;
+    const v = validateFollowerFrame(new Uint8Array(bytes));
+    if (!v.ok) return this.replicaError(ws, v.code, v.text);
+    const m = v.msg;
     const d = ws.getUserData();
-    if (m?.t === MsgType.PING && m.v === PROTOCOL_VERSION && Number.isSafeInteger(m.t1)) {
+    if (m.t === MsgType.PING) {
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.PONG, t1: m.t1, t2: receivedUs, t3: this.o.clock.nowUs() }), true);
       return;
     }
-    if (typeof m !== "object" || m === null || m.v !== PROTOCOL_VERSION || typeof m.rid !== "string" || !Number.isSafeInteger(m.seq ?? m.from)) {
-      return this.replicaError(ws, WireReason.MALFORMED, "expected SUBSCRIBE or STATUS");
+    if (m.t === MsgType.SUBSCRIBE) {
+      if (d.live) return this.replicaError(ws, WireReason.ALREADY_LOGGED_IN, "this connection is already subscribed");
+      return this.subscribe(ws, m);
     }
-    if (m.t === MsgType.SUBSCRIBE) return this.subscribe(ws, m as unknown as Subscribe);
-    if (m.t === MsgType.STATUS && d.live) return this.onStatus(d, m as unknown as Status);
-    this.replicaError(ws, WireReason.UNKNOWN_TYPE, `unexpected message type ${String(m.t)}`);
+    if (!d.live) return this.replicaError(ws, WireReason.NOT_SUBSCRIBED, "send SUBSCRIBE first");
+    this.onStatus(ws, m);
   }
 
   private subscribe(ws: uWS.WebSocket<ReplicaData>, m: Subscribe): void {
@@ -480,12 +517,14 @@ export class Sequencer {
     if (from < this.journal.firstSeq) return this.replicaError(ws, WireReason.OUT_OF_RANGE, `seq ${from} is no longer retained; restore from a peer's snapshot`);
     this.journal.flush();
     const expected = this.chainBefore(from);
-    if (!(m.chain instanceof Uint8Array) || !expected.equals(m.chain)) {
+    if (!expected.equals(m.chain)) {
       this.o.log.error({ rid: m.rid, from }, "replica's log forks from ours: refused");
-      return this.replicaError(ws, WireReason.OUT_OF_RANGE, `your chain at seq ${from - 1} differs from the sequencer's: the logs have forked`);
+      return this.replicaError(ws, WireReason.FORKED, `your chain at seq ${from - 1} differs from the sequencer's: the logs have forked`);
     }
-    Object.assign(d, { rid: m.rid, next: from, applied: from - 1, live: true, standby: m.sb === true, caughtUpMs: performance.now(), target: this.journal.lastSeq });
+    Object.assign(d, { rid: m.rid, next: from, applied: from - 1, live: true, authenticated: true, standby: m.sb === true, caughtUpMs: performance.now(), target: this.journal.lastSeq });
+    this.replicateGate.done(ws);
     this.replicas.add(ws);
+    this.halted.delete(m.rid);
     if (from <= this.journal.lastSeq) this.counters.catchUps++;
     this.o.log.info({ rid: m.rid, from, lastSeq: this.journal.lastSeq }, "replica subscribed");
     this.pump(ws);
@@ -503,6 +542,8 @@ export class Sequencer {
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ERROR, code, msg }), true);
     ws.end(4000 + (code % 1000), WIRE_REASON_NAME[code]);
   }
+
+  /** Close code for a refused frame on /replicate: 4000 + the reason's last three digits. */
 
   /** The last seq this follower may be sent: standbys get everything, replicas what is committed. */
   private limitFor(d: ReplicaData): number {
@@ -588,7 +629,20 @@ export class Sequencer {
     return encode({ v: PROTOCOL_VERSION, t: MsgType.BATCH, ep: this.epoch, first, recs, chain, ts: this.o.clock.nowUs() });
   }
 
-  private onStatus(d: ReplicaData, m: Status): void {
+  /**
+   * A follower's progress. It is held to what it was sent: a STATUS beyond that (or with a
+   * checkpoint beyond its seq) is refused, counted, and the connection closed, so no follower
+   * can release acks for records it never had.
+   */
+  private onStatus(ws: uWS.WebSocket<ReplicaData>, m: Status): void {
+    const d = ws.getUserData();
+    const sent = d.next - 1;
+    if (m.seq > sent || m.ck > m.seq) {
+      this.counters.statusRefused++;
+      this.o.log.warn({ rid: d.rid, seq: m.seq, ck: m.ck, sent }, "follower claimed progress beyond what it was sent: refused");
+      return this.replicaError(ws, WireReason.OUT_OF_RANGE, `STATUS seq ${m.seq} (checkpoint ${m.ck}) is beyond seq ${sent}, the last one sent to you`);
+    }
+    if (m.halt !== undefined) this.onHalted(d, m.halt, m.hseq ?? m.seq + 1);
     if (m.seq > d.applied) d.applied = m.seq;
     if (d.standby) {
       this.standbyDurable.set(d.rid, d.applied);
@@ -611,13 +665,21 @@ export class Sequencer {
     if (this.o.ack.mode === "replicas") this.releaseAcks();
   }
 
+  private onHalted(d: ReplicaData, code: number, seq: number): void {
+    const reason = HALT_REASON_NAME[code as HaltReason] ?? `code ${code}`;
+    if (this.halted.get(d.rid)?.seq !== seq) this.o.log.error({ rid: d.rid, seq, reason }, "REPLICA HALTED: it cannot apply the record at this seq");
+    this.halted.delete(d.rid);
+    this.halted.set(d.rid, { seq, reason });
+    if (this.halted.size > HALTED_KEPT_MAX) this.halted.delete(this.halted.keys().next().value!);
+  }
+
   // ---- 5. ack -----------------------------------------------------------------------------
 
   private releasableSeq(): number {
     const a = this.o.ack;
     if (a.mode === "none") return this.committed;
     if (a.mode === "journal") return Math.min(this.committed, this.journal.durableSeq);
-    const applied = [...this.replicas].filter((ws) => !ws.getUserData().standby).map((ws) => ws.getUserData().applied).sort((x, y) => y - x);
+    const applied = [...this.replicas].filter((ws) => !ws.getUserData().standby && ws.getUserData().authenticated).map((ws) => ws.getUserData().applied).sort((x, y) => y - x);
     return applied.length >= a.count ? Math.min(this.committed, applied[a.count - 1]!) : 0;
   }
 
@@ -662,7 +724,12 @@ export class Sequencer {
       .gauge("lockstep_sequencer_committed_seq", "Last sequence number every in-sync standby has (what replicas may get and clients may be acked).", this.committed)
       .gauge("lockstep_sequencer_epoch", "Epoch this node leads, or the newest it has seen.", this.epoch)
       .gauge("lockstep_sequencer_leader", "1 while this node leads, 0 as a standby.", this.role === "leader" ? 1 : 0)
-      .gauge("lockstep_sequencer_in_sync_standbys", "Standbys in the ISR (acks wait for each of them).", this.isr.size);
+      .gauge("lockstep_sequencer_in_sync_standbys", "Standbys in the ISR (acks wait for each of them).", this.isr.size)
+      .counter("lockstep_sequencer_status_refused_total", "STATUS frames refused because they claimed more than the follower was sent.", [[{}, this.counters.statusRefused]])
+      .counter("lockstep_sequencer_seal_failures_total", "Commands refused because their record did not decode back to them (a bug).", [[{}, this.counters.sealFailures]])
+      .counter("lockstep_sequencer_login_refused_total", "Connections closed on open because too many were waiting to log in.", [[{ endpoint: "trade" }, this.tradeGate.refused], [{ endpoint: "replicate" }, this.replicateGate.refused]])
+      .counter("lockstep_sequencer_login_expired_total", "Connections closed because they did not log in within the deadline.", [[{ endpoint: "trade" }, this.tradeGate.expired], [{ endpoint: "replicate" }, this.replicateGate.expired]]);
+    p.gaugeSet("lockstep_sequencer_replica_halted", "1 for each replica halted at a record it cannot apply, with the reason.", [...this.halted].map(([rid, h]) => [{ replica: rid, reason: h.reason }, 1] as [Record<string, string>, number]));
     for (const ws of this.replicas) {
       const d = ws.getUserData();
       p.gauge("lockstep_sequencer_replica_lag_seq", "Sequence numbers a replica has not yet reported applied.", this.journal.lastSeq - d.applied, { replica: d.rid });
@@ -676,32 +743,32 @@ export class Sequencer {
       ...(this.o.ha === undefined ? {} : { id: this.o.ha.id, leader: this.leaderUrl ?? null, following: this.follower?.following ?? null, isr: [...this.isr], forked: this.follower?.forked ?? null }),
       commands: this.counters.commands, acks: this.counters.acks, pending_acks: this.pendingAcks.length,
       rejects: Object.fromEntries([...this.counters.rejects].map(([k, v]) => [WIRE_REASON_NAME[k as WireReason], v])),
-      divergences: this.counters.divergences, catch_ups: this.counters.catchUps,
+      divergences: this.counters.divergences, catch_ups: this.counters.catchUps, status_refused: this.counters.statusRefused, seal_failures: this.counters.sealFailures,
+      logged_in: this.loggedIn, waiting_to_log_in: this.tradeGate.size + this.replicateGate.size,
+      halted_replicas: [...this.halted].map(([id, h]) => ({ id, seq: h.seq, reason: h.reason })),
       replicas: [...this.replicas].map((ws) => { const d = ws.getUserData(); return { id: d.rid, standby: d.standby, sent: d.next - 1, applied: d.applied, lag: this.journal.lastSeq - d.applied, buffered_bytes: d.closed ? 0 : ws.getBufferedAmount(), buffered_peak_bytes: d.bufferedPeak }; }),
     };
   }
 
-  /** Stops listening, flushes and closes the journal (fsync'd), and closes every connection. */
-  stop(): void {
-    if (this.listenSocket === null && this.app === null) return;
+  /**
+   * Stops listening, flushes and closes the journal (fsync'd), and closes every connection with
+   * a close code; resolves once all are closed, forcing any still open after STOP_GRACE_MS.
+   */
+  stop(): Promise<void> {
+    if (this.listenSocket === null && this.app === null) return Promise.resolve();
     // No more ISR changes or promotions: a leader stopping must leave its standby eligible.
     this.role = "fenced";
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     this.follower?.stop();
+    this.tradeGate.stop();
+    this.replicateGate.stop();
     if (this.haTimer !== null) clearInterval(this.haTimer);
     void this.o.ha?.coordinator.close();
     this.journal.flush();
     this.journal.close();
     this.releaseAcks();
-    for (const ws of [...this.clients, ...this.replicas]) ws.end(1001, "sequencer stopping");
     this.app = null;
+    return closeAll([this.clients, this.followers], CloseCode.GOING_AWAY, "sequencer stopping");
   }
-}
-
-function newOrderCommand(m: NewOrder, orderId: number, account: number): Command {
-  const common = { instrument: m.inst, orderId, account, side: m.side as 0 | 1, qty: m.qty, stp: (m.stp ?? Stp.NONE) as Stp };
-  if (m.ord === OrdType.MARKET) return { type: "market", ...common };
-  if (m.ord === OrdType.STOP) return { type: "stop", ...common, stopPrice: m.spx!, price: m.px ?? 0, tif: (m.tif ?? Tif.GTC) as Tif };
-  return { type: "limit", ...common, price: m.px!, tif: (m.tif ?? Tif.GTC) as Tif, postOnly: m.po ?? false };
 }

@@ -17,3 +17,28 @@ export function upgradeWith<T>(data: T): (res: uWS.HttpResponse, req: uWS.HttpRe
     res.upgrade(data, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), ctx);
   };
 }
+
+/** How long stopping nodes wait for peers to answer a close before cutting the connection. */
+export const STOP_GRACE_MS = 1_000;
+
+/**
+ * Ends every connection in `sets` with `code`, then resolves once all have closed; any still
+ * open after STOP_GRACE_MS (a peer that never answers the close) is cut.
+ */
+export function closeAll(sets: readonly Set<uWS.WebSocket<{ closed: boolean }>>[] | readonly Set<uWS.WebSocket<never>>[], code: number, why: string): Promise<void> {
+  const open = (): uWS.WebSocket<{ closed: boolean }>[] => (sets as Set<uWS.WebSocket<{ closed: boolean }>>[]).flatMap((s) => [...s]);
+  for (const ws of open()) ws.end(code, why);
+  return new Promise((done) => {
+    const started = performance.now();
+    const check = (): void => {
+      const left = open();
+      if (left.length === 0) return done();
+      if (performance.now() - started >= STOP_GRACE_MS) {
+        for (const ws of left) ws.close();
+        return done();
+      }
+      setTimeout(check, 10);
+    };
+    check();
+  });
+}
