@@ -543,7 +543,7 @@ export class Replica {
       .gauge("lockstep_replica_applied_seq", "Last sequence number applied.", this.applied, l)
       .gaugeSet("lockstep_replica_halted", "1 while this replica is halted at a record it cannot apply, by reason.", halted)
       .counter("lockstep_replica_login_expired_total", "Feed connections closed for sending no valid request within the login deadline.", [[l, this.feedGate.expired]])
-      .counter("lockstep_replica_login_refused_total", "Feed connections closed on open because too many were waiting.", [[l, this.feedGate.refused]])
+      .counter("lockstep_replica_login_evicted_total", "Feed connections closed, longest waiting first, to make room while too many were waiting.", [[l, this.feedGate.evicted]])
       .counter("lockstep_replica_gaps_total", "Gaps detected in the log (each re-subscribes).", [[l, this.gaps]])
       .counter("lockstep_replica_stale_epoch_batches_total", "Batches ignored because they came from an older epoch than one already seen.", [[l, this.staleEpochBatches]])
       .counter("lockstep_replica_engine_rejects_total", "Commands the engine refused, by reason.", [...this.engineRejects].map(([k, n]) => [{ ...l, reason: REASON_NAME[k as Reason] }, n] as [Record<string, string>, number]))

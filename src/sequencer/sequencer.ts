@@ -727,7 +727,7 @@ export class Sequencer {
       .gauge("lockstep_sequencer_in_sync_standbys", "Standbys in the ISR (acks wait for each of them).", this.isr.size)
       .counter("lockstep_sequencer_status_refused_total", "STATUS frames refused because they claimed more than the follower was sent.", [[{}, this.counters.statusRefused]])
       .counter("lockstep_sequencer_seal_failures_total", "Commands refused because their record did not decode back to them (a bug).", [[{}, this.counters.sealFailures]])
-      .counter("lockstep_sequencer_login_refused_total", "Connections closed on open because too many were waiting to log in.", [[{ endpoint: "trade" }, this.tradeGate.refused], [{ endpoint: "replicate" }, this.replicateGate.refused]])
+      .counter("lockstep_sequencer_login_evicted_total", "Connections closed, longest waiting first, to make room while too many were waiting to log in.", [[{ endpoint: "trade" }, this.tradeGate.evicted], [{ endpoint: "replicate" }, this.replicateGate.evicted]])
       .counter("lockstep_sequencer_login_expired_total", "Connections closed because they did not log in within the deadline.", [[{ endpoint: "trade" }, this.tradeGate.expired], [{ endpoint: "replicate" }, this.replicateGate.expired]]);
     p.gaugeSet("lockstep_sequencer_replica_halted", "1 for each replica halted at a record it cannot apply, with the reason.", [...this.halted].map(([rid, h]) => [{ replica: rid, reason: h.reason }, 1] as [Record<string, string>, number]));
     for (const ws of this.replicas) {

@@ -2,14 +2,16 @@
  * Connections that have not logged in yet, on any endpoint: each must log in (HELLO on /trade
  * and /feed, an accepted SUBSCRIBE on /replicate) within `loginDeadlineMs`, and at most
  * `unauthenticatedMax` may wait at once. The cap is separate from the cap on logged-in
- * connections, so strangers holding sockets open can never use up the slots of traders.
+ * connections, so strangers holding sockets open can never use up the slots of traders. When
+ * it is reached, the connection that has waited longest is closed to make room: a stranger
+ * opening sockets in a loop cannot keep a trader who logs in promptly from connecting.
  */
 import type uWS from "uWebSockets.js";
 
 export interface LoginLimits {
   /** A connection that has not logged in this long after opening is closed. */
   readonly loginDeadlineMs: number;
-  /** Connections waiting to log in at once, per endpoint; one more is closed on open. */
+  /** Connections waiting to log in at once, per endpoint; one more closes the one that has waited longest. */
   readonly unauthenticatedMax: number;
 }
 
@@ -19,7 +21,7 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = { loginDeadlineMs: 3_000, unaut
 export const CloseCode = {
   /** The login deadline passed. */
   LOGIN_DEADLINE: 4002,
-  /** Too many connections are waiting to log in. */
+  /** Too many connections were waiting to log in: this one, the longest waiting, made room. */
   TOO_MANY_PENDING: 4013,
   /** The node is stopping. */
   GOING_AWAY: 1001,
@@ -35,7 +37,8 @@ export class LoginGate {
   /** Waiting connections → deadline (performance.now() ms); insertion order is deadline order. */
   private readonly waiting = new Map<Socket, number>();
   private timer: NodeJS.Timeout | null = null;
-  refused = 0;
+  /** Closed to make room for a newer connection, and closed at their deadline. */
+  evicted = 0;
   expired = 0;
 
   constructor(private readonly limits: LoginLimits, private readonly what: string) {}
@@ -44,20 +47,19 @@ export class LoginGate {
     return this.waiting.size;
   }
 
-  /** On open: false, and the connection is being closed, when too many already wait. */
-  admit(ws: uWS.WebSocket<never> | Socket): boolean {
-    const s = ws as Socket;
+  /** On open: the connection waits for its login; if too many wait, the longest waiting is closed. */
+  admit(ws: uWS.WebSocket<never> | Socket): void {
     if (this.waiting.size >= this.limits.unauthenticatedMax) {
-      this.refused++;
-      s.end(CloseCode.TOO_MANY_PENDING, `${this.what}: too many connections waiting to log in`);
-      return false;
+      const oldest = this.waiting.keys().next().value!;
+      this.waiting.delete(oldest);
+      this.evicted++;
+      oldest.end(CloseCode.TOO_MANY_PENDING, `${this.what}: too many connections waiting to log in; log in sooner after connecting`);
     }
-    this.waiting.set(s, performance.now() + this.limits.loginDeadlineMs);
+    this.waiting.set(ws as Socket, performance.now() + this.limits.loginDeadlineMs);
     if (this.timer === null) {
       this.timer = setInterval(() => this.sweep(), Math.max(SWEEP_MS_MIN, Math.floor(this.limits.loginDeadlineMs / SWEEPS_PER_DEADLINE)));
       this.timer.unref();
     }
-    return true;
   }
 
   /** The connection logged in (or closed): it no longer waits. */
