@@ -9,7 +9,7 @@
  *      an ACK. At the end the replica has applied every seq without halting, a second replica
  *      started from nothing catches up to the same hash, and replaying the journal through a
  *      fresh engine gives that hash too.
- *   3. followers: SUBSCRIBE/STATUS/PING abuse on /replicate (values of every type, progress
+ *   3. followers (run first, on a short log): SUBSCRIBE/STATUS/PING abuse on /replicate (values of every type, progress
  *      beyond what was sent, client frames); the sequencer keeps serving, no follower shows
  *      progress beyond what it was sent.
  *   4. feed: the same hostile frames to a replica's /feed; the replica's state does not move.
@@ -234,8 +234,9 @@ async function fuzzFeed(n: Node, frames: number): Promise<object> {
 const gate = fuzzGateToEngine(FRAMES);
 const node = await startNode();
 try {
-  const live = await fuzzLive(node, FRAMES_LIVE);
+  // Followers first, while the log is short: each subscription there is sent the log from seq 1.
   const followers = await fuzzFollowers(node, FRAMES_FOLLOWER);
+  const live = await fuzzLive(node, FRAMES_LIVE);
   const feed = await fuzzFeed(node, FRAMES_FOLLOWER);
   const halts = (node.replica.stats() as { halted: unknown }).halted === null ? 0 : 1;
   process.stdout.write(`${JSON.stringify({ gate, live, followers, feed, replica_halts: halts })}\n`);
