@@ -88,7 +88,7 @@ describe("authentication", () => {
       ws.binaryType = "nodebuffer";
       await new Promise((r) => ws.once("open", r));
       const reply = new Promise<Buffer>((r) => ws.once("message", r));
-      const { GENESIS_CHAIN } = await import("../src/journal/journal.js");
+      const { GENESIS_CHAIN } = await import("../src/protocol/record.js");
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: "intruder", from: 1, chain: GENESIS_CHAIN, ...proof }));
       expect(decode(await reply)).toMatchObject({ t: MsgType.ERROR, code: WireReason.NOT_AUTHENTICATED });
       ws.close();

@@ -82,7 +82,7 @@ describe("forks and divergence", () => {
     // A second "replica" subscribes properly, then claims another hash at the same checkpoint.
     const liar = new WebSocket(`ws://127.0.0.1:${c.sequencer.port}/replicate`);
     await new Promise((r) => liar.once("open", r));
-    const { GENESIS_CHAIN } = await import("../src/journal/journal.js");
+    const { GENESIS_CHAIN } = await import("../src/protocol/record.js");
     liar.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: "liar", from: 1, chain: GENESIS_CHAIN }));
     await new Promise((r) => liar.once("message", r));
     liar.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: "liar", seq: 1_000, ck: 1_000, ckh: "0000000000000000" }));

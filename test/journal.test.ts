@@ -10,7 +10,8 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { chainNext, GENESIS_CHAIN, Journal, JournalCorruptError, type JournalOptions } from "../src/journal/journal.js";
+import { Journal, JournalCorruptError, type JournalOptions } from "../src/journal/journal.js";
+import { chainNext, GENESIS_CHAIN } from "../src/protocol/record.js";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));

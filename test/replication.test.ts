@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { stalledSubscriber } from "../src/netsim/stalled.js";
 import { FeedClient, TradingClient } from "../src/client/index.js";
 import { runTraffic } from "../src/client/traffic.js";
-import { GENESIS_CHAIN } from "../src/journal/journal.js";
+import { GENESIS_CHAIN } from "../src/protocol/record.js";
 import { encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, type Report } from "../src/protocol/messages.js";
 import { TestCluster, until } from "./cluster-helpers.js";

@@ -7,7 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { checkpointsDisagree, drain, killNode, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
+import { checkpointsDisagree, drain, killNode, NodeStartError, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
 import { TradingClient } from "../client/trading.js";
 import { loadSecret } from "../protocol/auth.js";
 import { runTraffic } from "../client/traffic.js";
@@ -33,6 +33,10 @@ export async function runStart(args: string[]): Promise<number> {
   mkdirSync(logDir, { recursive: true });
   const dashboardPort = v["dashboard-port"] === undefined ? (v.ephemeral === true ? 0 : DASHBOARD_PORT) : Number(v["dashboard-port"]);
   if (!Number.isInteger(dashboardPort) || dashboardPort < 0 || dashboardPort > 65535) throw new UserError(`--dashboard-port must be 0..65535, not "${String(v["dashboard-port"])}"`, 2);
+  // Every secret the cluster needs, checked before anything starts: a missing one is the
+  // user's to fix, said in one line, not a node that dies on its way up.
+  const logins = demoLogins(cfg);
+  checkReplicaSecrets(cfg);
   let seq: Node | null = null;
   /** Replica processes by index; a slot is null while the dashboard has it killed. */
   const replicas: (Node | null)[] = [];
@@ -81,10 +85,13 @@ export async function runStart(args: string[]): Promise<number> {
       const port = await dashboard.start();
       say(`  dashboard: http://127.0.0.1:${port}/\n`);
     }
-    const summary = await runDemo(cfg, seq, replicas, duration, say, process.stdout.isTTY === true && !json);
+    const summary = await runDemo(cfg, logins, seq, replicas, duration, say, process.stdout.isTTY === true && !json);
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else say(`stopped: ${JSON.stringify(summary)}\n`);
     return summary.hashes_agree ? 0 : 1;
+  } catch (err) {
+    if (err instanceof NodeStartError) throw new UserError(`the cluster did not start: ${err.message}${err.lastLine === "" ? "" : `: ${err.lastLine}`}`);
+    throw err;
   } finally {
     dashboard?.stop();
     await Promise.all([seq, ...replicas].filter((n): n is Node => n !== null).map(stopNode));
@@ -92,7 +99,7 @@ export async function runStart(args: string[]): Promise<number> {
   }
 }
 
-async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {
+async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {
   const d = cfg.demo;
   let stopping = false;
   const onSignal = (): void => { stopping = true; };
@@ -100,7 +107,6 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
   process.once("SIGTERM", onSignal);
   const endAt = performance.now() + durationS * 1000;
   const stop = (): boolean => stopping || performance.now() >= endAt;
-  const logins = demoLogins(cfg);
   const clients = await Promise.all(Array.from({ length: d.clients }, (_, i) => {
     const l = logins[i % logins.length]!;
     return TradingClient.connect(String(seq.ready.trade), l.account, 10_000, l.credentials);
@@ -139,7 +145,9 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
  * The accounts the demo trades as: 1..clients without auth; with auth, the accounts of the
  * configured client keys (each login signed with its key), shared round-robin by the clients.
  */
-function demoLogins(cfg: Config): { account: number; credentials?: { keyId: string; secret: string } }[] {
+interface DemoLogin { account: number; credentials?: { keyId: string; secret: string } }
+
+function demoLogins(cfg: Config): DemoLogin[] {
   if (cfg.auth === undefined) return Array.from({ length: cfg.demo.clients }, (_, i) => ({ account: i + 1 }));
   const keys = cfg.auth.clientKeys.filter((k) => k.account > 0);
   if (keys.length === 0) throw new UserError("auth.clientKeys: the demo needs a client key for a trading account (account > 0)");
@@ -150,6 +158,16 @@ function demoLogins(cfg: Config): { account: number; credentials?: { keyId: stri
       throw new UserError(`the demo cannot log in: ${(err as Error).message}`);
     }
   });
+}
+
+function checkReplicaSecrets(cfg: Config): void {
+  for (const k of cfg.auth?.replicaKeys ?? []) {
+    try {
+      loadSecret(k);
+    } catch (err) {
+      throw new UserError(`a node cannot log in: ${(err as Error).message}`);
+    }
+  }
 }
 
 /** No replica refused a forked log, and replicas that reached the same checkpoint seq report the same hash there. */

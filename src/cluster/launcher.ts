@@ -9,6 +9,15 @@ import { createInterface } from "node:readline";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "..", "bin", "lockstep.js");
 const READY_TIMEOUT_MS = 20_000;
+/** Of a node's stderr, this much is kept in memory to say why it died before it was ready. */
+const STDERR_TAIL_BYTES = 4096;
+
+/** A node exited, or never said it was ready; `lastLine` is the end of what it wrote on stderr. */
+export class NodeStartError extends Error {
+  constructor(message: string, readonly lastLine: string) {
+    super(message);
+  }
+}
 const STOP_TIMEOUT_MS = 10_000;
 
 export interface NodeProcess {
@@ -42,11 +51,15 @@ export function spawnNode(name: string, args: string[], logDir: string): Promise
   const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1" } });
   const log = join(logDir, `${name}.log`);
   child.stderr!.pipe(createWriteStream(log));
+  let tail = "";
+  child.stderr!.on("data", (b: Buffer) => { tail = (tail + b.toString("utf8")).slice(-STDERR_TAIL_BYTES); });
+  const lastLine = (): string => tail.trimEnd().split("\n").at(-1) ?? "";
   return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${log})`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new NodeStartError(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${log})`, lastLine())), READY_TIMEOUT_MS);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited with code ${code} before it was ready (see ${log})`));
+      // stderr may still hold the reason: let it drain first.
+      child.stderr!.once("close", () => reject(new NodeStartError(`${name} exited with code ${code} before it was ready`, lastLine())));
     });
     createInterface({ input: child.stdout! }).on("line", (line) => {
       try {

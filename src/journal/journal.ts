@@ -2,10 +2,9 @@
  * The sequencer's log: segmented, append-only files of sequenced records.
  *
  * Record layout: u32 length of payload | u32 CRC32 of (chain + payload) | 16-byte chain | payload.
- * The chain value of record n is the first 16 bytes of SHA-256(chain(n-1) + payload(n)),
- * with 16 zero bytes before the first record. It travels with replication so a replica can
- * tell that the log it follows is the one it already applied (a second writer after a
- * failover, or a swapped segment, breaks it). Cost: about 1.3 µs per record on our machines.
+ * The chain value (protocol/record.ts, shared with the replication link) travels with
+ * replication so a replica can tell that the log it follows is the one it already applied (a
+ * second writer after a failover, or a swapped segment, breaks it).
  *
  * Segments are named by the seq of their first record. On open, every record's CRC is checked;
  * a bad or incomplete record at the end of the last segment is a torn write and is cut off
@@ -13,15 +12,13 @@
  * Appends are buffered and written once per flush (group commit); fsync runs off the event
  * loop according to the policy, and `durableSeq` says what survived.
  */
-import * as crypto from "node:crypto";
 import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
+import { CHAIN_BYTES, chainNext, GENESIS_CHAIN } from "../protocol/record.js";
 
-export const CHAIN_BYTES = 16;
 const HEADER_BYTES = 8 + CHAIN_BYTES;
 export const RECORD_BYTES_MAX = 64 * 1024;
-export const GENESIS_CHAIN: Buffer = Buffer.alloc(CHAIN_BYTES);
 
 export type FsyncPolicy =
   | { readonly mode: "none" }
@@ -55,13 +52,6 @@ interface Segment {
   bytes: number;
 }
 
-/** Node ≥ 20.12 has the one-shot crypto.hash, ~20 % cheaper per record than a Hash object. */
-const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
-
-export function chainNext(prev: Uint8Array, payload: Uint8Array): Buffer {
-  if (oneShot !== undefined) return oneShot("sha256", Buffer.concat([prev, payload]), "buffer").subarray(0, CHAIN_BYTES);
-  return crypto.createHash("sha256").update(prev).update(payload).digest().subarray(0, CHAIN_BYTES);
-}
 
 const segmentName = (firstSeq: number): string => `${String(firstSeq).padStart(20, "0")}.seg`;
 

@@ -14,6 +14,7 @@
  * runs it on every record before journaling it (see command.ts), so nothing reaches the log
  * that a replica would refuse.
  */
+import * as crypto from "node:crypto";
 import type { Command, Side, Stp, Tif } from "../engine/index.js";
 import { NotIntegers, pack, unpackInts } from "./wire.js";
 
@@ -97,4 +98,20 @@ export function decodeRecord(bytes: Uint8Array): SeqRecord {
     default:
       return { ...base, cmd: { type: "cancel-all", account } };
   }
+}
+
+// ---- the hash chain ---------------------------------------------------------------------
+// chain(0) is CHAIN_BYTES zero bytes; chain(n) is the first CHAIN_BYTES of
+// SHA-256(chain(n − 1) ‖ record n's bytes). The journal stores it beside each record, the
+// publisher sends it with each batch, the subscriber checks it. About 1.3 µs per record here.
+
+export const CHAIN_BYTES = 16;
+export const GENESIS_CHAIN: Buffer = Buffer.alloc(CHAIN_BYTES);
+
+/** Node ≥ 20.12 has the one-shot crypto.hash, ~20 % cheaper per record than a Hash object. */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
+
+export function chainNext(prev: Uint8Array, payload: Uint8Array): Buffer {
+  if (oneShot !== undefined) return oneShot("sha256", Buffer.concat([prev, payload]), "buffer").subarray(0, CHAIN_BYTES);
+  return crypto.createHash("sha256").update(prev).update(payload).digest().subarray(0, CHAIN_BYTES);
 }

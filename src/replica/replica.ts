@@ -24,7 +24,7 @@ import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
 import { WebSocket } from "ws";
 import { Engine, REASON_NAME, type EngineOptions, type EngineSnapshot, type InstrumentConfig, type Reason } from "../engine/index.js";
-import { chainNext, GENESIS_CHAIN } from "../journal/journal.js";
+import { chainNext, GENESIS_CHAIN } from "../protocol/record.js";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
 import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Batch, type ErrorMsg, type Pong } from "../protocol/messages.js";
@@ -347,12 +347,20 @@ export class Replica {
     }
     this.epoch = b.ep;
     const est = this.skew.estimate(receivedUs);
+    const before = this.applied;
     for (const r of recs) {
       this.applyOrHalt(r, receivedUs, est === null ? null : est.offsetUs, trueReceivedUs);
       if (this.halt !== null) break;
     }
     this.flushFeed();
-    if (this.halt !== null) return this.reportHalt(ws);
+    if (this.halt !== null) {
+      // The chain value after the last record applied, not after the whole batch: a snapshot
+      // saved from here must resume exactly before the record that halted us.
+      let applied = this.chain;
+      for (const r of recs.slice(0, this.applied - before)) applied = chainNext(applied, r);
+      this.chain = applied;
+      return this.reportHalt(ws);
+    }
     this.chain = chain;
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
     if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.saveSnapshot();

@@ -7,7 +7,8 @@
 import type { Logger } from "pino";
 import { WebSocket } from "ws";
 import type { Clock } from "../clock/clock.js";
-import { chainNext, type Journal } from "../journal/journal.js";
+import type { Journal } from "../journal/journal.js";
+import { chainNext } from "../protocol/record.js";
 import { prove } from "../protocol/auth.js";
 import { decode, encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WireReason, type Batch, type ErrorMsg } from "../protocol/messages.js";
