@@ -5,9 +5,8 @@ import { runGeoDrill } from "../tools/drill/geo.js";
 import { runClientFailoverDrill, runReplicaKillDrill, runSequencerFailoverDrill, runSequencerRestartDrill } from "../tools/drill/failover.js";
 import { findEtcd } from "../cluster/etcd.js";
 import { runSkewDrill } from "../tools/drill/skew.js";
-import { loadConfig } from "./config.js";
+import { DEFAULT_CONFIG, loadConfig } from "../config/config.js";
 import { numberFlag, parse, UserError } from "./args.js";
-import { DEFAULT_CONFIG } from "./nodes.js";
 
 const RESULTS = resolve(import.meta.dirname, "..", "..", "..", "bench", "results");
 

@@ -4,6 +4,7 @@
  * line and exit 2 (usage) or 1 (input); set LOCKSTEP_DEBUG=1 to see stack traces of bugs.
  */
 import { USAGE, UserError } from "./args.js";
+import { ConfigError } from "../config/config.js";
 import { runBench } from "./bench.js";
 import { runReplay } from "./replay.js";
 import { runClient } from "./client.js";
@@ -50,6 +51,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof UserError) {
       process.stderr.write(`lockstep: ${err.message}\n`);
       return err.exitCode;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`lockstep: ${err.message}\n`);
+      return 1;
     }
     const e = err as NodeJS.ErrnoException;
     if (e.code === "ENOENT" || e.code === "EACCES" || e.code === "EISDIR") {

@@ -12,12 +12,10 @@ import { Coordinator } from "../sequencer/coordinator.js";
 import { startReplicaRelay, startSeqRelay } from "../tools/loadgen/relay.js";
 import { startNatsReplica } from "../tools/loadgen/nats.js";
 import { parse, UserError } from "./args.js";
-import { loadConfig, type Config } from "./config.js";
+import { DEFAULT_CONFIG, loadConfig, type Config } from "../config/config.js";
 import { makeLogger } from "./log.js";
 import { Authenticator, loadSecret } from "../protocol/auth.js";
 
-/** config/local.json of this package, wherever the command is run from. */
-export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
 export const DEFAULT_DATA = ".lockstep";
 
 function portArg(v: string | boolean | undefined, fallback: number): number {

@@ -22,7 +22,7 @@ import { Rng } from "../../util/rng.js";
 import { DrillCluster } from "./cluster.js";
 import { killNode, seqOf } from "../../cluster/launcher.js";
 import { DrillLoad, type AckRecord } from "./load.js";
-import type { Config } from "../../cli/config.js";
+import type { Config } from "../../config/config.js";
 import { startEtcd, type EtcdProcess } from "../../cluster/etcd.js";
 import { LockstepError, TradingClient } from "../../client/trading.js";
 import { WireReason } from "../../protocol/messages.js";

@@ -20,7 +20,7 @@ import { MsgType, PROTOCOL_VERSION } from "../../protocol/messages.js";
 import { DrillCluster } from "./cluster.js";
 import { FillProbe, PROBE_ASK } from "./fill-probe.js";
 import { DrillLoad } from "./load.js";
-import type { Config } from "../../cli/config.js";
+import type { Config } from "../../config/config.js";
 
 export interface SlowConsumerOptions {
   readonly baseConfig: string;
