@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 // From the build: the pacer starts its worker thread from a compiled .js file beside it.
-import { nowNs, Pacer } from "../dist/src/loadgen/pacer.js";
-import { findNatsServer } from "../src/loadgen/nats.js";
+import { nowNs, Pacer } from "../dist/src/tools/loadgen/pacer.js";
+import { findNatsServer } from "../src/tools/loadgen/nats.js";
 
 const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
 const results = mkdtempSync(join(tmpdir(), "lockstep-e2e-test-"));

@@ -4,7 +4,7 @@
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { LatencyProxy, type LinkSpec } from "../src/netsim/proxy.js";
+import { LatencyProxy, type LinkSpec } from "../src/tools/netsim/proxy.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

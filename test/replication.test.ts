@@ -6,7 +6,7 @@
  * again; (3) with ack "replicas:1" no ACK is sent before a replica has applied the command.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { stalledSubscriber } from "../src/netsim/stalled.js";
+import { stalledSubscriber } from "../src/tools/netsim/stalled.js";
 import { FeedClient, TradingClient } from "../src/client/index.js";
 import { runTraffic } from "../src/client/traffic.js";
 import { GENESIS_CHAIN } from "../src/protocol/record.js";

@@ -60,3 +60,11 @@ export function numberFlag(v: Record<string, string | boolean | undefined>, name
   }
   return x;
 }
+
+/** A --port value: 0 (any free port) to 65535, or `fallback` when absent. */
+export function portArg(v: string | boolean | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`--port must be 0..65535, not "${String(v)}"`, 2);
+  return n;
+}

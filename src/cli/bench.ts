@@ -3,14 +3,13 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { markdownTable, runEngineBench } from "../../bench/engine-bench.js";
 import { numberFlag, parse, UserError } from "./args.js";
-import { runSlowConsumerBench } from "../drill/slow-consumers.js";
-import { loadConfig } from "./config.js";
-import { DEFAULT_CONFIG } from "./nodes.js";
+import { runSlowConsumerBench } from "../tools/drill/slow-consumers.js";
+import { DEFAULT_CONFIG, loadConfig } from "../config/config.js";
 import { mkdirSync } from "node:fs";
 import os from "node:os";
 import cliProgress from "cli-progress";
-import { runE2eOnce, type E2eOptions, type E2eRun } from "../loadgen/e2e.js";
-import { headline, markdown, svgPlot, type Headline } from "../loadgen/report.js";
+import { runE2eOnce, type E2eOptions, type E2eRun } from "../tools/loadgen/e2e.js";
+import { headline, markdown, svgPlot, type Headline } from "../tools/loadgen/report.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
 const LOBSTER_MESSAGES = join(REPO, "..", "shared", "data", "lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv");

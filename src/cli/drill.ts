@@ -1,13 +1,12 @@
-/** `lockstep drill …`: parses flags, runs a drill from src/drill, prints and saves its report. */
+/** `lockstep drill …`: parses flags, runs a drill from src/tools/drill, prints and saves its report. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { runGeoDrill } from "../drill/geo.js";
-import { runClientFailoverDrill, runReplicaKillDrill, runSequencerFailoverDrill, runSequencerRestartDrill } from "../drill/failover.js";
+import { runGeoDrill } from "../tools/drill/geo.js";
+import { runClientFailoverDrill, runReplicaKillDrill, runSequencerFailoverDrill, runSequencerRestartDrill } from "../tools/drill/failover.js";
 import { findEtcd } from "../cluster/etcd.js";
-import { runSkewDrill } from "../drill/skew.js";
-import { loadConfig } from "./config.js";
+import { runSkewDrill } from "../tools/drill/skew.js";
+import { DEFAULT_CONFIG, loadConfig } from "../config/config.js";
 import { numberFlag, parse, UserError } from "./args.js";
-import { DEFAULT_CONFIG } from "./nodes.js";
 
 const RESULTS = resolve(import.meta.dirname, "..", "..", "..", "bench", "results");
 

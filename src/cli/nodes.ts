@@ -9,23 +9,13 @@ import { SystemClock } from "../clock/clock.js";
 import { Replica } from "../replica/replica.js";
 import { Sequencer, type HaOptions } from "../sequencer/sequencer.js";
 import { Coordinator } from "../sequencer/coordinator.js";
-import { startReplicaRelay, startSeqRelay } from "../loadgen/relay.js";
-import { startNatsReplica } from "../loadgen/nats.js";
-import { parse, UserError } from "./args.js";
-import { loadConfig, type Config } from "./config.js";
+import { parse, portArg, UserError } from "./args.js";
+import { untilSignal } from "./until-signal.js";
+import { DEFAULT_CONFIG, loadConfig, type Config } from "../config/config.js";
 import { makeLogger } from "./log.js";
 import { Authenticator, loadSecret } from "../protocol/auth.js";
 
-/** config/local.json of this package, wherever the command is run from. */
-export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
 export const DEFAULT_DATA = ".lockstep";
-
-function portArg(v: string | boolean | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`--port must be 0..65535, not "${String(v)}"`, 2);
-  return n;
-}
 
 /** A clock from the config, overridden by --clock-offset-ms / --clock-drift-ppm. */
 function clockFrom(cfg: { offsetMs: number; driftPpm: number }, v: Record<string, string | boolean | undefined>): SystemClock {
@@ -38,35 +28,6 @@ function clockFrom(cfg: { offsetMs: number; driftPpm: number }, v: Record<string
 }
 
 const CLOCK_FLAGS = { "clock-offset-ms": { type: "string" }, "clock-drift-ppm": { type: "string" } } as const;
-
-/**
- * After a node has stopped (every connection closed or cut), what is left (an etcd client's
- * sockets, timers of libraries) gets this long to wind down before the process exits anyway.
- */
-const EXIT_GRACE_MS = 1_000;
-
-/**
- * Runs until SIGTERM or SIGINT, then calls stop() and exits: within the node's own close grace
- * plus EXIT_GRACE_MS, whatever clients stay connected. A node started by `lockstep start` or a
- * drill (LOCKSTEP_SUPERVISED=1) ignores SIGINT: Ctrl-C in a terminal reaches the whole process
- * group, and the supervisor must be the one to stop its nodes, after it has drained them.
- */
-function untilSignal(stop: () => Promise<void> | void): Promise<number> {
-  const supervised = process.env.LOCKSTEP_SUPERVISED === "1";
-  return new Promise((done) => {
-    const ignoreInt = (): void => undefined;
-    const handler = (): void => {
-      process.off("SIGTERM", handler);
-      process.off("SIGINT", supervised ? ignoreInt : handler);
-      void Promise.resolve(stop()).finally(() => {
-        setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
-        done(0);
-      });
-    };
-    process.on("SIGTERM", handler);
-    process.on("SIGINT", supervised ? ignoreInt : handler);
-  });
-}
 
 /** The authenticators a configuration asks for, or undefined when it has no auth section. */
 function authFrom(cfg: Config): { clients: Authenticator; replicas: Authenticator } | undefined {
@@ -170,25 +131,4 @@ export async function runReplica(args: string[]): Promise<number> {
     await r.stop();
     log.info({ seq: r.appliedSeq }, "replica stopped");
   });
-}
-
-/**
- * `lockstep relay seq|replica|nats-replica`: the floor's nodes and the NATS peer's consumers
- * for `lockstep bench e2e` (loadgen/relay.ts, loadgen/nats.ts).
- */
-export async function runRelay(args: string[]): Promise<number> {
-  const [role, ...rest] = args;
-  const { values: v } = parse(rest, { port: { type: "string" }, host: { type: "string" }, upstream: { type: "string" }, nats: { type: "string" }, reports: { type: "boolean" } });
-  const host = String(v.host ?? "127.0.0.1");
-  if (role === "nats-replica") {
-    if (v.nats === undefined) throw new UserError("relay nats-replica needs --nats URL", 2);
-    const stop = await startNatsReplica(String(v.nats), v.reports === true);
-    process.stdout.write(`${JSON.stringify({ ready: true, role: "relay-nats-replica" })}\n`);
-    return untilSignal(() => { void stop().finally(() => process.exit(0)); });
-  }
-  if (role !== "seq" && role !== "replica") throw new UserError(`relay needs a role: seq, replica or nats-replica${role === undefined ? "" : ` (not "${role}")`}`, 2);
-  if (role === "replica" && v.upstream === undefined) throw new UserError("relay replica needs --upstream URL (the seq relay's /replicate)", 2);
-  const port = role === "seq" ? await startSeqRelay(host, portArg(v.port, 0)) : await startReplicaRelay(host, portArg(v.port, 0), String(v.upstream));
-  process.stdout.write(`${JSON.stringify({ ready: true, role: `relay-${role}`, port, stats: `http://${host}:${port}/stats` })}\n`);
-  return untilSignal(() => process.exit(0));
 }

@@ -12,8 +12,7 @@ import { TradingClient } from "../client/trading.js";
 import { loadSecret } from "../protocol/auth.js";
 import { runTraffic } from "../client/traffic.js";
 import { parse, UserError } from "./args.js";
-import { loadConfig, type Config } from "./config.js";
-import { DEFAULT_CONFIG } from "./nodes.js";
+import { DEFAULT_CONFIG, loadConfig, type Config } from "../config/config.js";
 import { makeLogger } from "./log.js";
 import { DashboardServer } from "../dashboard/server.js";
 

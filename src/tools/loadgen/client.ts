@@ -10,10 +10,10 @@
  * (replenishing what the takers take), 10 % cancels of this client's resting orders.
  */
 import { WebSocket } from "ws";
-import { LatencyRecorder } from "../metrics/latency.js";
-import { decode, encode } from "../protocol/codec.js";
-import { MsgType, PROTOCOL_VERSION, ReportKind, WIRE_REASON_NAME, type WireReason } from "../protocol/messages.js";
-import { Rng } from "../util/rng.js";
+import { LatencyRecorder } from "../../metrics/latency.js";
+import { decode, encode } from "../../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, ReportKind, WIRE_REASON_NAME, type WireReason } from "../../protocol/messages.js";
+import { Rng } from "../../util/rng.js";
 import { nowNs, Pacer } from "./pacer.js";
 
 export interface Target {

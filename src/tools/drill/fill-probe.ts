@@ -3,10 +3,10 @@
  * large resting ask, sent through a trading connection, with the fill read from a replica's
  * feed. The fill may beat the ACK (different paths): both orders of arrival are handled.
  */
-import type { FeedClient } from "../client/feed.js";
-import type { TradingClient } from "../client/trading.js";
-import { LatencyRecorder } from "../metrics/latency.js";
-import { ReportKind } from "../protocol/messages.js";
+import type { FeedClient } from "../../client/feed.js";
+import type { TradingClient } from "../../client/trading.js";
+import { LatencyRecorder } from "../../metrics/latency.js";
+import { ReportKind } from "../../protocol/messages.js";
 
 export const PROBE_ASK = 10_001;
 

@@ -1,13 +1,22 @@
 /**
  * Cluster configuration: one JSON file (config/local.json by default) validated with zod, so a
  * mistake is reported as "path.to.field: what is wrong" before anything starts. Every limit
- * carries its unit in its name.
+ * carries its unit in its name. It lives outside src/cli so that nodes, tools and tests can
+ * read a configuration without loading the command line.
  */
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { validateInstrument } from "../engine/index.js";
 import { DEFAULT_LOGIN_LIMITS } from "../util/login-gate.js";
-import { UserError } from "./args.js";
+
+/** config/local.json of this package, wherever the command is run from (dist/src/config/ → the package root). */
+export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
+
+/** A configuration file that cannot be read or does not validate: the message says where and what, in full. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
 
 const posInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const port = z.number().int().min(0).max(65535);
@@ -107,12 +116,12 @@ export function loadConfig(path: string): Config {
     raw = JSON.parse(readFileSync(path, "utf8"));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new UserError(`${path}: ${e.code === "ENOENT" ? "no such file" : `not valid JSON (${e.message})`}`);
+    throw new ConfigError(`${path}: ${e.code === "ENOENT" ? "no such file" : `not valid JSON (${e.message})`}`, { cause: err });
   }
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
     const lines = r.error.issues.slice(0, 10).map((i) => `  ${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
-    throw new UserError(`${path} is not a valid configuration:\n${lines.join("\n")}`);
+    throw new ConfigError(`${path} is not a valid configuration:\n${lines.join("\n")}`);
   }
   return r.data;
 }

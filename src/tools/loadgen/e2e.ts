@@ -8,9 +8,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnNode, stopNode, type NodeProcess, type ReplicaStats } from "../cluster/launcher.js";
+import { spawnNode, stopNode, type NodeProcess, type ReplicaStats } from "../../cluster/launcher.js";
 import { DrillCluster } from "../drill/cluster.js";
-import type { LatencySummary } from "../metrics/latency.js";
+import type { LatencySummary } from "../../metrics/latency.js";
 import { findNatsServer, natsTransport, startNatsServer } from "./nats.js";
 import { runLoad, wsTransport, type LoadOptions, type LoadResult, type Target } from "./client.js";
 

@@ -9,7 +9,7 @@
  * the sending side is paused until the queue drains, as a real congested link would push back.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { Rng } from "../util/rng.js";
+import { Rng } from "../../util/rng.js";
 
 export interface LinkSpec {
   readonly delayMs: number;

@@ -10,12 +10,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FeedClient } from "../client/feed.js";
-import { TradingClient } from "../client/trading.js";
-import { drain, spawnNode, statsOf, stopNode, type NodeProcess, type SequencerStats } from "../cluster/launcher.js";
+import { FeedClient } from "../../client/feed.js";
+import { TradingClient } from "../../client/trading.js";
+import { drain, spawnNode, statsOf, stopNode, type NodeProcess, type SequencerStats } from "../../cluster/launcher.js";
 import { LatencyProxy } from "../netsim/proxy.js";
 import { FillProbe, PROBE_ASK as ASK } from "./fill-probe.js";
-import type { Config } from "../cli/config.js";
+import type { Config } from "../../config/config.js";
 
 export interface GeoDrillOptions {
   readonly configPath: string;

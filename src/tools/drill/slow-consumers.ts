@@ -11,16 +11,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FeedClient } from "../client/feed.js";
-import { TradingClient } from "../client/trading.js";
-import { statsOf } from "../cluster/launcher.js";
+import { FeedClient } from "../../client/feed.js";
+import { TradingClient } from "../../client/trading.js";
+import { statsOf } from "../../cluster/launcher.js";
 import { stalledSubscriber } from "../netsim/stalled.js";
-import { encode } from "../protocol/codec.js";
-import { MsgType, PROTOCOL_VERSION } from "../protocol/messages.js";
+import { encode } from "../../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION } from "../../protocol/messages.js";
 import { DrillCluster } from "./cluster.js";
 import { FillProbe, PROBE_ASK } from "./fill-probe.js";
 import { DrillLoad } from "./load.js";
-import type { Config } from "../cli/config.js";
+import type { Config } from "../../config/config.js";
 
 export interface SlowConsumerOptions {
   readonly baseConfig: string;

@@ -3,8 +3,8 @@
  * going away (reconnecting with backoff) and remember every ACK they got, which is what
  * "no acked order lost" is checked against.
  */
-import { LockstepError, TradingClient } from "../client/trading.js";
-import { Rng } from "../util/rng.js";
+import { LockstepError, TradingClient } from "../../client/trading.js";
+import { Rng } from "../../util/rng.js";
 
 export interface AckRecord {
   readonly seq: number;

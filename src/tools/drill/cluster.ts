@@ -5,8 +5,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../cluster/ports.js";
-import { drain, killNode, spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
+import { freePort } from "../../cluster/ports.js";
+import { drain, killNode, spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats, type SequencerStats } from "../../cluster/launcher.js";
 export interface DrillClusterOptions {
   readonly baseConfig: string;
   readonly dir: string;

@@ -13,9 +13,9 @@
  */
 import uWS from "uWebSockets.js";
 import { WebSocket } from "ws";
-import { decode, encode } from "../protocol/codec.js";
-import { MsgType, PROTOCOL_VERSION, ReportKind } from "../protocol/messages.js";
-import { listen, upgradeWith } from "../util/uws.js";
+import { decode, encode } from "../../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, ReportKind } from "../../protocol/messages.js";
+import { listen, upgradeWith } from "../../util/uws.js";
 
 interface Conn { acct: number }
 const PAYLOAD_MAX = 1 << 20;

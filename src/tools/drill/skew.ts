@@ -8,9 +8,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TradingClient } from "../client/trading.js";
-import { runTraffic } from "../client/traffic.js";
-import { spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats } from "../cluster/launcher.js";
+import { TradingClient } from "../../client/trading.js";
+import { runTraffic } from "../../client/traffic.js";
+import { spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats } from "../../cluster/launcher.js";
 
 export interface SkewDrillOptions {
   readonly baseConfig: string;

@@ -11,21 +11,21 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FeedClient } from "../client/feed.js";
-import { Engine } from "../engine/index.js";
-import { Journal } from "../journal/journal.js";
-import { LatencyRecorder } from "../metrics/latency.js";
-import type { Report } from "../protocol/messages.js";
-import { decodeRecord } from "../protocol/record.js";
-import { CommandOutputs } from "../replica/outputs.js";
-import { Rng } from "../util/rng.js";
+import { FeedClient } from "../../client/feed.js";
+import { Engine } from "../../engine/index.js";
+import { Journal } from "../../journal/journal.js";
+import { LatencyRecorder } from "../../metrics/latency.js";
+import type { Report } from "../../protocol/messages.js";
+import { decodeRecord } from "../../protocol/record.js";
+import { CommandOutputs } from "../../replica/outputs.js";
+import { Rng } from "../../util/rng.js";
 import { DrillCluster } from "./cluster.js";
-import { killNode, seqOf } from "../cluster/launcher.js";
+import { killNode, seqOf } from "../../cluster/launcher.js";
 import { DrillLoad, type AckRecord } from "./load.js";
-import type { Config } from "../cli/config.js";
-import { startEtcd, type EtcdProcess } from "../cluster/etcd.js";
-import { LockstepError, TradingClient } from "../client/trading.js";
-import { WireReason } from "../protocol/messages.js";
+import type { Config } from "../../config/config.js";
+import { startEtcd, type EtcdProcess } from "../../cluster/etcd.js";
+import { LockstepError, TradingClient } from "../../client/trading.js";
+import { WireReason } from "../../protocol/messages.js";
 
 export interface DrillCommon {
   readonly baseConfig: string;

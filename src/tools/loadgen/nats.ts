@@ -12,10 +12,10 @@
  */
 import { join } from "node:path";
 import { connect, consumerOpts, DiscardPolicy, RetentionPolicy, StorageType, type NatsConnection } from "nats";
-import { findProgram, startDaemon } from "../cluster/daemon.js";
-import { freePort } from "../cluster/ports.js";
-import { decode, encode } from "../protocol/codec.js";
-import { MsgType, PROTOCOL_VERSION, ReportKind } from "../protocol/messages.js";
+import { findProgram, startDaemon } from "../../cluster/daemon.js";
+import { freePort } from "../../cluster/ports.js";
+import { decode, encode } from "../../protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, ReportKind } from "../../protocol/messages.js";
 import type { Handlers, Transport } from "./client.js";
 import { nowNs } from "./pacer.js";
 
