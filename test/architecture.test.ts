@@ -15,7 +15,7 @@ import { COMMANDS } from "../src/cli/main.js";
 const ROOT = join(import.meta.dirname, "..");
 
 /** Folders of the running system: servers, SDK and what they are built from. */
-const CORE = ["src/engine", "src/protocol", "src/journal", "src/clock", "src/metrics", "src/sequencer", "src/replica", "src/client", "src/cluster", "src/util", "src/config", "src/dashboard"];
+const CORE = ["src/engine", "src/protocol", "src/replication", "src/journal", "src/clock", "src/metrics", "src/sequencer", "src/replica", "src/client", "src/cluster", "src/util", "src/config", "src/dashboard"];
 /** Folders of tools: they load, break, delay, measure or replay a system and never run inside one. */
 const TOOLS = ["src/tools", "bench", "src/replay"];
 const CLI = "src/cli";
@@ -118,10 +118,16 @@ export function cliViolations(sources: Sources): string[] {
   });
 }
 
-// ---- rules still to come
-// "src/sequencer imports nothing from src/engine" (the sequencer orders, it never matches) goes
-// here, as a function like those above, with its `it` in each describe block below. It is not
-// checked yet: src/sequencer/sequencer.ts still imports from src/engine today.
+/**
+ * src/sequencer and src/replication import nothing from src/engine, not even a type: they
+ * order and carry commands, they never match (wire → command lives in src/protocol).
+ */
+export function sequencerEngineViolations(sources: Sources): string[] {
+  return violations(sources, (f) => inside(f, ["src/sequencer", "src/replication"]), (f, imp) => {
+    const local = resolveLocal(f, imp.specifier);
+    return local !== null && inside(local, ["src/engine"]);
+  });
+}
 
 /**
  * The packages `entry` loads at run time, through every chain of imports; type-only imports load
@@ -188,7 +194,9 @@ describe("architecture", () => {
     expect(cliViolations(sources)).toEqual([]);
   });
 
-  // (the rule "src/sequencer imports no engine" will go here)
+  it("the sequencer and the replication link import nothing from src/engine", () => {
+    expect(sequencerEngineViolations(sources)).toEqual([]);
+  });
 
   it("the servers and clients load only dependencies; each tool command declares the devDependencies it loads", () => {
     const modules = commandModules(readFileSync(join(ROOT, CLI, "main.ts"), "utf8"));
@@ -231,6 +239,14 @@ describe("architecture rules can fail", () => {
   it("the cli rule catches a tool or bench importing src/cli, and lets src/cli import itself", () => {
     const t = tree({ "src/tools/drill/g.ts": 'import type { Config } from "../../cli/config.js";', "bench/b.ts": 'import { main } from "../src/cli/main.js";', "src/cli/main.ts": 'import { USAGE } from "./args.js";' });
     expect(cliViolations(t)).toEqual(["src/tools/drill/g.ts: imports ../../cli/config.js", "bench/b.ts: imports ../src/cli/main.js"]);
+  });
+
+  it("the sequencer rule catches the sequencer or the link importing the engine, even a type, and lets protocol do it", () => {
+    const t = tree({
+      "src/sequencer/s.ts": 'import type { Command } from "../engine/index.js";', "src/replication/p.ts": 'import { Engine } from "../engine/engine.js";',
+      "src/protocol/c.ts": 'import { Stp } from "../engine/index.js";', "src/engine/index.ts": "", "src/engine/engine.ts": "",
+    });
+    expect(sequencerEngineViolations(t)).toEqual(["src/sequencer/s.ts: imports ../engine/index.js", "src/replication/p.ts: imports ../engine/engine.js"]);
   });
 
   it("the package rule follows chains through files, skips type-only imports, and catches an undeclared devDependency", () => {
