@@ -60,6 +60,7 @@ export const ConfigSchema = z.object({
     limits: z.object({
       connectionRatePerS: posInt, connectionBurst: posInt, accountRatePerS: posInt, accountBurst: posInt, connectionsMax: posInt,
       loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
+      pendingAcksMax: posInt.default(1_000_000),
     }).strict().optional(),
   }).strict(),
   replicaDefaults: z.object({

@@ -31,10 +31,12 @@ export interface GatewayLimits extends LoginLimits {
   /** Commands per second and burst, per account, across all its connections. */
   readonly accountRatePerS: number;
   readonly accountBurst: number;
+  /** Commands sequenced and waiting for their durability (journal fsync, K replicas) before the ack; one more is refused (OVERLOADED). */
+  readonly pendingAcksMax: number;
   /** Logged-in trading connections at once; one more is refused at HELLO (OVERLOADED). Connections waiting to log in are capped separately. */
   readonly connectionsMax: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
-  connectionRatePerS: 50_000, connectionBurst: 5_000, accountRatePerS: 100_000, accountBurst: 10_000, connectionsMax: 1_000, ...DEFAULT_LOGIN_LIMITS,
+  connectionRatePerS: 50_000, connectionBurst: 5_000, accountRatePerS: 100_000, accountBurst: 10_000, connectionsMax: 1_000, pendingAcksMax: 1_000_000, ...DEFAULT_LOGIN_LIMITS,
 };
