@@ -1,8 +1,8 @@
 /**
  * The `lockstep` command as a user runs it: a real child process per case (bin/lockstep.js on
  * the built dist/), bounded in time. Proves that usage mistakes and missing files get a clear
- * message and never a stack trace, the demo's JSON summary, the drills' figures and the JSONL
- * replay. The LOBSTER replay has its own file: test/replay-lobster.test.ts.
+ * message and never a stack trace, the demo's JSON summary, and the drills' figures. The
+ * replay formats have their own files: test/replay-jsonl.test.ts, test/replay-lobster.test.ts.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,51 +12,6 @@ import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lockstep-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const SAMPLE = [
-  `{"type":"limit","id":"o1","account":"a1","side":"buy","price":10025,"qty":3,"tif":"GTC"}`,
-  `{"type":"limit","id":"o3","account":"a1","side":"buy","price":10020,"qty":4}`,
-  `{"type":"market","id":"o2","account":"a2","side":"sell","qty":5}`,
-  `this is not json`,
-  `{"type":"limit","id":"o4","account":"a3","side":"sell","price":"10030","qty":1}`,
-  `{"type":"limit","id":"o5","account":"a3","side":"sell","price":10030,"qty":2,"postOnly":true}`,
-  `{"type":"modify","id":"o5","price":10031,"qty":1}`,
-  `{"type":"cancel","id":"nope"}`,
-  ``,
-].join("\n");
-
-describe("lockstep replay --format jsonl", () => {
-  it("applies the commands and writes trades, the final book and a JSON summary", async () => {
-    const file = join(dir, "sample.jsonl");
-    writeFileSync(file, SAMPLE);
-    const r = await lockstep("replay", "--format", "jsonl", file, "--trades-out", join(dir, "t.jsonl"), "--book-out", join(dir, "b.json"), "--json");
-    expect(r.code).toBe(0);
-    expect(lastJson(r.stdout)).toMatchObject({ commands: 6, trades: 2, rejects: 1, bad_lines: 2 });
-    expect(lastJson(r.stdout).hash).toMatch(/^[0-9a-f]{16}$/);
-    expect(readFileSync(join(dir, "t.jsonl"), "utf8")).toBe(`{"maker":"o1","taker":"o2","price":10025,"qty":3}\n{"maker":"o3","taker":"o2","price":10020,"qty":2}\n`);
-    expect(JSON.parse(readFileSync(join(dir, "b.json"), "utf8"))).toEqual({ bids: [[10020, 2]], asks: [[10031, 1]] });
-    expect(r.stderr).toContain("line 4: not valid JSON");
-    expect(r.stderr).toContain("line 5: price: Expected number, received string");
-    expect(r.stderr).toContain("line 8: rejected by the engine: UNKNOWN_ORDER");
-    noStack(r.stderr);
-  });
-
-  it("--strict stops at the first bad line, names it, and exits 1 without a stack trace", async () => {
-    const file = join(dir, "strict.jsonl");
-    writeFileSync(file, SAMPLE);
-    const r = await lockstep("replay", "--format", "jsonl", file, "--strict", "--json");
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("line 4: not valid JSON");
-    noStack(r.stderr);
-  });
-
-  it("the same file gives the same hash in two processes", async () => {
-    const file = join(dir, "twice.jsonl");
-    writeFileSync(file, SAMPLE);
-    const [a, b] = await Promise.all([lockstep("replay", "--format", "jsonl", file, "--json"), lockstep("replay", "--format", "jsonl", file, "--json")]);
-    expect(lastJson(a.stdout).hash).toBe(lastJson(b.stdout).hash);
-  });
-});
 
 describe("lockstep command errors and demo", () => {
   it("unknown commands and flags print usage and exit 2; a missing file exits 1; never a stack", async () => {

@@ -1,6 +1,6 @@
 /** `lockstep replay`: wires files and flags to src/replay. */
 import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
-import { BadLineError, replayJsonl } from "../replay/jsonl.js";
+import { replayJsonl } from "../replay/jsonl.js";
 import { BadLine, ReplayInputError } from "../replay/lines.js";
 import { FILL_MISMATCH_KINDS, replayLobster, type Difference, type LobsterSummary } from "../replay/lobster.js";
 import { parse, UserError } from "./args.js";
@@ -30,14 +30,15 @@ class LineSink {
   }
 }
 
-function problemPrinter(shownMax = PROBLEMS_SHOWN_MAX): { report: (m: string) => void; finish: () => void } {
+/** Prints each engine reject up to PROBLEMS_SHOWN_MAX, then how many more there were. */
+function problemPrinter(): { report: (m: string) => void; finish: () => void } {
   let n = 0;
   return {
     report: (m) => {
-      if (++n <= shownMax) process.stderr.write(`lockstep: ${m}\n`);
+      if (++n <= PROBLEMS_SHOWN_MAX) process.stderr.write(`lockstep: ${m}\n`);
     },
     finish: () => {
-      if (n > shownMax) process.stderr.write(`lockstep: … and ${n - shownMax} more\n`);
+      if (n > PROBLEMS_SHOWN_MAX) process.stderr.write(`lockstep: … and ${n - PROBLEMS_SHOWN_MAX} more rejects\n`);
     },
   };
 }
@@ -73,6 +74,19 @@ function lobsterLine(s: LobsterSummary): string {
     `hash ${s.hash}; ${s.ops_per_s.toLocaleString("en-US")} events/s`;
 }
 
+function runJsonl(file: string, v: Record<string, string | boolean | undefined>): number {
+  const bad = badLinePrinter();
+  const rejects = problemPrinter();
+  const trades = typeof v["trades-out"] === "string" ? new LineSink(v["trades-out"]) : undefined;
+  const { summary, engine } = replayJsonl(file, { strict: v.strict === true, onBadLine: bad.report, onReject: rejects.report, ...(trades === undefined ? {} : { onTrade: (l: string) => trades.write(l) }) });
+  trades?.close();
+  if (typeof v["book-out"] === "string") writeFileSync(v["book-out"], `${JSON.stringify(engine.depth(1))}\n`);
+  rejects.finish();
+  bad.finish();
+  print(summary, v.json === true, `${summary.commands} commands, ${summary.trades} trades, ${summary.rejects} rejects, ${summary.bad_lines} bad lines; hash ${summary.hash}; ${summary.ops_per_s.toLocaleString("en-US")} ops/s (engine time)`);
+  return summary.commands === 0 ? nothingReplayed(file, "commands", summary.bad_lines) : 0;
+}
+
 function runLobster(file: string, v: Record<string, string | boolean | undefined>): number {
   const bookFile = typeof v["check-book"] === "string" ? v["check-book"] : undefined;
   const bad = badLinePrinter();
@@ -90,21 +104,12 @@ export async function runReplay(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UserError("replay needs exactly one input FILE", 2);
   const file = positionals[0]!;
-  const problems = problemPrinter();
-  const strict = v.strict === true;
+  const foreign = v.format === "jsonl" ? ["check-book", "explain"] : v.format === "lobster" ? ["trades-out", "book-out"] : [];
+  for (const flag of foreign) if (v[flag] !== undefined) throw new UserError(`--${flag} does not apply to --format ${String(v.format)}`, 2);
   try {
-    if (v.format === "jsonl") {
-      const trades = typeof v["trades-out"] === "string" ? new LineSink(v["trades-out"]) : undefined;
-      const { summary, engine } = await replayJsonl(file, { strict, onProblem: problems.report, onTrade: trades && ((l) => trades.write(l)) });
-      trades?.close();
-      if (typeof v["book-out"] === "string") writeFileSync(v["book-out"], `${JSON.stringify(engine.depth(1))}\n`);
-      problems.finish();
-      print(summary, v.json === true, `${summary.commands} commands, ${summary.trades} trades, ${summary.rejects} rejects, ${summary.bad_lines} bad lines; hash ${summary.hash}; ${summary.ops_per_s.toLocaleString("en-US")} ops/s (engine time)`);
-      return 0;
-    }
+    if (v.format === "jsonl") return runJsonl(file, v);
     if (v.format === "lobster") return runLobster(file, v);
   } catch (err) {
-    if (err instanceof BadLineError) throw new UserError(`${file}: ${err.message}`);
     if (err instanceof BadLine || err instanceof ReplayInputError) throw new UserError(err.message);
     throw err;
   }
