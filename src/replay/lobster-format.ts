@@ -54,7 +54,8 @@ interface NumberRule {
   readonly min: number;
   readonly max: number;
 }
-const POSITIVE: NumberRule = { min: 1, max: Number.MAX_SAFE_INTEGER };
+/** ITCH carries an order's shares in 32 bits, so no message size is larger. */
+const SHARES: NumberRule = { min: 1, max: 2 ** 32 - 1 };
 const NON_NEGATIVE: NumberRule = { min: 0, max: Number.MAX_SAFE_INTEGER };
 const ORDER_ID: NumberRule = { min: 1, max: FILE_ORDER_ID_MAX };
 /** Cross trades (type 6) name pseudo orders with negative ids: −1 opening cross, −2 closing cross, −3/−4 others. */
@@ -65,11 +66,11 @@ const PRICE: NumberRule = { min: 1, max: DUMMY_ASK - 1 };
 
 /** What each event type (1..7) allows in its order id, size and price. */
 const EVENT_RULES: readonly { readonly id: NumberRule; readonly size: NumberRule; readonly price: NumberRule }[] = [
-  { id: ORDER_ID, size: POSITIVE, price: PRICE }, // 1 add
-  { id: ORDER_ID, size: POSITIVE, price: PRICE }, // 2 partial cancel
-  { id: ORDER_ID, size: POSITIVE, price: PRICE }, // 3 delete
-  { id: ORDER_ID, size: POSITIVE, price: PRICE }, // 4 visible execution
-  { id: { min: 0, max: FILE_ORDER_ID_MAX }, size: POSITIVE, price: PRICE }, // 5 hidden execution (id 0 in files after 2010)
+  { id: ORDER_ID, size: SHARES, price: PRICE }, // 1 add
+  { id: ORDER_ID, size: SHARES, price: PRICE }, // 2 partial cancel
+  { id: ORDER_ID, size: SHARES, price: PRICE }, // 3 delete
+  { id: ORDER_ID, size: SHARES, price: PRICE }, // 4 visible execution
+  { id: { min: 0, max: FILE_ORDER_ID_MAX }, size: SHARES, price: PRICE }, // 5 hidden execution (id 0 in files after 2010)
   { id: CROSS_ID, size: NON_NEGATIVE, price: NON_NEGATIVE }, // 6 cross trade
   { id: NON_NEGATIVE, size: NON_NEGATIVE, price: HALT_PRICE }, // 7 halt
 ];

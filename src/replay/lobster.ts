@@ -26,7 +26,7 @@ export const LOBSTER_INSTRUMENT: InstrumentConfig = {
 export const SEED_ID_BASE = FILE_ORDER_ID_MAX + 1;
 /** The IOC orders that replay executions get ids from here up. */
 const TAKER_ID_BASE = 2 ** 52;
-/** The depth assumed when no orderbook file gives one (only the benchmark replays without a file's depth). */
+/** The depth a replay without an orderbook file carries: only the book check reads it, and that has the file's own. */
 const DEFAULT_LEVELS = 10;
 /** Order ids one explanation lists before it says how many more. */
 const IDS_LISTED_MAX = 5;
