@@ -302,6 +302,8 @@ describe("bad files: exit 1 with the file named, never a stack trace or exit 70"
     expect(() => run(m1, other)).toThrow("are not a pair: X_2024-01-02_34200000_57600000 is not Y_2024-01-02_34200000_57600000");
     const bin = file(Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08, 0x00, 0x0a, 0xff, 0xfe]));
     expect(() => run(bin)).toThrow(`${bin} line 1: contains a NUL byte: this is a binary file`);
+    expect(() => run(dir)).toThrow(`${dir} is a directory, not a file`);
+    expect(() => run(m, dir)).toThrow(`${dir} is a directory, not a file`);
   });
 
   it("a CSV of another format: every line bad, exit 1 with no events, the first 10 shown and the rest counted", async () => {

@@ -6,7 +6,7 @@
  * a NUL byte stops the run, and a line longer than LINE_BYTES_MAX is a bad line.
  */
 import { isUtf8 } from "node:buffer";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 /** Bytes asked of the file per read: large enough that system calls cost nothing per line. */
 export const READ_CHUNK_BYTES = 1 << 20;
@@ -32,6 +32,16 @@ export class ReplayInputError extends Error {}
 
 /** How a line's bytes become text: LOBSTER files are ASCII (latin1 maps every byte to one character, so nothing is hidden); JSONL is UTF-8, checked. */
 export type LineEncoding = "latin1" | "utf8";
+
+/** Opens a file to read, refusing a directory by name (reading one fails with a bare EISDIR). */
+function openFile(file: string): number {
+  const fd = openSync(file, "r");
+  if (fstatSync(fd).isDirectory()) {
+    closeSync(fd);
+    throw new ReplayInputError(`${file} is a directory, not a file`);
+  }
+  return fd;
+}
 
 /** Limits of one reader; tests shrink them to reach chunk edges and overlong lines with small files. */
 export interface LineLimits {
@@ -60,7 +70,7 @@ export class LineReader {
   constructor(readonly file: string, private readonly encoding: LineEncoding, private readonly limits: LineLimits = LIMITS) {
     this.buf = Buffer.alloc(limits.lineBytesMax + limits.chunkBytes);
     this.view = this.buf.subarray(0, 0);
-    this.fd = openSync(file, "r");
+    this.fd = openFile(file);
   }
 
   /** The next line without its ending, or null at the end of the file. Throws BadLine for an overlong line (which is then behind us). */
@@ -121,7 +131,7 @@ export class LineReader {
 
 /** Lines in a file as LineReader counts them (a last line without a newline counts), by scanning its bytes. */
 export function countLines(file: string): number {
-  const fd = openSync(file, "r");
+  const fd = openFile(file);
   const chunk = Buffer.alloc(READ_CHUNK_BYTES);
   let lines = 0;
   let last = NL;
