@@ -1,115 +1,17 @@
 /**
  * The `lockstep` command as a user runs it: a real child process per case (bin/lockstep.js on
- * the built dist/), bounded in time. Proves the replay formats and their outputs, that bad
- * input gets a line-numbered message and never a stack trace, and the demo's JSON summary.
+ * the built dist/), bounded in time. Proves that usage mistakes and missing files get a clear
+ * message and never a stack trace, the demo's JSON summary, and the drills' figures. The
+ * replay formats have their own files: test/replay-jsonl.test.ts, test/replay-lobster.test.ts.
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { HAVE_LOBSTER, LOBSTER_BOOK, LOBSTER_MESSAGES } from "./lobster-data.js";
+import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
 
-const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
 const dir = mkdtempSync(join(tmpdir(), "lockstep-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function lockstep(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-const lastJson = (stdout: string): Record<string, unknown> => JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
-const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+/);
-
-const SAMPLE = [
-  `{"type":"limit","id":"o1","account":"a1","side":"buy","price":10025,"qty":3,"tif":"GTC"}`,
-  `{"type":"limit","id":"o3","account":"a1","side":"buy","price":10020,"qty":4}`,
-  `{"type":"market","id":"o2","account":"a2","side":"sell","qty":5}`,
-  `this is not json`,
-  `{"type":"limit","id":"o4","account":"a3","side":"sell","price":"10030","qty":1}`,
-  `{"type":"limit","id":"o5","account":"a3","side":"sell","price":10030,"qty":2,"postOnly":true}`,
-  `{"type":"modify","id":"o5","price":10031,"qty":1}`,
-  `{"type":"cancel","id":"nope"}`,
-  ``,
-].join("\n");
-
-describe("lockstep replay --format jsonl", () => {
-  it("applies the commands and writes trades, the final book and a JSON summary", async () => {
-    const file = join(dir, "sample.jsonl");
-    writeFileSync(file, SAMPLE);
-    const r = await lockstep("replay", "--format", "jsonl", file, "--trades-out", join(dir, "t.jsonl"), "--book-out", join(dir, "b.json"), "--json");
-    expect(r.code).toBe(0);
-    expect(lastJson(r.stdout)).toMatchObject({ commands: 6, trades: 2, rejects: 1, bad_lines: 2 });
-    expect(lastJson(r.stdout).hash).toMatch(/^[0-9a-f]{16}$/);
-    expect(readFileSync(join(dir, "t.jsonl"), "utf8")).toBe(`{"maker":"o1","taker":"o2","price":10025,"qty":3}\n{"maker":"o3","taker":"o2","price":10020,"qty":2}\n`);
-    expect(JSON.parse(readFileSync(join(dir, "b.json"), "utf8"))).toEqual({ bids: [[10020, 2]], asks: [[10031, 1]] });
-    expect(r.stderr).toContain("line 4: not valid JSON");
-    expect(r.stderr).toContain("line 5: price: Expected number, received string");
-    expect(r.stderr).toContain("line 8: rejected by the engine: UNKNOWN_ORDER");
-    noStack(r.stderr);
-  });
-
-  it("--strict stops at the first bad line, names it, and exits 1 without a stack trace", async () => {
-    const file = join(dir, "strict.jsonl");
-    writeFileSync(file, SAMPLE);
-    const r = await lockstep("replay", "--format", "jsonl", file, "--strict", "--json");
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("line 4: not valid JSON");
-    noStack(r.stderr);
-  });
-
-  it("the same file gives the same hash in two processes", async () => {
-    const file = join(dir, "twice.jsonl");
-    writeFileSync(file, SAMPLE);
-    const [a, b] = await Promise.all([lockstep("replay", "--format", "jsonl", file, "--json"), lockstep("replay", "--format", "jsonl", file, "--json")]);
-    expect(lastJson(a.stdout).hash).toBe(lastJson(b.stdout).hash);
-  });
-});
-
-describe.skipIf(!HAVE_LOBSTER)("lockstep replay --format lobster (real NASDAQ data)", () => {
-  it("with --check-book: every visible execution fills the named order, and the top 10 levels agree", async () => {
-    const r = await lockstep("replay", "--format", "lobster", LOBSTER_MESSAGES, "--check-book", LOBSTER_BOOK, "--json");
-    expect(r.code).toBe(0);
-    expect(lastJson(r.stdout)).toMatchObject({ events: 999, executions: 98, fill_mismatches: 0, book_mismatches: 0, hidden_executions: 61 });
-  });
-
-  it("without a book file: at most the reference's 5 fill mismatches, each explained", async () => {
-    const r = await lockstep("replay", "--format", "lobster", LOBSTER_MESSAGES, "--explain", "--json");
-    const s = lastJson(r.stdout);
-    expect(s.fill_mismatches).toBeLessThanOrEqual(5);
-    expect(r.stderr.match(/fill_mismatch: .+: our best price is/g)?.length).toBe(s.fill_mismatches);
-  });
-
-  it("the book check notices a damaged message (one add with a wrong size)", async () => {
-    const lines = readFileSync(LOBSTER_MESSAGES, "utf8").split("\n");
-    const k = lines.findIndex((l, i) => i > 100 && l.split(",")[1] === "1");
-    const f = lines[k]!.split(",");
-    f[3] = String(Number(f[3]) + 7);
-    lines[k] = f.join(",");
-    const damaged = join(dir, "damaged.csv");
-    writeFileSync(damaged, lines.join("\n"));
-    const r = await lockstep("replay", "--format", "lobster", damaged, "--check-book", LOBSTER_BOOK, "--explain", "--json");
-    expect(lastJson(r.stdout).book_mismatches).toBeGreaterThanOrEqual(1);
-    expect(r.stderr).toContain(`event ${k + 1}: book_mismatch`);
-  });
-
-  it("a malformed row is reported with its line number", async () => {
-    const bad = join(dir, "bad.csv");
-    writeFileSync(bad, "34200.1,1,5,10,5853300,1\n34200.2,9,6,10,5853300,1\n34200.3,1,7,x,5853300,1\n");
-    const r = await lockstep("replay", "--format", "lobster", bad, "--json");
-    expect(r.code).toBe(0);
-    expect(lastJson(r.stdout)).toMatchObject({ events: 1, bad_lines: 2 });
-    expect(r.stderr).toContain("line 2: unknown event type 9");
-    expect(r.stderr).toContain(`line 3: field 4 ("x") is not an integer`);
-  });
-});
 
 describe("lockstep command errors and demo", () => {
   it("unknown commands and flags print usage and exit 2; a missing file exits 1; never a stack", async () => {

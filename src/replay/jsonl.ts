@@ -1,13 +1,14 @@
 /**
  * `lockstep replay --format jsonl`: applies a file of commands, one JSON object per line, to
  * the engine. Text ids and accounts are mapped to integers here, outside the engine. A bad
- * line is reported with its line number and skipped (or stops the replay when strict); the
- * engine's own rejects are counted apart. ops_per_s times the engine alone, not the parsing.
+ * line is reported with its file, line number and reason and skipped (or stops the replay when
+ * strict); the engine's own rejects are counted apart. Lines are held to the same rules as
+ * LOBSTER's: numbers are plain decimal integers, a field is given once, an empty line is a bad
+ * line, a binary file is refused. ops_per_s times the engine alone, not the parsing.
  */
-import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import { z } from "zod";
 import { Engine, NullListener, REASON_NAME, Side, Stp, Tif, type Command, type InstrumentConfig, type Reason } from "../engine/index.js";
+import { BadLine, LineReader, ReplayInputError } from "./lines.js";
 
 export const REPLAY_INSTRUMENT: InstrumentConfig = {
   id: 1, symbol: "REPLAY", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: Number.MAX_SAFE_INTEGER, priceMin: 1, priceMax: Number.MAX_SAFE_INTEGER,
@@ -33,17 +34,14 @@ export interface JsonlSummary {
 }
 
 export interface JsonlOptions {
+  /** Stop at the first bad line (throwing its BadLine) instead of skipping it. */
   readonly strict: boolean;
   /** Called once per trade with the JSON line to write (without newline). */
   readonly onTrade?: (line: string) => void;
-  /** Called for each bad line or engine reject with a one-line human message. */
-  readonly onProblem?: (message: string) => void;
-}
-
-export class BadLineError extends Error {
-  constructor(readonly line: number, message: string) {
-    super(`line ${line}: ${message}`);
-  }
+  /** Each bad line, as it is met. */
+  readonly onBadLine?: (e: BadLine) => void;
+  /** Each command the engine refused, as a one-line message naming the file and line. */
+  readonly onReject?: (message: string) => void;
 }
 
 /** Maps text ids to dense integers (1, 2, …) and back. */
@@ -100,22 +98,75 @@ function toCommand(v: z.infer<typeof LineSchema>, orders: Names, accounts: Names
   }
 }
 
-/** Parses one line; returns a command or throws BadLineError with the reason. */
-export function parseLine(line: string, lineNo: number, orders: Names, accounts: Names): Command {
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+/** A JSON number as written; the sticky flag matches it exactly where the scan stands. */
+const JSON_NUMBER = /-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const PLAIN_COUNT = /^(?:0|[1-9][0-9]*)$/;
+
+/** Index just past the string literal that opens at `i` (the line is valid JSON, so it closes). */
+function stringEnd(line: string, i: number): number {
+  for (let j = i + 1; j < line.length; j++) {
+    const c = line.charCodeAt(j);
+    if (c === BACKSLASH) j++;
+    else if (c === QUOTE) return j + 1;
+  }
+  return line.length;
+}
+
+/**
+ * What JSON.parse accepts without a word and a replay must not: a field given twice (the last
+ * would silently win) and a number written with a sign, a fraction or an exponent (every
+ * number in a command is a count: 1e2 is refused, not read as 100). Runs on a line JSON.parse
+ * accepted. Returns the reason, or null.
+ */
+function literalProblem(line: string): string | null {
+  const keys = new Set<string>();
+  let depth = 0;
+  let key = "";
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === '"') {
+      const end = stringEnd(line, i);
+      if (depth === 1 && line.slice(end).trimStart().startsWith(":")) {
+        key = JSON.parse(line.slice(i, end)) as string;
+        if (keys.has(key)) return `${key}: the field is given twice`;
+        keys.add(key);
+      }
+      i = end - 1;
+    } else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === "-" || (c >= "0" && c <= "9")) {
+      JSON_NUMBER.lastIndex = i;
+      const token = JSON_NUMBER.exec(line)![0];
+      if (token.startsWith("-")) return `${key}: ${token}: no sign belongs here`;
+      if (!PLAIN_COUNT.test(token)) return `${key}: ${token} is not a plain decimal integer (no fraction or exponent)`;
+      i += token.length - 1;
+    }
+  }
+  return null;
+}
+
+/** Parses one line; returns a command or throws BadLine with the reason. */
+export function parseLine(line: string, file: string, lineNo: number, orders: Names, accounts: Names): Command {
+  if (line.trim() === "") throw new BadLine(file, lineNo, "empty line");
   let raw: unknown;
   try {
     raw = JSON.parse(line);
   } catch {
-    throw new BadLineError(lineNo, "not valid JSON");
+    throw new BadLine(file, lineNo, "not valid JSON");
   }
+  const literal = literalProblem(line);
+  if (literal !== null) throw new BadLine(file, lineNo, literal);
   const parsed = LineSchema.safeParse(raw);
-  if (!parsed.success) throw new BadLineError(lineNo, describeZodError(parsed.error));
+  if (!parsed.success) throw new BadLine(file, lineNo, describeZodError(parsed.error));
   return toCommand(parsed.data, orders, accounts);
 }
 
+/** Commands parsed per batch before the batch is applied, so the engine's time is taken per batch. */
 const BATCH_LINES = 65_536;
 
-export async function replayJsonl(file: string, opts: JsonlOptions): Promise<{ summary: JsonlSummary; engine: Engine }> {
+export function replayJsonl(file: string, opts: JsonlOptions): { summary: JsonlSummary; engine: Engine; lines: number } {
   const orders = new Names();
   const accounts = new Names();
   const listener = new ReplayListener(orders, opts.onTrade);
@@ -132,31 +183,34 @@ export async function replayJsonl(file: string, opts: JsonlOptions): Promise<{ s
     }
     engineNs += process.hrtime.bigint() - t0;
     // Reported after the timed loop so that writing messages is not counted as engine time.
-    for (const [lineNo, reason] of rejected) opts.onProblem?.(`line ${lineNo}: rejected by the engine: ${REASON_NAME[reason]}`);
+    for (const [lineNo, reason] of rejected) opts.onReject?.(`${file} line ${lineNo}: rejected by the engine: ${REASON_NAME[reason]}`);
     rejected.length = 0;
     commands += batch.length;
     batch.length = 0;
   };
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  let lineNo = 0;
-  for await (const line of lines) {
-    lineNo++;
-    if (line.trim() === "") continue;
-    try {
-      batch.push({ cmd: parseLine(line, lineNo, orders, accounts), lineNo });
-    } catch (err) {
-      if (!(err instanceof BadLineError) || opts.strict) throw err;
-      badLines++;
-      opts.onProblem?.(err.message);
+  const reader = new LineReader(file, "utf8");
+  try {
+    for (;;) {
+      try {
+        const line = reader.next();
+        if (line === null) break;
+        batch.push({ cmd: parseLine(line, file, reader.lineNo, orders, accounts), lineNo: reader.lineNo });
+      } catch (err) {
+        if (!(err instanceof BadLine) || opts.strict) throw err;
+        badLines++;
+        opts.onBadLine?.(err);
+      }
+      if (batch.length >= BATCH_LINES) flush();
     }
-    if (batch.length >= BATCH_LINES) flush();
+  } finally {
+    reader.close();
   }
+  if (reader.lineNo === 0) throw new ReplayInputError(`${file} is empty: no commands to replay`);
   flush();
   const seconds = Number(engineNs) / 1e9;
   const summary: JsonlSummary = {
     commands, trades: listener.trades, rejects: listener.rejects, bad_lines: badLines, hash: engine.stateHash(),
     ops_per_s: seconds > 0 ? Math.round(commands / seconds) : 0,
   };
-  return { summary, engine };
+  return { summary, engine, lines: reader.lineNo };
 }
-

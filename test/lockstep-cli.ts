@@ -1,0 +1,25 @@
+/** Runs the built `lockstep` command as a user would: a real child process, bounded in time. */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { expect } from "vitest";
+
+const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
+/** Long enough for the slowest command the tests run (a short cluster demo), short enough to fail a hung one. */
+const RUN_MS_MAX = 60_000;
+
+export async function lockstep(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { timeout: RUN_MS_MAX });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The JSON object a `--json` run prints as its last stdout line. */
+export const lastJson = (stdout: string): Record<string, unknown> => JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
+
+/** No stack trace reached the user. */
+export const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+/);
