@@ -27,21 +27,10 @@ export interface NodeProcess {
   readonly ready: Record<string, unknown>;
 }
 
-export interface ReplicaStats {
-  id: string; seq: number; hash: string; forked: string | null;
-  /** Where and why the replica stopped applying the log, or null. */
-  halted: { seq: number; reason: string; message: string } | null;
-  checkpoint: { seq: number; hash: string };
-  skew: { offset_us: number; bound_us: number; drift_ppm: number; samples: number } | null;
-  clock_injected_error_us?: number;
-  latency: Record<string, { p50: number; p99: number; count: number }>;
-}
+import type { ReplicaStats } from "../replica/replica.js";
 
-export interface SequencerStats {
-  seq: number; commands: number; acks: number; divergences: number;
-  replicas: { id: string; applied: number; lag: number }[];
-  halted_replicas: { id: string; seq: number; reason: string }[];
-}
+export type { ReplicaStats };
+export type { SequencerStats } from "../sequencer/sequencer.js";
 
 /** Runs `lockstep ARGS…` with stderr to logDir/NAME.log; resolves with its ready line. */
 export function spawnNode(name: string, args: string[], logDir: string): Promise<NodeProcess> {

@@ -4,6 +4,8 @@
  * trade tape from one replica's feed (FeedClient: snapshot + checksummed updates, failover),
  * folded into one snapshot that the server publishes at most 10 times a second.
  */
+import type { ReplicaStats } from "../replica/replica.js";
+import type { SequencerStats } from "../sequencer/sequencer.js";
 import { FeedClient } from "../client/feed.js";
 import { checkpointsDisagree, getJson } from "../cluster/launcher.js";
 import type { LatencySummary } from "../metrics/latency.js";
@@ -16,20 +18,6 @@ export interface DashboardNode {
   readonly stats: string;
   /** ws://host:port/feed (replicas) */
   readonly feed?: string;
-}
-
-interface SeqStats {
-  seq: number; commands: number; acks: number; divergences: number; epoch: number;
-  rejects: Record<string, number>;
-  replicas: { id: string; lag: number; applied: number }[];
-}
-interface ReplicaStatsFull {
-  id: string; seq: number; hash: string; forked: string | null; epoch: number;
-  checkpoint: { seq: number; hash: string };
-  skew: { offset_us: number; bound_us: number; drift_ppm: number } | null;
-  latency: Record<string, LatencySummary>;
-  latency_last_second: Record<string, LatencySummary>;
-  engine_rejects: Record<string, number>;
 }
 
 export interface ReplicaView {
@@ -74,8 +62,8 @@ const FEED_RETRY_MS = 2000;
 const LEVELS = 20;
 
 export class Collector {
-  private seqStats: SeqStats | null = null;
-  private readonly replicaStats = new Map<string, ReplicaStatsFull | null>();
+  private seqStats: SequencerStats | null = null;
+  private readonly replicaStats = new Map<string, ReplicaStats | null>();
   private readonly trades: Snapshot["trades"] = [];
   private feed: FeedClient | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -124,17 +112,17 @@ export class Collector {
     try {
       await Promise.all(this.nodes.map(async (n) => {
         // One try with a short timeout: a node that does not answer now shows as down now.
-        const s = await getJson<SeqStats | ReplicaStatsFull>(n.stats, 1, STATS_TIMEOUT_MS).catch(() => null);
+        const s = await getJson<SequencerStats | ReplicaStats>(n.stats, 1, STATS_TIMEOUT_MS).catch(() => null);
         if (n.role === "sequencer") {
-          if (s !== null) this.onSequencer(s as SeqStats);
-        } else this.replicaStats.set(n.id, s as ReplicaStatsFull | null);
+          if (s !== null) this.onSequencer(s as SequencerStats);
+        } else this.replicaStats.set(n.id, s as ReplicaStats | null);
       }));
     } finally {
       this.polling = false;
     }
   }
 
-  private onSequencer(s: SeqStats): void {
+  private onSequencer(s: SequencerStats): void {
     const now = performance.now();
     if (this.lastRate.at > 0) this.lastRate.perS = Math.round(((s.commands - this.lastRate.commands) * 1000) / (now - this.lastRate.at));
     this.lastRate.at = now;
@@ -145,7 +133,7 @@ export class Collector {
   snapshot(): Snapshot {
     const s = this.seqStats;
     const lagOf = new Map((s?.replicas ?? []).map((r) => [r.id, r.lag]));
-    const disagree = checkpointsDisagree([...this.replicaStats.values()].filter((r): r is ReplicaStatsFull => r !== null));
+    const disagree = checkpointsDisagree([...this.replicaStats.values()].filter((r): r is ReplicaStats => r !== null));
     const replicas = this.nodes.filter((n) => n.role === "replica").map((n): ReplicaView => {
       const r = this.replicaStats.get(n.id) ?? null;
       const lagSeq = r === null ? 0 : Math.max(lagOf.get(n.id) ?? 0, (s?.seq ?? 0) - r.seq);

@@ -1,11 +1,10 @@
 /**
  * A replica follows the sequencer's log and rebuilds the book with the same engine.
  *
- *   1. follow   connect to /replicate, SUBSCRIBE from applied + 1 with our chain value
- *   2. verify   each BATCH: epoch not older than any seen (fencing), records contiguous
- *               (a gap means re-subscribe; records already applied are skipped), and the hash
- *               chain over the new records must end at the frame's chain (else: forked log,
- *               refuse and stop)
+ *   1. follow   the replication subscriber (src/replication/subscriber.ts): the sequencer URLs
+ *               in turn, SUBSCRIBE from applied + 1 with our chain value
+ *   2. verify   the subscriber again: epoch fence, contiguity, hash chain; it hands on only
+ *               verified records we do not hold yet
  *   3. apply    every record exactly once, in seq order, to the engine; a record that does
  *               not decode, or that the engine throws on, halts the replica at that seq (it
  *               keeps serving what it has, says so in STATUS, /stats and metrics, and never
@@ -16,29 +15,26 @@
  *   6. persist  a snapshot (engine state + seq + chain) every N seqs and on stop; a restart
  *               loads it and catches up from there
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { crc32 } from "node:zlib";
-import { join } from "node:path";
-import { Packr } from "msgpackr";
+import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
-import { WebSocket } from "ws";
-import { Engine, REASON_NAME, type EngineOptions, type EngineSnapshot, type InstrumentConfig, type Reason } from "../engine/index.js";
-import { chainNext, GENESIS_CHAIN } from "../protocol/record.js";
+import { Engine, REASON_NAME, type EngineOptions, type InstrumentConfig, type Reason } from "../engine/index.js";
 import { bookChecksum } from "../protocol/checksum.js";
-import { decode, encode } from "../protocol/codec.js";
-import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Batch, type ErrorMsg, type Pong } from "../protocol/messages.js";
-import { decodeRecord, RecordError } from "../protocol/record.js";
+import { encode } from "../protocol/codec.js";
+import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Pong } from "../protocol/messages.js";
+import { chainNext, decodeRecord, GENESIS_CHAIN, RecordError } from "../protocol/record.js";
 import { validateFeedFrame } from "../protocol/validate.js";
+import { Subscriber, type VerifiedBatch } from "../replication/subscriber.js";
 import { Ring } from "../util/ring.js";
 import { CloseCode, DEFAULT_LOGIN_LIMITS, LoginGate } from "../util/login-gate.js";
-import { closeAll, listen, STOP_GRACE_MS, upgradeWith } from "../util/uws.js";
+import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
-import { LatencyRecorder, SignedLatency } from "../metrics/latency.js";
+import { LatencyRecorder, SignedLatency, type LatencySummary } from "../metrics/latency.js";
 import { PromText } from "../metrics/prometheus.js";
-import { prove, type Authenticator } from "../protocol/auth.js";
+import type { Authenticator } from "../protocol/auth.js";
 import { CommandOutputs } from "./outputs.js";
+import { loadSnapshot, saveSnapshot } from "./snapshot.js";
 
 export interface ReplicaOptions {
   readonly id: string;
@@ -100,21 +96,25 @@ class ReplicaLatency {
 }
 
 interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
-interface Persisted { format: 1; seq: number; chain: Uint8Array; epoch: number; engine: EngineSnapshot }
 
 const bookTopic = (inst: number): string => `book/${inst}`;
-
-const snapshotPackr = new Packr({ useRecords: false, int64AsType: "number" });
-const RECONNECT_MS_MIN = 50;
-const RECONNECT_MS_MAX = 500;
 
 /** Where and why this replica stopped applying the log. */
 export interface Halt { readonly seq: number; readonly reason: string; readonly message: string }
 
-/** A BATCH as the sequencer sends it; anything else from upstream is refused, never applied. */
-function isBatch(m: Record<string, unknown>): m is Batch & Record<string, unknown> {
-  return Number.isSafeInteger(m.ep) && Number.isSafeInteger(m.first) && (m.first as number) >= 1 && m.chain instanceof Uint8Array
-    && Array.isArray(m.recs) && m.recs.every((r) => r instanceof Uint8Array);
+/** One set of this replica's latency histograms, µs (`one_way_true_us` in drills only). */
+export type ReplicaLatencyStats = Record<"one_way_raw_us" | "one_way_compensated_us" | "apply_us" | "offset_us" | "offset_bound_us", LatencySummary> & { one_way_true_us?: LatencySummary };
+
+/** What a replica's /stats returns (the launcher, dashboard, drills and benches read it). */
+export interface ReplicaStats {
+  role: "replica"; id: string; seq: number; epoch: number; hash: string;
+  skew: { offset_us: number; bound_us: number; drift_ppm: number; samples: number } | null;
+  clock_injected_error_us?: number;
+  latency: ReplicaLatencyStats; latency_last_second: ReplicaLatencyStats;
+  gaps: number; stale_epoch_batches: number; snapshot_corruptions: number;
+  checkpoint: { seq: number; hash: string }; forked: string | null; halted: Halt | null;
+  subscribers: number; last_record_ts_us: number;
+  engine_rejects: Record<string, number>; feed_rejects: Record<string, number>;
 }
 
 export class Replica {
@@ -125,13 +125,10 @@ export class Replica {
   private epoch = 0;
   private checkpoint = { seq: 0, hash: "" };
   private lastSnapshotSeq = 0;
-  private upstream: WebSocket | null = null;
-  private reconnectMs = RECONNECT_MS_MIN;
+  /** Our end of the replication link: follows the sequencer URLs, verifies, hands records on. */
+  private readonly upstream: Subscriber;
   private readonly upstreamUrls: readonly string[];
-  /** Index into upstreamUrls of the next connection attempt. */
-  private upstreamIndex = 0;
   private stopping = false;
-  private forked: string | null = null;
   private halt: Halt | null = null;
   /** False once the engine threw mid-command: its state is then not saved as a snapshot. */
   private stateSound = true;
@@ -154,11 +151,7 @@ export class Replica {
   private readonly clock: SystemClock;
   private readonly skew = new SkewEstimator();
   readonly latency = new ReplicaLatency();
-  private probeTimer: NodeJS.Timeout | null = null;
   private readonly rotateTimer: NodeJS.Timeout;
-  private gaps = 0;
-  /** Batches ignored because they came from an older epoch than one already seen (fencing). */
-  private staleEpochBatches = 0;
   private snapshotCorruptions = 0;
 
   constructor(private readonly o: ReplicaOptions) {
@@ -171,7 +164,13 @@ export class Replica {
     this.rotateTimer = setInterval(() => this.latency.rotate(), 1000);
     this.rotateTimer.unref();
     this.feedGate = new LoginGate({ loginDeadlineMs: o.loginDeadlineMs ?? DEFAULT_LOGIN_LIMITS.loginDeadlineMs, unauthenticatedMax: o.unauthenticatedMax ?? DEFAULT_LOGIN_LIMITS.unauthenticatedMax }, "/feed");
-    this.loadSnapshot();
+    this.restore();
+    this.upstream = new Subscriber({
+      id: o.id, standby: false, clock: this.clock, log: o.log, ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
+      position: () => ({ next: this.applied + 1, chain: this.chain }), epoch: () => this.epoch,
+      onRecords: (b) => this.onRecords(b), probeIntervalMs: o.probeIntervalMs, onPong: (m, t4) => this.onPong(m, t4),
+      ...(o.drillTruth === true ? { trueNowUs: () => this.clock.trueNowUs() } : {}),
+    });
   }
 
   get port(): number {
@@ -195,37 +194,19 @@ export class Replica {
 
   async start(): Promise<number> {
     await this.listen();
-    this.connect();
+    this.upstream.follow(this.upstreamUrls);
     return this.port_;
   }
 
-  // ---- 6. persist (load) ------------------------------------------------------------------
+  // ---- 6. persist ------------------------------------------------------------------------
 
-  private snapshotPath(): string {
-    return join(this.o.dataDir, "snapshot.msgpack");
-  }
-
-  /**
-   * Loads the snapshot if there is one. The file is a CRC32 followed by the MessagePack body; a
-   * file that fails its CRC or does not decode is moved aside, counted, and the replica starts
-   * from nothing and catches up from the sequencer instead.
-   */
-  private loadSnapshot(): void {
-    const path = this.snapshotPath();
-    if (!existsSync(path)) return;
-    let p: Persisted;
-    try {
-      const bytes = readFileSync(path);
-      if (bytes.length < 4 || crc32(bytes.subarray(4)) !== bytes.readUInt32LE(0)) throw new Error("CRC mismatch");
-      p = snapshotPackr.unpack(bytes.subarray(4)) as Persisted;
-      if (p.format !== 1) throw new Error(`unsupported snapshot format ${String(p.format)}`);
-    } catch (err) {
+  /** Restores the snapshot if there is one; an unreadable one is set aside and the replica catches up from nothing. */
+  private restore(): void {
+    const p = loadSnapshot(this.o.dataDir, (aside, why) => {
       this.snapshotCorruptions++;
-      const aside = `${path}.corrupt-${Date.now()}`;
-      renameSync(path, aside);
-      this.o.log.error({ err: (err as Error).message, movedTo: aside }, "snapshot unreadable: starting from nothing, catching up from the sequencer");
-      return;
-    }
+      this.o.log.error({ err: why, movedTo: aside }, "snapshot unreadable: starting from nothing, catching up from the sequencer");
+    });
+    if (p === null) return;
     this.engine = Engine.restore(p.engine, this.out, this.o.engine);
     this.applied = p.seq;
     this.chain = Buffer.from(p.chain);
@@ -234,79 +215,12 @@ export class Replica {
     this.o.log.info({ seq: p.seq }, "restored from snapshot");
   }
 
-  /** Writes the snapshot to a temporary file, fsyncs it, then renames it over the old one. */
-  private saveSnapshot(): void {
-    const p: Persisted = { format: 1, seq: this.applied, chain: this.chain, epoch: this.epoch, engine: this.engine.snapshot() };
-    const tmp = `${this.snapshotPath()}.tmp`;
-    const body = snapshotPackr.pack(p);
-    const head = Buffer.alloc(4);
-    head.writeUInt32LE(crc32(body), 0);
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, head);
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.snapshotPath());
+  private persist(): void {
+    saveSnapshot(this.o.dataDir, { format: 1, seq: this.applied, chain: this.chain, epoch: this.epoch, engine: this.engine.snapshot() });
     this.lastSnapshotSeq = this.applied;
   }
 
-  // ---- 1. follow --------------------------------------------------------------------------
-
-  private connect(): void {
-    if (this.stopping || this.forked !== null || this.halt !== null) return;
-    const ws = new WebSocket(this.upstreamUrls[this.upstreamIndex]!, { perMessageDeflate: false, maxPayload: 64 << 20 });
-    this.upstream = ws;
-    ws.binaryType = "nodebuffer";
-    ws.on("open", () => {
-      this.reconnectMs = RECONNECT_MS_MIN;
-      const c = this.o.credentials;
-      const proof = c === undefined ? {} : prove(c.keyId, c.secret, 0, this.clock.nowUs());
-      ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: this.o.id, from: this.applied + 1, chain: this.chain, ...proof }));
-      if (this.probeTimer !== null) clearInterval(this.probeTimer);
-      this.probeTimer = setInterval(() => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.PING, t1: this.clock.nowUs() }));
-      }, this.o.probeIntervalMs);
-    });
-    ws.on("message", (data: Buffer) => this.onUpstream(ws, data));
-    ws.on("error", (err) => this.o.log.debug({ err: err.message }, "sequencer connection error"));
-    ws.on("close", () => {
-      if (this.upstream === ws) this.upstream = null;
-      if (this.probeTimer !== null) clearInterval(this.probeTimer);
-      this.probeTimer = null;
-      if (this.stopping || this.forked !== null || this.halt !== null) return;
-      // Next node at once; back off only after every node has been tried.
-      this.upstreamIndex = (this.upstreamIndex + 1) % this.upstreamUrls.length;
-      if (this.upstreamIndex !== 0) return this.connect();
-      setTimeout(() => this.connect(), this.reconnectMs);
-      this.reconnectMs = Math.min(RECONNECT_MS_MAX, this.reconnectMs * 2);
-    });
-  }
-
-  private onUpstream(ws: WebSocket, data: Buffer): void {
-    const receivedUs = this.clock.nowUs();
-    // Read together with receivedUs so that raw and true one-way times describe the same instant.
-    const trueReceivedUs = this.o.drillTruth === true ? this.clock.trueNowUs() : 0;
-    const m = decode(data) as Batch | ErrorMsg | Pong | undefined;
-    if (m?.t === MsgType.PONG) {
-      if (Number.isSafeInteger(m.t1) && Number.isSafeInteger(m.t2) && Number.isSafeInteger(m.t3)) this.onPong(m, receivedUs);
-      return;
-    }
-    if (m?.t === MsgType.ERROR) {
-      if (m.code === WireReason.NOT_LEADER) return this.o.log.debug({ msg: m.msg }, "that sequencer is a standby");
-      this.o.log.error({ code: m.code, msg: m.msg }, "sequencer refused us");
-      if (m.code === WireReason.FORKED) this.forked = String(m.msg);
-      return;
-    }
-    if (m?.t !== MsgType.BATCH || !isBatch(m as unknown as Record<string, unknown>)) {
-      this.o.log.warn("unexpected or malformed frame from the sequencer: reconnecting");
-      ws.close();
-      return;
-    }
-    this.onBatch(ws, m, receivedUs, trueReceivedUs);
-  }
+  // ---- 1. follow, 2. verify (the replication subscriber) --------------------------------
 
   private onPong(m: Pong, t4: number): void {
     this.skew.add(m.t1, m.t2, m.t3, t4);
@@ -321,35 +235,15 @@ export class Replica {
     return this.skew.estimate(this.clock.nowUs());
   }
 
-  // ---- 2. verify, 3. apply, 4. publish, 5. report -----------------------------------------
+  // ---- 3. apply, 4. publish, 5. report ----------------------------------------------------
 
-  private onBatch(ws: WebSocket, b: Batch, receivedUs: number, trueReceivedUs: number): void {
-    if (b.ep < this.epoch) {
-      if (this.staleEpochBatches++ === 0) this.o.log.warn({ ep: b.ep, epoch: this.epoch }, "ignoring frames from an older epoch (a deposed sequencer): trying the next sequencer");
-      ws.close();
-      return;
-    }
-    if (b.first > this.applied + 1) {
-      this.gaps++;
-      this.o.log.warn({ first: b.first, applied: this.applied }, "gap in the log: re-subscribing");
-      ws.close();
-      return;
-    }
-    const recs = b.recs.slice(this.applied + 1 - b.first);
-    if (recs.length === 0) return;
-    let chain = this.chain;
-    for (const r of recs) chain = chainNext(chain, r);
-    if (!chain.equals(b.chain)) {
-      this.forked = `hash chain mismatch in batch from seq ${b.first}`;
-      this.o.log.error({ first: b.first }, "the sequencer's log forks from what we applied: refusing it");
-      ws.close();
-      return;
-    }
+  /** Verified new records from the subscriber: apply each (or halt), publish, report, persist. */
+  private onRecords(b: VerifiedBatch): void {
     this.epoch = b.ep;
-    const est = this.skew.estimate(receivedUs);
+    const est = this.skew.estimate(b.receivedUs);
     const before = this.applied;
-    for (const r of recs) {
-      this.applyOrHalt(r, receivedUs, est === null ? null : est.offsetUs, trueReceivedUs);
+    for (const r of b.recs) {
+      this.applyOrHalt(r, b.receivedUs, est === null ? null : est.offsetUs, b.trueReceivedUs);
       if (this.halt !== null) break;
     }
     this.flushFeed();
@@ -357,13 +251,15 @@ export class Replica {
       // The chain value after the last record applied, not after the whole batch: a snapshot
       // saved from here must resume exactly before the record that halted us.
       let applied = this.chain;
-      for (const r of recs.slice(0, this.applied - before)) applied = chainNext(applied, r);
+      for (const r of b.recs.slice(0, this.applied - before)) applied = chainNext(applied, r);
       this.chain = applied;
-      return this.reportHalt(ws);
+      const code = this.halt.reason === HALT_REASON_NAME[HaltReason.RECORD_UNDECODABLE] ? HaltReason.RECORD_UNDECODABLE : HaltReason.APPLY_FAILED;
+      this.upstream.leave({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash, halt: code, hseq: this.halt.seq });
+    } else {
+      this.chain = b.chain;
+      this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
+      if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.persist();
     }
-    this.chain = chain;
-    ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash }));
-    if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.saveSnapshot();
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
   }
 
@@ -381,13 +277,6 @@ export class Replica {
       this.halt = { seq, reason: HALT_REASON_NAME[undecodable ? HaltReason.RECORD_UNDECODABLE : HaltReason.APPLY_FAILED], message: (err as Error).message };
       this.o.log.fatal({ seq, reason: this.halt.reason, err: this.halt.message }, "HALTED: cannot apply the record at this seq; serving what was applied, applying nothing more");
     }
-  }
-
-  /** Tells the sequencer where and why we halted, then leaves the log (no reconnect: the record would halt us again). */
-  private reportHalt(ws: WebSocket): void {
-    const code = this.halt!.reason === HALT_REASON_NAME[HaltReason.RECORD_UNDECODABLE] ? HaltReason.RECORD_UNDECODABLE : HaltReason.APPLY_FAILED;
-    ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash, halt: code, hseq: this.halt!.seq }));
-    ws.close(1000, "replica halted");
   }
 
   private applyRecord(bytes: Uint8Array, receivedUs: number, offsetUs: number | null, trueReceivedUs: number): void {
@@ -552,8 +441,8 @@ export class Replica {
       .gaugeSet("lockstep_replica_halted", "1 while this replica is halted at a record it cannot apply, by reason.", halted)
       .counter("lockstep_replica_login_expired_total", "Feed connections closed for sending no valid request within the login deadline.", [[l, this.feedGate.expired]])
       .counter("lockstep_replica_login_evicted_total", "Feed connections closed, longest waiting first, to make room while too many were waiting.", [[l, this.feedGate.evicted]])
-      .counter("lockstep_replica_gaps_total", "Gaps detected in the log (each re-subscribes).", [[l, this.gaps]])
-      .counter("lockstep_replica_stale_epoch_batches_total", "Batches ignored because they came from an older epoch than one already seen.", [[l, this.staleEpochBatches]])
+      .counter("lockstep_replica_gaps_total", "Gaps detected in the log (each re-subscribes).", [[l, this.upstream.counters.gaps]])
+      .counter("lockstep_replica_stale_epoch_batches_total", "Batches ignored because they came from an older epoch than one already seen.", [[l, this.upstream.counters.staleEpochBatches]])
       .counter("lockstep_replica_engine_rejects_total", "Commands the engine refused, by reason.", [...this.engineRejects].map(([k, n]) => [{ ...l, reason: REASON_NAME[k as Reason] }, n] as [Record<string, string>, number]))
       .counter("lockstep_replica_feed_rejects_total", "Feed frames refused, by reason.", [...this.feedRejects].map(([k, n]) => [{ ...l, reason: WIRE_REASON_NAME[k as WireReason] }, n] as [Record<string, string>, number]))
       .gauge("lockstep_replica_clock_offset_us", "Estimated offset of this replica's clock from the sequencer's (ours − theirs).", Math.round(e?.offsetUs ?? 0), l)
@@ -573,10 +462,10 @@ export class Replica {
     if (subs.size === 0) this.reportSubs.delete(acct);
   }
 
-  stats(): object {
+  stats(): ReplicaStats {
     const e = this.skewEstimate();
     const L = this.latency;
-    const hist = (which: "cumulative" | "interval") => ({
+    const hist = (which: "cumulative" | "interval"): ReplicaLatencyStats => ({
       one_way_raw_us: L.oneWayRaw.summary(which), one_way_compensated_us: L.oneWayCompensated.summary(which),
       ...(this.o.drillTruth === true ? { one_way_true_us: L.oneWayTrue.summary(which) } : {}),
       apply_us: L.apply.summary(which), offset_us: L.offset.summary(which), offset_bound_us: L.offsetBound.summary(which),
@@ -585,8 +474,8 @@ export class Replica {
       role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.engine.stateHash(),
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
-      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.gaps, stale_epoch_batches: this.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
-      checkpoint: this.checkpoint, forked: this.forked, halted: this.halt, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
+      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.upstream.counters.gaps, stale_epoch_batches: this.upstream.counters.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
+      checkpoint: this.checkpoint, forked: this.upstream.forked, halted: this.halt, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
     };
@@ -602,13 +491,8 @@ export class Replica {
     this.stopping = true;
     clearInterval(this.rotateTimer);
     this.feedGate.stop();
-    if (this.probeTimer !== null) clearInterval(this.probeTimer);
-    if (this.applied > this.lastSnapshotSeq && this.stateSound) this.saveSnapshot();
-    const up = this.upstream;
-    if (up !== null) {
-      up.close(CloseCode.GOING_AWAY, "replica stopping");
-      setTimeout(() => up.terminate(), STOP_GRACE_MS).unref();
-    }
+    if (this.applied > this.lastSnapshotSeq && this.stateSound) this.persist();
+    this.upstream.stop();
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     this.app = null;

@@ -18,9 +18,8 @@ export interface DrillClusterOptions {
   readonly ha?: { readonly etcd: string; readonly sequencers: number; readonly leaseTtlS?: number };
 }
 
-export interface HaSequencerStats extends SequencerStats {
-  ha_role: "leader" | "standby" | "fenced"; epoch: number; id: string; isr: string[]; committed_seq: number; forked: string | null;
-}
+/** A sequencer node's stats in an ha cluster: the ha fields are always there. */
+export type HaSequencerStats = SequencerStats & Required<Pick<SequencerStats, "id" | "isr" | "forked">>;
 
 export class DrillCluster {
   sequencer!: NodeProcess;
