@@ -16,7 +16,7 @@
  */
 import * as crypto from "node:crypto";
 import type { Command, Side, Stp, Tif } from "../engine/index.js";
-import { NotIntegers, pack, unpackInts } from "./wire.js";
+import { IntArrayReader, NotIntegers, pack } from "./wire.js";
 
 export interface SeqRecord {
   readonly seq: number;
@@ -55,48 +55,71 @@ export function encodeRecord(r: SeqRecord): Buffer {
   }
 }
 
-function ints(bytes: Uint8Array): number[] {
-  try {
-    return unpackInts(bytes, RECORD_FIELDS_MAX);
-  } catch (err) {
-    if (err instanceof NotIntegers) throw new RecordError(`record: not a sequenced command (${err.message})`);
-    throw err;
-  }
-}
+const reader = new IntArrayReader();
 
 function inRange(what: string, x: number, min: number, max: number): number {
   if (x < min || x > max) throw new RecordError(`record: ${what} ${x} is outside ${min}..${max}`);
   return x;
 }
 
-/** Decodes a record; anything that is not exactly a record of ours throws RecordError. */
+/**
+ * Decodes a record; anything that is not exactly a record of ours throws RecordError. It reads
+ * the integers in place (no intermediate array): it runs for every record on every replica,
+ * and once more in the sequencer's seal.
+ */
 export function decodeRecord(bytes: Uint8Array): SeqRecord {
-  const a = ints(bytes);
-  if (a.length < HEAD_FIELDS) throw new RecordError(`record: ${a.length} fields, a record has at least ${HEAD_FIELDS}`);
-  const [seq, epoch, tsUs, account, type] = a as [number, number, number, number, number];
-  const f = a.slice(HEAD_FIELDS);
+  try {
+    return readRecord(bytes);
+  } catch (err) {
+    if (err instanceof NotIntegers) throw new RecordError(`record: not a sequenced command (${err.message})`);
+    throw err;
+  }
+}
+
+function readRecord(bytes: Uint8Array): SeqRecord {
+  const r = reader;
+  const n = r.open(bytes);
+  if (n < HEAD_FIELDS || n > RECORD_FIELDS_MAX) throw new RecordError(`record: ${n} fields, a record has ${HEAD_FIELDS} to ${RECORD_FIELDS_MAX}`);
+  const seq = inRange("seq", r.int(), 1, Number.MAX_SAFE_INTEGER);
+  const epoch = r.int();
+  const tsUs = r.int();
+  const account = r.int();
+  const type = r.int();
+  if (epoch < 0 || tsUs < 0 || account < 0) throw new RecordError("record: epoch, time and account are never negative");
   const arity = ARITY[type];
   if (arity === undefined) throw new RecordError(`record: unknown command type ${type}`);
-  if (f.length !== arity) throw new RecordError(`record: type ${type} has ${arity} fields, not ${f.length}`);
-  inRange("seq", seq, 1, Number.MAX_SAFE_INTEGER);
-  if (epoch < 0 || tsUs < 0 || account < 0) throw new RecordError("record: epoch, time and account are never negative");
-  const base = { seq, epoch, tsUs };
-  const side = (i: number): Side => inRange("side", f[i]!, 0, 1) as Side;
-  const tif = (i: number): Tif => inRange("tif", f[i]!, 0, 2) as Tif;
-  const stp = (i: number): Stp => inRange("stp", f[i]!, 0, 3) as Stp;
+  if (n - HEAD_FIELDS !== arity) throw new RecordError(`record: type ${type} has ${arity} fields, not ${n - HEAD_FIELDS}`);
+  const cmd = readCommand(type, account);
+  r.end();
+  return { seq, epoch, tsUs, cmd };
+}
+
+function readCommand(type: number, account: number): Command {
+  const r = reader;
+  const side = (): Side => inRange("side", r.int(), 0, 1) as Side;
+  const tif = (): Tif => inRange("tif", r.int(), 0, 2) as Tif;
+  const stp = (): Stp => inRange("stp", r.int(), 0, 3) as Stp;
   switch (type) {
-    case 1:
-      return { ...base, cmd: { type: "limit", account, instrument: f[0]!, orderId: f[1]!, side: side(2), price: f[3]!, qty: f[4]!, tif: tif(5), postOnly: inRange("postOnly", f[6]!, 0, 1) === 1, stp: stp(7) } };
-    case 2:
-      return { ...base, cmd: { type: "market", account, instrument: f[0]!, orderId: f[1]!, side: side(2), qty: f[3]!, stp: stp(4) } };
-    case 3:
-      return { ...base, cmd: { type: "stop", account, instrument: f[0]!, orderId: f[1]!, side: side(2), stopPrice: f[3]!, price: f[4]!, qty: f[5]!, tif: tif(6), stp: stp(7) } };
+    case 1: {
+      const instrument = r.int(), orderId = r.int(), s = side(), price = r.int(), qty = r.int(), t = tif();
+      return { type: "limit", account, instrument, orderId, side: s, price, qty, tif: t, postOnly: inRange("postOnly", r.int(), 0, 1) === 1, stp: stp() };
+    }
+    case 2: {
+      const instrument = r.int(), orderId = r.int(), s = side(), qty = r.int();
+      return { type: "market", account, instrument, orderId, side: s, qty, stp: stp() };
+    }
+    case 3: {
+      const instrument = r.int(), orderId = r.int(), s = side(), stopPrice = r.int(), price = r.int(), qty = r.int(), t = tif();
+      return { type: "stop", account, instrument, orderId, side: s, stopPrice, price, qty, tif: t, stp: stp() };
+    }
     case 4:
-      return { ...base, cmd: { type: "cancel", account, orderId: f[0]! } };
-    case 5:
-      return { ...base, cmd: { type: "modify", account, orderId: f[0]!, price: f[1]!, qty: f[2]! } };
+      return { type: "cancel", account, orderId: r.int() };
+    case 5: {
+      const orderId = r.int(), price = r.int();
+      return { type: "modify", account, orderId, price, qty: r.int() };
+    }
     default:
-      return { ...base, cmd: { type: "cancel-all", account } };
+      return { type: "cancel-all", account };
   }
 }
 
@@ -111,7 +134,16 @@ export const GENESIS_CHAIN: Buffer = Buffer.alloc(CHAIN_BYTES);
 /** Node ≥ 20.12 has the one-shot crypto.hash, ~20 % cheaper per record than a Hash object. */
 const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
 
+/** Where chain ‖ record is laid out for hashing, reused: no allocation per record. Grows for a larger record. */
+let scratch = Buffer.allocUnsafeSlow(1024);
+
 export function chainNext(prev: Uint8Array, payload: Uint8Array): Buffer {
-  if (oneShot !== undefined) return oneShot("sha256", Buffer.concat([prev, payload]), "buffer").subarray(0, CHAIN_BYTES);
+  if (oneShot !== undefined) {
+    const n = prev.length + payload.length;
+    if (n > scratch.length) scratch = Buffer.allocUnsafeSlow(2 * n);
+    scratch.set(prev, 0);
+    scratch.set(payload, prev.length);
+    return oneShot("sha256", scratch.subarray(0, n), "buffer").subarray(0, CHAIN_BYTES);
+  }
   return crypto.createHash("sha256").update(prev).update(payload).digest().subarray(0, CHAIN_BYTES);
 }

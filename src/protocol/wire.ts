@@ -33,15 +33,23 @@ function room(n: number): void {
   if (pos + n > chunk.length) throw CHUNK_FULL;
 }
 
+/** Big-endian unsigned 32-bit write, by hand: Buffer's methods check their arguments on every call. */
+function u32(c: Buffer, at: number, v: number): void {
+  c[at] = v >>> 24;
+  c[at + 1] = (v >>> 16) & 0xff;
+  c[at + 2] = (v >>> 8) & 0xff;
+  c[at + 3] = v & 0xff;
+}
+
 function packInt(v: number): void {
   room(9);
   const c = chunk;
   if (v >= 0) {
     if (v < 0x80) c[pos++] = v;
     else if (v < 0x100) { c[pos++] = 0xcc; c[pos++] = v; }
-    else if (v < 0x10000) { c[pos++] = 0xcd; c.writeUInt16BE(v, pos); pos += 2; }
-    else if (v < TWO_32) { c[pos++] = 0xce; c.writeUInt32BE(v, pos); pos += 4; }
-    else { c[pos++] = 0xcf; c.writeUInt32BE(Math.floor(v / TWO_32), pos); c.writeUInt32BE(v % TWO_32, pos + 4); pos += 8; }
+    else if (v < 0x10000) { c[pos] = 0xcd; c[pos + 1] = v >>> 8; c[pos + 2] = v & 0xff; pos += 3; }
+    else if (v < TWO_32) { c[pos] = 0xce; u32(c, pos + 1, v); pos += 5; }
+    else { c[pos] = 0xcf; u32(c, pos + 1, Math.floor(v / TWO_32)); u32(c, pos + 5, v % TWO_32); pos += 9; }
   } else if (v >= -0x20) c[pos++] = 0x100 + v;
   else if (v >= -0x80) { c[pos++] = 0xd0; c.writeInt8(v, pos); pos += 1; }
   else if (v >= -0x8000) { c[pos++] = 0xd1; c.writeInt16BE(v, pos); pos += 2; }
@@ -57,6 +65,27 @@ function packHeader(len: number, fix: number, fixMax: number, op16: number): voi
 }
 
 function packString(s: string): void {
+  const n = s.length;
+  if (n < 32) {
+    // Short ASCII (every key, most values) byte by byte: a native UTF-8 write costs more than
+    // the whole string at this size. Falls through on the first non-ASCII character.
+    room(1 + n);
+    let k = 0;
+    for (; k < n; k++) {
+      const ch = s.charCodeAt(k);
+      if (ch >= 0x80) break;
+      chunk[pos + 1 + k] = ch;
+    }
+    if (k === n) {
+      chunk[pos] = 0xa0 | n;
+      pos += 1 + n;
+      return;
+    }
+  }
+  packUtf8(s);
+}
+
+function packUtf8(s: string): void {
   // Reserve the widest header the string could need, write it, then close the gap.
   const bytesMax = s.length * 3;
   const head = bytesMax < 32 ? 1 : bytesMax < 0x100 ? 2 : bytesMax < 0x10000 ? 3 : 5;
@@ -111,15 +140,29 @@ function packValue(v: unknown): void {
 }
 
 function packMap(m: Record<string, unknown>): void {
+  // One pass: a one-byte fixmap header, patched once the entries are counted (widened to map16
+  // in the rare map of more than 15 entries).
+  room(1);
+  const at = pos++;
   let n = 0;
-  for (const k in m) if (m[k] !== undefined) n++;
-  packHeader(n, 0x80, 15, 0xde);
   for (const k in m) {
     const x = m[k];
     if (x === undefined) continue;
     packString(k);
     packValue(x);
+    n++;
   }
+  if (n <= 15) {
+    chunk[at] = 0x80 | n;
+    return;
+  }
+  if (n >= 0x10000) throw new TypeError("wire: a map of 65536 entries or more");
+  room(2);
+  chunk.copyWithin(at + 3, at + 1, pos);
+  chunk[at] = 0xde;
+  chunk[at + 1] = n >>> 8;
+  chunk[at + 2] = n & 0xff;
+  pos += 2;
 }
 
 /**
@@ -155,6 +198,11 @@ export const FIELDS_MAX = 32;
 export const VALUE_BYTES_MAX = 1024;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** Strings of up to this many ASCII characters are interned (7 bits each + a 3-bit length fit in 2^53). */
+const SHORT_TEXT_CHARS_MAX = 7;
+/** Interned short strings at most; past it, new ones are built each time (a peer sending random keys cannot grow it). */
+const SHORT_TEXTS_MAX = 4096;
+const shortTexts = new Map<number, string>();
 
 class Refusal {
   constructor(readonly code: WireReason, readonly text: string) {}
@@ -199,7 +247,23 @@ class Reader {
     const b = this.b;
     const end = this.i + n;
     let ascii = true;
-    for (let k = this.i; k < end; k++) if (b[k]! >= 0x80) { ascii = false; break; }
+    let code = 0;
+    for (let k = this.i; k < end; k++) {
+      if (b[k]! >= 0x80) { ascii = false; break; }
+      code = code * 128 + b[k]!;
+    }
+    if (ascii && n <= SHORT_TEXT_CHARS_MAX) {
+      // Field names and other short strings repeat from frame to frame: build each once.
+      // `code` holds all the characters (7 bits each) and the length below them: no collisions.
+      const key = code * 8 + n;
+      let s = shortTexts.get(key);
+      if (s === undefined) {
+        s = String.fromCharCode(...b.subarray(this.i, end));
+        if (shortTexts.size < SHORT_TEXTS_MAX) shortTexts.set(key, s);
+      }
+      this.i = end;
+      return s;
+    }
     let s: string;
     if (ascii) {
       s = "";
@@ -306,6 +370,70 @@ export function unpackFields(bytes: Uint8Array): Unpacked {
     return { ok: false, code: err.code, text: err.text, cid };
   }
   return { ok: true, msg };
+}
+
+/**
+ * Reads, one after the other, the integers of an array (a sequenced record) without allocating:
+ * `open` returns the element count, `int` the next integer (any integer encoding, safe range),
+ * `end` checks nothing follows. Anything else throws NotIntegers. One instance is reused.
+ */
+export class IntArrayReader {
+  private b: Uint8Array = new Uint8Array(0);
+  private i = 0;
+
+  open(bytes: Uint8Array): number {
+    this.b = bytes;
+    this.i = 0;
+    const op = this.byte();
+    if (op >= 0x90 && op <= 0x9f) return op & 0x0f;
+    if (op === 0xdc) return this.uint(2);
+    throw new NotIntegers("not an array of at most 65535 elements");
+  }
+
+  int(): number {
+    const op = this.byte();
+    if (op <= 0x7f) return op;
+    if (op >= 0xe0) return op - 0x100;
+    switch (op) {
+      case 0xcc: return this.uint(1);
+      case 0xcd: return this.uint(2);
+      case 0xce: return this.uint(4);
+      case 0xcf: return this.safe(this.uint(4) * TWO_32 + this.uint(4));
+      case 0xd0: return this.signed(1);
+      case 0xd1: return this.signed(2);
+      case 0xd2: return this.signed(4);
+      case 0xd3: {
+        const hi = this.uint(4);
+        const lo = this.uint(4);
+        return this.safe((hi >= 0x8000_0000 ? hi - TWO_32 : hi) * TWO_32 + lo);
+      }
+      default: throw new NotIntegers(`element at byte ${this.i - 1} is not an integer (0x${op.toString(16)})`);
+    }
+  }
+
+  end(): void {
+    if (this.i !== this.b.length) throw new NotIntegers("bytes after the array");
+  }
+
+  private byte(): number {
+    if (this.i >= this.b.length) throw new NotIntegers("the bytes end in the middle of a value");
+    return this.b[this.i++]!;
+  }
+  private uint(n: number): number {
+    if (this.i + n > this.b.length) throw new NotIntegers("the bytes end in the middle of a value");
+    let v = 0;
+    for (let k = 0; k < n; k++) v = v * 256 + this.b[this.i++]!;
+    return v;
+  }
+  private signed(n: number): number {
+    const u = this.uint(n);
+    const half = 2 ** (8 * n - 1);
+    return u >= half ? u - 2 * half : u;
+  }
+  private safe(v: number): number {
+    if (!Number.isSafeInteger(v)) throw new NotIntegers("an integer beyond ±(2^53 − 1)");
+    return v;
+  }
 }
 
 /** Thrown by `unpackInts` for bytes that are not an array of at most `max` integers. */
