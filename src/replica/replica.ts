@@ -34,7 +34,7 @@ import { LatencyRecorder, SignedLatency, type LatencySummary } from "../metrics/
 import { PromText } from "../metrics/prometheus.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { CommandOutputs } from "./outputs.js";
-import { loadSnapshot, saveSnapshot } from "./snapshot.js";
+import { loadSnapshot, saveSnapshot, saveSnapshotInBackground, type Persisted } from "./snapshot.js";
 
 export interface ReplicaOptions {
   readonly id: string;
@@ -132,6 +132,10 @@ export class Replica {
   private halt: Halt | null = null;
   /** False once the engine threw mid-command: its state is then not saved as a snapshot. */
   private stateSound = true;
+  /** The background snapshot write in flight, if any. */
+  private snapshotWrite: Promise<void> | null = null;
+  /** The state hash as of `seq`, so that /stats polled often does not hash the book each time. */
+  private hashAt = { seq: -1, hash: "" };
   private readonly feedGate: LoginGate;
   private lastRecordTsUs = 0;
   /** Publishes market data; null once stopped (this uWS build has no app.close()). */
@@ -179,8 +183,10 @@ export class Replica {
   get appliedSeq(): number {
     return this.applied;
   }
+  /** The engine's state hash, computed at most once per applied seq. */
   stateHash(): string {
-    return this.engine.stateHash();
+    if (this.hashAt.seq !== this.applied) this.hashAt = { seq: this.applied, hash: this.engine.stateHash() };
+    return this.hashAt.hash;
   }
 
   /** Resolves once seq `seq` has been applied. */
@@ -215,9 +221,18 @@ export class Replica {
     this.o.log.info({ seq: p.seq }, "restored from snapshot");
   }
 
-  private persist(): void {
-    saveSnapshot(this.o.dataDir, { format: 1, seq: this.applied, chain: this.chain, epoch: this.epoch, engine: this.engine.snapshot() });
-    this.lastSnapshotSeq = this.applied;
+  private persisted(): Persisted {
+    return { format: 1, seq: this.applied, chain: this.chain, epoch: this.epoch, engine: this.engine.snapshot() };
+  }
+
+  /** Every snapshotEverySeq: the state captured now, written in the background (one write at a time; a later one waits its turn). */
+  private persistInBackground(): void {
+    if (this.snapshotWrite !== null) return;
+    const p = this.persisted();
+    this.lastSnapshotSeq = p.seq;
+    this.snapshotWrite = saveSnapshotInBackground(this.o.dataDir, p).catch((err: Error) => {
+      this.o.log.error({ err: err.message, seq: p.seq }, "snapshot write failed; the previous snapshot stays");
+    }).finally(() => { this.snapshotWrite = null; });
   }
 
   // ---- 1. follow, 2. verify (the replication subscriber) --------------------------------
@@ -258,7 +273,7 @@ export class Replica {
     } else {
       this.chain = b.chain;
       this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
-      if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.persist();
+      if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.persistInBackground();
     }
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
   }
@@ -274,6 +289,7 @@ export class Replica {
     } catch (err) {
       const undecodable = err instanceof RecordError;
       if (!undecodable) this.stateSound = false;
+      this.hashAt = { seq: -1, hash: "" };
       this.halt = { seq, reason: HALT_REASON_NAME[undecodable ? HaltReason.RECORD_UNDECODABLE : HaltReason.APPLY_FAILED], message: (err as Error).message };
       this.o.log.fatal({ seq, reason: this.halt.reason, err: this.halt.message }, "HALTED: cannot apply the record at this seq; serving what was applied, applying nothing more");
     }
@@ -471,7 +487,7 @@ export class Replica {
       apply_us: L.apply.summary(which), offset_us: L.offset.summary(which), offset_bound_us: L.offsetBound.summary(which),
     });
     return {
-      role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.engine.stateHash(),
+      role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.stateHash(),
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
       latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.upstream.counters.gaps, stale_epoch_batches: this.upstream.counters.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
@@ -491,11 +507,17 @@ export class Replica {
     this.stopping = true;
     clearInterval(this.rotateTimer);
     this.feedGate.stop();
-    if (this.applied > this.lastSnapshotSeq && this.stateSound) this.persist();
     this.upstream.stop();
+    const saveLast = (): void => {
+      if (this.applied > this.lastSnapshotSeq && this.stateSound) saveSnapshot(this.o.dataDir, this.persisted());
+    };
+    // At once when no background write is in flight (a caller may reopen the directory right
+    // after stop()); otherwise after it, so that the newer state is the one that stays.
+    const saved = this.snapshotWrite === null ? (saveLast(), Promise.resolve()) : this.snapshotWrite.then(saveLast);
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     this.app = null;
-    return closeAll([this.feed], CloseCode.GOING_AWAY, "replica stopping");
+    const closed = closeAll([this.feed], CloseCode.GOING_AWAY, "replica stopping");
+    return Promise.all([closed, saved]).then(() => undefined);
   }
 }
