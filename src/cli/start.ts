@@ -40,7 +40,6 @@ export async function runStart(args: string[]): Promise<number> {
   /** Replica processes by index; a slot is null while the dashboard has it killed. */
   const replicas: (Node | null)[] = [];
   let dashboard: DashboardServer | null = null;
-  const restarting = new Set<string>();
   try {
     const seqPort = v.ephemeral === true ? 0 : cfg.sequencer.port;
     seq = await spawnNode("sequencer", ["sequencer", "--config", configPath, "--data", dataDir, "--port", String(seqPort)], logDir);
@@ -49,41 +48,7 @@ export async function runStart(args: string[]): Promise<number> {
     replicas.push(...await Promise.all(cfg.replicas.map((r) => spawnNode(r.id, replicaArgs(r.id, v.ephemeral === true ? 0 : r.port), logDir))));
     say(`lockstep cluster up (data and logs in ${dataDir})\n  trade:   ${String(seq.ready.trade)}\n  stats:   ${String(seq.ready.stats)}\n`);
     for (const r of replicas) say(`  ${r!.name.padEnd(8)} ${String(r!.ready.feed)}  ${String(r!.ready.stats)}\n`);
-    if (v["no-dashboard"] !== true) {
-      const first = replicas.map((r) => r!);
-      dashboard = new DashboardServer({
-        host: "127.0.0.1", port: dashboardPort, instrument: cfg.demo.instrument, log: makeLogger("dashboard"),
-        nodes: [{ id: "sequencer", role: "sequencer", stats: String(seq.ready.stats) }, ...first.map((r) => ({ id: r.name, role: "replica" as const, stats: String(r.ready.stats), feed: String(r.ready.feed) }))],
-        controls: {
-          nodes: first.map((r) => ({ id: r.name, actions: ["kill", "restart"] as const })),
-          kill: async (id) => {
-            const i = first.findIndex((r) => r.name === id);
-            const n = replicas[i];
-            replicas[i] = null;
-            if (n) await killNode(n);
-          },
-          restart: async (id) => {
-            const i = first.findIndex((r) => r.name === id);
-            if (replicas[i] !== null || restarting.has(id)) throw new Error(`${id} is running or already restarting`);
-            restarting.add(id);
-            try {
-              replicas[i] = await spawnNode(id, replicaArgs(id, Number(first[i]!.ready.port)), logDir);
-              return undefined;
-            } catch {
-              // Its old port can be held for a while after a kill -9: take any free one instead.
-              const n = await spawnNode(id, replicaArgs(id, 0), logDir);
-              replicas[i] = n;
-              say(`  ${id} restarted on a new port: ${String(n.ready.feed)}  ${String(n.ready.stats)}\n`);
-              return { id, role: "replica" as const, stats: String(n.ready.stats), feed: String(n.ready.feed) };
-            } finally {
-              restarting.delete(id);
-            }
-          },
-        },
-      });
-      const port = await dashboard.start();
-      say(`  dashboard: http://127.0.0.1:${port}/\n`);
-    }
+    if (v["no-dashboard"] !== true) dashboard = await startDashboard(cfg, dashboardPort, seq, replicas, replicaArgs, logDir, say);
     const summary = await runDemo(cfg, logins, seq, replicas, duration, say, process.stdout.isTTY === true && !json);
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else say(`stopped: ${JSON.stringify(summary)}\n`);
@@ -96,6 +61,47 @@ export async function runStart(args: string[]): Promise<number> {
     await Promise.all([seq, ...replicas].filter((n): n is Node => n !== null).map(stopNode));
     if (typeof v.data !== "string") rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The live dashboard over the local cluster, with kill and restart buttons for its replicas
+ * (a restarted replica takes a free port if its old one is still held after the kill -9).
+ */
+async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (Node | null)[], replicaArgs: (id: string, port: number) => string[], logDir: string, say: (s: string) => boolean): Promise<DashboardServer> {
+  const first = replicas.map((r) => r!);
+  const restarting = new Set<string>();
+  const restart = async (id: string): Promise<{ id: string; role: "replica"; stats: string; feed: string } | undefined> => {
+    const i = first.findIndex((r) => r.name === id);
+    if (replicas[i] !== null || restarting.has(id)) throw new Error(`${id} is running or already restarting`);
+    restarting.add(id);
+    try {
+      replicas[i] = await spawnNode(id, replicaArgs(id, Number(first[i]!.ready.port)), logDir);
+      return undefined;
+    } catch {
+      const n = await spawnNode(id, replicaArgs(id, 0), logDir);
+      replicas[i] = n;
+      say(`  ${id} restarted on a new port: ${String(n.ready.feed)}  ${String(n.ready.stats)}\n`);
+      return { id, role: "replica", stats: String(n.ready.stats), feed: String(n.ready.feed) };
+    } finally {
+      restarting.delete(id);
+    }
+  };
+  const dashboard = new DashboardServer({
+    host: "127.0.0.1", port, instrument: cfg.demo.instrument, log: makeLogger("dashboard"),
+    nodes: [{ id: "sequencer", role: "sequencer", stats: String(seq.ready.stats) }, ...first.map((r) => ({ id: r.name, role: "replica" as const, stats: String(r.ready.stats), feed: String(r.ready.feed) }))],
+    controls: {
+      nodes: first.map((r) => ({ id: r.name, actions: ["kill", "restart"] as const })),
+      kill: async (id) => {
+        const i = first.findIndex((r) => r.name === id);
+        const n = replicas[i];
+        replicas[i] = null;
+        if (n) await killNode(n);
+      },
+      restart,
+    },
+  });
+  say(`  dashboard: http://127.0.0.1:${await dashboard.start()}/\n`);
+  return dashboard;
 }
 
 async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {

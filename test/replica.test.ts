@@ -1,5 +1,5 @@
 /**
- * The replicated cluster, for real: a sequencer and replicas on loopback (ephemeral ports,
+ * The replica (src/replica), in the replicated cluster for real: a sequencer and replicas on loopback (ephemeral ports,
  * real WebSockets, real journal files). Three replicas fed the same ≥ 50k commands from
  * several clients end with identical state hashes and identical execution-report streams; a
  * replica started late catches up from seq 1 through the journal and agrees; the SDK round

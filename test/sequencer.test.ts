@@ -1,5 +1,6 @@
 /**
- * Gateway limits: a token bucket allows its burst then its rate; a connection that sends faster
+ * The sequencer's gateway (src/sequencer): its limits. (Its strict intake and follower rules are
+ * in trust-boundaries.test.ts, its leadership in ha.test.ts.) Gateway limits: a token bucket allows its burst then its rate; a connection that sends faster
  * than its bucket gets RATE_LIMITED for the excess (not sequenced), and one connection more than
  * the cap is refused with OVERLOADED and closed.
  */
