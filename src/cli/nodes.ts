@@ -70,7 +70,7 @@ export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, 
   return new Sequencer({
     host: ha === undefined ? s.host : cfg.ha!.nodes.find((n) => n.id === ha.id)!.host, port, epoch: s.epoch, instruments: cfg.instruments,
     journal: { ...s.journal, dir: resolve(dataDir, ...(ha === undefined ? [] : [ha.id]), s.journal.dir) }, ack: s.ack, ...(ha === undefined ? {} : { ha }),
-    frameBytesMax: s.frameBytesMax, batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
+    frameBytesMax: s.frameBytesMax, ...(s.followerSilenceMsMax === undefined ? {} : { followerSilenceMsMax: s.followerSilenceMsMax }), batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
     clock, log, ...(authFrom(cfg) === undefined ? {} : { auth: authFrom(cfg)! }), ...(s.limits === undefined ? {} : { limits: s.limits }),
   });
 }

@@ -57,6 +57,7 @@ export const ConfigSchema = z.object({
     host: z.string().default("127.0.0.1"), port, epoch: posInt.default(1),
     journal: z.object({ dir: z.string().default("journal"), segmentBytesMax: posInt, fsync: Fsync, retainSegmentsMax: z.number().int().min(0) }).strict(),
     ack: Ack, frameBytesMax: posInt, batchRecordsMax: posInt, replicaBufferBytesMax: posInt, ringRecordsMax: posInt, clock, region: z.string().optional(),
+    followerSilenceMsMax: posInt.optional(),
     limits: z.object({
       connectionRatePerS: posInt, connectionBurst: posInt, accountRatePerS: posInt, accountBurst: posInt, connectionsMax: posInt,
       loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
@@ -64,7 +65,7 @@ export const ConfigSchema = z.object({
     }).strict().optional(),
   }).strict(),
   replicaDefaults: z.object({
-    snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, probeIntervalMs: posInt.default(25),
+    snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, probeIntervalMs: posInt.default(25), silenceMsMax: posInt.optional(),
     loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
   }).strict(),
   replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional(), key: z.string().optional() }).strict()).min(1),

@@ -55,6 +55,8 @@ export interface ReplicaOptions {
   readonly feedBufferBytesMax: number;
   /** Clock probes to the sequencer, one per this many ms. */
   readonly probeIntervalMs: number;
+  /** A sequencer link on which nothing arrives (not even a PONG) this long is cut and the next URL tried; default 2,000 ms. */
+  readonly silenceMsMax?: number;
   /** A feed connection that has sent no valid request (HELLO, SUB_BOOK, SUB_REPORTS) this long after opening is closed. */
   readonly loginDeadlineMs?: number;
   /** Feed connections waiting for their first valid request at once; one more is closed on open. */
@@ -112,6 +114,8 @@ export interface ReplicaStats {
   clock_injected_error_us?: number;
   latency: ReplicaLatencyStats; latency_last_second: ReplicaLatencyStats;
   gaps: number; stale_epoch_batches: number; snapshot_corruptions: number;
+  /** Connections to a sequencer cut because nothing arrived within the silence deadline. */
+  link_silences: number;
   checkpoint: { seq: number; hash: string }; forked: string | null; halted: Halt | null;
   subscribers: number; last_record_ts_us: number;
   engine_rejects: Record<string, number>; feed_rejects: Record<string, number>;
@@ -173,6 +177,7 @@ export class Replica {
       id: o.id, standby: false, clock: this.clock, log: o.log, ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
       position: () => ({ next: this.applied + 1, chain: this.chain }), epoch: () => this.epoch,
       onRecords: (b) => this.onRecords(b), probeIntervalMs: o.probeIntervalMs, onPong: (m, t4) => this.onPong(m, t4),
+      ...(o.silenceMsMax === undefined ? {} : { silenceMsMax: o.silenceMsMax }),
       ...(o.drillTruth === true ? { trueNowUs: () => this.clock.trueNowUs() } : {}),
     });
   }
@@ -490,7 +495,7 @@ export class Replica {
       role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.stateHash(),
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
-      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.upstream.counters.gaps, stale_epoch_batches: this.upstream.counters.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
+      latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.upstream.counters.gaps, link_silences: this.upstream.counters.silences, stale_epoch_batches: this.upstream.counters.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
       checkpoint: this.checkpoint, forked: this.upstream.forked, halted: this.halt, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),

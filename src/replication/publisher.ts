@@ -10,6 +10,9 @@
  *                a follower with more than `replicaBufferBytesMax` buffered waits for drain.
  *                Direct sends only, never pub/sub: uWS does not order the two, and a follower
  *                must see the log in order.
+ *   silence     a subscribed follower that sends nothing (no STATUS, no PING) for
+ *                `followerSilenceMsMax` is cut: a dead link must not hold a standby in the ISR or a
+ *                replica in the `replicas:K` count (followers PING every few ms to a few hundred)
  *   4. progress  replicas' applied seqs (for `replicas:K` acks), checkpoint hashes compared
  *                across replicas (divergence alarm), standbys' durable seqs (for the ISR),
  *                halted replicas (for the operator)
@@ -41,6 +44,8 @@ export interface FollowerData {
   caughtUpMs: number; target: number;
   /** A pump continuation is queued for the next event-loop turn. */
   pumpScheduled: boolean;
+  /** performance.now() of the follower's last frame. */
+  heardMs: number;
 }
 
 export interface PublisherOptions {
@@ -62,7 +67,14 @@ export interface PublisherOptions {
   readonly committed: () => number;
   /** A follower's progress moved, or a standby came or went. */
   readonly onProgress: (standby: boolean) => void;
+  /** A subscribed follower silent this long is cut (default FOLLOWER_SILENCE_MS_MAX). */
+  readonly followerSilenceMsMax?: number;
 }
+
+/** Default for followerSilenceMsMax. */
+export const FOLLOWER_SILENCE_MS_MAX = 2_000;
+/** The silence check runs this many times per followerSilenceMsMax. */
+const SILENCE_CHECKS_PER_MAX = 4;
 
 /** What /stats says of each follower. */
 export interface FollowerStats { id: string; standby: boolean; sent: number; applied: number; lag: number; buffered_bytes: number; buffered_peak_bytes: number }
@@ -92,10 +104,25 @@ export class Publisher {
   private readonly halted = new Map<string, { seq: number; reason: string }>();
   /** Standbys' last durable seq, by id (kept after a disconnect: the ISR decides). */
   private readonly durable = new Map<string, number>();
-  readonly counters = { divergences: 0, catchUps: 0, statusRefused: 0, refusedLogins: 0 };
+  readonly counters = { divergences: 0, catchUps: 0, statusRefused: 0, refusedLogins: 0, silentFollowers: 0 };
+  private readonly silenceTimer: NodeJS.Timeout;
 
   constructor(private readonly o: PublisherOptions) {
     this.gate = new LoginGate(o.login, "/replicate");
+    const silenceMs = o.followerSilenceMsMax ?? FOLLOWER_SILENCE_MS_MAX;
+    this.silenceTimer = setInterval(() => this.cutSilent(silenceMs), Math.max(1, Math.floor(silenceMs / SILENCE_CHECKS_PER_MAX)));
+    this.silenceTimer.unref();
+  }
+
+  private cutSilent(silenceMs: number): void {
+    const now = performance.now();
+    for (const ws of this.subscribed) {
+      const d = ws.getUserData();
+      if (now - d.heardMs <= silenceMs) continue;
+      this.counters.silentFollowers++;
+      this.o.log.warn({ rid: d.rid, standby: d.standby, quietMs: Math.round(now - d.heardMs) }, "follower silent past the deadline (a dead link?): cut");
+      ws.close();
+    }
   }
 
   /** The /replicate endpoint's uWS behaviour. */
@@ -103,7 +130,7 @@ export class Publisher {
     return {
       compression: uWS.DISABLED, maxPayloadLength: FOLLOWER_FRAME_BYTES_MAX, idleTimeout: IDLE_TIMEOUT_S,
       maxBackpressure: BACKPRESSURE_CLOSE_FACTOR * this.o.replicaBufferBytesMax, closeOnBackpressureLimit: 1,
-      upgrade: (res, req, ctx) => upgradeWith<FollowerData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0, authenticated: false, standby: false, caughtUpMs: 0, target: 0, pumpScheduled: false })(res, req, ctx),
+      upgrade: (res, req, ctx) => upgradeWith<FollowerData>({ rid: "", next: 0, applied: 0, live: false, closed: false, bufferedPeak: 0, authenticated: false, standby: false, caughtUpMs: 0, target: 0, pumpScheduled: false, heardMs: 0 })(res, req, ctx),
       open: (ws) => {
         this.open.add(ws);
         this.gate.admit(ws);
@@ -129,6 +156,7 @@ export class Publisher {
     if (!v.ok) return this.refuse(ws, v.code, v.text);
     const m = v.msg;
     const d = ws.getUserData();
+    d.heardMs = performance.now();
     if (m.t === MsgType.PING) {
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.PONG, t1: m.t1, t2: receivedUs, t3: this.o.clock.nowUs() }), true);
       return;
@@ -363,6 +391,7 @@ export class Publisher {
     const last = this.o.journal.lastSeq;
     p.counter("lockstep_sequencer_divergences_total", "Checkpoints where replicas reported different state hashes.", [[{}, this.counters.divergences]])
       .counter("lockstep_sequencer_catch_ups_total", "Replica subscriptions that started behind the log's end.", [[{}, this.counters.catchUps]])
+      .counter("lockstep_sequencer_silent_followers_total", "Followers cut for sending nothing within followerSilenceMsMax.", [[{}, this.counters.silentFollowers]])
       .counter("lockstep_sequencer_status_refused_total", "STATUS frames refused because they claimed more than the follower was sent.", [[{}, this.counters.statusRefused]])
       .gaugeSet("lockstep_sequencer_replica_lag_seq", "Sequence numbers a follower has not yet reported applied.", [...this.subscribed].map((ws) => [{ replica: ws.getUserData().rid }, last - ws.getUserData().applied] as [Record<string, string>, number]))
       .gaugeSet("lockstep_sequencer_replica_halted", "1 for each replica halted at a record it cannot apply, with the reason.", this.haltedReplicas().map((h) => [{ replica: h.id, reason: h.reason }, 1] as [Record<string, string>, number]));
@@ -375,6 +404,7 @@ export class Publisher {
   /** Closes every /replicate connection (1001), resolving once all are closed. */
   close(code: number, why: string): Promise<void> {
     this.gate.stop();
+    clearInterval(this.silenceTimer);
     return closeAll([this.open], code, why);
   }
 }

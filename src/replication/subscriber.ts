@@ -9,7 +9,10 @@
  *                chain over the new records ends at the frame's chain (else the logs forked:
  *                stop for good)
  *   4. hand on   the verified new records through one callback, in seq order
- * The owner reports progress with `status()`; clock probes (PING/PONG) are optional.
+ * The owner reports progress with `status()`. PINGs go out every `probeIntervalMs` (clock
+ * probes for a replica, heartbeats for a standby); a sequencer that sends nothing at all, not
+ * even a PONG, for `silenceMsMax` is taken for a dead link (a blackhole sends no FIN and no
+ * RST): the connection is cut and the next URL tried.
  */
 import type { Logger } from "pino";
 import { WebSocket } from "ws";
@@ -49,8 +52,10 @@ export interface SubscriberOptions {
   readonly onRecords: (b: VerifiedBatch) => void;
   /** Runs before each subscription (a standby cuts a tail a newer epoch replaced). */
   readonly beforeSubscribe?: () => Promise<void>;
-  /** Clock probes: a PING every this many ms while connected, answers to onPong. */
-  readonly probeIntervalMs?: number;
+  /** A PING every this many ms while connected (answers go to onPong). */
+  readonly probeIntervalMs: number;
+  /** A connection from which nothing arrives for this many ms is cut, and the next URL tried. */
+  readonly silenceMsMax?: number;
   readonly onPong?: (m: Pong, receivedUs: number) => void;
   /** Drills only: the machine's true clock, read together with ours when a frame arrives. */
   readonly trueNowUs?: () => number;
@@ -61,6 +66,10 @@ const RECONNECT_MS_MIN = 50;
 const RECONNECT_MS_MAX = 500;
 /** A standby's wait before retrying a failed preparation (e.g. etcd unreachable). */
 const PREPARE_RETRY_MS = 1_000;
+/** Default for silenceMsMax: a blackholed link is noticed within this, plus a quarter of it. */
+export const SILENCE_MS_MAX = 2_000;
+/** The silence check runs this many times per silenceMsMax. */
+const SILENCE_CHECKS_PER_MAX = 4;
 /** The largest frame accepted from the sequencer (a batch of batchRecordsMax records fits many times). */
 export const BATCH_FRAME_BYTES_MAX = 64 * 1024 * 1024;
 
@@ -77,10 +86,13 @@ export class Subscriber {
   private probe: NodeJS.Timeout | null = null;
   private reconnectMs = RECONNECT_MS_MIN;
   private stopped = false;
+  /** performance.now() when the current connection last delivered anything. */
+  private heardMs = 0;
+  private silenceTimer: NodeJS.Timeout | null = null;
   /** Why the leader's log was refused (a fork), or null. Final: no reconnect. */
   forked: string | null = null;
   /** Gaps seen (each reconnects) and batches refused for an older epoch (each moves on). */
-  readonly counters = { gaps: 0, staleEpochBatches: 0 };
+  readonly counters = { gaps: 0, staleEpochBatches: 0, silences: 0 };
 
   constructor(private readonly o: SubscriberOptions) {}
 
@@ -118,8 +130,10 @@ export class Subscriber {
   private disconnect(): void {
     if (this.retry !== null) clearTimeout(this.retry);
     if (this.probe !== null) clearInterval(this.probe);
+    if (this.silenceTimer !== null) clearInterval(this.silenceTimer);
     this.retry = null;
     this.probe = null;
+    this.silenceTimer = null;
     const ws = this.ws;
     this.ws = null;
     if (ws !== null) {
@@ -146,7 +160,11 @@ export class Subscriber {
     this.ws = ws;
     ws.binaryType = "nodebuffer";
     ws.on("open", () => this.onOpen(ws));
-    ws.on("message", (data: Buffer) => { if (this.ws === ws) this.onFrame(ws, data); });
+    ws.on("message", (data: Buffer) => {
+      if (this.ws !== ws) return;
+      this.heardMs = performance.now();
+      this.onFrame(ws, data);
+    });
     ws.on("error", (err) => this.o.log.debug({ err: err.message, url }, "replication: connection error"));
     ws.on("close", () => this.onClose(ws));
   }
@@ -158,18 +176,30 @@ export class Subscriber {
     const p = this.o.position();
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUBSCRIBE, rid: this.o.id, from: p.next, chain: p.chain, ...(this.o.standby ? { sb: true } : {}), ...proof }));
     this.o.log.info({ url: this.urls[this.index], from: p.next }, "replication: subscribing");
-    const every = this.o.probeIntervalMs;
-    if (every === undefined) return;
     this.probe = setInterval(() => {
       if (ws.readyState === WebSocket.OPEN) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.PING, t1: this.o.clock.nowUs() }));
-    }, every);
+    }, this.o.probeIntervalMs);
+    this.heardMs = performance.now();
+    const silenceMs = this.o.silenceMsMax ?? SILENCE_MS_MAX;
+    this.silenceTimer = setInterval(() => this.checkSilence(ws, silenceMs), Math.max(1, Math.floor(silenceMs / SILENCE_CHECKS_PER_MAX)));
+  }
+
+  private checkSilence(ws: WebSocket, silenceMs: number): void {
+    const quietMs = performance.now() - this.heardMs;
+    if (this.ws !== ws || quietMs <= silenceMs) return;
+    this.counters.silences++;
+    this.o.log.warn({ url: this.urls[this.index], quietMs: Math.round(quietMs) }, "replication: nothing from the sequencer within the deadline (a dead link?); trying the next node");
+    // terminate(): a close handshake would wait on the very link that is dead.
+    ws.terminate();
   }
 
   private onClose(ws: WebSocket): void {
     if (this.ws !== ws) return;
     this.ws = null;
     if (this.probe !== null) clearInterval(this.probe);
+    if (this.silenceTimer !== null) clearInterval(this.silenceTimer);
     this.probe = null;
+    this.silenceTimer = null;
     if (this.stopped || this.forked !== null) return;
     // The next node at once; back off only after every node has been tried.
     this.index = (this.index + 1) % this.urls.length;

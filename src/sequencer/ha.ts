@@ -54,6 +54,8 @@ export interface HaHost {
   fence(why: string): void;
 }
 
+/** A standby's PING to the leader, so that each side can tell a quiet link from a dead one. */
+const STANDBY_HEARTBEAT_MS = 250;
 /** A standby elected while not allowed to lead resigns and campaigns again after this. */
 const RECAMPAIGN_MS = 500;
 /** The leader re-checks the ISR at least this often while idle, as a share of isrLagMsMax. */
@@ -93,6 +95,8 @@ export class Leadership {
         j.flush();
       },
       beforeSubscribe: () => this.cutReplacedTail(),
+      // Heartbeats: they keep the leader's silence check (and ours) quiet while no record flows.
+      probeIntervalMs: STANDBY_HEARTBEAT_MS,
     });
   }
 

@@ -57,6 +57,8 @@ export interface SequencerOptions {
   readonly replicaBufferBytesMax: number;
   /** Recent records kept in memory for catch-up before going to the journal. */
   readonly ringRecordsMax: number;
+  /** A follower that sends nothing (no STATUS, no PING) this long is cut; default 2,000 ms. */
+  readonly followerSilenceMsMax?: number;
   readonly clock: Clock;
   readonly log: Logger;
   /** When set, HELLO must carry a valid proof for a client key, SUBSCRIBE one for a replica key. */
@@ -72,7 +74,7 @@ export interface SequencerStats {
   role: "sequencer"; ha_role: "leader" | "standby" | "fenced"; epoch: number; seq: number; durable_seq: number; committed_seq: number;
   id?: string; leader?: string | null; following?: string | null; isr?: string[]; forked?: string | null;
   commands: number; acks: number; pending_acks: number; rejects: Record<string, number>;
-  divergences: number; catch_ups: number; status_refused: number; seal_failures: number; logged_in: number; waiting_to_log_in: number;
+  divergences: number; catch_ups: number; status_refused: number; silent_followers: number; seal_failures: number; logged_in: number; waiting_to_log_in: number;
   halted_replicas: { id: string; seq: number; reason: string }[];
   replicas: FollowerStats[];
 }
@@ -132,6 +134,7 @@ export class Sequencer implements HaHost {
       journal: this.journal, ring: this.ring, clock: o.clock, log: o.log, batchRecordsMax: o.batchRecordsMax, replicaBufferBytesMax: o.replicaBufferBytesMax,
       login: this.limits, ...(o.auth === undefined ? {} : { auth: o.auth.replicas }), takesStandbys: o.ha !== undefined,
       refusal: () => (this.role === "leader" ? null : this.notLeader()), epoch: () => this.epoch, committed: () => this.committed,
+      ...(o.followerSilenceMsMax === undefined ? {} : { followerSilenceMsMax: o.followerSilenceMsMax }),
       onProgress: (standby) => (standby ? this.scheduleTick() : this.o.ack.mode === "replicas" ? this.releaseAcks() : undefined),
     });
     this.ha = o.ha === undefined ? null : new Leadership(o.ha, this);
@@ -407,7 +410,7 @@ export class Sequencer implements HaHost {
       ...(this.ha === null ? {} : this.ha.stats()),
       commands: this.counters.commands, acks: this.counters.acks, pending_acks: this.pendingAcks.length,
       rejects: Object.fromEntries([...this.counters.rejects].map(([k, v]) => [WIRE_REASON_NAME[k as WireReason], v])),
-      divergences: c.divergences, catch_ups: c.catchUps, status_refused: c.statusRefused, seal_failures: this.counters.sealFailures,
+      divergences: c.divergences, catch_ups: c.catchUps, status_refused: c.statusRefused, silent_followers: c.silentFollowers, seal_failures: this.counters.sealFailures,
       logged_in: this.loggedIn, waiting_to_log_in: this.tradeGate.size + this.publisher.waiting,
       halted_replicas: this.publisher.haltedReplicas(), replicas: this.publisher.followers(),
     };

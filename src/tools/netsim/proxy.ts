@@ -7,6 +7,10 @@
  * direction by that ordering rule and make a symmetric path look asymmetric to clock probes.
  * Optional stalls: every `everyMs`, nothing is delivered for `forMs`. Each direction's queue is bounded: past `bufferBytesMax`
  * the sending side is paused until the queue drains, as a real congested link would push back.
+ * Faults set while running (`fault`): a blackholed direction accepts bytes and never delivers
+ * them, with no FIN and no RST, as a silently dead link does; healing passes new bytes again
+ * (those swallowed are gone, as on a real link: TCP above us notices nothing on loopback, the
+ * application protocol must).
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Rng } from "../../util/rng.js";
@@ -28,7 +32,11 @@ export interface ProxyOptions {
   readonly seed: number;
 }
 
+/** What a direction of the proxy does now. */
+export type LinkFault = "pass" | "blackhole";
+
 class DelayedPipe {
+  fault: LinkFault = "pass";
   private readonly queue: { at: number; chunk: Buffer }[] = [];
   private queuedBytes = 0;
   private lastAt = 0;
@@ -44,6 +52,7 @@ class DelayedPipe {
   }
 
   private push(chunk: Buffer): void {
+    if (this.fault === "blackhole") return;
     const now = performance.now();
     let at = now + this.spec.delayMs + this.rng.next() * this.spec.jitterMs;
     const s = this.spec.stall;
@@ -90,6 +99,9 @@ export class LatencyProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly pipes = new Set<DelayedPipe>();
+  private readonly ups = new Set<DelayedPipe>();
+  private readonly downs = new Set<DelayedPipe>();
+  private faults: { up: LinkFault; down: LinkFault } = { up: "pass", down: "pass" };
   private readonly rng: Rng;
   private readonly epochMs = performance.now();
 
@@ -119,8 +131,27 @@ export class LatencyProxy {
       });
       s.on("error", () => s.destroy());
     }
-    this.pipes.add(new DelayedPipe(client, upstream, this.o.up, this.o.bufferBytesMax, this.rng, this.epochMs));
-    this.pipes.add(new DelayedPipe(upstream, client, this.o.down, this.o.bufferBytesMax, this.rng, this.epochMs));
+    const up = new DelayedPipe(client, upstream, this.o.up, this.o.bufferBytesMax, this.rng, this.epochMs);
+    const down = new DelayedPipe(upstream, client, this.o.down, this.o.bufferBytesMax, this.rng, this.epochMs);
+    up.fault = this.faults.up;
+    down.fault = this.faults.down;
+    for (const [pipe, set] of [[up, this.ups], [down, this.downs]] as const) {
+      this.pipes.add(pipe);
+      set.add(pipe);
+    }
+    client.once("close", () => { for (const p of [up, down]) { this.pipes.delete(p); this.ups.delete(p); this.downs.delete(p); } });
+  }
+
+  /** Sets each direction's fault, for every connection now open and every one to come. */
+  fault(f: { readonly up?: LinkFault; readonly down?: LinkFault }): void {
+    this.faults = { up: f.up ?? this.faults.up, down: f.down ?? this.faults.down };
+    for (const p of this.ups) p.fault = this.faults.up;
+    for (const p of this.downs) p.fault = this.faults.down;
+  }
+
+  /** Connections open through the proxy now. */
+  get connections(): number {
+    return this.ups.size;
   }
 
   close(): Promise<void> {
