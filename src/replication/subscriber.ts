@@ -89,6 +89,8 @@ export class Subscriber {
   /** performance.now() when the current connection last delivered anything. */
   private heardMs = 0;
   private silenceTimer: NodeJS.Timeout | null = null;
+  /** Bumped whenever the list changes or the link is dropped: stale connection attempts see it and stop. */
+  private generation = 0;
   /** Why the leader's log was refused (a fork), or null. Final: no reconnect. */
   forked: string | null = null;
   /** Gaps seen (each reconnects) and batches refused for an older epoch (each moves on). */
@@ -116,10 +118,14 @@ export class Subscriber {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.STATUS, rid: this.o.id, ...s }));
   }
 
-  /** Sends a last STATUS (a halt) and leaves the log for good. */
+  /** Sends a last STATUS (a halt) and leaves the log for good, closing so that the STATUS goes out first. */
   leave(last: Omit<Status, "v" | "t" | "rid">): void {
     this.status(last);
-    this.stop();
+    this.stopped = true;
+    this.clearTimers();
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close(1000, "leaving the log");
   }
 
   stop(): void {
@@ -127,13 +133,19 @@ export class Subscriber {
     this.disconnect();
   }
 
-  private disconnect(): void {
+  private clearTimers(): void {
     if (this.retry !== null) clearTimeout(this.retry);
     if (this.probe !== null) clearInterval(this.probe);
     if (this.silenceTimer !== null) clearInterval(this.silenceTimer);
     this.retry = null;
     this.probe = null;
     this.silenceTimer = null;
+  }
+
+  private disconnect(): void {
+    this.clearTimers();
+    // A connection attempt still preparing (beforeSubscribe) belongs to the old list: it gives up.
+    this.generation++;
     const ws = this.ws;
     this.ws = null;
     if (ws !== null) {
@@ -144,17 +156,19 @@ export class Subscriber {
   }
 
   private async connect(): Promise<void> {
-    if (this.stopped || this.forked !== null || this.urls.length === 0) return;
+    if (this.stopped || this.forked !== null || this.urls.length === 0 || this.ws !== null) return;
     const url = this.urls[this.index]!;
+    const generation = this.generation;
     if (this.o.beforeSubscribe !== undefined) {
       try {
         await this.o.beforeSubscribe();
       } catch (err) {
+        if (generation !== this.generation) return;
         this.o.log.error({ err: (err as Error).message }, "replication: cannot prepare to follow; retrying");
         this.retry = setTimeout(() => void this.connect(), PREPARE_RETRY_MS);
         return;
       }
-      if (this.stopped || this.urls[this.index] !== url) return;
+      if (this.stopped || generation !== this.generation || this.ws !== null) return;
     }
     const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: BATCH_FRAME_BYTES_MAX });
     this.ws = ws;
@@ -170,6 +184,7 @@ export class Subscriber {
   }
 
   private onOpen(ws: WebSocket): void {
+    if (this.ws !== ws) return void ws.terminate();
     this.reconnectMs = RECONNECT_MS_MIN;
     const c = this.o.credentials;
     const proof = c === undefined ? {} : prove(c.keyId, c.secret, 0, this.o.clock.nowUs());
@@ -196,10 +211,7 @@ export class Subscriber {
   private onClose(ws: WebSocket): void {
     if (this.ws !== ws) return;
     this.ws = null;
-    if (this.probe !== null) clearInterval(this.probe);
-    if (this.silenceTimer !== null) clearInterval(this.silenceTimer);
-    this.probe = null;
-    this.silenceTimer = null;
+    this.clearTimers();
     if (this.stopped || this.forked !== null) return;
     // The next node at once; back off only after every node has been tried.
     this.index = (this.index + 1) % this.urls.length;
