@@ -1,6 +1,6 @@
 /** `lockstep bench engine`: runs bench/engine-bench and refreshes the README's generated section. */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { markdownTable, runEngineBench } from "../../bench/engine-bench.js";
 import { numberFlag, parse, UserError } from "./args.js";
 import { runSlowConsumerBench } from "../tools/drill/slow-consumers.js";
@@ -8,7 +8,8 @@ import { DEFAULT_CONFIG, loadConfig } from "../config/config.js";
 import { mkdirSync } from "node:fs";
 import os from "node:os";
 import cliProgress from "cli-progress";
-import { runE2eOnce, type E2eOptions, type E2eRun } from "../tools/loadgen/e2e.js";
+import { natsSustainedRate, runE2eOnce, type E2eOptions, type E2eRun } from "../tools/loadgen/e2e.js";
+import { profileSummary } from "../tools/loadgen/profile.js";
 import { headline, markdown, svgPlot, type Headline } from "../tools/loadgen/report.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
@@ -81,13 +82,14 @@ function e2eFlags(rest: string[], extra: Record<string, { type: "string" | "bool
   };
 }
 
-async function measure(f: E2eFlags, ratePerS: number): Promise<E2eRun[]> {
+/** `profileDir`: each run's node profiles go to DIR/run-K/<system>/. */
+async function measure(f: E2eFlags, ratePerS: number, profileDir?: string): Promise<E2eRun[]> {
   const bar = progressBar(f.json);
   const runs: E2eRun[] = [];
   try {
     for (let k = 0; k < f.repeat; k++) {
       if (f.repeat > 1) f.log(`run ${k + 1}/${f.repeat}`);
-      runs.push(await runE2eOnce({ ...f.o, ratePerS, progress: bar.update }));
+      runs.push(await runE2eOnce({ ...f.o, ratePerS, progress: bar.update, ...(profileDir === undefined ? {} : { profileDir: join(profileDir, `run-${k + 1}`) }) }));
       bar.stop();
     }
   } finally {
@@ -101,13 +103,28 @@ function writeResults(dir: string, name: string, files: Record<string, string>):
   for (const [ext, body] of Object.entries(files)) writeFileSync(join(dir, `${name}-latest.${ext}`), body);
 }
 
+/** The .cpuprofile files below `dir`, and a summary of their self times beside them (profile-summary.md). */
+function summarizeProfiles(dir: string, log: (line: string) => void): void {
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith(".cpuprofile")).sort().map((f) => join(dir, f));
+  writeFileSync(join(dir, "profile-summary.md"), profileSummary(files, dir));
+  log(`  ${files.length} CPU profiles in ${dir} (self time per function: ${join(dir, "profile-summary.md")})`);
+}
+
 async function runE2e(rest: string[]): Promise<number> {
-  const { flags: f, v } = e2eFlags(rest, { rate: { type: "string" } });
+  const { flags: f, v } = e2eFlags(rest, { rate: { type: "string" }, profile: { type: "string" } });
   const rate = numberFlag(v, "rate", 20_000, 0, 1_000_000, true);
+  const profileDir = typeof v.profile === "string" ? resolve(v.profile) : undefined;
   const command = `lockstep bench e2e ${rest.filter((a) => a !== "--json").join(" ")}`.trim();
   f.log(`$ ${command}`);
-  const runs = await measure(f, rate);
+  const runs = await measure(f, rate, profileDir);
+  if (profileDir !== undefined) summarizeProfiles(profileDir, f.log);
   const h = headline(runs);
+  if (h.nats_us !== undefined && h.ratio_to_nats_p50 === undefined) {
+    f.log("  the NATS peer did not keep up: finding the rate at which it does");
+    const found = await natsSustainedRate({ ...f.o, ratePerS: rate }, rate);
+    h.nats_sustained_per_s = found.sustained_per_s;
+    h.nats_probes = found.probes;
+  }
   const meta = { date: new Date().toISOString(), command, machine: machine() };
   const md = markdown(h, runs, meta);
   writeResults(f.resultsDir, "e2e", {
