@@ -227,22 +227,34 @@ export const KEEPS_UP_SHARE = 0.95;
 export interface NatsProbe { rate: number; achieved_per_s: number; kept_up: boolean }
 
 /**
- * The highest rate at which the NATS peer keeps up (achieved ≥ 95 % of offered), by bisection
- * below `failedRate` with short runs of the peer alone; 0 if it kept up at none of them.
+ * Bisection below a rate that failed: probes the midpoint of what is known to pass (lo, from 0)
+ * and to fail (hi), `steps` times; resolves with the highest rate that passed (0 if none did).
  */
-export async function natsSustainedRate(o: E2eOptions, failedRate: number): Promise<{ sustained_per_s: number; probes: NatsProbe[] }> {
+export async function bisectRate(failedRate: number, steps: number, passes: (rate: number) => Promise<boolean>): Promise<number> {
   let lo = 0;
   let hi = failedRate;
-  const probes: NatsProbe[] = [];
-  for (let step = 0; step < NATS_PROBE_STEPS; step++) {
+  for (let step = 0; step < steps; step++) {
     const rate = Math.round((lo + hi) / 2);
+    if (rate <= lo || rate >= hi) break;
+    if (await passes(rate)) lo = rate;
+    else hi = rate;
+  }
+  return lo;
+}
+
+/**
+ * The highest rate at which the NATS peer keeps up (achieved ≥ 95 % of offered), by bisection
+ * below `failedRate` with short runs of the peer alone.
+ */
+export async function natsSustainedRate(o: E2eOptions, failedRate: number): Promise<{ sustained_per_s: number; probes: NatsProbe[] }> {
+  const probes: NatsProbe[] = [];
+  const sustained = await bisectRate(failedRate, NATS_PROBE_STEPS, async (rate) => {
     const po = { ...o, ratePerS: rate, durationS: Math.min(o.durationS, NATS_PROBE_DURATION_S), profileDir: undefined };
     const r = await inTempDir((dir, logDir) => runNats(po, dir, logDir));
     const keptUp = r.achieved_per_s >= KEEPS_UP_SHARE * rate;
     probes.push({ rate, achieved_per_s: r.achieved_per_s, kept_up: keptUp });
     o.log(`  NATS peer at ${rate} orders/s: achieved ${r.achieved_per_s}/s${keptUp ? ", keeps up" : ", does not keep up"}`);
-    if (keptUp) lo = rate;
-    else hi = rate;
-  }
-  return { sustained_per_s: lo, probes };
+    return keptUp;
+  });
+  return { sustained_per_s: sustained, probes };
 }
