@@ -10,21 +10,21 @@ import os from "node:os";
 import cliProgress from "cli-progress";
 import { natsSustainedRate, runE2eOnce, type E2eOptions, type E2eRun } from "../tools/loadgen/e2e.js";
 import { profileSummary } from "../tools/loadgen/profile.js";
-import { headline, markdown, svgPlot, type Headline } from "../tools/loadgen/report.js";
+import { costModel, headline, markdown, svgPlot, type Headline } from "../tools/loadgen/report.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
 const LOBSTER_MESSAGES = join(REPO, "..", "shared", "data", "lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv");
 
-/** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in the README, if both are there. */
-export function updateReadmeSection(readme: string, name: string, body: string): boolean {
-  if (!existsSync(readme)) return false;
-  const text = readFileSync(readme, "utf8");
+/** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in a file (the README, a doc), if both are there. */
+export function updateGeneratedSection(file: string, name: string, body: string): boolean {
+  if (!existsSync(file)) return false;
+  const text = readFileSync(file, "utf8");
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
   const a = text.indexOf(start);
   const b = text.indexOf(end);
   if (a < 0 || b < a) return false;
-  writeFileSync(readme, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
+  writeFileSync(file, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
   return true;
 }
 
@@ -131,7 +131,10 @@ async function runE2e(rest: string[]): Promise<number> {
     json: `${JSON.stringify({ ...meta, headline: h, runs }, null, 2)}\n`, md: `${md}\n`,
     svg: svgPlot(runs[Math.floor((runs.length - 1) / 2)]!, `order→fill at ${rate.toLocaleString("en-US")} orders/s: Lockstep vs the bare relay floor`),
   });
-  if (typeof v.results !== "string") updateReadmeSection(join(REPO, "README.md"), "bench:e2e", `${md}\n\n![order→fill percentile distribution](bench/results/e2e-latest.svg)`);
+  if (typeof v.results !== "string") {
+    updateGeneratedSection(join(REPO, "README.md"), "bench:e2e", `${md}\n\n![order→fill percentile distribution](bench/results/e2e-latest.svg)`);
+    updateGeneratedSection(join(REPO, "docs", "benchmarks.md"), "bench:cost", costModel(h, meta));
+  }
   if (!f.json) f.log(md);
   process.stdout.write(`${JSON.stringify(h)}\n`);
   return 0;
@@ -166,7 +169,7 @@ async function runSweep(rest: string[]): Promise<number> {
     ...steps.map((s) => `| ${s.rate.toLocaleString("en-US")} | ${s.headline.achieved_per_s.toLocaleString("en-US")} | ${s.headline.order_to_fill_us.p50} | ${s.headline.order_to_fill_us.p99} | ${s.headline.order_to_fill_us.p999} | ${s.headline.order_to_fill_us.max} | ${s.headline.floor_us.p50} | ${s.headline.floor_us.p99} | ${s.headline.ratio_p50} | ${s.headline.ratio_p99} | ${s.headline.lost} | ${s.sustained ? "sustained" : s.why} |`),
   ].join("\n");
   writeResults(f.resultsDir, "sweep", { json: `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`, md: `${md}\n` });
-  if (typeof v.results !== "string") updateReadmeSection(join(REPO, "README.md"), "bench:sweep", md);
+  if (typeof v.results !== "string") updateGeneratedSection(join(REPO, "README.md"), "bench:sweep", md);
   if (!f.json) f.log(md);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;
@@ -187,7 +190,7 @@ export async function runBench(args: string[]): Promise<number> {
     lobsterFile: typeof v.lobster === "string" ? v.lobster : LOBSTER_MESSAGES,
     log: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
   }, command);
-  updateReadmeSection(join(REPO, "README.md"), "bench:engine", markdownTable(result));
+  updateGeneratedSection(join(REPO, "README.md"), "bench:engine", markdownTable(result));
   if (json) {
     const scenarios = result.scenarios.map((s) => ({ name: s.name, depth: s.depth, lockstep_ops_per_s: s.lockstep_ops_per_s, peer_ops_per_s: s.peer_ops_per_s, ratio: s.ratio, p50_ns: s.p50_ns, p99_ns: s.p99_ns, p999_ns: s.p999_ns }));
     process.stdout.write(`${JSON.stringify({ scenarios, bytes_per_resting_order: result.bytes_per_resting_order, lobster_replay_ops_per_s: result.lobster_replay_ops_per_s })}\n`);

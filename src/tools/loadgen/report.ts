@@ -152,6 +152,11 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
   return lines.join("\n");
 }
 
+/** The cost model's table (docs/benchmarks.md): what each process spent per order, and on what run. */
+export function costModel(h: Headline, meta: { date: string; command: string; machine: string }): string {
+  return [`Measured ${meta.date} with \`${meta.command}\` on ${meta.machine}, ${fmt(h.offered_per_s)} orders/s offered.`, "", ...cpuTable(h)].join("\n");
+}
+
 function natsSustained(h: Headline): string {
   if (h.nats_sustained_per_s === undefined) return "";
   const probes = (h.nats_probes ?? []).map((p) => `${fmt(p.rate)}/s ${p.kept_up ? "kept up" : `achieved ${fmt(p.achieved_per_s)}/s`}`).join(", ");
@@ -164,7 +169,7 @@ const cell = (x: number | null | undefined): string => (x === null || x === unde
  * CPU µs per order by role: each system's processes in the order they were metered (the
  * ordering node, the followers, the generator), one row per role.
  */
-function cpuTable(h: Headline): string[] {
+export function cpuTable(h: Headline): string[] {
   const systems: [string, CpuFigures | undefined][] = [["floor", h.cpu_us_per_order.floor], ["NATS peer", h.cpu_us_per_order.nats], ["Lockstep", h.cpu_us_per_order.lockstep]];
   const present = systems.filter((x): x is [string, CpuFigures] => x[1] !== undefined);
   const names = present.map(([, c]) => Object.keys(c.processes));
