@@ -128,7 +128,8 @@ describe("lockstep bench e2e (short)", () => {
       expect(hp.count, name).toBeGreaterThan(0);
       expect(hp.p50, name).toBeGreaterThanOrEqual(0);
       if (hp.p99 !== null) expect(hp.p99, name).toBeGreaterThanOrEqual(hp.p50);
-      if (hp.max !== null) expect(hp.max, name).toBeGreaterThanOrEqual(hp.p99!);
+      // HDR reports a percentile as its bucket's highest value (3 significant digits), the max exactly.
+      if (hp.max !== null) expect(hp.max * 1.001 + 1, name).toBeGreaterThanOrEqual(hp.p99!);
     }
     // The derived hop has no tail: percentiles do not subtract.
     expect(hops.replica_to_client_us!.p99).toBeNull();
