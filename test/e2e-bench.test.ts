@@ -2,7 +2,9 @@
  * The end-to-end benchmark measures what it claims: the pacer is open-loop (a stall delays the
  * sends behind it, and their latency is charged from their intended times), and `bench e2e`
  * runs the floor, the NATS peer (when nats-server is installed) and a cluster as processes and
- * reports them side by side, with ratios, nothing lost, and its result files. (Short and slow: this checks the method, not the performance.)
+ * reports them side by side, with ratios, nothing lost, and its result files; with the CPU each process
+ * spent per order, Lockstep's order→fill hop by hop, and a CPU profile per node under --profile.
+ * (Short and slow: this checks the method, not the performance.)
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,6 +14,8 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 // From the build: the pacer starts its worker thread from a compiled .js file beside it.
 import { nowNs, Pacer } from "../dist/src/tools/loadgen/pacer.js";
+import { childCpuUs } from "../src/tools/loadgen/cpu.js";
+import { bisectRate } from "../src/tools/loadgen/e2e.js";
 import { findNatsServer } from "../src/tools/loadgen/nats.js";
 
 const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
@@ -43,13 +47,50 @@ describe("open-loop pacer", () => {
   });
 });
 
+interface Hop { p50: number; p99: number | null; p999: number | null; max: number | null; mean: number; count: number }
+type Side = { fills: number; sent: number; cpu_us_per_order: Record<string, number | null>; cpu_total_us_per_order: number | null; order_to_fill_service_us: { p50: number; max: number } };
+
+/** Every process of a system has a CPU cost per order, and they add up to the total. */
+function expectCpu(side: Side, processes: string[]): void {
+  expect(Object.keys(side.cpu_us_per_order)).toEqual(processes);
+  for (const p of processes) expect(side.cpu_us_per_order[p], p).toBeGreaterThan(0);
+  // Per order, on this machine, a process costs microseconds to milliseconds, never seconds.
+  for (const p of processes) expect(side.cpu_us_per_order[p], p).toBeLessThan(100_000);
+  const sum = Object.values(side.cpu_us_per_order).reduce((a: number, b) => a + b!, 0);
+  expect(side.cpu_total_us_per_order).toBeCloseTo(sum, 0);
+}
+
+describe("CPU counters and the NATS peer's rate search", () => {
+  it("reads a process's CPU time from /proc/PID/stat as the process itself counts it", () => {
+    if (process.platform !== "linux") return;
+    const burnUntil = performance.now() + 200;
+    while (performance.now() < burnUntil) { /* busy */ }
+    const own = process.cpuUsage();
+    const fromProc = childCpuUs(process.pid)!;
+    // /proc counts in clock ticks (10 ms): the two agree within a few ticks.
+    expect(fromProc).toBeGreaterThan(100_000);
+    expect(Math.abs(fromProc - (own.user + own.system))).toBeLessThan(50_000);
+    expect(childCpuUs(2 ** 22 + 1)).toBeNull();
+  });
+
+  it("finds the highest rate that passes by bisection below the one that failed", async () => {
+    const tried: number[] = [];
+    const best = await bisectRate(10_000, 4, async (r) => { tried.push(r); return r <= 3_000; });
+    expect(tried).toEqual([5000, 2500, 3750, 3125]);
+    expect(best).toBe(2500);
+    expect(await bisectRate(10_000, 4, async () => false)).toBe(0);
+  });
+});
+
 describe("lockstep bench e2e (short)", () => {
   it("measures the floor and the cluster with one generator and reports ratios, nothing lost, and its files", async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "e2e", "--rate", "1000", "--duration", "3", "--json", "--results", results], { timeout: 120_000 });
+    const profiles = join(results, "profiles");
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "e2e", "--rate", "1000", "--duration", "3", "--json", "--results", results, "--profile", profiles], { timeout: 180_000 });
     const h = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
       offered_per_s: number; achieved_per_s: number; lost: number; ratio_p50: number; ratio_p99: number;
       order_to_fill_us: { p50: number; p99: number; p999: number; max: number }; order_to_ack_us: { p50: number }; floor_us: { p50: number; p99: number };
-      nats_us?: { p50: number }; ratio_to_nats_p50?: number; nats_achieved_per_s?: number;
+      nats_us?: { p50: number }; ratio_to_nats_p50?: number; nats_achieved_per_s?: number; nats_sustained_per_s?: number;
+      cpu_us_per_order: { floor: { total: number }; lockstep: { total: number } }; hops: Record<string, Hop>;
     };
     expect(h.offered_per_s).toBe(1000);
     expect(h.achieved_per_s).toBeGreaterThan(900);
@@ -59,7 +100,10 @@ describe("lockstep bench e2e (short)", () => {
     expect(h.order_to_fill_us.p99).toBeLessThanOrEqual(h.order_to_fill_us.max);
     expect(h.floor_us.p50).toBeGreaterThan(0);
     expect(h.ratio_p50).toBeCloseTo(h.order_to_fill_us.p50 / h.floor_us.p50, 1);
-    const full = JSON.parse(readFileSync(join(results, "e2e-latest.json"), "utf8")) as { runs: { floor: { fills: number; sent: number }; nats?: { fills: number; sent: number }; lockstep: { fills: number; sent: number; hashes_agree: boolean; replicas: unknown[] } }[] };
+    expect(h.cpu_us_per_order.floor.total).toBeGreaterThan(0);
+    expect(h.cpu_us_per_order.lockstep.total).toBeGreaterThan(0);
+    expect(h.hops.client_to_sequencer_us!.p50).toBeGreaterThanOrEqual(0);
+    const full = JSON.parse(readFileSync(join(results, "e2e-latest.json"), "utf8")) as { runs: { floor: Side; nats?: Side; lockstep: Side & { hashes_agree: boolean; replicas: unknown[]; hops: Record<string, Hop> } }[] };
     const run = full.runs[0]!;
     expect(run.floor.sent).toBe(3000);
     expect(run.lockstep.sent).toBe(3000);
@@ -72,12 +116,46 @@ describe("lockstep bench e2e (short)", () => {
     // Lockstep, floor, NATS (when installed), and r1's one-way raw and compensated.
     const nats = !("missing" in findNatsServer());
     expect(readFileSync(join(results, "e2e-latest.svg"), "utf8").match(/<polyline/g)).toHaveLength(nats ? 5 : 4);
+    // CPU per order of every process of each system, from its own counters over the window.
+    expectCpu(run.floor, ["relay-seq", "relay-r1", "relay-r2", "relay-r3", "generator"]);
+    expectCpu(run.lockstep, ["sequencer", "r1", "r2", "r3", "generator"]);
+    if (nats) expectCpu(run.nats!, ["nats-server", "nats-r1", "nats-r2", "nats-r3", "generator"]);
+    expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("Cost: CPU µs per order");
+    // Lockstep's hops: non-negative, ordered percentiles, and together of the order of the total.
+    const hops = run.lockstep.hops;
+    expect(Object.keys(hops).sort()).toEqual(["client_to_sequencer_us", "replica_receipt_to_send_us", "replica_to_client_us", "sequencer_queue_us", "sequencer_to_client_us", "sequencer_to_replica_compensated_us", "sequencer_to_replica_raw_us"]);
+    for (const [name, hp] of Object.entries(hops)) {
+      expect(hp.count, name).toBeGreaterThan(0);
+      expect(hp.p50, name).toBeGreaterThanOrEqual(0);
+      if (hp.p99 !== null) expect(hp.p99, name).toBeGreaterThanOrEqual(hp.p50);
+      // HDR reports a percentile as its bucket's highest value (3 significant digits), the max exactly.
+      if (hp.max !== null) expect(hp.max * 1.001 + 1, name).toBeGreaterThanOrEqual(hp.p99!);
+    }
+    // The derived hop has no tail: percentiles do not subtract.
+    expect(hops.replica_to_client_us!.p99).toBeNull();
+    const total = run.lockstep.order_to_fill_service_us.p50;
+    const measured = ["client_to_sequencer_us", "sequencer_queue_us", "sequencer_to_replica_compensated_us", "replica_receipt_to_send_us"].reduce((a, k) => a + hops[k]!.p50, 0);
+    expect(measured).toBeLessThan(10 * total);
+    expect(measured + hops.replica_to_client_us!.p50).toBeGreaterThan(total / 10);
+    expect(hops.client_to_sequencer_us!.p50 + hops.sequencer_to_client_us!.p50).toBeGreaterThan(total / 10);
+    expect(hops.client_to_sequencer_us!.p50 + hops.sequencer_to_client_us!.p50).toBeLessThan(10 * total);
+    // --profile: a .cpuprofile per node process of each system, and the summary of their self times.
+    for (const f of ["floor/relay-seq", "floor/relay-r1", "lockstep/sequencer", "lockstep/r1", "lockstep/r3", ...(nats ? ["nats/nats-r1"] : [])]) {
+      const prof = JSON.parse(readFileSync(join(profiles, "run-1", `${f}.cpuprofile`), "utf8")) as { nodes: unknown[]; samples: unknown[] };
+      expect(prof.samples.length, f).toBeGreaterThan(0);
+    }
+    expect(readFileSync(join(profiles, "profile-summary.md"), "utf8")).toContain("run-1/lockstep/sequencer.cpuprofile");
     if (nats) {
       expect(run.nats!.sent).toBe(3000);
       expect(run.nats!.fills).toBeGreaterThan(1000);
       // A ratio to the peer only when it kept up (it does at this rate on an idle machine).
       if (h.ratio_to_nats_p50 !== undefined) expect(h.ratio_to_nats_p50).toBeCloseTo(h.order_to_fill_us.p50 / h.nats_us!.p50, 1);
-      else expect(h.nats_achieved_per_s!).toBeLessThan(950);
+      else {
+        expect(h.nats_achieved_per_s!).toBeLessThan(950);
+        // …and then the report says at what rate it does keep up.
+        expect(h.nats_sustained_per_s).toBeGreaterThanOrEqual(0);
+        expect(h.nats_sustained_per_s).toBeLessThan(1000);
+      }
     }
-  }, 150_000);
+  }, 240_000);
 });

@@ -1,6 +1,7 @@
 /**
  * Latency recorders: percentiles within HDR's 3 significant digits of the exact ones, signed
- * values handled across zero, intervals rotate, and the Prometheus text carries every quantile.
+ * values handled across zero, many samples at once, intervals rotate, and the Prometheus text
+ * carries every quantile.
  */
 import { describe, expect, it } from "vitest";
 import { LatencyRecorder, SignedLatency } from "../src/metrics/latency.js";
@@ -32,6 +33,22 @@ describe("latency recorders", () => {
     for (let i = 0; i < 100; i++) neg.record(-250_000 - i);
     expect(neg.summary().p50).toBeLessThan(-249_000);
     expect(neg.summary().p50).toBeGreaterThan(-251_000);
+  });
+
+  it("recordMany(v, n) counts n samples of v, as n record(v) calls would (a batch's hop, once per record)", () => {
+    const one = new LatencyRecorder();
+    const many = new LatencyRecorder();
+    for (let k = 0; k < 7; k++) one.record(300);
+    one.record(10);
+    many.recordMany(300, 7);
+    many.recordMany(10, 1);
+    expect(many.summary()).toEqual(one.summary());
+    const signed = new SignedLatency();
+    signed.recordMany(-50, 3);
+    signed.recordMany(40, 1);
+    expect(signed.summary().count).toBe(4);
+    expect(signed.summary().p50).toBe(-50);
+    expect(signed.summary().max).toBe(40);
   });
 
   it("rotate() makes the finished interval readable and starts a new one", () => {

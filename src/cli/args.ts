@@ -16,8 +16,9 @@ commands:
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run
-  bench e2e [--rate R] [--duration S] [--replicas N] [--clients C] [--repeat K] [--json]
-                                           open-loop order→ack/fill: bare uWS relay floor, NATS JetStream peer, Lockstep; ratios
+  bench e2e [--rate R] [--duration S] [--replicas N] [--clients C] [--repeat K] [--profile DIR] [--json]
+                                           open-loop order→ack/fill: bare uWS relay floor, NATS JetStream peer, Lockstep; ratios,
+                                           CPU µs per order per process, Lockstep's hops; --profile: a .cpuprofile per node
   bench sweep [--rates R1,R2,…] [--p99-ms 5] [--duration S] [--repeat K] [--json]
                                            steps the offered rate up; the highest rate sustained under the p99 limit
   bench slow-consumers [--rate R] [--duration S] [--stalled N] [--flood F] [--json]

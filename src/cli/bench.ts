@@ -1,6 +1,6 @@
 /** `lockstep bench engine`: runs bench/engine-bench and refreshes the README's generated section. */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { markdownTable, runEngineBench } from "../../bench/engine-bench.js";
 import { numberFlag, parse, UserError } from "./args.js";
 import { runSlowConsumerBench } from "../tools/drill/slow-consumers.js";
@@ -8,22 +8,23 @@ import { DEFAULT_CONFIG, loadConfig } from "../config/config.js";
 import { mkdirSync } from "node:fs";
 import os from "node:os";
 import cliProgress from "cli-progress";
-import { runE2eOnce, type E2eOptions, type E2eRun } from "../tools/loadgen/e2e.js";
-import { headline, markdown, svgPlot, type Headline } from "../tools/loadgen/report.js";
+import { natsSustainedRate, runE2eOnce, type E2eOptions, type E2eRun } from "../tools/loadgen/e2e.js";
+import { profileSummary } from "../tools/loadgen/profile.js";
+import { costModel, headline, markdown, svgPlot, type Headline } from "../tools/loadgen/report.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
 const LOBSTER_MESSAGES = join(REPO, "..", "shared", "data", "lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv");
 
-/** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in the README, if both are there. */
-export function updateReadmeSection(readme: string, name: string, body: string): boolean {
-  if (!existsSync(readme)) return false;
-  const text = readFileSync(readme, "utf8");
+/** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in a file (the README, a doc), if both are there. */
+export function updateGeneratedSection(file: string, name: string, body: string): boolean {
+  if (!existsSync(file)) return false;
+  const text = readFileSync(file, "utf8");
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
   const a = text.indexOf(start);
   const b = text.indexOf(end);
   if (a < 0 || b < a) return false;
-  writeFileSync(readme, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
+  writeFileSync(file, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
   return true;
 }
 
@@ -81,13 +82,14 @@ function e2eFlags(rest: string[], extra: Record<string, { type: "string" | "bool
   };
 }
 
-async function measure(f: E2eFlags, ratePerS: number): Promise<E2eRun[]> {
+/** `profileDir`: each run's node profiles go to DIR/run-K/<system>/. */
+async function measure(f: E2eFlags, ratePerS: number, profileDir?: string): Promise<E2eRun[]> {
   const bar = progressBar(f.json);
   const runs: E2eRun[] = [];
   try {
     for (let k = 0; k < f.repeat; k++) {
       if (f.repeat > 1) f.log(`run ${k + 1}/${f.repeat}`);
-      runs.push(await runE2eOnce({ ...f.o, ratePerS, progress: bar.update }));
+      runs.push(await runE2eOnce({ ...f.o, ratePerS, progress: bar.update, ...(profileDir === undefined ? {} : { profileDir: join(profileDir, `run-${k + 1}`) }) }));
       bar.stop();
     }
   } finally {
@@ -101,20 +103,38 @@ function writeResults(dir: string, name: string, files: Record<string, string>):
   for (const [ext, body] of Object.entries(files)) writeFileSync(join(dir, `${name}-latest.${ext}`), body);
 }
 
+/** The .cpuprofile files below `dir`, and a summary of their self times beside them (profile-summary.md). */
+function summarizeProfiles(dir: string, log: (line: string) => void): void {
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith(".cpuprofile")).sort().map((f) => join(dir, f));
+  writeFileSync(join(dir, "profile-summary.md"), profileSummary(files, dir));
+  log(`  ${files.length} CPU profiles in ${dir} (self time per function: ${join(dir, "profile-summary.md")})`);
+}
+
 async function runE2e(rest: string[]): Promise<number> {
-  const { flags: f, v } = e2eFlags(rest, { rate: { type: "string" } });
+  const { flags: f, v } = e2eFlags(rest, { rate: { type: "string" }, profile: { type: "string" } });
   const rate = numberFlag(v, "rate", 20_000, 0, 1_000_000, true);
+  const profileDir = typeof v.profile === "string" ? resolve(v.profile) : undefined;
   const command = `lockstep bench e2e ${rest.filter((a) => a !== "--json").join(" ")}`.trim();
   f.log(`$ ${command}`);
-  const runs = await measure(f, rate);
+  const runs = await measure(f, rate, profileDir);
+  if (profileDir !== undefined) summarizeProfiles(profileDir, f.log);
   const h = headline(runs);
+  if (h.nats_us !== undefined && h.ratio_to_nats_p50 === undefined) {
+    f.log("  the NATS peer did not keep up: finding the rate at which it does");
+    const found = await natsSustainedRate({ ...f.o, ratePerS: rate }, rate);
+    h.nats_sustained_per_s = found.sustained_per_s;
+    h.nats_probes = found.probes;
+  }
   const meta = { date: new Date().toISOString(), command, machine: machine() };
   const md = markdown(h, runs, meta);
   writeResults(f.resultsDir, "e2e", {
     json: `${JSON.stringify({ ...meta, headline: h, runs }, null, 2)}\n`, md: `${md}\n`,
     svg: svgPlot(runs[Math.floor((runs.length - 1) / 2)]!, `order→fill at ${rate.toLocaleString("en-US")} orders/s: Lockstep vs the bare relay floor`),
   });
-  if (typeof v.results !== "string") updateReadmeSection(join(REPO, "README.md"), "bench:e2e", `${md}\n\n![order→fill percentile distribution](bench/results/e2e-latest.svg)`);
+  if (typeof v.results !== "string") {
+    updateGeneratedSection(join(REPO, "README.md"), "bench:e2e", `${md}\n\n![order→fill percentile distribution](bench/results/e2e-latest.svg)`);
+    updateGeneratedSection(join(REPO, "docs", "benchmarks.md"), "bench:cost", costModel(h, meta));
+  }
   if (!f.json) f.log(md);
   process.stdout.write(`${JSON.stringify(h)}\n`);
   return 0;
@@ -149,7 +169,7 @@ async function runSweep(rest: string[]): Promise<number> {
     ...steps.map((s) => `| ${s.rate.toLocaleString("en-US")} | ${s.headline.achieved_per_s.toLocaleString("en-US")} | ${s.headline.order_to_fill_us.p50} | ${s.headline.order_to_fill_us.p99} | ${s.headline.order_to_fill_us.p999} | ${s.headline.order_to_fill_us.max} | ${s.headline.floor_us.p50} | ${s.headline.floor_us.p99} | ${s.headline.ratio_p50} | ${s.headline.ratio_p99} | ${s.headline.lost} | ${s.sustained ? "sustained" : s.why} |`),
   ].join("\n");
   writeResults(f.resultsDir, "sweep", { json: `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`, md: `${md}\n` });
-  if (typeof v.results !== "string") updateReadmeSection(join(REPO, "README.md"), "bench:sweep", md);
+  if (typeof v.results !== "string") updateGeneratedSection(join(REPO, "README.md"), "bench:sweep", md);
   if (!f.json) f.log(md);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;
@@ -170,7 +190,7 @@ export async function runBench(args: string[]): Promise<number> {
     lobsterFile: typeof v.lobster === "string" ? v.lobster : LOBSTER_MESSAGES,
     log: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
   }, command);
-  updateReadmeSection(join(REPO, "README.md"), "bench:engine", markdownTable(result));
+  updateGeneratedSection(join(REPO, "README.md"), "bench:engine", markdownTable(result));
   if (json) {
     const scenarios = result.scenarios.map((s) => ({ name: s.name, depth: s.depth, lockstep_ops_per_s: s.lockstep_ops_per_s, peer_ops_per_s: s.peer_ops_per_s, ratio: s.ratio, p50_ns: s.p50_ns, p99_ns: s.p99_ns, p999_ns: s.p999_ns }));
     process.stdout.write(`${JSON.stringify({ scenarios, bytes_per_resting_order: result.bytes_per_resting_order, lobster_replay_ops_per_s: result.lobster_replay_ops_per_s })}\n`);

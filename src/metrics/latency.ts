@@ -47,6 +47,11 @@ export class LatencyRecorder {
     this.interval.recordValue(clamp(Math.round(us)));
   }
 
+  /** `count` samples of one value at once: a batch's hop, counted once per record it carried. */
+  recordMany(us: number, count: number): void {
+    this.interval.recordValueWithCount(clamp(Math.round(us)), count);
+  }
+
   /** Ends the current interval: it becomes the last interval and joins the cumulative one. */
   rotate(): void {
     const done = this.interval;
@@ -84,6 +89,11 @@ export class SignedLatency {
   record(us: number): void {
     if (us >= 0) this.pos.record(us);
     else this.neg.record(-us);
+  }
+
+  recordMany(us: number, count: number): void {
+    if (us >= 0) this.pos.recordMany(us, count);
+    else this.neg.recordMany(-us, count);
   }
 
   rotate(): void {

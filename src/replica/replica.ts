@@ -86,6 +86,38 @@ class ReplicaLatency {
   readonly apply = new LatencyRecorder();
   readonly offset = new SignedLatency();
   readonly offsetBound = new LatencyRecorder();
+  /**
+   * The hops of a record from its sequencing to its reports leaving (`bench e2e` breaks order→fill
+   * down with them), one sample per record. Sequencer queueing: the BATCH frame's send stamp − the
+   * record's sequencing stamp, both on the sequencer's clock (journal, group commit, ack policy,
+   * batching). Link: receipt on our clock − the BATCH send stamp on the sequencer's (raw), and
+   * minus the estimated offset (compensated). Receipt to send: the batch's receipt → its reports
+   * handed to the sockets, both on our clock (decode, chain check, apply, publish, flush).
+   */
+  readonly sequencerQueue = new LatencyRecorder();
+  readonly linkRaw = new SignedLatency();
+  readonly linkCompensated = new SignedLatency();
+  readonly receiptToSend = new LatencyRecorder();
+  /** The send stamp of the batch being applied, for sequencerQueue. */
+  private batchTsUs = 0;
+
+  /** A batch arrived: its link time, counted once per record it carries. */
+  batchReceived(b: VerifiedBatch, offsetUs: number | null): void {
+    const link = b.receivedUs - b.ts;
+    this.linkRaw.recordMany(link, b.recs.length);
+    if (offsetUs !== null) this.linkCompensated.recordMany(link - offsetUs, b.recs.length);
+    this.batchTsUs = b.ts;
+  }
+
+  /** A record of that batch: how long it waited in the sequencer before the batch left. */
+  recordQueued(tsUs: number): void {
+    this.sequencerQueue.record(this.batchTsUs - tsUs);
+  }
+
+  /** That batch's reports are handed to the sockets. */
+  batchSent(b: VerifiedBatch, nowUs: number): void {
+    this.receiptToSend.recordMany(nowUs - b.receivedUs, b.recs.length);
+  }
 
   rotate(): void {
     this.oneWayRaw.rotate();
@@ -94,6 +126,10 @@ class ReplicaLatency {
     this.apply.rotate();
     this.offset.rotate();
     this.offsetBound.rotate();
+    this.sequencerQueue.rotate();
+    this.linkRaw.rotate();
+    this.linkCompensated.rotate();
+    this.receiptToSend.rotate();
   }
 }
 
@@ -105,7 +141,8 @@ const bookTopic = (inst: number): string => `book/${inst}`;
 export interface Halt { readonly seq: number; readonly reason: string; readonly message: string }
 
 /** One set of this replica's latency histograms, µs (`one_way_true_us` in drills only). */
-export type ReplicaLatencyStats = Record<"one_way_raw_us" | "one_way_compensated_us" | "apply_us" | "offset_us" | "offset_bound_us", LatencySummary> & { one_way_true_us?: LatencySummary };
+export type ReplicaLatencyStats = Record<"one_way_raw_us" | "one_way_compensated_us" | "apply_us" | "offset_us" | "offset_bound_us"
+  | "sequencer_queue_us" | "link_raw_us" | "link_compensated_us" | "receipt_to_send_us", LatencySummary> & { one_way_true_us?: LatencySummary };
 
 /** What a replica's /stats returns (the launcher, dashboard, drills and benches read it). */
 export interface ReplicaStats {
@@ -261,12 +298,14 @@ export class Replica {
   private onRecords(b: VerifiedBatch): void {
     this.epoch = b.ep;
     const est = this.skew.estimate(b.receivedUs);
+    this.latency.batchReceived(b, est === null ? null : est.offsetUs);
     const before = this.applied;
     for (const r of b.recs) {
       this.applyOrHalt(r, b.receivedUs, est === null ? null : est.offsetUs, b.trueReceivedUs);
       if (this.halt !== null) break;
     }
     this.flushFeed();
+    this.latency.batchSent(b, this.clock.nowUs());
     if (this.halt !== null) {
       // The chain value after the last record applied, not after the whole batch: a snapshot
       // saved from here must resume exactly before the record that halted us.
@@ -306,6 +345,7 @@ export class Replica {
     if (r.seq !== this.applied + 1) throw new RecordError(`record carries seq ${r.seq} where seq ${this.applied + 1} belongs`);
     const raw = receivedUs - r.tsUs;
     this.latency.oneWayRaw.record(raw);
+    this.latency.recordQueued(r.tsUs);
     if (offsetUs !== null) {
       this.latency.oneWayCompensated.record(raw - offsetUs);
       // Same records as the compensated histogram, so the drill compares like with like.
@@ -490,6 +530,7 @@ export class Replica {
       one_way_raw_us: L.oneWayRaw.summary(which), one_way_compensated_us: L.oneWayCompensated.summary(which),
       ...(this.o.drillTruth === true ? { one_way_true_us: L.oneWayTrue.summary(which) } : {}),
       apply_us: L.apply.summary(which), offset_us: L.offset.summary(which), offset_bound_us: L.offsetBound.summary(which),
+      sequencer_queue_us: L.sequencerQueue.summary(which), link_raw_us: L.linkRaw.summary(which), link_compensated_us: L.linkCompensated.summary(which), receipt_to_send_us: L.receiptToSend.summary(which),
     });
     return {
       role: "replica", id: this.o.id, seq: this.applied, epoch: this.epoch, hash: this.stateHash(),

@@ -81,6 +81,11 @@ export interface LoadOptions {
   /** After the last send, how long to wait for outstanding acks and fills. */
   readonly drainMs: number;
   readonly onProgress?: (sent: number, total: number) => void;
+  /**
+   * The measured window: `start` just before the first send falls due (after the connections and
+   * the maker's book), `end` once every answer is in or the drain gave up. CPU is counted in it.
+   */
+  readonly window?: { readonly start: () => void; readonly end: () => void };
 }
 
 export interface LoadResult {
@@ -98,6 +103,10 @@ export interface LoadResult {
   readonly maxAckedSeq: number;
   /** The seq of every acked order (to check that every replica applied it). */
   readonly ackedSeqs: Float64Array;
+  /** Per order i (nowNs clock): when it was sent, its seq (0 if never acked), and its counted fill's arrival (0 if none). */
+  readonly sentNs: Float64Array;
+  readonly seqOf: Float64Array;
+  readonly fillNs: Float64Array;
   readonly ackResponse: LatencyRecorder;
   readonly ackService: LatencyRecorder;
   readonly fillResponse: LatencyRecorder;
@@ -154,149 +163,209 @@ async function prepopulate(t: Transport, o: LoadOptions): Promise<void> {
   });
 }
 
-export async function runLoad(transport: Transport, o: LoadOptions): Promise<LoadResult> {
-  await prepopulate(transport, o);
-  const total = Math.max(1, Math.round(o.ratePerS * o.durationS));
-  const pacer = new Pacer(o.ratePerS, total);
-  const sentNs = new Float64Array(total);
-  const kind = new Uint8Array(total);
-  const answered = new Uint8Array(total);
-  const seqOf = new Float64Array(total);
-  const ackResponse = new LatencyRecorder();
-  const ackService = new LatencyRecorder();
-  const fillResponse = new LatencyRecorder();
-  const fillService = new LatencyRecorder();
-  const lateness = new LatencyRecorder();
-  const rejected: Record<string, number> = {};
+/**
+ * One run's book-keeping: per-order arrays, histograms and counters, the handlers that answers
+ * update, and the order mix. Takers are matched to their first FILL through their seq (from the
+ * ACK); a fill or an expiry may arrive before its ACK, on the other path, and is then kept until
+ * the ACK claims it.
+ */
+class LoadRun {
+  readonly total: number;
+  readonly pacer: Pacer;
+  readonly sentNs: Float64Array;
+  private readonly kind: Uint8Array;
+  private readonly answered: Uint8Array;
+  private readonly seqOf: Float64Array;
+  private readonly fillNs: Float64Array;
+  private readonly ackResponse = new LatencyRecorder();
+  private readonly ackService = new LatencyRecorder();
+  private readonly fillResponse = new LatencyRecorder();
+  private readonly fillService = new LatencyRecorder();
+  private readonly lateness = new LatencyRecorder();
+  private readonly rejected: Record<string, number> = {};
   /** Taker order index by its seq (from the ACK), and fills that arrived before their ACK. */
-  const takerBySeq = new Map<number, number>();
-  const earlyFillNs = new Map<number, number>();
+  private readonly takerBySeq = new Map<number, number>();
+  private readonly earlyFillNs = new Map<number, number>();
   /** Takers whose IOC lapsed unfilled (no liquidity left within three ticks) before their ACK. */
-  const earlyUnfilled = new Set<number>();
-  let unfilled = 0;
-  let fillsDone: (() => void) | null = null;
-  const resting: number[][] = Array.from({ length: o.clients }, () => []);
-  let acked = 0;
-  let fills = 0;
-  let takers = 0;
-  let maxAckedSeq = 0;
-  let lastAckNs = 0;
-  let outstanding = 0;
-  let done: (() => void) | null = null;
-
-  const recordFill = (i: number, atNs: number): void => {
-    fills++;
-    fillResponse.record((atNs - pacer.dueNs(i)) / 1000);
-    fillService.record((atNs - sentNs[i]!) / 1000);
-  };
-
+  private readonly earlyUnfilled = new Set<number>();
   /**
    * Per client, the seq of the taker whose fill was last counted: a taker that crosses several
    * resting orders gets several FILL reports, one after another on its account's feed; only the
    * first counts, and the others must not be kept as "early" fills that no ACK will ever claim.
    */
-  const lastCounted = new Float64Array(o.clients);
-  const handlers = (c: number): Handlers => ({
-    ack: (i, seq, oid, at) => {
-      if (i < 0 || i >= total || answered[i] !== 0) return;
-      answered[i] = 1;
-      outstanding--;
-      acked++;
-      seqOf[i] = seq;
-      lastAckNs = at;
-      if (seq > maxAckedSeq) maxAckedSeq = seq;
-      ackResponse.record((at - pacer.dueNs(i)) / 1000);
-      ackService.record((at - sentNs[i]!) / 1000);
-      if (kind[i] === KIND_TAKER) {
-        const early = earlyFillNs.get(seq);
-        if (early !== undefined) {
-          earlyFillNs.delete(seq);
-          earlyUnfilled.delete(seq);
-          if (seq > lastCounted[c]!) lastCounted[c] = seq;
-          recordFill(i, early);
-        } else if (earlyUnfilled.delete(seq)) unfilled++;
-        else takerBySeq.set(seq, i);
-      } else if (kind[i] === KIND_PASSIVE) resting[c]!.push(oid);
-      if (outstanding === 0 && done !== null) done();
-    },
-    reject: (i, code, _at, reason) => {
-      if (i < 0 || i >= total || answered[i] !== 0) return;
-      answered[i] = 1;
-      outstanding--;
-      const name = reason ?? WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`;
-      rejected[name] = (rejected[name] ?? 0) + 1;
-      if (outstanding === 0 && done !== null) done();
-    },
-    report: (seq, k, liq, at) => {
-      if (seq === lastCounted[c]) return;
-      const i = takerBySeq.get(seq);
-      if (k === ReportKind.FILL && liq === 1) {
-        if (i === undefined) {
-          // Before its ACK: keep the first fill only; the ACK will claim it.
-          if (!earlyFillNs.has(seq)) earlyFillNs.set(seq, at);
-          return;
-        }
-        takerBySeq.delete(seq);
-        lastCounted[c] = seq;
-        recordFill(i, at);
-      } else if (k === ReportKind.EXPIRED) {
-        if (i !== undefined) {
-          takerBySeq.delete(seq);
-          unfilled++;
-        } else if (!earlyFillNs.has(seq)) earlyUnfilled.add(seq);
-      } else return;
-      if (takerBySeq.size === 0 && fillsDone !== null) fillsDone();
-    },
-  });
-  for (let c = 0; c < o.clients; c++) await transport.open(c, ACCOUNT_BASE + c, handlers(c));
+  private readonly lastCounted: Float64Array;
+  private readonly resting: number[][];
+  private readonly rng: Rng;
+  private unfilled = 0;
+  private acked = 0;
+  private fills = 0;
+  private takers = 0;
+  private maxAckedSeq = 0;
+  private lastAckNs = 0;
+  outstanding = 0;
+  /** Set while draining: called when the last answer (or the last fill) is in. */
+  private acksDone: (() => void) | null = null;
+  private fillsDone: (() => void) | null = null;
 
-  const rng = new Rng(o.seed);
-  const progress = o.onProgress === undefined ? null : setInterval(() => o.onProgress!(Math.min(total, outstanding + acked), total), 100);
-  const send = (i: number): void => {
-    const c = i % o.clients;
+  constructor(private readonly o: LoadOptions) {
+    this.total = Math.max(1, Math.round(o.ratePerS * o.durationS));
+    this.pacer = new Pacer(o.ratePerS, this.total);
+    this.sentNs = new Float64Array(this.total);
+    this.kind = new Uint8Array(this.total);
+    this.answered = new Uint8Array(this.total);
+    this.seqOf = new Float64Array(this.total);
+    this.fillNs = new Float64Array(this.total);
+    this.lastCounted = new Float64Array(o.clients);
+    this.resting = Array.from({ length: o.clients }, () => []);
+    this.rng = new Rng(o.seed);
+  }
+
+  /** Orders sent and not refused: what the progress bar shows. */
+  get pendingOrAcked(): number {
+    return this.outstanding + this.acked;
+  }
+
+  handlers(c: number): Handlers {
+    return {
+      ack: (i, seq, oid, at) => this.onAck(c, i, seq, oid, at),
+      reject: (i, code, _at, reason) => this.onReject(i, code, reason),
+      report: (seq, k, liq, at) => this.onReport(c, seq, k, liq, at),
+    };
+  }
+
+  /** Marks order i answered; false if it is not one of ours or was answered already. */
+  private answer(i: number): boolean {
+    if (i < 0 || i >= this.total || this.answered[i] !== 0) return false;
+    this.answered[i] = 1;
+    this.outstanding--;
+    return true;
+  }
+
+  private onAck(c: number, i: number, seq: number, oid: number, at: number): void {
+    if (!this.answer(i)) return;
+    this.acked++;
+    this.seqOf[i] = seq;
+    this.lastAckNs = at;
+    if (seq > this.maxAckedSeq) this.maxAckedSeq = seq;
+    this.ackResponse.record((at - this.pacer.dueNs(i)) / 1000);
+    this.ackService.record((at - this.sentNs[i]!) / 1000);
+    if (this.kind[i] === KIND_TAKER) {
+      const early = this.earlyFillNs.get(seq);
+      if (early !== undefined) {
+        this.earlyFillNs.delete(seq);
+        this.earlyUnfilled.delete(seq);
+        if (seq > this.lastCounted[c]!) this.lastCounted[c] = seq;
+        this.recordFill(i, early);
+      } else if (this.earlyUnfilled.delete(seq)) this.unfilled++;
+      else this.takerBySeq.set(seq, i);
+    } else if (this.kind[i] === KIND_PASSIVE) this.resting[c]!.push(oid);
+    if (this.outstanding === 0) this.acksDone?.();
+  }
+
+  private onReject(i: number, code: number, reason: string | undefined): void {
+    if (!this.answer(i)) return;
+    const name = reason ?? WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`;
+    this.rejected[name] = (this.rejected[name] ?? 0) + 1;
+    if (this.outstanding === 0) this.acksDone?.();
+  }
+
+  private onReport(c: number, seq: number, k: number, liq: number | undefined, at: number): void {
+    if (seq === this.lastCounted[c]) return;
+    const i = this.takerBySeq.get(seq);
+    if (k === ReportKind.FILL && liq === 1) {
+      if (i === undefined) {
+        // Before its ACK: keep the first fill only; the ACK will claim it.
+        if (!this.earlyFillNs.has(seq)) this.earlyFillNs.set(seq, at);
+        return;
+      }
+      this.takerBySeq.delete(seq);
+      this.lastCounted[c] = seq;
+      this.recordFill(i, at);
+    } else if (k === ReportKind.EXPIRED) {
+      if (i !== undefined) {
+        this.takerBySeq.delete(seq);
+        this.unfilled++;
+      } else if (!this.earlyFillNs.has(seq)) this.earlyUnfilled.add(seq);
+    } else return;
+    if (this.takerBySeq.size === 0) this.fillsDone?.();
+  }
+
+  private recordFill(i: number, atNs: number): void {
+    this.fills++;
+    this.fillNs[i] = atNs;
+    this.fillResponse.record((atNs - this.pacer.dueNs(i)) / 1000);
+    this.fillService.record((atNs - this.sentNs[i]!) / 1000);
+  }
+
+  /** Order i of the mix: a cancel of one of the client's resting orders, a taker or a passive limit. */
+  private frame(i: number, c: number): Buffer {
+    const rng = this.rng;
     const x = rng.next();
     const side = rng.next() < 0.5 ? 0 : 1;
-    let frame: Buffer;
-    const own = resting[c]!;
+    const own = this.resting[c]!;
+    const o = this.o;
     if (x < 0.1 && own.length > 0) {
-      kind[i] = KIND_CANCEL;
-      frame = encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.CANCEL, oid: own.splice(rng.int(0, own.length - 1), 1)[0]! });
-    } else if (x < 0.55) {
-      kind[i] = KIND_TAKER;
-      takers++;
-      frame = encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.NEW, ord: 0, tif: 1, inst: o.instrument, side, px: o.mid + (side === 0 ? 3 : -3), qty: 1 + rng.int(0, 2) });
-    } else {
-      kind[i] = KIND_PASSIVE;
-      const away = 1 + rng.int(0, 2);
-      frame = encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.NEW, ord: 0, inst: o.instrument, side, px: o.mid + (side === 0 ? -away : away), qty: 1 + rng.int(0, 2) });
+      this.kind[i] = KIND_CANCEL;
+      return encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.CANCEL, oid: own.splice(rng.int(0, own.length - 1), 1)[0]! });
     }
-    outstanding++;
+    if (x < 0.55) {
+      this.kind[i] = KIND_TAKER;
+      this.takers++;
+      return encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.NEW, ord: 0, tif: 1, inst: o.instrument, side, px: o.mid + (side === 0 ? 3 : -3), qty: 1 + rng.int(0, 2) });
+    }
+    this.kind[i] = KIND_PASSIVE;
+    const away = 1 + rng.int(0, 2);
+    return encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.NEW, ord: 0, inst: o.instrument, side, px: o.mid + (side === 0 ? -away : away), qty: 1 + rng.int(0, 2) });
+  }
+
+  send(t: Transport, i: number): void {
+    const c = i % this.o.clients;
+    const frame = this.frame(i, c);
+    this.outstanding++;
     const at = nowNs();
-    sentNs[i] = at;
-    lateness.record((at - pacer.dueNs(i)) / 1000);
-    transport.send(c, i, frame);
-  };
-  const sent = await pacer.run(send);
-  if (outstanding > 0) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, o.drainMs);
-      done = () => { clearTimeout(timer); resolve(); };
-    });
+    this.sentNs[i] = at;
+    this.lateness.record((at - this.pacer.dueNs(i)) / 1000);
+    t.send(c, i, frame);
   }
-  // Fills travel another path than acks: give the last ones the same drain.
-  if (takerBySeq.size > 0) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, o.drainMs);
-      fillsDone = () => { clearTimeout(timer); resolve(); };
-    });
+
+  /** Waits up to drainMs for the last answers, then as long again for the last fills (they travel another path). */
+  async drain(): Promise<void> {
+    const waitUntil = (pending: () => boolean, set: (done: (() => void) | null) => void): Promise<void> => {
+      if (!pending()) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const finish = (): void => { clearTimeout(timer); set(null); resolve(); };
+        const timer = setTimeout(finish, this.o.drainMs);
+        set(finish);
+      });
+    };
+    await waitUntil(() => this.outstanding > 0, (d) => { this.acksDone = d; });
+    await waitUntil(() => this.takerBySeq.size > 0, (d) => { this.fillsDone = d; });
   }
+
+  result(sent: number): LoadResult {
+    const o = this.o;
+    const spanS = this.lastAckNs > this.pacer.t0Ns ? (this.lastAckNs - this.pacer.t0Ns) / 1e9 : o.durationS;
+    return {
+      offered_per_s: o.ratePerS, sent, acked: this.acked, achieved_per_s: Math.round(this.acked / Math.max(spanS, o.durationS)), takers: this.takers, fills: this.fills,
+      unfilled: this.unfilled, rejected: this.rejected, unanswered: sent - this.acked - Object.values(this.rejected).reduce((a, b) => a + b, 0), maxAckedSeq: this.maxAckedSeq,
+      ackedSeqs: this.seqOf.filter((x) => x > 0), sentNs: this.sentNs, seqOf: this.seqOf, fillNs: this.fillNs,
+      ackResponse: this.ackResponse, ackService: this.ackService, fillResponse: this.fillResponse, fillService: this.fillService, lateness: this.lateness,
+    };
+  }
+}
+
+/** Runs the load: the maker's book, C clients, `ratePerS` for `durationS` open loop, then the drain. */
+export async function runLoad(transport: Transport, o: LoadOptions): Promise<LoadResult> {
+  await prepopulate(transport, o);
+  const run = new LoadRun(o);
+  for (let c = 0; c < o.clients; c++) await transport.open(c, ACCOUNT_BASE + c, run.handlers(c));
+  const progress = o.onProgress === undefined ? null : setInterval(() => o.onProgress!(Math.min(run.total, run.pendingOrAcked), run.total), 100);
+  o.window?.start();
+  const sent = await run.pacer.run((i) => run.send(transport, i));
+  await run.drain();
+  o.window?.end();
   if (progress !== null) clearInterval(progress);
-  o.onProgress?.(total, total);
+  o.onProgress?.(run.total, run.total);
   await transport.close();
-  const spanS = lastAckNs > pacer.t0Ns ? (lastAckNs - pacer.t0Ns) / 1e9 : o.durationS;
-  return {
-    offered_per_s: o.ratePerS, sent, acked, achieved_per_s: Math.round(acked / Math.max(spanS, o.durationS)), takers, fills, unfilled, rejected,
-    unanswered: sent - acked - Object.values(rejected).reduce((a, b) => a + b, 0), maxAckedSeq, ackedSeqs: seqOf.filter((x) => x > 0),
-    ackResponse, ackService, fillResponse, fillService, lateness,
-  };
+  return run.result(sent);
 }

@@ -1,9 +1,11 @@
 /**
- * `lockstep bench e2e`: the floor (bare uWebSockets.js relays, same topology) and then a
- * Lockstep cluster, each a set of separate processes, driven by the same open-loop generator at
- * the same rate with the same order mix; Lockstep's percentiles are reported as ratios to the
- * floor's, measured minutes apart on the same machine. With --repeat N the pair runs N times and
- * the median of each figure is reported.
+ * `lockstep bench e2e`: the floor (bare uWebSockets.js relays, same topology), the NATS JetStream
+ * peer and then a Lockstep cluster, each a set of separate processes, driven by the same
+ * open-loop generator at the same rate with the same order mix; Lockstep's percentiles are
+ * reported as ratios to the floor's (and the peer's), measured minutes apart on the same
+ * machine. Each system's processes have their CPU metered over the measured window (cpu.ts);
+ * Lockstep's order→fill is also broken into hops (hops.ts). With --repeat N the three run N
+ * times and the median of each figure is reported.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,8 +13,11 @@ import { join } from "node:path";
 import { spawnNode, stopNode, type NodeProcess, type ReplicaStats } from "../../cluster/launcher.js";
 import { DrillCluster } from "../drill/cluster.js";
 import type { LatencySummary } from "../../metrics/latency.js";
+import { runLoad, wsTransport, type LoadOptions, type LoadResult, type Target, type Transport } from "./client.js";
+import { CpuMeter, totalPerOrder, type MeteredProcess } from "./cpu.js";
+import { journalStamps, lockstepHops, wallClockOfNs, type Hops } from "./hops.js";
 import { findNatsServer, natsTransport, startNatsServer } from "./nats.js";
-import { runLoad, wsTransport, type LoadOptions, type LoadResult, type Target } from "./client.js";
+import { nameProfiles, profiled } from "./profile.js";
 
 export interface E2eOptions {
   readonly baseConfig: string;
@@ -25,6 +30,8 @@ export interface E2eOptions {
   readonly seed: number;
   readonly log: (line: string) => void;
   readonly progress?: (phase: string, sent: number, total: number) => void;
+  /** With --profile: every node of the run writes a .cpuprofile into DIR/<system>/. */
+  readonly profileDir?: string;
 }
 
 export interface Percentiles { p50: number; p90: number; p99: number; p999: number; p9999: number; max: number; count: number }
@@ -37,6 +44,9 @@ export interface SideResult {
   generator_lateness_us: Percentiles;
   /** Percentile curve of order→fill (response), for the plot: [percentile, µs]. */
   fill_curve: [number, number][];
+  /** CPU µs per order sent, by process, over the measured window (cpu.ts), and their sum. */
+  cpu_us_per_order: Record<string, number | null>;
+  cpu_total_us_per_order: number | null;
 }
 
 export interface LockstepExtras {
@@ -46,58 +56,79 @@ export interface LockstepExtras {
   hashes_agree: boolean;
   /** Sequencer's view of each replica's lag in seqs, sampled once a second. */
   lag_seq: { p50: number; p99: number; max: number };
+  /** order→fill hop by hop (hops.ts), through r1, the replica the client reads. */
+  hops: Hops;
 }
 
 /** `nats` is absent when nats-server is not installed (the run says so). */
 export interface E2eRun { floor: SideResult; nats?: SideResult; lockstep: SideResult & LockstepExtras }
 
 const CURVE_PERCENTILES = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100];
+/** After the last send, how long to wait for the last answers (and again for the last fills). */
+const DRAIN_MS = 10_000;
+/** The generator: this process (cpu.ts reads it with process.cpuUsage()). */
+const GENERATOR: MeteredProcess = { name: "generator", pid: null };
 
 function pct(s: LatencySummary): Percentiles {
   return { p50: s.p50, p90: s.p90, p99: s.p99, p999: s.p999, p9999: s.p9999, max: s.max, count: s.count };
 }
 
-function side(r: LoadResult): SideResult {
+function side(r: LoadResult, cpu: CpuMeter): SideResult {
   const h = r.fillResponse.histogram("cumulative");
   const curve = h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((p) => [p, p === 100 ? h.maxValue : h.getValueAtPercentile(p)] as [number, number]);
+  const perOrder = cpu.perOrder(r.sent);
   return {
     offered_per_s: r.offered_per_s, achieved_per_s: r.achieved_per_s, sent: r.sent, acked: r.acked, fills: r.fills, unfilled: r.unfilled, unanswered: r.unanswered, rejected: r.rejected,
     order_to_ack_us: pct(r.ackResponse.summary()), order_to_ack_service_us: pct(r.ackService.summary()),
     order_to_fill_us: pct(r.fillResponse.summary()), order_to_fill_service_us: pct(r.fillService.summary()),
-    generator_lateness_us: pct(r.lateness.summary()), fill_curve: curve,
+    generator_lateness_us: pct(r.lateness.summary()), fill_curve: curve, cpu_us_per_order: perOrder, cpu_total_us_per_order: totalPerOrder(perOrder),
   };
 }
 
-function loadOptions(o: E2eOptions, phase: string): LoadOptions {
-  return {
-    ratePerS: o.ratePerS, durationS: o.durationS, clients: o.clients, instrument: o.instrument, mid: o.mid, seed: o.seed, drainMs: 10_000,
+/** Runs the load against `transport` with the CPU of `nodes` (and the generator's) metered over the window. */
+function load(o: E2eOptions, phase: string, transport: Transport, nodes: readonly MeteredProcess[]): Promise<{ r: LoadResult; cpu: CpuMeter }> {
+  const cpu = new CpuMeter([...nodes, GENERATOR]);
+  const lo: LoadOptions = {
+    ratePerS: o.ratePerS, durationS: o.durationS, clients: o.clients, instrument: o.instrument, mid: o.mid, seed: o.seed, drainMs: DRAIN_MS,
+    window: { start: () => cpu.start(), end: () => cpu.end() },
     ...(o.progress === undefined ? {} : { onProgress: (sent: number, total: number) => o.progress!(phase, sent, total) }),
   };
+  return runLoad(transport, lo).then((r) => ({ r, cpu }));
+}
+
+const metered = (n: NodeProcess): MeteredProcess => ({ name: n.name, pid: n.child.pid! });
+
+/** Stops the nodes, then names their profiles after them (written as they exit). */
+async function stopAll(nodes: readonly NodeProcess[], profileDir: string | undefined): Promise<void> {
+  await Promise.all(nodes.map(stopNode));
+  if (profileDir !== undefined) nameProfiles(profileDir, nodes.map((n) => ({ name: n.name, pid: n.child.pid })));
 }
 
 /** The floor: one sequence relay and N replica relays as processes; the client reads replica relay 0. */
-async function runFloor(o: E2eOptions, logDir: string): Promise<SideResult> {
+async function runFloor(o: E2eOptions, logDir: string, profileDir?: string): Promise<SideResult> {
   const nodes: NodeProcess[] = [];
   try {
     const seq = await spawnNode("relay-seq", ["relay", "seq", "--port", "0"], logDir);
     nodes.push(seq);
     for (let i = 0; i < o.replicas; i++) nodes.push(await spawnNode(`relay-r${i + 1}`, ["relay", "replica", "--port", "0", "--upstream", `ws://127.0.0.1:${String(seq.ready.port)}/replicate`], logDir));
     const target: Target = { tradeUrl: `ws://127.0.0.1:${String(seq.ready.port)}/trade`, feedUrl: `ws://127.0.0.1:${String(nodes[1]!.ready.port)}/feed` };
-    return side(await runLoad(wsTransport(target), loadOptions(o, "floor")));
+    const { r, cpu } = await load(o, "floor", wsTransport(target), nodes.map(metered));
+    return side(r, cpu);
   } finally {
-    await Promise.all(nodes.map(stopNode));
+    await stopAll(nodes, profileDir);
   }
 }
 
 /** The NATS peer: a nats-server with JetStream and N consumer processes; the client reads the first one's reports. */
-async function runNats(o: E2eOptions, dir: string, logDir: string): Promise<SideResult> {
+async function runNats(o: E2eOptions, dir: string, logDir: string, profileDir?: string): Promise<SideResult> {
   const server = await startNatsServer(dir, logDir);
   const nodes: NodeProcess[] = [];
   try {
     for (let i = 0; i < o.replicas; i++) nodes.push(await spawnNode(`nats-r${i + 1}`, ["relay", "nats-replica", "--nats", server.url, ...(i === 0 ? ["--reports"] : [])], logDir));
-    return side(await runLoad(natsTransport(server.url), loadOptions(o, "nats")));
+    const { r, cpu } = await load(o, "nats", natsTransport(server.url), [{ name: "nats-server", pid: server.pid }, ...nodes.map(metered)]);
+    return side(r, cpu);
   } finally {
-    await Promise.all(nodes.map(stopNode));
+    await stopAll(nodes, profileDir);
     await server.stop();
   }
 }
@@ -105,59 +136,125 @@ async function runNats(o: E2eOptions, dir: string, logDir: string): Promise<Side
 /** Rate limits out of the way: the benchmark measures capacity, not the gateway's throttling. */
 const BENCH_LIMITS = { connectionRatePerS: 10_000_000, connectionBurst: 10_000_000, accountRatePerS: 10_000_000, accountBurst: 10_000_000, connectionsMax: 10_000 };
 
-async function runLockstep(o: E2eOptions, dir: string): Promise<SideResult & LockstepExtras> {
-  const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas: o.replicas, sequencer: { limits: BENCH_LIMITS } });
-  try {
-    await c.start();
-    const lagSamples: number[] = [];
-    const sampler = setInterval(() => {
-      c.sequencerStats().then((s) => { for (const r of s.replicas) lagSamples.push(r.lag); }, () => undefined);
-    }, 1000);
-    let r: LoadResult;
-    try {
-      r = await runLoad(wsTransport({ tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) }), loadOptions(o, "lockstep"));
-    } finally {
-      clearInterval(sampler);
-    }
-    const rs = await c.settle(60_000);
-    const applied = Math.min(...rs.map((x) => x.seq));
-    let lost = 0;
-    for (const s of r.ackedSeqs) if (s > applied) lost++;
-    // settle() returns each replica's whole /stats, read after it caught up: the full latency summaries are in it.
-    const full = rs as (ReplicaStats & { latency: Record<string, LatencySummary> })[];
-    lagSamples.sort((a, b) => a - b);
-    const at = (p: number): number => (lagSamples.length === 0 ? 0 : lagSamples[Math.min(lagSamples.length - 1, Math.floor((p / 100) * lagSamples.length))]!);
-    return {
-      ...side(r), lost, hashes_agree: new Set(rs.map((x) => x.hash)).size === 1,
-      replicas: full.map((s) => ({
-        id: s.id, seq: s.seq, hash: s.hash, one_way_raw_us: pct(s.latency.one_way_raw_us!), one_way_compensated_us: pct(s.latency.one_way_compensated_us!),
-        skew_offset_us: s.skew?.offset_us ?? null, skew_bound_us: s.skew?.bound_us ?? null,
-      })),
-      lag_seq: { p50: at(50), p99: at(99), max: lagSamples.at(-1) ?? 0 },
-    };
-  } finally {
-    await c.stop();
-  }
+/** Samples the sequencer's view of every replica's lag (seqs) once a second until stopped. */
+function lagSampler(c: DrillCluster): { stop: () => void; result: () => LockstepExtras["lag_seq"] } {
+  const samples: number[] = [];
+  const timer = setInterval(() => {
+    c.sequencerStats().then((s) => { for (const r of s.replicas) samples.push(r.lag); }, () => undefined);
+  }, 1000);
+  return {
+    stop: () => clearInterval(timer),
+    result: () => {
+      samples.sort((a, b) => a - b);
+      const at = (p: number): number => (samples.length === 0 ? 0 : samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]!);
+      return { p50: at(50), p99: at(99), max: samples.at(-1) ?? 0 };
+    },
+  };
 }
 
-export async function runE2eOnce(o: E2eOptions): Promise<E2eRun> {
+interface LockstepMeasured { r: LoadResult; cpu: CpuMeter; lag: LockstepExtras["lag_seq"]; rs: ReplicaStats[] }
+
+async function runLockstep(o: E2eOptions, dir: string, profileDir?: string): Promise<SideResult & LockstepExtras> {
+  const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas: o.replicas, sequencer: { limits: BENCH_LIMITS } });
+  const nodes = (): NodeProcess[] => [c.sequencer, ...c.replicas].filter((n): n is NodeProcess => n !== undefined && n !== null);
+  const wallUs = wallClockOfNs();
+  let m: LockstepMeasured;
+  try {
+    await c.start();
+    const lag = lagSampler(c);
+    const run = await load(o, "lockstep", wsTransport({ tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) }), nodes().map(metered)).finally(lag.stop);
+    // settle() returns each replica's whole /stats, read after it caught up.
+    m = { ...run, lag: lag.result(), rs: await c.settle(60_000) };
+  } finally {
+    await stopAll(nodes(), profileDir);
+  }
+  // The journal is read once the sequencer has stopped (opening it checks, and may trim, its tail).
+  return lockstepResult(m, journalStamps(c.journalDir), wallUs);
+}
+
+function lockstepResult(m: LockstepMeasured, tsOf: ReadonlyMap<number, number>, wallUs: (ns: number) => number): SideResult & LockstepExtras {
+  const applied = Math.min(...m.rs.map((x) => x.seq));
+  let lost = 0;
+  for (const s of m.r.ackedSeqs) if (s > applied) lost++;
+  return {
+    ...side(m.r, m.cpu), lost, hashes_agree: new Set(m.rs.map((x) => x.hash)).size === 1,
+    replicas: m.rs.map((s) => ({
+      id: s.id, seq: s.seq, hash: s.hash, one_way_raw_us: pct(s.latency.one_way_raw_us), one_way_compensated_us: pct(s.latency.one_way_compensated_us),
+      skew_offset_us: s.skew?.offset_us ?? null, skew_bound_us: s.skew?.bound_us ?? null,
+    })),
+    lag_seq: m.lag,
+    hops: lockstepHops(m.r, tsOf, wallUs, m.rs[0]!.latency),
+  };
+}
+
+/** Runs `fn` with a fresh temporary directory (and its logs/ below it), removed afterwards. */
+async function inTempDir<T>(fn: (dir: string, logDir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "lockstep-e2e-"));
   const logDir = join(dir, "logs");
   mkdirSync(logDir, { recursive: true });
   try {
+    return await fn(dir, logDir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function runE2eOnce(o: E2eOptions): Promise<E2eRun> {
+  const prof = (system: string): string | undefined => (o.profileDir === undefined ? undefined : join(o.profileDir, system));
+  return inTempDir(async (dir, logDir) => {
     o.log(`  floor: bare uWebSockets.js relays, ${o.replicas} replica relays, ${o.ratePerS} orders/s for ${o.durationS} s`);
-    const floor = await runFloor(o, logDir);
+    const floor = await profiled(prof("floor"), () => runFloor(o, logDir, prof("floor")));
     let nats: SideResult | undefined;
     const found = findNatsServer();
     if ("missing" in found) o.log(`  NATS peer skipped: ${found.missing}`);
     else {
       o.log(`  NATS peer: nats-server with JetStream, ${o.replicas} ordered consumers, same load`);
-      nats = await runNats(o, dir, logDir);
+      nats = await profiled(prof("nats"), () => runNats(o, dir, logDir, prof("nats")));
     }
     o.log(`  lockstep: sequencer + ${o.replicas} replicas, same load`);
-    const lockstep = await runLockstep(o, dir);
+    const lockstep = await profiled(prof("lockstep"), () => runLockstep(o, dir, prof("lockstep")));
     return { floor, ...(nats === undefined ? {} : { nats }), lockstep };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** A NATS probe of the sustainable-rate search: this long at each rate (or the run's duration, if shorter). */
+const NATS_PROBE_DURATION_S = 5;
+/** Bisection steps between 0 and the rate it did not keep up at: the answer is within rate / 2^steps. */
+const NATS_PROBE_STEPS = 4;
+/** Kept up: achieved at least this share of offered. */
+export const KEEPS_UP_SHARE = 0.95;
+
+export interface NatsProbe { rate: number; achieved_per_s: number; kept_up: boolean }
+
+/**
+ * Bisection below a rate that failed: probes the midpoint of what is known to pass (lo, from 0)
+ * and to fail (hi), `steps` times; resolves with the highest rate that passed (0 if none did).
+ */
+export async function bisectRate(failedRate: number, steps: number, passes: (rate: number) => Promise<boolean>): Promise<number> {
+  let lo = 0;
+  let hi = failedRate;
+  for (let step = 0; step < steps; step++) {
+    const rate = Math.round((lo + hi) / 2);
+    if (rate <= lo || rate >= hi) break;
+    if (await passes(rate)) lo = rate;
+    else hi = rate;
   }
+  return lo;
+}
+
+/**
+ * The highest rate at which the NATS peer keeps up (achieved ≥ 95 % of offered), by bisection
+ * below `failedRate` with short runs of the peer alone.
+ */
+export async function natsSustainedRate(o: E2eOptions, failedRate: number): Promise<{ sustained_per_s: number; probes: NatsProbe[] }> {
+  const probes: NatsProbe[] = [];
+  const sustained = await bisectRate(failedRate, NATS_PROBE_STEPS, async (rate) => {
+    const po = { ...o, ratePerS: rate, durationS: Math.min(o.durationS, NATS_PROBE_DURATION_S), profileDir: undefined };
+    const r = await inTempDir((dir, logDir) => runNats(po, dir, logDir));
+    const keptUp = r.achieved_per_s >= KEEPS_UP_SHARE * rate;
+    probes.push({ rate, achieved_per_s: r.achieved_per_s, kept_up: keptUp });
+    o.log(`  NATS peer at ${rate} orders/s: achieved ${r.achieved_per_s}/s${keptUp ? ", keeps up" : ", does not keep up"}`);
+    return keptUp;
+  });
+  return { sustained_per_s: sustained, probes };
 }

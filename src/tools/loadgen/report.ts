@@ -5,7 +5,8 @@
  * The plot is drawn here rather than with a charting package: it is four polylines on two log
  * axes, and a static SVG written by the command needs no browser or canvas to produce.
  */
-import type { E2eRun, Percentiles } from "./e2e.js";
+import { KEEPS_UP_SHARE, type E2eRun, type NatsProbe, type Percentiles, type SideResult } from "./e2e.js";
+import type { Hop, Hops } from "./hops.js";
 
 export interface Headline {
   offered_per_s: number;
@@ -25,7 +26,17 @@ export interface Headline {
   ratio_to_nats_p50?: number;
   ratio_to_nats_p99?: number;
   lost: number;
+  /** CPU µs per order sent, by process (medians over runs), per system, and each system's total. */
+  cpu_us_per_order: { floor: CpuFigures; nats?: CpuFigures; lockstep: CpuFigures };
+  /** Lockstep's order→fill hop by hop (hops.ts), medians over runs. */
+  hops: Hops;
+  /** When the NATS peer did not keep up: the highest rate at which it did (a bisection of short runs). */
+  nats_sustained_per_s?: number;
+  nats_probes?: NatsProbe[];
 }
+
+/** One system's CPU µs per order: by process, in the order the run metered them, and the total. */
+export interface CpuFigures { processes: Record<string, number | null>; total: number | null }
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,7 +68,31 @@ export function headline(runs: readonly E2eRun[]): Headline {
     ratio_p99: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.floor.order_to_fill_us.p99)))),
     ...natsHeadline(runs),
     lost: runs.reduce((a, r) => a + r.lockstep.lost, 0),
+    cpu_us_per_order: {
+      floor: medianCpu(runs.map((r) => r.floor)), lockstep: medianCpu(runs.map((r) => r.lockstep)),
+      ...(runs.some((r) => r.nats !== undefined) ? { nats: medianCpu(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
+    },
+    hops: medianHops(runs.map((r) => r.lockstep.hops)),
   };
+}
+
+const medianOrNull = (xs: (number | null)[]): number | null => (xs.some((x) => x === null) ? null : Math.round(median(xs as number[]) * 10) / 10);
+
+function medianCpu(sides: readonly SideResult[]): CpuFigures {
+  const names = Object.keys(sides[0]!.cpu_us_per_order);
+  return {
+    processes: Object.fromEntries(names.map((n) => [n, medianOrNull(sides.map((s) => s.cpu_us_per_order[n] ?? null))])),
+    total: medianOrNull(sides.map((s) => s.cpu_total_us_per_order)),
+  };
+}
+
+function medianHops(hs: readonly Hops[]): Hops {
+  const out: Record<string, Hop> = {};
+  for (const k of Object.keys(hs[0]!) as (keyof Hops)[]) {
+    const fig = (f: keyof Hop): number | null => medianOrNull(hs.map((h) => h[k][f]));
+    out[k] = { p50: fig("p50")!, p99: fig("p99"), p999: fig("p999"), max: fig("max"), mean: fig("mean")!, count: fig("count")! };
+  }
+  return out as unknown as Hops;
 }
 
 function natsHeadline(runs: readonly E2eRun[]): Partial<Headline> {
@@ -66,7 +101,7 @@ function natsHeadline(runs: readonly E2eRun[]): Partial<Headline> {
   const n = medianPct(withNats.map((r) => r.nats!.order_to_fill_us));
   const achieved = Math.round(median(withNats.map((r) => r.nats!.achieved_per_s)));
   const base = { nats_us: { p50: n.p50, p99: n.p99, p999: n.p999, max: n.max }, nats_achieved_per_s: achieved };
-  if (achieved < 0.95 * withNats[0]!.nats!.offered_per_s) return base;
+  if (achieved < KEEPS_UP_SHARE * withNats[0]!.nats!.offered_per_s) return base;
   return {
     ...base,
     ratio_to_nats_p50: round2(median(withNats.map((r) => ratio(r.lockstep.order_to_fill_us.p50, r.nats!.order_to_fill_us.p50)))),
@@ -90,7 +125,7 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     "",
     `**order→fill p50 ${fmt(h.order_to_fill_us.p50)} µs = ${h.ratio_p50}× the floor's; p99 ${fmt(h.order_to_fill_us.p99)} µs = ${h.ratio_p99}× the floor's.** Achieved ${fmt(h.achieved_per_s)} orders/s; lost ${h.lost}.` +
       (h.nats_us === undefined ? " (NATS peer not run: nats-server missing.)"
-        : h.ratio_to_nats_p50 === undefined ? ` The NATS JetStream peer did not keep up at this rate (achieved ${fmt(h.nats_achieved_per_s ?? 0)}/s; rejects: ${natsRejects(runs)}), so no ratio to it is given.`
+        : h.ratio_to_nats_p50 === undefined ? ` The NATS JetStream peer did not keep up at this rate (achieved ${fmt(h.nats_achieved_per_s ?? 0)}/s; rejects: ${natsRejects(runs)}), so no ratio to it is given.${natsSustained(h)}`
         : ` Against the NATS JetStream peer: ${h.ratio_to_nats_p50}× at p50, ${h.ratio_to_nats_p99}× at p99.`),
     "",
     `Achieved (median over runs): floor ${fmt(Math.round(median(runs.map((r) => r.floor.achieved_per_s))))}/s` +
@@ -109,8 +144,72 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     ...last.lockstep.replicas.flatMap((r) => [row(`${r.id} one-way raw (last run)`, r.one_way_raw_us), row(`${r.id} one-way compensated (last run)`, r.one_way_compensated_us)]),
     "",
     `Replica lag (last run, sampled each second): p50 ${last.lockstep.lag_seq.p50}, p99 ${last.lockstep.lag_seq.p99}, max ${last.lockstep.lag_seq.max} seqs. Replica hashes agree: ${last.lockstep.hashes_agree ? "yes" : "NO"}.`,
+    "",
+    ...cpuTable(h),
+    "",
+    ...hopTable(h, medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
   ];
   return lines.join("\n");
+}
+
+/** The cost model's table (docs/benchmarks.md): what each process spent per order, and on what run. */
+export function costModel(h: Headline, meta: { date: string; command: string; machine: string }): string {
+  return [`Measured ${meta.date} with \`${meta.command}\` on ${meta.machine}, ${fmt(h.offered_per_s)} orders/s offered.`, "", ...cpuTable(h)].join("\n");
+}
+
+function natsSustained(h: Headline): string {
+  if (h.nats_sustained_per_s === undefined) return "";
+  const probes = (h.nats_probes ?? []).map((p) => `${fmt(p.rate)}/s ${p.kept_up ? "kept up" : `achieved ${fmt(p.achieved_per_s)}/s`}`).join(", ");
+  return ` It keeps up (achieved ≥ ${KEEPS_UP_SHARE * 100} % of offered) at **${fmt(h.nats_sustained_per_s)} orders/s** (short runs of the peer alone: ${probes}).`;
+}
+
+const cell = (x: number | null | undefined): string => (x === null || x === undefined ? "–" : fmt(x));
+
+/**
+ * CPU µs per order by role: each system's processes in the order they were metered (the
+ * ordering node, the followers, the generator), one row per role.
+ */
+export function cpuTable(h: Headline): string[] {
+  const systems: [string, CpuFigures | undefined][] = [["floor", h.cpu_us_per_order.floor], ["NATS peer", h.cpu_us_per_order.nats], ["Lockstep", h.cpu_us_per_order.lockstep]];
+  const present = systems.filter((x): x is [string, CpuFigures] => x[1] !== undefined);
+  const names = present.map(([, c]) => Object.keys(c.processes));
+  const rows = Math.max(...names.map((n) => n.length));
+  const out = [
+    "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)",
+    "",
+    `| process | ${present.map(([s]) => s).join(" | ")} |`,
+    `|---|${present.map(() => "---:").join("|")}|`,
+  ];
+  for (let k = 0; k < rows; k++) {
+    out.push(`| ${[...new Set(names.map((n) => n[k] ?? ""))].join(" / ")} | ${present.map(([, c], j) => cell(c.processes[names[j]![k] ?? ""])).join(" | ")} |`);
+  }
+  out.push(`| **total** | ${present.map(([, c]) => `**${cell(c.total)}**`).join(" | ")} |`);
+  return out;
+}
+
+const HOP_ROWS: [keyof Hops, string, string][] = [
+  ["client_to_sequencer_us", "1. client → sequencer (record tsUs − client send)", "machine clock"],
+  ["sequencer_queue_us", "2. sequencer queueing (BATCH ts − record tsUs)", "sequencer clock"],
+  ["sequencer_to_replica_raw_us", "3. sequencer → replica, raw (receipt − BATCH ts)", "two clocks"],
+  ["sequencer_to_replica_compensated_us", "3. sequencer → replica, skew-compensated", "two clocks − offset"],
+  ["replica_receipt_to_send_us", "4. replica: batch receipt → reports handed to the socket", "replica clock"],
+  ["replica_to_client_us", "5. replica → client (derived: 2–5 − 2 − 3 − 4; p50 and mean only)", "—"],
+  ["sequencer_to_client_us", "2–5 measured per order (client receipt − record tsUs)", "machine clock"],
+];
+
+function hopTable(h: Headline, total: Omit<Percentiles, "count">): string[] {
+  const hp = h.hops;
+  const sum = hp.client_to_sequencer_us.p50 + hp.sequencer_queue_us.p50 + hp.sequencer_to_replica_compensated_us.p50 + hp.replica_receipt_to_send_us.p50 + hp.replica_to_client_us.p50;
+  return [
+    "**Lockstep order→fill, hop by hop** (filled takers through r1; hops 2–4 from r1's histograms, every record; median over runs)",
+    "",
+    "| µs | clock | p50 | p99 | p99.9 | max | mean |",
+    "|---|---|---:|---:|---:|---:|---:|",
+    ...HOP_ROWS.map(([k, name, clock]) => `| ${name} | ${clock} | ${cell(hp[k].p50)} | ${cell(hp[k].p99)} | ${cell(hp[k].p999)} | ${cell(hp[k].max)} | ${cell(hp[k].mean)} |`),
+    `| order→fill, service time (from the actual send) | machine clock | ${fmt(total.p50)} | ${fmt(total.p99)} | ${fmt(total.p999)} | ${fmt(total.max)} | |`,
+    "",
+    `Sum of the hops' p50s (1, 2, 3 compensated, 4, 5): ${fmt(Math.round(sum))} µs, against order→fill service p50 ${fmt(total.p50)} µs.`,
+  ];
 }
 
 // ---- SVG ----------------------------------------------------------------------------------

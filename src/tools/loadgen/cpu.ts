@@ -1,0 +1,91 @@
+/**
+ * CPU per order: what each process of a system under test spent, from its own CPU counters,
+ * read at the start and at the end of the measured window (LoadOptions.window) and divided by
+ * the orders sent in it.
+ *
+ * A child process's counters are /proc/PID/stat's utime + stime (fields 14 and 15, in clock
+ * ticks of 1/CLK_TCK s: every thread of the process, those that ended included), so a Go
+ * nats-server and a Node node are counted alike. The generator is this process (the bench
+ * command, its pacer thread, its stats polling): process.cpuUsage(), user + system, µs.
+ * Ticks are 10 ms on Linux: over a 10 s window at 10k orders/s that is 0.01 µs per order per
+ * tick. Without /proc (not Linux) a child's figure is null.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+/** A process to meter: a child by its pid, or (pid null) this one. */
+export interface MeteredProcess {
+  readonly name: string;
+  readonly pid: number | null;
+}
+
+/** Clock ticks per second of /proc's counters: `getconf CLK_TCK`, 100 where it does not answer. */
+const CLK_TCK_DEFAULT = 100;
+let clkTck = 0;
+
+function ticksPerSecond(): number {
+  if (clkTck > 0) return clkTck;
+  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+  const n = Number(r.stdout?.trim());
+  clkTck = r.status === 0 && Number.isInteger(n) && n > 0 ? n : CLK_TCK_DEFAULT;
+  return clkTck;
+}
+
+/** utime + stime of a process, µs; null when it cannot be read (gone, or no /proc). */
+export function childCpuUs(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  // Field 2, the command, is in parentheses and may hold spaces: count from the last ")".
+  // What follows starts with field 3 (state), so utime (14) and stime (15) are its 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(f[11]) + Number(f[12]);
+  return Number.isFinite(ticks) ? (ticks * 1e6) / ticksPerSecond() : null;
+}
+
+function cpuUs(p: MeteredProcess): number | null {
+  if (p.pid !== null) return childCpuUs(p.pid);
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+export class CpuMeter {
+  private startUs: (number | null)[] = [];
+  private endUs: (number | null)[] = [];
+
+  constructor(private readonly procs: readonly MeteredProcess[]) {
+    ticksPerSecond();
+  }
+
+  start(): void {
+    this.startUs = this.procs.map(cpuUs);
+  }
+
+  end(): void {
+    this.endUs = this.procs.map(cpuUs);
+  }
+
+  /** CPU µs per order of each process over the window (0.1 µs steps), null where unreadable. */
+  perOrder(orders: number): Record<string, number | null> {
+    const out: Record<string, number | null> = {};
+    this.procs.forEach((p, k) => {
+      const a = this.startUs[k];
+      const b = this.endUs[k];
+      out[p.name] = a === null || b === null || a === undefined || b === undefined || orders <= 0 ? null : Math.round(((b - a) / orders) * 10) / 10;
+    });
+    return out;
+  }
+}
+
+/** The sum over processes (null when any is unknown). */
+export function totalPerOrder(perOrder: Record<string, number | null>): number | null {
+  let sum = 0;
+  for (const v of Object.values(perOrder)) {
+    if (v === null) return null;
+    sum += v;
+  }
+  return Math.round(sum * 10) / 10;
+}
