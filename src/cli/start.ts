@@ -92,7 +92,7 @@ export async function runStart(args: string[]): Promise<number> {
   }
 }
 
-async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {
+async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; engine_rejects: Record<string, number>; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {
   const d = cfg.demo;
   let stopping = false;
   const onSignal = (): void => { stopping = true; };
@@ -132,7 +132,8 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
   const rs = await drain(replicas.filter((r): r is Node => r !== null), finalSeq);
   const agree = rs.every((r) => r.seq === finalSeq && r.hash === rs[0]!.hash && r.forked === null && r.halted === null);
   for (const r of rs) if (r.halted !== null) say(`replica ${r.id} HALTED at seq ${r.halted.seq} (${r.halted.reason}): ${r.halted.message}\n`);
-  return { orders_acked: results.reduce((n, r) => n + r.acked, 0), replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash, ...(r.halted === null ? {} : { halted: r.halted }) })), hashes_agree: agree };
+  // Every replica refuses the same commands; the first one's counts speak for all.
+  return { orders_acked: results.reduce((n, r) => n + r.acked, 0), engine_rejects: rs[0]?.engine_rejects ?? {}, replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash, ...(r.halted === null ? {} : { halted: r.halted }) })), hashes_agree: agree };
 }
 
 /**

@@ -26,6 +26,8 @@ export interface ReplicaStats {
   skew: { offset_us: number; bound_us: number; drift_ppm: number; samples: number } | null;
   clock_injected_error_us?: number;
   latency: Record<string, { p50: number; p99: number; count: number }>;
+  /** Commands the engine refused, by reason name. */
+  engine_rejects: Record<string, number>;
 }
 
 export interface SequencerStats {
