@@ -9,9 +9,10 @@
  */
 import { readFileSync } from "node:fs";
 import { Engine, NullListener, Side, Stp, Tif, type InstrumentConfig } from "../engine/index.js";
+import { REPLAY_PRICE_MAX, REPLAY_QTY_MAX } from "./jsonl.js";
 
 export const LOBSTER_INSTRUMENT: InstrumentConfig = {
-  id: 1, symbol: "LOBSTER", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: Number.MAX_SAFE_INTEGER, priceMin: 1, priceMax: Number.MAX_SAFE_INTEGER,
+  id: 1, symbol: "LOBSTER", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: REPLAY_QTY_MAX, priceMin: 1, priceMax: REPLAY_PRICE_MAX,
 };
 /** Synthetic orders that stand for liquidity the messages never showed get ids from here up. */
 export const SEED_ID_BASE = 1_000_000_000_000;

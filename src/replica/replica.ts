@@ -207,18 +207,21 @@ export class Replica {
 
   /**
    * Loads the snapshot if there is one. The file is a CRC32 followed by the MessagePack body; a
-   * file that fails its CRC or does not decode is moved aside, counted, and the replica starts
-   * from nothing and catches up from the sequencer instead.
+   * file that fails its CRC, does not decode, or holds an engine state this engine does not
+   * restore (an older format) is moved aside, counted, and the replica starts from nothing and
+   * catches up from the sequencer instead.
    */
   private loadSnapshot(): void {
     const path = this.snapshotPath();
     if (!existsSync(path)) return;
     let p: Persisted;
+    let engine: Engine;
     try {
       const bytes = readFileSync(path);
       if (bytes.length < 4 || crc32(bytes.subarray(4)) !== bytes.readUInt32LE(0)) throw new Error("CRC mismatch");
       p = snapshotPackr.unpack(bytes.subarray(4)) as Persisted;
       if (p.format !== 1) throw new Error(`unsupported snapshot format ${String(p.format)}`);
+      engine = Engine.restore(p.engine, this.out, this.o.engine);
     } catch (err) {
       this.snapshotCorruptions++;
       const aside = `${path}.corrupt-${Date.now()}`;
@@ -226,7 +229,7 @@ export class Replica {
       this.o.log.error({ err: (err as Error).message, movedTo: aside }, "snapshot unreadable: starting from nothing, catching up from the sequencer");
       return;
     }
-    this.engine = Engine.restore(p.engine, this.out, this.o.engine);
+    this.engine = engine;
     this.applied = p.seq;
     this.chain = Buffer.from(p.chain);
     this.epoch = p.epoch;
