@@ -106,7 +106,15 @@ async function runDemo(cfg: Config, seq: Node, replicas: readonly (Node | null)[
     return TradingClient.connect(String(seq.ready.trade), l.account, 10_000, l.credentials);
   }));
   const perClient = d.ratePerSecond / d.clients;
-  const traffic = Promise.all(clients.map((c, i) => runTraffic(c, { instrument: d.instrument, commands: Number.MAX_SAFE_INTEGER, seed: 7 + i, windowMax: 512, mid: d.mid, ratePerS: perClient, stop })));
+  // Each client follows its own reports from a replica (spread over them, the others as fallbacks),
+  // so it cancels and modifies only orders that are still open.
+  const feeds = replicas.filter((r): r is Node => r !== null).map((r) => String(r.ready.feed));
+  const feedFor = (i: number): { urls: string[]; credentials?: { keyId: string; secret: string } } => ({
+    urls: feeds.map((_, k) => feeds[(i + k) % feeds.length]!), credentials: logins[i % logins.length]!.credentials,
+  });
+  const traffic = Promise.all(clients.map((c, i) => runTraffic(c, {
+    instrument: d.instrument, commands: Number.MAX_SAFE_INTEGER, seed: 7 + i, windowMax: 512, mid: d.mid, ratePerS: perClient, stop, feed: feedFor(i),
+  })));
   let last = { at: performance.now(), commands: 0 };
   const status = setInterval(() => {
     void (async () => {

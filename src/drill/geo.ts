@@ -90,7 +90,7 @@ export async function runGeoDrill(o: GeoDrillOptions): Promise<{ replicas: GeoDr
     nodes.push(...replicas);
     const inst = cfg.demo.instrument;
     const maker = await TradingClient.connect(String(seq.ready.trade), MAKER_ACCOUNT);
-    await maker.submit({ inst, side: 1, px: ASK, qty: 1_000_000 });
+    await maker.submit({ instrument: inst, side: "sell", price: ASK, quantity: 1_000_000 });
     for (const [i, r] of cfg.replicas.entries()) {
       const region = regions.get(r.region ?? "") ?? { name: "local", oneWayMsOut: 0, oneWayMsBack: 0, jitterMs: 0 };
       const port = await through(region, 100 + i);

@@ -398,6 +398,7 @@ export class Replica {
     }
     this.out.begin(r.seq);
     this.engine.apply(r.cmd);
+    this.out.end();
     this.latency.apply.record((performance.now() - started) * 1000);
     this.applied = r.seq;
     this.lastRecordTsUs = r.tsUs;
@@ -422,18 +423,18 @@ export class Replica {
       for (const t of out.trades) if (t.inst === inst) app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, seq, ...t }), true);
       app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
     }
-    out.reports.forEach((rep, n) => {
+    for (const rep of out.reports) {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
-      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
+      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, ...rep });
       this.reportRing.push({ seq, acct: rep.acct, frame });
       const subs = this.reportSubs.get(rep.acct);
-      if (subs === undefined) return;
+      if (subs === undefined) continue;
       for (const ws of subs) {
         const queued = this.feedOut.get(ws);
         if (queued === undefined) this.feedOut.set(ws, [frame]);
         else queued.push(frame);
       }
-    });
+    }
   }
 
   /**

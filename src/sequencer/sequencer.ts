@@ -29,7 +29,7 @@ import uWS from "uWebSockets.js";
 import type { Clock } from "../clock/clock.js";
 import { Journal, type FsyncPolicy } from "../journal/journal.js";
 import { encode } from "../protocol/codec.js";
-import { commandOf, sealRecord, type Command, type InstrumentConfig } from "../protocol/command.js";
+import { commandOf, orderIdsOf, sealRecord, type Command, type InstrumentConfig } from "../protocol/command.js";
 import { HALT_REASON_NAME, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type HaltReason, type Subscribe, type Status } from "../protocol/messages.js";
 import { validateClientFrame, validateFollowerFrame } from "../protocol/validate.js";
 import { Ring } from "../util/ring.js";
@@ -102,7 +102,8 @@ interface ReplicaData {
   /** A pump continuation is queued for the next event-loop turn. */
   pumpScheduled: boolean;
 }
-interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number }
+/** `oid2`: an OCO's stop leg id, 0 otherwise (then not sent). */
+interface PendingAck { ws: uWS.WebSocket<ClientData>; cid: number; seq: number; oid: number; oid2: number }
 interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
 
 /** Hard limit for uWS itself; beyond our own frameBytesMax we still answer with a reject. */
@@ -430,7 +431,8 @@ export class Sequencer {
     user.limitedInARow = 0;
     const seq = this.journal.lastSeq + 1;
     if (!this.sequence(commandOf(m, seq, user.acct))) return this.reject(ws, m.cid, WireReason.INTERNAL, "this command could not be recorded faithfully (a bug, logged); it was not sequenced");
-    this.pendingAcks.push({ ws, cid: m.cid, seq, oid: m.t === MsgType.NEW ? seq : m.t === MsgType.KILL ? 0 : m.oid });
+    const [oid, oid2] = m.t === MsgType.NEW ? orderIdsOf(m, seq) : [m.t === MsgType.KILL ? 0 : m.oid ?? 0, 0];
+    this.pendingAcks.push({ ws, cid: m.cid, seq, oid, oid2 });
   }
 
   private reject(ws: uWS.WebSocket<ClientData>, cid: number, code: WireReason, msg: string): void {
@@ -708,7 +710,7 @@ export class Sequencer {
   private sendAcks(ws: uWS.WebSocket<ClientData>, acks: readonly PendingAck[]): void {
     if (ws.getUserData().closed) return;
     ws.cork(() => {
-      for (const p of acks) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ACK, cid: p.cid, seq: p.seq, oid: p.oid }), true);
+      for (const p of acks) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ACK, cid: p.cid, seq: p.seq, oid: p.oid, oid2: p.oid2 === 0 ? undefined : p.oid2 }), true);
     });
   }
 
