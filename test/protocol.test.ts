@@ -44,7 +44,7 @@ describe("codec and validation", () => {
     ["coid beyond ASCII", { ...newOrder, coid: "é" }, WireReason.OUT_OF_RANGE, /"coid"/],
     ["integer coid", { ...newOrder, coid: 5 }, WireReason.OUT_OF_RANGE, /"coid"/],
     ["ord 4", { ...newOrder, ord: 4 }, WireReason.OUT_OF_RANGE, /"ord"/],
-    ["oco without stop price", { ...newOrder, ord: OrdType.OCO }, WireReason.MISSING_FIELD, /"spx" is required for a oco order/],
+    ["oco without stop price", { ...newOrder, ord: OrdType.OCO }, WireReason.MISSING_FIELD, /"spx" is required for an OCO order/],
     ["oco without price", { ...newOrder, ord: OrdType.OCO, px: undefined, spx: 90 }, WireReason.MISSING_FIELD, /"px"/],
     ["post-only not boolean", { ...newOrder, po: 1 }, WireReason.OUT_OF_RANGE, /"po"/],
     ["misspelt optional field", { ...newOrder, postonly: true }, WireReason.UNKNOWN_FIELD, /"postonly"/],
@@ -67,11 +67,11 @@ describe("codec and validation", () => {
     ["limit", { ord: OrdType.LIMIT, px: 100, spx: 99 }, "spx"], ["limit", { ord: OrdType.LIMIT, px: 100, slpx: 99 }, "slpx"],
     ["stop-market", { ord: OrdType.STOP, spx: 99, tif: 1 }, "tif"], ["stop-market", { ord: OrdType.STOP, spx: 99, po: true }, "po"], ["stop-market", { ord: OrdType.STOP, spx: 99, slpx: 98 }, "slpx"],
     ["stop-limit", { ord: OrdType.STOP, spx: 99, px: 98, po: false }, "po"], ["stop-limit", { ord: OrdType.STOP, spx: 99, px: 98, slpx: 97 }, "slpx"],
-    ["oco", { ord: OrdType.OCO, px: 105, spx: 95, tif: 0 }, "tif"],
+    ["OCO", { ord: OrdType.OCO, px: 105, spx: 95, tif: 0 }, "tif"],
   ];
   it.each(refused)("a %s order refuses %j's field, naming it", (type, fields, name) => {
     const r = validateClientFrame(encode({ ...base, ...fields }), INSTRUMENTS);
-    expect(r.ok ? null : [r.code, r.text]).toEqual([WireReason.FIELD_NOT_APPLICABLE, `field "${name}" does not apply to a ${type} order`]);
+    expect(r.ok ? null : [r.code, r.text]).toEqual([WireReason.FIELD_NOT_APPLICABLE, `field "${name}" does not apply to ${type === "OCO" ? "an" : "a"} ${type} order`]);
   });
   const accepted: [string, object][] = [
     ["limit with every optional field", { ord: OrdType.LIMIT, px: 100, tif: 2, po: true, stp: 3, coid: "order-1" }],

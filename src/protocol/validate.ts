@@ -60,15 +60,16 @@ const NEW_FIELDS: Readonly<Record<string, { readonly required: readonly string[]
   market: { required: [], optional: ["stp", "coid"] },
   "stop-market": { required: ["spx"], optional: ["stp", "coid"] },
   "stop-limit": { required: ["spx", "px"], optional: ["tif", "stp", "coid"] },
-  oco: { required: ["px", "spx"], optional: ["slpx", "po", "stp", "coid"] },
+  OCO: { required: ["px", "spx"], optional: ["slpx", "po", "stp", "coid"] },
 };
 const NEW_COMMON = new Set(["v", "t", "cid", "inst", "side", "ord", "qty"]);
+const anOrder = (type: string): string => `${type === "OCO" ? "an" : "a"} ${type} order`;
 
 function orderTypeOf(m: Omit<NewOrder, "v" | "t" | "cid">): string {
   switch (m.ord) {
     case OrdType.MARKET: return "market";
     case OrdType.STOP: return m.px === undefined ? "stop-market" : "stop-limit";
-    case OrdType.OCO: return "oco";
+    case OrdType.OCO: return "OCO";
     default: return "limit";
   }
 }
@@ -157,11 +158,11 @@ export function newOrderProblem(m: Omit<NewOrder, "v" | "t" | "cid">): { code: W
   const type = orderTypeOf(m);
   const fields = NEW_FIELDS[type]!;
   for (const name of fields.required) {
-    if ((m as Record<string, unknown>)[name] === undefined) return { code: WireReason.MISSING_FIELD, text: `field "${name}" is required for a ${type} order` };
+    if ((m as Record<string, unknown>)[name] === undefined) return { code: WireReason.MISSING_FIELD, text: `field "${name}" is required for ${anOrder(type)}` };
   }
   for (const name of Object.keys(m)) {
     if ((m as Record<string, unknown>)[name] === undefined || NEW_COMMON.has(name)) continue;
-    if (!fields.required.includes(name) && !fields.optional.includes(name)) return { code: WireReason.FIELD_NOT_APPLICABLE, text: `field "${name}" does not apply to a ${type} order` };
+    if (!fields.required.includes(name) && !fields.optional.includes(name)) return { code: WireReason.FIELD_NOT_APPLICABLE, text: `field "${name}" does not apply to ${anOrder(type)}` };
   }
   return null;
 }
