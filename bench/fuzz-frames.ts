@@ -23,7 +23,7 @@ const mutated = fc.tuple(validFrame, fc.array(fc.tuple(fc.nat(), fc.integer({ mi
   return b;
 });
 
-const FIELDS = ["v", "t", "cid", "inst", "side", "ord", "px", "qty", "tif", "po", "stp", "spx", "oid", "acct", "from"];
+const FIELDS = ["v", "t", "cid", "inst", "side", "ord", "px", "qty", "tif", "po", "stp", "spx", "slpx", "coid", "oid", "acct", "from"];
 const hostileValue = fc.oneof(
   fc.integer(), fc.double(), fc.constantFrom(2 ** 53, -(2 ** 53), Number.MAX_SAFE_INTEGER, -1, 0, Infinity, -Infinity, NaN),
   fc.string({ maxLength: 20 }), fc.boolean(), fc.constant(null), fc.uint8Array({ maxLength: 8 }),
@@ -89,9 +89,14 @@ const int = (n: number): Uint8Array => encode([n]).subarray(1);
 const e = (k: string, n: number | boolean | Uint8Array): Entry => [k, typeof n === "number" ? int(n) : typeof n === "boolean" ? bytes(n ? 0xc3 : 0xc2) : n];
 
 /** Valid client messages of every kind (orders of each type with their optional fields). */
-const validEntries: fc.Arbitrary<Entry[]> = fc.tuple(fc.nat({ max: 2 ** 40 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 1, max: 50 }), fc.constantFrom(0, 1)).map(([cid, kind, px, qty, side]) => {
+const validEntries: fc.Arbitrary<Entry[]> = fc.tuple(fc.nat({ max: 2 ** 40 }), fc.integer({ min: 0, max: 10 }), fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 1, max: 50 }), fc.constantFrom(0, 1)).map(([cid, kind, px, qty, side]) => {
   const head = [e("v", v), e("cid", cid)];
+  const coid = str(`c-${px}`);
   switch (kind) {
+    case 7: return [...head, e("t", MsgType.NEW), e("inst", 1), e("side", side), e("ord", 3), e("px", px), e("spx", px + 1), e("slpx", px + 2), e("po", true), e("qty", qty), ["coid", coid]];
+    case 8: return [...head, e("t", MsgType.NEW), e("inst", 1), e("side", side), e("ord", 1), e("qty", qty), ["coid", coid]];
+    case 9: return [...head, e("t", MsgType.CANCEL), ["coid", coid]];
+    case 10: return [...head, e("t", MsgType.MODIFY), ["coid", coid], e("px", px), e("qty", qty)];
     case 0: return [...head, e("t", MsgType.NEW), e("inst", 1), e("side", side), e("ord", 0), e("px", px), e("qty", qty)];
     case 1: return [...head, e("t", MsgType.NEW), e("inst", 1), e("side", side), e("ord", 0), e("px", px), e("qty", qty), e("tif", qty % 3), e("po", qty % 2 === 0), e("stp", qty % 4)];
     case 2: return [...head, e("t", MsgType.NEW), e("inst", 1), e("side", side), e("ord", 1), e("qty", qty)];
@@ -107,7 +112,7 @@ function assemble(entries: readonly Entry[], count = entries.length): Uint8Array
   return Buffer.concat([Uint8Array.from(head), ...entries.flatMap(([k, val]) => [str(k), val])]);
 }
 
-const KEYS = ["v", "t", "cid", "inst", "side", "ord", "px", "qty", "tif", "po", "stp", "spx", "oid", "acct", "from", "rid", "seq", "__proto__", "constructor"];
+const KEYS = ["v", "t", "cid", "inst", "side", "ord", "px", "qty", "tif", "po", "stp", "spx", "slpx", "coid", "oid", "acct", "from", "rid", "seq", "__proto__", "constructor"];
 
 /** A valid message with one structural change: a field's value, a field twice, a field added or removed, the entry count, or trailing bytes. */
 export const structuredFrame: fc.Arbitrary<Uint8Array> = fc.tuple(validEntries, fc.nat(), anyValue, fc.constantFrom(...KEYS), fc.integer({ min: 0, max: 7 })).map(([entries, at, value, key, how]) => {

@@ -23,7 +23,7 @@ import pino from "pino";
 import { WebSocket } from "ws";
 import { SystemClock } from "../src/clock/clock.js";
 import { TradingClient } from "../src/client/trading.js";
-import { Engine, NullListener } from "../src/engine/index.js";
+import { Engine, isClientOrderId, NullListener } from "../src/engine/index.js";
 import { Journal } from "../src/journal/journal.js";
 import { GENESIS_CHAIN } from "../src/protocol/record.js";
 import { decode, encode } from "../src/protocol/codec.js";
@@ -54,9 +54,10 @@ export const fuzzFrame: fc.Arbitrary<Uint8Array> = fc.oneof({ weight: 1, arbitra
 /** What an accepted message must satisfy, whatever the input was. */
 export function checkAccepted(m: Record<string, unknown>): void {
   if (m.v !== PROTOCOL_VERSION) throw new Error("accepted a frame with the wrong version");
-  for (const k of ["cid", "inst", "side", "ord", "qty", "px", "oid", "acct", "tif", "stp", "spx"]) {
+  for (const k of ["cid", "inst", "side", "ord", "qty", "px", "oid", "acct", "tif", "stp", "spx", "slpx"]) {
     if (m[k] !== undefined && !Number.isSafeInteger(m[k])) throw new Error(`accepted a non-integer ${k}`);
   }
+  if (m.coid !== undefined && !isClientOrderId(m.coid)) throw new Error("accepted a malformed client order id");
   if (m.t === MsgType.NEW && (!ids.has(m.inst as number) || (m.side !== 0 && m.side !== 1) || (m.qty as number) < 1)) throw new Error("accepted a bad order");
 }
 
@@ -158,7 +159,7 @@ function replayHash(dir: string): string {
 
 async function fuzzLive(n: Node, frames: number): Promise<object> {
   const client = await TradingClient.connect(`ws://127.0.0.1:${n.port}/trade`, 7);
-  const placed = await client.submit({ inst: 1, side: 0, px: 100, qty: 5 });
+  const placed = await client.submit({ instrument: 1, side: "buy", price: 100, quantity: 5 });
   await n.replica.waitFor(placed.seq);
   const batch = fc.sample(fuzzFrame, { seed: SEED + 1, numRuns: Math.min(frames, LIVE_DISTINCT_MAX) });
   const accepted = batch.map((b) => sequenceable(b) !== null);
@@ -178,7 +179,7 @@ async function fuzzLive(n: Node, frames: number): Promise<object> {
   const freshHash = fresh.stateHash();
   const freshHalted = (fresh.stats() as { halted: unknown }).halted;
   await fresh.stop();
-  const after = await client.submit({ inst: 1, side: 1, px: 200, qty: 1 });
+  const after = await client.submit({ instrument: 1, side: "sell", price: 200, quantity: 1 });
   await n.replica.waitFor(after.seq);
   await client.close();
   return {
@@ -210,7 +211,7 @@ async function fuzzFollowers(n: Node, frames: number): Promise<object> {
   }
   const s = n.seq.stats() as { replicas: { sent: number; applied: number }[]; status_refused: number };
   const client = await TradingClient.connect(`ws://127.0.0.1:${n.port}/trade`, 8);
-  const probe = await client.submit({ inst: 1, side: 0, px: 50, qty: 1 });
+  const probe = await client.submit({ instrument: 1, side: "buy", price: 50, quantity: 1 });
   await n.replica.waitFor(probe.seq);
   await client.close();
   return {

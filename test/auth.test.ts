@@ -56,7 +56,7 @@ describe("authentication", () => {
   it("accepts a valid login and refuses wrong secrets, other accounts' keys, replays and stale timestamps", async () => {
     cluster = await securedCluster();
     const ok = await TradingClient.connect(cluster.tradeUrl, 1, 5000, K1);
-    expect((await ok.submit({ inst: 1, side: 0, px: 100, qty: 1 })).seq).toBe(1);
+    expect((await ok.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 })).seq).toBe(1);
     await expect(TradingClient.connect(cluster.tradeUrl, 1, 5000, { keyId: "k1", secret: "wrong-secret-0123456789" })).rejects.toMatchObject({ code: WireReason.NOT_AUTHENTICATED });
     await expect(TradingClient.connect(cluster.tradeUrl, 1, 5000, K2)).rejects.toThrow(/not for that account/);
     await expect(TradingClient.connect(cluster.tradeUrl, 1)).rejects.toThrow(/key, ts, nonce and sig are required/);
@@ -107,7 +107,7 @@ describe("authentication", () => {
     const anon = new FeedClient({ urls: [c.feedUrl(c.replicas[0]!)], account: 1, onReport: (r) => snooped.push(r) });
     await Promise.all([owner.connect(), spy.connect(), anon.connect()]);
     const t = await TradingClient.connect(c.tradeUrl, 1, 5000, K1);
-    const a = await t.submit({ inst: 1, side: 0, px: 100, qty: 1 });
+    const a = await t.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 });
     await until(() => mine.length === 1);
     expect(mine[0]).toMatchObject({ seq: a.seq, acct: 1, k: 0 });
     await c.replicas[0]!.waitFor(a.seq);

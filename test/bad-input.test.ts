@@ -28,7 +28,7 @@ describe("bad input", () => {
     cluster = new TestCluster();
     await cluster.start(1);
     const c = await TradingClient.connect(cluster.tradeUrl, 1);
-    await c.submit({ inst: 1, side: 0, px: 100, qty: 1 });
+    await c.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 });
     const seqBefore = cluster.sequencer.lastSeq;
     const hashBefore = cluster.replicas[0]!.stateHash();
     const cases: [string, Uint8Array, WireReason][] = [
@@ -66,7 +66,7 @@ describe("bad input", () => {
 
     // Still serving: a valid order is acked and applied; the earlier state was untouched.
     expect(cluster.replicas[0]!.stateHash()).toBe(hashBefore);
-    const ack = await c.submit({ inst: 1, side: 0, px: 99, qty: 1 });
+    const ack = await c.submit({ instrument: 1, side: "buy", price: 99, quantity: 1 });
     expect(ack.seq).toBe(seqBefore + 1);
     await c.close();
   });
@@ -79,7 +79,7 @@ describe("bad input", () => {
     await feed.connect();
     const owner = await TradingClient.connect(cluster.tradeUrl, 1);
     const other = await TradingClient.connect(cluster.tradeUrl, 2);
-    const placed = await owner.submit({ inst: 1, side: 1, px: 105, qty: 4 });
+    const placed = await owner.submit({ instrument: 1, side: "sell", price: 105, quantity: 4 });
     await Promise.all(cluster.replicas.map((r) => r.waitFor(placed.seq)));
     const hashes = cluster.replicas.map((r) => r.stateHash());
     const foreign = await other.cancel(placed.oid);
@@ -106,12 +106,18 @@ describe("kill switch", () => {
     await feed.connect();
     const t = await TradingClient.connect(cluster.tradeUrl, 4);
     const other = await TradingClient.connect(cluster.tradeUrl, 5);
-    for (const px of [90, 91, 92]) await t.submit({ inst: 1, side: 0, px, qty: 1 });
-    await other.submit({ inst: 1, side: 0, px: 93, qty: 1 });
+    for (const px of [90, 91, 92]) await t.submit({ instrument: 1, side: "buy", price: px, quantity: 1 });
+    await other.submit({ instrument: 1, side: "buy", price: 93, quantity: 1 });
     const kill = await t.cancelAll();
     await Promise.all(cluster.replicas.map((r) => r.waitFor(kill.seq)));
     await feed.caughtUp(kill.seq);
-    expect(reports.filter((r) => r.seq === kill.seq).map((r) => [r.k, r.code])).toEqual([[3, 3], [3, 3], [3, 3]]);
+    // Three CANCELLED (reason 3, kill switch), then KILL_DONE with the count; numbered for this account, the last marked.
+    expect(reports.filter((r) => r.seq === kill.seq).map((r) => [r.k, r.code, r.n, r.last === true])).toEqual([[3, 3, 0, false], [3, 3, 1, false], [3, 3, 2, false], [7, undefined, 3, true]]);
+    expect(reports.find((r) => r.seq === kill.seq && r.k === 7)).toMatchObject({ oid: 0, cnt: 3 });
+    // With nothing left to cancel the kill switch still answers, with a count of 0.
+    const again = await t.cancelAll();
+    await feed.caughtUp(again.seq);
+    expect(reports.filter((r) => r.seq === again.seq)).toEqual([expect.objectContaining({ k: 7, n: 0, last: true, cnt: 0 })]);
     expect(new Set(cluster.replicas.map((r) => r.stateHash())).size).toBe(1);
     feed.close();
     await t.close();

@@ -11,10 +11,10 @@ import { TestCluster } from "./cluster-helpers.js";
 
 describe("client line language", () => {
   it.each([
-    ["buy 10 @ 100", { kind: "order", req: { inst: 1, side: 0, ord: 0, px: 100, qty: 10, tif: 0, po: false } }],
-    ["sell 5 @ 101 ioc post", { kind: "order", req: { inst: 1, side: 1, ord: 0, px: 101, qty: 5, tif: 1, po: true } }],
-    ["BUY 3 market", { kind: "order", req: { inst: 1, side: 0, ord: 1, qty: 3 } }],
-    ["stop sell 5 @ 95 limit 94", { kind: "order", req: { inst: 1, side: 1, ord: 2, qty: 5, spx: 95, px: 94 } }],
+    ["buy 10 @ 100", { kind: "order", req: { instrument: 1, side: "buy", type: "limit", price: 100, quantity: 10, timeInForce: "GTC", postOnly: false } }],
+    ["sell 5 @ 101 ioc post", { kind: "order", req: { instrument: 1, side: "sell", type: "limit", price: 101, quantity: 5, timeInForce: "IOC", postOnly: true } }],
+    ["BUY 3 market", { kind: "order", req: { instrument: 1, side: "buy", type: "market", quantity: 3 } }],
+    ["stop sell 5 @ 95 limit 94", { kind: "order", req: { instrument: 1, side: "sell", type: "stop", quantity: 5, stopPrice: 95, price: 94 } }],
     ["cancel 42", { kind: "cancel", oid: 42 }],
     ["modify 42 101 5", { kind: "modify", oid: 42, px: 101, qty: 5 }],
     ["  # a comment", { kind: "empty" }],
@@ -37,7 +37,7 @@ describe("lockstep client", () => {
     cluster = new TestCluster();
     await cluster.start(1);
     const maker = await TradingClient.connect(cluster.tradeUrl, 9);
-    await maker.submit({ inst: 1, side: 1, px: 101, qty: 5 });
+    await maker.submit({ instrument: 1, side: "sell", price: 101, quantity: 5 });
     const child = spawn(process.execPath, [join(import.meta.dirname, "..", "bin", "lockstep.js"), "client", "--trade", cluster.tradeUrl, "--feed", cluster.feedUrl(cluster.replicas[0]!), "--account", "3"], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => { out += d.toString(); });

@@ -1,8 +1,10 @@
 /**
  * Differential tests. (1) Against the naive reference engine (test/reference): on random
- * streams of limit (all TIFs, post-only), market, cancel and modify commands with self-trade
- * prevention and hostile values, both emit the same events (level changes aside) and end
- * with the same book, level by level and order by order. (2) Against nodejs-order-book, the
+ * streams of limit (all TIFs, post-only), market, cancel and modify (by order id and by client
+ * order id) and kill-switch commands, with self-trade prevention, client order ids that collide
+ * and are forgotten, and hostile values, both emit the same events (level changes aside; each
+ * order's cum, notional and client id and every reject's status included) and end with the
+ * same book, level by level and order by order. (2) Against nodejs-order-book, the
  * peer we benchmark, on the commands both support the same way (GTC limit, market, cancel):
  * the same trades (maker, price, qty, in order) and the same final book.
  */
@@ -18,16 +20,19 @@ const seed = Number(process.env.FC_SEED ?? 20261125);
 function applyNaive(n: NaiveEngine, c: Command): void {
   switch (c.type) {
     case "limit":
-      n.limit(c.instrument, c.orderId, c.account, c.side, c.price, c.qty, c.tif ?? Tif.GTC, c.postOnly ?? false, c.stp ?? Stp.NONE);
+      n.limit(c.instrument, c.orderId, c.account, c.side, c.price, c.qty, c.tif ?? Tif.GTC, c.postOnly ?? false, c.stp ?? Stp.NONE, c.clientOrderId ?? "");
       break;
     case "market":
-      n.market(c.instrument, c.orderId, c.account, c.side, c.qty, c.stp ?? Stp.NONE);
+      n.market(c.instrument, c.orderId, c.account, c.side, c.qty, c.stp ?? Stp.NONE, c.clientOrderId ?? "");
       break;
     case "cancel":
-      n.cancel(c.orderId, c.account);
+      n.cancel(c);
       break;
     case "modify":
-      n.modify(c.orderId, c.account, c.price, c.qty);
+      n.modify(c);
+      break;
+    case "cancel-all":
+      n.cancelAll(c.account);
       break;
     default:
       throw new Error(`reference engine does not support ${c.type}`);
@@ -35,12 +40,14 @@ function applyNaive(n: NaiveEngine, c: Command): void {
 }
 
 describe("differential: Lockstep engine vs naive reference", () => {
-  it("same events and same book on random streams", () => {
+  // A small memory of finished client ids so that forgetting (and then reusing) them happens often.
+  const options = { recentClientOrderIdsMaxPerAccount: 3 };
+  it("same events (cum, notional, client ids and statuses included) and same book on random streams", () => {
     fc.assert(
       fc.property(fc.array(basicCommandArb, { minLength: 1, maxLength: 200, size: "max" }), (cmds) => {
         const rec = new EventRecorder();
-        const e = new Engine([INST], rec);
-        const n = new NaiveEngine(INST);
+        const e = new Engine([INST], rec, options);
+        const n = new NaiveEngine(INST, options);
         for (const c of cmds) {
           e.apply(c);
           applyNaive(n, c);

@@ -43,7 +43,7 @@ describe("time in force and order types", () => {
     limit(engine, 1, 1, SELL, 100, 3);
     rec.take();
     expect(limit(engine, 2, 2, BUY, 100, 5, Tif.IOC)).toBe(Reason.OK);
-    expect(rec.take().filter((x) => x.e === "expired")).toEqual([{ e: "expired", instrument: 1, orderId: 2, account: 2, leftQty: 2 }]);
+    expect(rec.take().filter((x) => x.e === "expired")).toEqual([{ e: "expired", instrument: 1, orderId: 2, account: 2, leftQty: 2, cum: 3, notional: 300, coid: "" }]);
     expect(engine.order(2)).toBeUndefined();
   });
 
@@ -76,7 +76,7 @@ describe("time in force and order types", () => {
     engine.placeMarket(1, 3, 2, BUY, 5, Stp.NONE);
     const ev = rec.take();
     expect(ev.filter((x) => x.e === "trade").map((t) => t.e === "trade" && t.price)).toEqual([100, 105]);
-    expect(ev.at(-1)).toEqual({ e: "expired", instrument: 1, orderId: 3, account: 2, leftQty: 1 });
+    expect(ev.at(-1)).toEqual({ e: "expired", instrument: 1, orderId: 3, account: 2, leftQty: 1, cum: 4, notional: 2 * 100 + 2 * 105, coid: "" });
   });
 });
 
@@ -90,7 +90,7 @@ describe("cancel and modify", () => {
     expect(engine.cancel(1, 0)).toBe(Reason.OK);
     expect(rec.take()).toEqual([
       { e: "level", instrument: 1, side: BUY, price: 99, qty: 0 },
-      { e: "cancelled", instrument: 1, orderId: 1, account: 1, leftQty: 5, reason: CancelReason.USER },
+      { e: "cancelled", instrument: 1, orderId: 1, account: 1, leftQty: 5, reason: CancelReason.USER, cum: 0, notional: 0, coid: "" },
     ]);
   });
 
@@ -134,7 +134,7 @@ describe("self-trade prevention", () => {
     const { engine, rec } = setup();
     limit(engine, 3, 7, BUY, 100, 8, Tif.GTC, false, Stp.CANCEL_NEWEST);
     expect(rec.take().filter((x) => x.e === "cancelled" || x.e === "trade")).toEqual([
-      { e: "cancelled", instrument: 1, orderId: 3, account: 7, leftQty: 8, reason: CancelReason.STP },
+      { e: "cancelled", instrument: 1, orderId: 3, account: 7, leftQty: 8, reason: CancelReason.STP, cum: 0, notional: 0, coid: "" },
     ]);
     expect(engine.levelOrders(1, SELL, 100)).toEqual([1, 2]);
   });
@@ -191,8 +191,8 @@ describe("stop orders", () => {
     expect(engine.depth(1)).toEqual({ bids: [], asks: [[97, 2]] });
     expect(ev.slice(-3)).toEqual([
       { e: "level", instrument: 1, side: SELL, price: 97, qty: 2 },
-      { e: "triggered", instrument: 1, orderId: 11, account: 3 },
-      { e: "expired", instrument: 1, orderId: 11, account: 3, leftQty: 5 },
+      { e: "triggered", instrument: 1, orderId: 11, account: 3, leftQty: 5, coid: "" },
+      { e: "expired", instrument: 1, orderId: 11, account: 3, leftQty: 5, cum: 0, notional: 0, coid: "" },
     ]);
   });
 });
@@ -205,7 +205,7 @@ describe("OCO", () => {
     expect(engine.placeOco({ instrument: 1, account: 3, side: SELL, qty: 4, limitId: 20, price: 105, stopId: 21, stopPrice: 95 })).toBe(Reason.OK);
     rec.take();
     limit(engine, 5, 4, BUY, 105, 1);
-    expect(rec.take().filter((x) => x.e === "cancelled")).toEqual([{ e: "cancelled", instrument: 1, orderId: 21, account: 3, leftQty: 4, reason: CancelReason.OCO }]);
+    expect(rec.take().filter((x) => x.e === "cancelled")).toEqual([{ e: "cancelled", instrument: 1, orderId: 21, account: 3, leftQty: 4, reason: CancelReason.OCO, cum: 0, notional: 0, coid: "" }]);
     expect(engine.order(21)).toBeUndefined();
     expect(engine.order(20)?.leaves).toBe(3);
   });

@@ -56,7 +56,7 @@ describe.skipIf("missing" in etcd)("standby sequencer and promotion (etcd)", () 
 
   async function submitMany(urls: string[], n: number): Promise<number[]> {
     const c = await TradingClient.connectAny(urls, 7, 5000);
-    const acks = await Promise.all(Array.from({ length: n }, (_, i) => c.submit({ inst: 1, side: (i % 2) as 0 | 1, px: 100 + (i % 7), qty: 1 + (i % 5) })));
+    const acks = await Promise.all(Array.from({ length: n }, (_, i) => c.submit({ instrument: 1, side: i % 2 === 0 ? "buy" : "sell", price: 100 + (i % 7), quantity: 1 + (i % 5) })));
     await c.close();
     return acks.map((a) => a.seq);
   }

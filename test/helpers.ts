@@ -17,29 +17,45 @@ const account = fc.integer({ min: 1, max: 3 });
 const side = fc.constantFrom(0 as const, 1 as const);
 const stp = fc.constantFrom(0 as const, 0 as const, 1 as const, 2 as const, 3 as const);
 const instrument = fc.oneof({ weight: 40, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(9) });
+/**
+ * Client order ids: often none, else one of a few (so resends and reuse collide), now and then
+ * a malformed one (empty, a space, too long, not a string).
+ */
+export const coidArb: fc.Arbitrary<string | undefined> = fc.oneof(
+  { weight: 12, arbitrary: fc.constant(undefined) },
+  { weight: 12, arbitrary: fc.constantFrom("a", "b", "c", "d", "e", "f", "g", "h") },
+  { weight: 1, arbitrary: fc.constantFrom("", "has space", "x".repeat(37), 7 as unknown as string) },
+);
+/** A cancel or modify names its order by id, by client id, now and then by both (refused). */
+const target = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ orderId: id }) },
+  { weight: 4, arbitrary: fc.record({ clientOrderId: coidArb.filter((c) => c !== undefined) }) },
+  { weight: 1, arbitrary: fc.record({ orderId: id, clientOrderId: fc.constantFrom("a", "b") }) },
+);
 
 export const limitArb = fc.record({
   type: fc.constant("limit" as const), instrument, orderId: id, account, side, price, qty,
-  tif: fc.constantFrom(0 as const, 0 as const, 0 as const, 1 as const, 2 as const), postOnly: fc.boolean(), stp,
+  tif: fc.constantFrom(0 as const, 0 as const, 0 as const, 1 as const, 2 as const), postOnly: fc.boolean(), stp, clientOrderId: coidArb,
 });
-export const marketArb = fc.record({ type: fc.constant("market" as const), instrument, orderId: id, account, side, qty, stp });
-export const cancelArb = fc.record({ type: fc.constant("cancel" as const), orderId: id, account: fc.integer({ min: 0, max: 3 }) });
-export const modifyArb = fc.record({ type: fc.constant("modify" as const), orderId: id, account: fc.integer({ min: 0, max: 3 }), price, qty });
+export const marketArb = fc.record({ type: fc.constant("market" as const), instrument, orderId: id, account, side, qty, stp, clientOrderId: coidArb });
+export const cancelArb = fc.tuple(target, fc.integer({ min: 0, max: 3 })).map(([t, acct]) => ({ type: "cancel" as const, ...t, account: acct }));
+export const modifyArb = fc.tuple(target, fc.integer({ min: 0, max: 3 }), price, qty).map(([t, acct, p, q]) => ({ type: "modify" as const, ...t, account: acct, price: p, qty: q }));
 export const stopArb = fc.record({
   type: fc.constant("stop" as const), instrument, orderId: id, account, side, stopPrice: price,
-  price: fc.oneof(fc.constant(0), price), qty, tif: fc.constantFrom(0 as const, 1 as const, 2 as const), stp,
+  price: fc.oneof(fc.constant(0), price), qty, tif: fc.constantFrom(0 as const, 1 as const, 2 as const), stp, clientOrderId: coidArb,
 });
 export const ocoArb = fc.record({
   type: fc.constant("oco" as const), instrument, account, side, qty, limitId: id, price, postOnly: fc.boolean(),
-  stopId: id, stopPrice: price, stopLimitPrice: fc.oneof(fc.constant(0), price), stp,
+  stopId: id, stopPrice: price, stopLimitPrice: fc.oneof(fc.constant(0), price), stp, clientOrderId: coidArb,
 });
 
-/** Commands both engines support: limit, market, cancel, modify. */
+export const cancelAllArb = fc.record({ type: fc.constant("cancel-all" as const), account: fc.integer({ min: 0, max: 3 }) });
+
+/** Commands both engines support: limit, market, cancel, modify (by id or client id), the kill switch. */
 export const basicCommandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 10, arbitrary: limitArb }, { weight: 2, arbitrary: marketArb }, { weight: 4, arbitrary: cancelArb }, { weight: 3, arbitrary: modifyArb },
+  { weight: 1, arbitrary: cancelAllArb },
 );
-
-export const cancelAllArb = fc.record({ type: fc.constant("cancel-all" as const), account: fc.integer({ min: 0, max: 3 }) });
 
 /** Every command type, stops, OCO and the kill switch included. */
 export const anyCommandArb: fc.Arbitrary<Command> = fc.oneof(

@@ -35,14 +35,14 @@ describe("silent links", () => {
     const c = cluster;
     const r = await c.addReplica("r2", { sequencerUrl: await proxied(c), silenceMsMax: SILENCE_MS });
     const t = await TradingClient.connect(c.tradeUrl, 1);
-    const a = await t.submit({ inst: 1, side: 0, px: 100, qty: 1 });
+    const a = await t.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 });
     await r.waitFor(a.seq);
     proxy!.fault({ down: "blackhole" });
     const cutAt = performance.now();
     const before = r.stats().link_silences;
     await until(() => r.stats().link_silences > before, 5_000);
     expect(performance.now() - cutAt).toBeLessThan(DETECT_MS_MAX);
-    const b = await t.submit({ inst: 1, side: 1, px: 101, qty: 1 });
+    const b = await t.submit({ instrument: 1, side: "sell", price: 101, quantity: 1 });
     expect(r.appliedSeq).toBeLessThan(b.seq);
     proxy!.fault({ down: "pass" });
     await r.waitFor(b.seq);

@@ -34,8 +34,18 @@ describe("codec and validation", () => {
     ["unknown instrument", { ...newOrder, inst: 9 }, WireReason.UNKNOWN_INSTRUMENT, /9/],
     ["limit without price", { ...newOrder, px: undefined }, WireReason.MISSING_FIELD, /"px"/],
     ["stop without stop price", { ...newOrder, ord: OrdType.STOP }, WireReason.MISSING_FIELD, /"spx"/],
-    ["market with a price", { ...newOrder, ord: OrdType.MARKET }, WireReason.OUT_OF_RANGE, /no price/],
-    ["cancel without oid", { v, t: MsgType.CANCEL, cid: 1 }, WireReason.MISSING_FIELD, /"oid"/],
+    ["market with a price", { ...newOrder, ord: OrdType.MARKET }, WireReason.FIELD_NOT_APPLICABLE, /"px" does not apply to a market order/],
+    ["cancel without oid", { v, t: MsgType.CANCEL, cid: 1 }, WireReason.MISSING_FIELD, /"oid" or "coid"/],
+    ["cancel with both oid and coid", { v, t: MsgType.CANCEL, cid: 1, oid: 5, coid: "a" }, WireReason.FIELD_NOT_APPLICABLE, /give one/],
+    ["modify with neither oid nor coid", { v, t: MsgType.MODIFY, cid: 1, px: 5, qty: 1 }, WireReason.MISSING_FIELD, /"oid" or "coid"/],
+    ["empty coid", { ...newOrder, coid: "" }, WireReason.OUT_OF_RANGE, /"coid"/],
+    ["coid of 37 characters", { ...newOrder, coid: "x".repeat(37) }, WireReason.OUT_OF_RANGE, /"coid"/],
+    ["coid with a space", { ...newOrder, coid: "a b" }, WireReason.OUT_OF_RANGE, /"coid"/],
+    ["coid beyond ASCII", { ...newOrder, coid: "é" }, WireReason.OUT_OF_RANGE, /"coid"/],
+    ["integer coid", { ...newOrder, coid: 5 }, WireReason.OUT_OF_RANGE, /"coid"/],
+    ["ord 4", { ...newOrder, ord: 4 }, WireReason.OUT_OF_RANGE, /"ord"/],
+    ["oco without stop price", { ...newOrder, ord: OrdType.OCO }, WireReason.MISSING_FIELD, /"spx" is required for an OCO order/],
+    ["oco without price", { ...newOrder, ord: OrdType.OCO, px: undefined, spx: 90 }, WireReason.MISSING_FIELD, /"px"/],
     ["post-only not boolean", { ...newOrder, po: 1 }, WireReason.OUT_OF_RANGE, /"po"/],
     ["misspelt optional field", { ...newOrder, postonly: true }, WireReason.UNKNOWN_FIELD, /"postonly"/],
     ["field of another message type", { v, t: MsgType.CANCEL, cid: 1, oid: 5, px: 3 }, WireReason.UNKNOWN_FIELD, /"px"/],
@@ -47,6 +57,35 @@ describe("codec and validation", () => {
       expect(r.code).toBe(code);
       expect(r.text).toMatch(text);
     }
+  });
+
+  /** Every row of the applicability table (docs/protocol.md): what each order type refuses. */
+  const base = { v, t: MsgType.NEW, cid: 7, inst: 1, side: 0, qty: 5 };
+  const refused: [string, object, string][] = [
+    ["market", { ord: OrdType.MARKET, tif: 1 }, "tif"], ["market", { ord: OrdType.MARKET, po: true }, "po"],
+    ["market", { ord: OrdType.MARKET, px: 100 }, "px"], ["market", { ord: OrdType.MARKET, spx: 100 }, "spx"], ["market", { ord: OrdType.MARKET, slpx: 100 }, "slpx"],
+    ["limit", { ord: OrdType.LIMIT, px: 100, spx: 99 }, "spx"], ["limit", { ord: OrdType.LIMIT, px: 100, slpx: 99 }, "slpx"],
+    ["stop-market", { ord: OrdType.STOP, spx: 99, tif: 1 }, "tif"], ["stop-market", { ord: OrdType.STOP, spx: 99, po: true }, "po"], ["stop-market", { ord: OrdType.STOP, spx: 99, slpx: 98 }, "slpx"],
+    ["stop-limit", { ord: OrdType.STOP, spx: 99, px: 98, po: false }, "po"], ["stop-limit", { ord: OrdType.STOP, spx: 99, px: 98, slpx: 97 }, "slpx"],
+    ["OCO", { ord: OrdType.OCO, px: 105, spx: 95, tif: 0 }, "tif"],
+  ];
+  it.each(refused)("a %s order refuses %j's field, naming it", (type, fields, name) => {
+    const r = validateClientFrame(encode({ ...base, ...fields }), INSTRUMENTS);
+    expect(r.ok ? null : [r.code, r.text]).toEqual([WireReason.FIELD_NOT_APPLICABLE, `field "${name}" does not apply to ${type === "OCO" ? "an" : "a"} ${type} order`]);
+  });
+  const accepted: [string, object][] = [
+    ["limit with every optional field", { ord: OrdType.LIMIT, px: 100, tif: 2, po: true, stp: 3, coid: "order-1" }],
+    ["market with stp and coid", { ord: OrdType.MARKET, stp: 1, coid: "m" }],
+    ["stop-market", { ord: OrdType.STOP, spx: 99, stp: 2, coid: "s" }],
+    ["stop-limit with tif", { ord: OrdType.STOP, spx: 99, px: 98, tif: 1, coid: "~!{}" }],
+    ["oco with every optional field", { ord: OrdType.OCO, px: 105, spx: 95, slpx: 94, po: true, stp: 1, coid: "0e3a1c6e-3f2b-4b8e-9a54-7d1f2c3b4a5d" }],
+    ["cancel by coid", { t: MsgType.CANCEL, coid: "x" }],
+    ["modify by coid", { t: MsgType.MODIFY, coid: "x", px: 100, qty: 2 }],
+  ];
+  it.each(accepted)("accepts a %s", (_name, fields) => {
+    const m = { ...base, ...fields };
+    const frame = "t" in fields ? { v, cid: 7, ...fields } : m;
+    expect(validateClientFrame(encode(frame), INSTRUMENTS)).toEqual({ ok: true, msg: frame });
   });
 
   it("undecodable bytes validate as MALFORMED", () => {
@@ -76,9 +115,25 @@ describe("sequenced records", () => {
     { seq: 4, epoch: 2, tsUs: 7, cmd: { type: "cancel", account: 3, orderId: 1 } },
     { seq: 5, epoch: 2, tsUs: 8, cmd: { type: "modify", account: 3, orderId: 1, price: 99, qty: 4 } },
     { seq: 6, epoch: 2, tsUs: 9, cmd: { type: "cancel-all", account: 3 } },
+    { seq: 7, epoch: 2, tsUs: 9, cmd: { type: "limit", account: 3, instrument: 1, orderId: 7, side: 0, price: 100, qty: 5, tif: 0, postOnly: false, stp: 0, clientOrderId: "0e3a1c6e-3f2b-4b8e-9a54-7d1f2c3b4a5d" } },
+    { seq: 8, epoch: 2, tsUs: 9, cmd: { type: "market", account: 3, instrument: 1, orderId: 8, side: 1, qty: 5, stp: 0, clientOrderId: "!" } },
+    { seq: 9, epoch: 2, tsUs: 9, cmd: { type: "stop", account: 3, instrument: 1, orderId: 9, side: 1, stopPrice: 90, price: 89, qty: 5, tif: 2, stp: 1, clientOrderId: "~" } },
+    {
+      seq: 10, epoch: 2, tsUs: 9,
+      cmd: { type: "oco", account: 3, instrument: 1, limitId: 10, side: 1, qty: 5, price: 110, postOnly: true, stopId: 10 + 2 ** 52, stopPrice: 90, stopLimitPrice: 89, stp: 0, clientOrderId: "pair" },
+    },
+    { seq: 11, epoch: 2, tsUs: 9, cmd: { type: "oco", account: 3, instrument: 1, limitId: 11, side: 0, qty: 5, price: 90, postOnly: false, stopId: 11 + 2 ** 52, stopPrice: 110, stopLimitPrice: 0, stp: 2 } },
+    { seq: 12, epoch: 2, tsUs: 9, cmd: { type: "cancel", account: 3, clientOrderId: "pair" } },
+    { seq: 13, epoch: 2, tsUs: 9, cmd: { type: "modify", account: 3, clientOrderId: "x".repeat(36), price: 99, qty: 4 } },
   ];
   it.each(records)("round-trips a $cmd.type record", (r) => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);
+  });
+  it("a client order id costs one byte per character, plus its length (and a wider array header past 15 elements)", () => {
+    const plain = records[0]!;
+    const named = (coid: string): number => encodeRecord({ ...plain, cmd: { ...plain.cmd, clientOrderId: coid } } as SeqRecord).length;
+    expect(named("a") - encodeRecord(plain).length).toBe(2);
+    expect(named("abcdef") - named("abc")).toBe(3);
   });
   it("refuses bytes that are not a record", () => {
     expect(() => decodeRecord(encode({ a: 1 }))).toThrow(/not a sequenced command/);
@@ -90,7 +145,15 @@ describe("sequenced records", () => {
       [...head, 1, 1, 1, 0, 100, 5, 0, 0],     // one field short
       [...head, 1, 1, 1, 2, 100, 5, 0, 0, 0],  // side 2
       [...head, 1, 1, 1, 0, 100, 5, 0, 2, 0],  // postOnly 2
-      [...head, 9],                            // unknown type
+      [...head, 99],                           // unknown type
+      [...head, 8],                            // cancel by client id without the id
+      [...head, 4, 5, 1, 97],                  // cancel by order id with a client id after it
+      [...head, 2, 1, 1, 0, 5, 0, 0],          // market with a client id of length 0 (absent is written as nothing)
+      [...head, 2, 1, 1, 0, 5, 0, 2, 97],      // a client id of 2 characters with only one
+      [...head, 2, 1, 1, 0, 5, 0, 1, 97, 98],  // a client id of 1 character with two
+      [...head, 2, 1, 1, 0, 5, 0, 1, 32],      // a space
+      [...head, 2, 1, 1, 0, 5, 0, 1, 0x7f],    // DEL
+      [...head, 2, 1, 1, 0, 5, 0, 37, ...new Array<number>(37).fill(97)], // 37 characters
     ];
     for (const a of bad) expect(() => decodeRecord(encode(a))).toThrow(RecordError);
     // A float, even an integral one, is not an integer on the wire.

@@ -73,9 +73,9 @@ describe("replicated cluster", () => {
     await feed.connect();
     const maker = await TradingClient.connect(c.tradeUrl, 1);
     const taker = await TradingClient.connect(c.tradeUrl, 2);
-    const a1 = await maker.submit({ inst: 1, side: 1, px: 101, qty: 5 });
+    const a1 = await maker.submit({ instrument: 1, side: "sell", price: 101, quantity: 5 });
     expect(a1.oid).toBe(a1.seq);
-    const a2 = await taker.submit({ inst: 1, side: 0, px: 101, qty: 3 });
+    const a2 = await taker.submit({ instrument: 1, side: "buy", price: 101, quantity: 3 });
     await until(() => fills.length === 1 && books.includes(a2.seq));
     expect(fills[0]).toMatchObject({ seq: a2.seq, oid: a2.oid, px: 101, qty: 3, left: 0, liq: 1 });
     expect(feed.book.top()).toEqual({ bids: [], asks: [[101, 2]] });

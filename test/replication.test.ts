@@ -87,7 +87,7 @@ describe("replication", () => {
     const c = cluster;
     const t = await TradingClient.connect(c.tradeUrl, 1);
     let acked = false;
-    const ack = t.submit({ inst: 1, side: 0, px: 100, qty: 1 }).then((a) => { acked = true; return a; });
+    const ack = t.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 }).then((a) => { acked = true; return a; });
     // No replica yet: give the sequencer several turns of its event loop to (wrongly) ack.
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
     expect(acked).toBe(false);

@@ -29,7 +29,7 @@ describe("gateway limits", () => {
     cluster = new TestCluster();
     await cluster.start(0, { limits: { connectionRatePerS: 10, connectionBurst: 20, accountRatePerS: 1_000_000, accountBurst: 1_000_000, connectionsMax: 2 } });
     const c = await TradingClient.connect(cluster.tradeUrl, 1);
-    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => c.submit({ inst: 1, side: 0, px: 100 + i, qty: 1 })));
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => c.submit({ instrument: 1, side: "buy", price: 100 + i, quantity: 1 })));
     const acked = results.filter((r) => r.status === "fulfilled").length;
     const limited = results.filter((r) => r.status === "rejected" && (r.reason as LockstepError).code === WireReason.RATE_LIMITED).length;
     expect(acked).toBeGreaterThanOrEqual(20);

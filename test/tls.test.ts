@@ -72,7 +72,7 @@ describe.skipIf(!HAVE)("TLS through haproxy", () => {
     const feed = new FeedClient({ urls: [`wss://localhost:${port}/feed`], account: 3, socket: { ca }, onReport: (r) => reports.push(r) });
     await feed.connect();
     const t = await TradingClient.connect(`wss://localhost:${port}/trade`, 3, 10_000, undefined, { ca });
-    const ack = await t.submit({ inst: 1, side: 0, px: 100, qty: 2 });
+    const ack = await t.submit({ instrument: 1, side: "buy", price: 100, quantity: 2 });
     await until(() => reports.some((r) => r.seq === ack.seq));
     await expect(TradingClient.connect(`wss://localhost:${port}/trade`, 4, 5_000)).rejects.toThrow(/self-signed|certificate/);
     await t.close();

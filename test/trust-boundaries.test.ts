@@ -360,7 +360,7 @@ describe("2. fake followers", () => {
     const c = await startCluster(0, { ack: { mode: "replicas", count: 1 } });
     const t = await TradingClient.connect(c.tradeUrl, 1, WAIT_MS);
     track(() => t.close());
-    const acked = t.submit({ inst: 1, side: 0, px: 100, qty: 1 });
+    const acked = t.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 });
     await until(() => c.sequencer.lastSeq === 1, WAIT_MS);
 
     const fake = await Peer.open(replicateUrl(c));
@@ -428,7 +428,7 @@ describe("3. idle sockets", () => {
     for (let i = 0; i < 4; i++) strangers.push(await Peer.open(c.tradeUrl));
     const t1 = await TradingClient.connect(c.tradeUrl, 1, WAIT_MS);
     track(() => t1.close());
-    expect(await t1.submit({ inst: 1, side: 0, px: 100, qty: 1 })).toMatchObject({ seq: 1 });
+    expect(await t1.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 })).toMatchObject({ seq: 1 });
     const t2 = await TradingClient.connect(c.tradeUrl, 2, WAIT_MS);
     track(() => t2.close());
     expect(strangers.filter((s) => s.open).length).toBeGreaterThanOrEqual(2);
@@ -436,7 +436,7 @@ describe("3. idle sockets", () => {
     expect(third).toBeInstanceOf(LockstepError);
     expect((third as LockstepError).code).toBe(WireReason.OVERLOADED);
     expect(seqStats(c).logged_in).toBe(2);
-    expect(await t2.submit({ inst: 1, side: 1, px: 101, qty: 1 })).toMatchObject({ seq: 2 });
+    expect(await t2.submit({ instrument: 1, side: "sell", price: 101, quantity: 1 })).toMatchObject({ seq: 2 });
   });
 
   it("/feed: a connection that sends nothing is closed with 4002; one that subscribed stays open", async () => {
@@ -457,7 +457,7 @@ describe("3. idle sockets", () => {
     expectClosedAtDeadline(await idle.closedWithin(DEADLINE_MS + LATE_MS_MAX + 1000));
     const t = await TradingClient.connect(c.tradeUrl, 1, WAIT_MS);
     track(() => t.close());
-    const ack = await t.submit({ inst: 1, side: 0, px: 100, qty: 1 });
+    const ack = await t.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 });
     await within(c.replicas[0]!.waitFor(ack.seq), WAIT_MS, "replica applies the order");
     expect(seqStats(c).replicas.map((x) => x.id)).toEqual(["r1"]);
   });

@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { FeedClient } from "../client/feed.js";
 import { parseClientLine } from "../client/script.js";
 import { LockstepError, TradingClient } from "../client/trading.js";
-import { REASON_NAME, type Reason } from "../engine/index.js";
+import { ORDER_STATUS_NAME, REASON_NAME, type OrderStatus, type Reason } from "../engine/index.js";
 import { ReportKind, type Report } from "../protocol/messages.js";
 import { parse, UserError } from "./args.js";
 
@@ -16,10 +16,14 @@ const KIND_NAME = Object.fromEntries(Object.entries(ReportKind).map(([k, v]) => 
 
 function describeReport(r: Report): string {
   const parts = [`report seq=${r.seq}`, KIND_NAME[r.k] ?? `kind ${r.k}`, `order=${r.oid}`];
+  if (r.coid !== undefined) parts.push(`coid=${r.coid}`);
+  if (r.code !== undefined && r.k === ReportKind.REJECTED) parts.push(`reason=${REASON_NAME[r.code as Reason] ?? r.code}`);
   if (r.px !== undefined) parts.push(`px=${r.px}`);
   if (r.qty !== undefined) parts.push(`qty=${r.qty}`);
   if (r.left !== undefined) parts.push(`left=${r.left}`);
-  if (r.code !== undefined && r.k === ReportKind.REJECTED) parts.push(`reason=${REASON_NAME[r.code as Reason] ?? r.code}`);
+  if (r.st !== undefined) parts.push(`status=${ORDER_STATUS_NAME[r.st as OrderStatus] ?? r.st}`);
+  if (r.cum !== undefined && r.cum > 0) parts.push(`cum=${r.cum}`, `avg=${Math.round((r.ntl! / r.cum) * 100) / 100}`);
+  if (r.cnt !== undefined) parts.push(`cancelled=${r.cnt}`);
   return parts.join(" ");
 }
 

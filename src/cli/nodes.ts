@@ -120,7 +120,7 @@ export async function runReplica(args: string[]): Promise<number> {
   const sequencerUrl = v.sequencer === undefined ? sequencerUrls(cfg, "/replicate") : String(v.sequencer).split(",");
   const r = new Replica({
     id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
-    instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax }, ...cfg.replicaDefaults, log, clock: clockFrom(rc.clock, v), drillTruth: v["drill-truth"] === true,
+    instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax, recentClientOrderIdsMaxPerAccount: cfg.accountRecentClientOrderIdsMax }, ...cfg.replicaDefaults, log, clock: clockFrom(rc.clock, v), drillTruth: v["drill-truth"] === true,
     ...replicaAuth(cfg, rc.key),
   });
   const port = await r.start();

@@ -104,7 +104,7 @@ async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (N
   return dashboard;
 }
 
-async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {
+async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: readonly (Node | null)[], durationS: number, say: (s: string) => boolean, tty: boolean): Promise<{ orders_acked: number; engine_rejects: Record<string, number>; replicas: { id: string; seq: number; hash: string; halted?: ReplicaStats["halted"] }[]; hashes_agree: boolean }> {
   const d = cfg.demo;
   let stopping = false;
   const onSignal = (): void => { stopping = true; };
@@ -117,7 +117,15 @@ async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: re
     return TradingClient.connect(String(seq.ready.trade), l.account, 10_000, l.credentials);
   }));
   const perClient = d.ratePerSecond / d.clients;
-  const traffic = Promise.all(clients.map((c, i) => runTraffic(c, { instrument: d.instrument, commands: Number.MAX_SAFE_INTEGER, seed: 7 + i, windowMax: 512, mid: d.mid, ratePerS: perClient, stop })));
+  // Each client follows its own reports from a replica (spread over them, the others as fallbacks),
+  // so it cancels and modifies only orders that are still open.
+  const feeds = replicas.filter((r): r is Node => r !== null).map((r) => String(r.ready.feed));
+  const feedFor = (i: number): { urls: string[]; credentials?: { keyId: string; secret: string } } => ({
+    urls: feeds.map((_, k) => feeds[(i + k) % feeds.length]!), credentials: logins[i % logins.length]!.credentials,
+  });
+  const traffic = Promise.all(clients.map((c, i) => runTraffic(c, {
+    instrument: d.instrument, commands: Number.MAX_SAFE_INTEGER, seed: 7 + i, windowMax: 512, mid: d.mid, ratePerS: perClient, stop, feed: feedFor(i),
+  })));
   let last = { at: performance.now(), commands: 0 };
   const status = setInterval(() => {
     void (async () => {
@@ -143,7 +151,8 @@ async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: re
   const rs = await drain(replicas.filter((r): r is Node => r !== null), finalSeq);
   const agree = rs.every((r) => r.seq === finalSeq && r.hash === rs[0]!.hash && r.forked === null && r.halted === null);
   for (const r of rs) if (r.halted !== null) say(`replica ${r.id} HALTED at seq ${r.halted.seq} (${r.halted.reason}): ${r.halted.message}\n`);
-  return { orders_acked: results.reduce((n, r) => n + r.acked, 0), replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash, ...(r.halted === null ? {} : { halted: r.halted }) })), hashes_agree: agree };
+  // Every replica refuses the same commands; the first one's counts speak for all.
+  return { orders_acked: results.reduce((n, r) => n + r.acked, 0), engine_rejects: rs[0]?.engine_rejects ?? {}, replicas: rs.map((r) => ({ id: r.id, seq: r.seq, hash: r.hash, ...(r.halted === null ? {} : { halted: r.halted }) })), hashes_agree: agree };
 }
 
 /**

@@ -1,14 +1,17 @@
 /**
  * Feed client SDK: execution reports for one account and the L2 book of one instrument, from
- * a replica's /feed endpoint, with failover across replicas. Reports are identified by
- * (seq, n); after moving to another replica the client asks for reports from its last seq and
- * drops what it already has, so none is lost or repeated. The local book is rebuilt from a
- * snapshot and every update's checksum is verified; a mismatch is reported and the book is
- * re-fetched.
+ * a replica's /feed endpoint, with failover across replicas. A report is identified by
+ * (seq, acct, n), the same on every replica, and the last report a command produced for the
+ * account says `last: true`. After moving to another replica the client asks for reports from
+ * the first seq it may not have complete (its last seq, or the one after when that seq's last
+ * report has arrived) and drops what it already holds, so none is lost or repeated. The local
+ * book is rebuilt from a snapshot and every update's checksum is verified; a mismatch is
+ * reported and the book is re-fetched.
  */
 import { WebSocket, type ClientOptions } from "ws";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
+import { executionReportOf, type ExecutionReport } from "./codec.js";
 import { proofFor, type Credentials } from "./trading.js";
 import { MsgType, PROTOCOL_VERSION, type BookSnapshot, type BookUpdate, type ErrorMsg, type Report, type TradeMsg } from "../protocol/messages.js";
 
@@ -16,7 +19,10 @@ export interface FeedOptions {
   readonly urls: readonly string[];
   readonly account?: number;
   readonly instrument?: number;
+  /** Each new report as it is on the wire. */
   readonly onReport?: (r: Report) => void;
+  /** Each new report in the SDK's words (status names, cumulative quantity, average price …). */
+  readonly onExecution?: (r: ExecutionReport) => void;
   readonly onBook?: (book: LocalBook) => void;
   readonly onTrade?: (t: TradeMsg) => void;
   /** Called when the local book's checksum disagrees with the replica's (it is then re-fetched). */
@@ -67,7 +73,8 @@ export class FeedClient {
   readonly book = new LocalBook();
   private urlIndex = 0;
   private ws: WebSocket | null = null;
-  private last = { seq: 0, n: -1 };
+  /** The newest report held: its seq and n, and whether it was its command's last (`done`). */
+  private last = { seq: 0, n: -1, done: true };
   private closing = false;
   private bookReady = false;
   private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
@@ -89,8 +96,14 @@ export class FeedClient {
     throw new Error(`no replica reachable among ${this.o.urls.join(", ")}`);
   }
 
-  get lastReport(): { seq: number; n: number } {
+  get lastReport(): { seq: number; n: number; done: boolean } {
     return { ...this.last };
+  }
+
+  /** Where to resume on a (re)connect: after `seq` when all its reports are here, else at `seq` (0: all kept). */
+  private resumeFrom(): number {
+    if (this.last.seq === 0) return 0;
+    return this.last.done ? this.last.seq + 1 : this.last.seq;
   }
   get url(): string {
     return this.o.urls[this.urlIndex]!;
@@ -108,7 +121,7 @@ export class FeedClient {
         this.bookReady = false;
         if (this.o.account !== undefined) {
           if (this.o.credentials !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: this.o.account, ...proofFor(this.o.credentials, this.o.account) }));
-          ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.last.seq }));
+          ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.resumeFrom() }));
         }
         if (this.o.instrument !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: this.o.instrument }));
         resolve();
@@ -144,11 +157,12 @@ export class FeedClient {
           this.duplicatesDropped++;
           return;
         }
-        this.last = { seq: m.seq, n: m.n };
+        this.last = { seq: m.seq, n: m.n, done: m.last === true };
         this.reportsReceived++;
         this.o.onReport?.(m);
+        if (this.o.onExecution !== undefined) this.o.onExecution(executionReportOf(m));
         for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
-          if (this.seqWaiters[i]!.seq <= m.seq) this.seqWaiters.splice(i, 1)[0]!.resolve();
+          if (this.caughtUpTo(this.seqWaiters[i]!.seq)) this.seqWaiters.splice(i, 1)[0]!.resolve();
         }
         return;
       case MsgType.BOOK_SNAPSHOT:
@@ -175,12 +189,18 @@ export class FeedClient {
     }
   }
 
+  /** True once every report up to and including command `seq`'s has arrived. */
+  private caughtUpTo(seq: number): boolean {
+    return this.last.seq > seq || (this.last.seq === seq && this.last.done);
+  }
+
   /**
-   * Resolves once a report with seq ≥ `seq` has arrived (each command an account sends yields
-   * at least one report to it), or after `timeoutMs`.
+   * Resolves once the last report of command `seq` (or a report of a later one) has arrived:
+   * each command an account sends yields at least one report to it, the last marked `last`.
+   * Resolves anyway after `timeoutMs`.
    */
   caughtUp(seq: number, timeoutMs = 10_000): Promise<void> {
-    if (this.last.seq >= seq) return Promise.resolve();
+    if (this.caughtUpTo(seq)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       this.seqWaiters.push({ seq, resolve: () => { clearTimeout(timer); resolve(); } });

@@ -42,20 +42,20 @@ export function parseClientLine(line: string, instrument: number): ClientLine {
   }
   const stop = verb === "stop";
   const rest = stop ? w.slice(1) : w;
-  const side = rest[0] === "buy" ? 0 : rest[0] === "sell" ? 1 : null;
+  const side = rest[0] === "buy" || rest[0] === "sell" ? rest[0] : null;
   const qty = int(rest[1]);
   if (side === null || qty === null) return { kind: "error", message: HELP };
-  if (!stop && rest[2] === "market" && rest.length === 3) return { kind: "order", req: { inst: instrument, side, ord: 1, qty } };
+  if (!stop && rest[2] === "market" && rest.length === 3) return { kind: "order", req: { instrument, side, type: "market", quantity: qty } };
   const price = rest[2] === "@" ? int(rest[3]) : null;
   if (price === null) return { kind: "error", message: HELP };
   const flags = rest.slice(4);
   if (stop) {
     const limit = flags[0] === "limit" ? int(flags[1]) : undefined;
     if (limit === null || (flags.length > 0 && limit === undefined) || flags.length > 2) return { kind: "error", message: "usage: stop buy|sell QTY @ STOP [limit PRICE]" };
-    return { kind: "order", req: { inst: instrument, side, ord: 2, qty, spx: price, ...(limit === undefined ? {} : { px: limit }) } };
+    return { kind: "order", req: { instrument, side, type: "stop", quantity: qty, stopPrice: price, ...(limit === undefined ? {} : { price: limit }) } };
   }
   const unknown = flags.filter((f) => !["ioc", "fok", "post"].includes(f));
   if (unknown.length > 0) return { kind: "error", message: `unknown flag "${unknown[0]}"; ${HELP}` };
-  const tif = flags.includes("fok") ? 2 : flags.includes("ioc") ? 1 : 0;
-  return { kind: "order", req: { inst: instrument, side, ord: 0, px: price, qty, tif, po: flags.includes("post") } };
+  const timeInForce = flags.includes("fok") ? "FOK" : flags.includes("ioc") ? "IOC" : "GTC";
+  return { kind: "order", req: { instrument, side, type: "limit", price, quantity: qty, timeInForce, postOnly: flags.includes("post") } };
 }

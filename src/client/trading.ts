@@ -4,31 +4,27 @@
  * its order id) or rejects with a LockstepError carrying the reason code. An ACK means the
  * command is in the log with the configured durability; what the engine did with it arrives
  * as execution reports from a replica (see FeedClient).
+ *
+ * Give each order a `clientOrderId` and a lost connection costs nothing: connect again and
+ * resend the same request. The engine never creates a second order for one client order id;
+ * the resend gets a REJECTED report (DUPLICATE_CLIENT_ORDER_ID) naming the original order and
+ * where it stands. Cancel and modify take the order id or `{ clientOrderId }`.
  */
 import { WebSocket, type ClientOptions } from "ws";
 import { LatencyRecorder } from "../metrics/latency.js";
 import { prove } from "../protocol/auth.js";
 import { decode, encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WIRE_REASON_NAME, type Ack, type HelloOk, type Reject, type WireReason } from "../protocol/messages.js";
+import { newOrderProblem } from "../protocol/validate.js";
+import { newOrderFields, orderRefFields, type OrderRef, type OrderRequest } from "./codec.js";
+
+export type { OrderRef, OrderRequest };
 
 export class LockstepError extends Error {
   constructor(readonly code: number, message: string, options?: { cause?: unknown }) {
     super(`${WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`}: ${message}`, options);
     this.name = "LockstepError";
   }
-}
-
-export interface OrderRequest {
-  readonly inst: number;
-  readonly side: 0 | 1;
-  /** 0 limit (default), 1 market, 2 stop. */
-  readonly ord?: 0 | 1 | 2;
-  readonly px?: number;
-  readonly qty: number;
-  readonly tif?: 0 | 1 | 2;
-  readonly po?: boolean;
-  readonly stp?: 0 | 1 | 2 | 3;
-  readonly spx?: number;
 }
 
 export interface Credentials {
@@ -98,14 +94,23 @@ export class TradingClient {
     throw last;
   }
 
+  /**
+   * Sends a new order. A request that lacks a field its type needs, or has one it does not take,
+   * is refused here with the code the sequencer would give (MISSING_FIELD, FIELD_NOT_APPLICABLE).
+   */
   submit(o: OrderRequest): Promise<Ack> {
-    return this.request({ t: MsgType.NEW, ord: 0, ...o });
+    const fields = newOrderFields(o);
+    const problem = newOrderProblem(fields);
+    if (problem !== null) return Promise.reject(new LockstepError(problem.code, problem.text));
+    return this.request({ t: MsgType.NEW, ...fields });
   }
-  cancel(oid: number): Promise<Ack> {
-    return this.request({ t: MsgType.CANCEL, oid });
+  /** Cancels an order (and its OCO peer) by order id or `{ clientOrderId }`. */
+  cancel(order: OrderRef): Promise<Ack> {
+    return this.request({ t: MsgType.CANCEL, ...orderRefFields(order) });
   }
-  modify(oid: number, px: number, qty: number): Promise<Ack> {
-    return this.request({ t: MsgType.MODIFY, oid, px, qty });
+  /** Sets a resting limit order's price and open quantity; see docs/engine.md for time priority. */
+  modify(order: OrderRef, price: number, quantity: number): Promise<Ack> {
+    return this.request({ t: MsgType.MODIFY, ...orderRefFields(order), px: price, qty: quantity });
   }
   /** The kill switch: cancels every live order of this client's account. */
   cancelAll(): Promise<Ack> {

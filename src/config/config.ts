@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
-import { validateInstrument } from "../engine/index.js";
+import { RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT, validateInstrument } from "../engine/index.js";
 import { DEFAULT_LOGIN_LIMITS } from "../util/login-gate.js";
 
 /** config/local.json of this package, wherever the command is run from (dist/src/config/ → the package root). */
@@ -72,6 +72,8 @@ export const ConfigSchema = z.object({
   regions: z.array(Region).optional(),
   /** Live orders one account may have (0 = no limit); the same for every replica. */
   accountOpenOrdersMax: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /** Finished orders per account whose client order ids stay reserved (FIFO); the same for every replica. */
+  accountRecentClientOrderIdsMax: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT),
   /**
    * Standby sequencers with leadership in etcd (docs/failover.md). Each node runs
    * `lockstep sequencer --id ID`; the sequencer section's settings apply to all of them.

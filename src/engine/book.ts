@@ -21,6 +21,12 @@ export class Order {
   stopPrice = 0;
   /** Open quantity. */
   leaves = 0;
+  /** Quantity filled so far. cum + leaves never exceeds the instrument's qtyMax. */
+  cum = 0;
+  /** Sum of price × qty over this order's fills; at most qtyMax × priceMax, a safe integer. */
+  notional = 0;
+  /** The client's own id for this order, "" when it has none. */
+  coid = "";
   book: Book | null = null;
   level: Level | null = null;
   prev: Order | null = null;

@@ -3,6 +3,10 @@
  * these; `Engine.apply` dispatches it. The engine needs nothing else: no clock, no environment.
  * Account 0 is the operator: it may cancel or modify any order (used by replay tools and
  * kill switches); trading clients are always given a positive account by the gateway.
+ *
+ * `clientOrderId` is the sender's own name for a new order (1–36 visible ASCII characters),
+ * unique per account among its live and recently finished orders; absent (or "") means none.
+ * Cancel and modify name their order by `orderId` or by `clientOrderId`, exactly one of them.
  */
 import type { Side, Stp, Tif } from "./types.js";
 
@@ -17,6 +21,7 @@ export interface LimitCommand {
   readonly tif?: Tif;
   readonly postOnly?: boolean;
   readonly stp?: Stp;
+  readonly clientOrderId?: string;
 }
 
 export interface MarketCommand {
@@ -27,6 +32,7 @@ export interface MarketCommand {
   readonly side: Side;
   readonly qty: number;
   readonly stp?: Stp;
+  readonly clientOrderId?: string;
 }
 
 /** Stop-limit when `price` > 0, stop-market when `price` is 0 or absent. */
@@ -41,6 +47,7 @@ export interface StopCommand {
   readonly qty: number;
   readonly tif?: Tif;
   readonly stp?: Stp;
+  readonly clientOrderId?: string;
 }
 
 /** One-cancels-other: a GTC limit leg and a stop leg, same side and quantity. */
@@ -58,18 +65,22 @@ export interface OcoCommand {
   /** Limit price of the stop leg once triggered; 0 or absent makes it a stop-market. */
   readonly stopLimitPrice?: number;
   readonly stp?: Stp;
+  /** One client order id names the pair: both legs carry it. */
+  readonly clientOrderId?: string;
 }
 
 export interface CancelCommand {
   readonly type: "cancel";
-  readonly orderId: number;
+  readonly orderId?: number;
+  readonly clientOrderId?: string;
   readonly account: number;
 }
 
 /** Sets a resting limit order's price and open quantity. See Engine.modify for priority rules. */
 export interface ModifyCommand {
   readonly type: "modify";
-  readonly orderId: number;
+  readonly orderId?: number;
+  readonly clientOrderId?: string;
   readonly account: number;
   readonly price: number;
   readonly qty: number;

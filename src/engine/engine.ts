@@ -6,12 +6,15 @@
  * exceptions (exceptions are reserved for broken invariants, i.e. bugs).
  */
 import { Book, Level, Order, type SideBook } from "./book.js";
-import type { Command } from "./commands.js";
+import { ClientIds, type FinishedOrder } from "./client-ids.js";
+import type { CancelCommand, Command, ModifyCommand } from "./commands.js";
 import { StateHasher } from "./hash.js";
 import { IdMap } from "./id-map.js";
 import {
   CancelReason,
+  isClientOrderId,
   OrderKind,
+  OrderStatus,
   Reason,
   Side,
   Stp,
@@ -30,6 +33,11 @@ export interface OrderView {
   readonly price: number;
   readonly stopPrice: number;
   readonly leaves: number;
+  readonly cum: number;
+  readonly notional: number;
+  /** "" when the order has no client order id. */
+  readonly clientOrderId: string;
+  readonly status: OrderStatus;
   /** Id of the OCO peer, 0 when none. */
   readonly peerId: number;
 }
@@ -44,15 +52,22 @@ export interface Depth {
 export type SnapshotRow = [
   id: number, account: number, side: number, kind: number, tif: number, stp: number,
   postOnly: number, price: number, stopPrice: number, leaves: number, peerId: number,
+  cum: number, notional: number, coid: string,
 ];
 
+/** A recently finished order's client order id, as a snapshot keeps it. */
+export type FinishedRow = [coid: string, orderId: number, status: number, cum: number, notional: number];
+
 export interface EngineSnapshot {
-  readonly format: 1;
+  /** 2 since orders carry cum, notional and client order ids; format 1 is refused (its state hashes differently). */
+  readonly format: 2;
   readonly tradeSeq: number;
-  /** The engine's openOrdersMaxPerAccount (absent in older snapshots: 0). */
-  readonly openOrdersMaxPerAccount?: number;
+  readonly openOrdersMaxPerAccount: number;
+  readonly recentClientOrderIdsMaxPerAccount: number;
   readonly instruments: readonly InstrumentConfig[];
   readonly books: readonly { readonly instrument: number; readonly lastPrice: number; readonly orders: SnapshotRow[] }[];
+  /** Accounts ascending, each with its recently finished client order ids, oldest first. */
+  readonly recentClientOrderIds: readonly { readonly account: number; readonly orders: FinishedRow[] }[];
 }
 
 const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
@@ -66,8 +81,21 @@ export function validateInstrument(c: InstrumentConfig): string | null {
   }
   if (c.qtyMin > c.qtyMax) return `instrument ${c.id}: qtyMin exceeds qtyMax`;
   if (c.priceMin > c.priceMax) return `instrument ${c.id}: priceMin exceeds priceMax`;
+  // An order's notional (sum of price × qty over its fills) is at most qtyMax × priceMax. If
+  // that product is a safe integer the floating-point product is exact; if it is not, the
+  // product rounds to 2^53 or more, so this comparison is exact either way.
+  if (c.qtyMax * c.priceMax > Number.MAX_SAFE_INTEGER) return `instrument ${c.id}: qtyMax × priceMax exceeds 2^53 − 1, so an order's notional could overflow`;
   return null;
 }
+
+/** An order's status while it is live: a pending stop, or a resting (or matching) order that has or has not traded. */
+function liveStatus(o: Order): OrderStatus {
+  if (o.level === null && (o.kind === OrderKind.STOP_LIMIT || o.kind === OrderKind.STOP_MARKET)) return OrderStatus.PENDING_TRIGGER;
+  return o.cum > 0 ? OrderStatus.PARTIALLY_FILLED : OrderStatus.NEW;
+}
+
+/** Default of EngineOptions.recentClientOrderIdsMaxPerAccount. */
+export const RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT = 1000;
 
 export interface EngineOptions {
   /**
@@ -75,6 +103,12 @@ export interface EngineOptions {
    * Part of the state machine's definition: every replica must use the same value.
    */
   readonly openOrdersMaxPerAccount?: number;
+  /**
+   * Finished orders whose client order ids each account's new orders may not reuse yet; the
+   * oldest is forgotten first. Live orders' ids are always reserved. Part of the state machine's
+   * definition like openOrdersMaxPerAccount. Default RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT.
+   */
+  readonly recentClientOrderIdsMaxPerAccount?: number;
 }
 
 export class Engine {
@@ -82,6 +116,9 @@ export class Engine {
   /** Live orders per account, kept in step with the order index. */
   private readonly openByAccount = new Map<number, number>();
   private readonly openOrdersMax: number;
+  /** Client order ids by account (looked up, never iterated but for snapshot and hash, sorted). */
+  private readonly clientIds = new Map<number, ClientIds>();
+  private readonly recentIdsMax: number;
   /** Resting limit orders and pending stops, by id. */
   private readonly orders = new IdMap<Order>();
   private readonly orderPool: Order[] = [];
@@ -91,6 +128,8 @@ export class Engine {
   constructor(instruments: readonly InstrumentConfig[], private readonly listener: EngineListener, options: EngineOptions = {}) {
     this.openOrdersMax = options.openOrdersMaxPerAccount ?? 0;
     if (!Number.isSafeInteger(this.openOrdersMax) || this.openOrdersMax < 0) throw new Error("openOrdersMaxPerAccount must be a non-negative integer");
+    this.recentIdsMax = options.recentClientOrderIdsMaxPerAccount ?? RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT;
+    if (!Number.isSafeInteger(this.recentIdsMax) || this.recentIdsMax < 0) throw new Error("recentClientOrderIdsMaxPerAccount must be a non-negative integer");
     for (const c of instruments) {
       const problem = validateInstrument(c);
       if (problem !== null) throw new Error(problem);
@@ -104,17 +143,17 @@ export class Engine {
   apply(c: Command): Reason {
     switch (c.type) {
       case "limit":
-        return this.placeLimit(c.instrument, c.orderId, c.account, c.side, c.price, c.qty, c.tif ?? Tif.GTC, c.postOnly ?? false, c.stp ?? Stp.NONE);
+        return this.placeLimit(c.instrument, c.orderId, c.account, c.side, c.price, c.qty, c.tif ?? Tif.GTC, c.postOnly ?? false, c.stp ?? Stp.NONE, c.clientOrderId ?? "");
       case "market":
-        return this.placeMarket(c.instrument, c.orderId, c.account, c.side, c.qty, c.stp ?? Stp.NONE);
+        return this.placeMarket(c.instrument, c.orderId, c.account, c.side, c.qty, c.stp ?? Stp.NONE, c.clientOrderId ?? "");
       case "stop":
-        return this.placeStop(c.instrument, c.orderId, c.account, c.side, c.stopPrice, c.price ?? 0, c.qty, c.tif ?? Tif.GTC, c.stp ?? Stp.NONE);
+        return this.placeStop(c.instrument, c.orderId, c.account, c.side, c.stopPrice, c.price ?? 0, c.qty, c.tif ?? Tif.GTC, c.stp ?? Stp.NONE, c.clientOrderId ?? "");
       case "oco":
         return this.placeOco(c);
       case "cancel":
-        return this.cancel(c.orderId, c.account);
+        return this.applyCancel(c);
       case "modify":
-        return this.modify(c.orderId, c.account, c.price, c.qty);
+        return this.applyModify(c);
       case "cancel-all":
         return this.cancelAll(c.account);
       default:
@@ -122,43 +161,60 @@ export class Engine {
     }
   }
 
-  placeLimit(instrument: number, id: number, account: number, side: Side, price: number, qty: number, tif: Tif, postOnly: boolean, stp: Stp): Reason {
+  /** By order id or by client order id: exactly one of the two. */
+  private applyCancel(c: CancelCommand): Reason {
+    if (c.clientOrderId === undefined) return this.cancel(c.orderId ?? 0, c.account);
+    if (c.orderId !== undefined) return this.reject(c.orderId, c.account, Reason.INVALID_FIELD);
+    return this.cancelByClientOrderId(c.clientOrderId, c.account);
+  }
+
+  private applyModify(c: ModifyCommand): Reason {
+    if (c.clientOrderId === undefined) return this.modify(c.orderId ?? 0, c.account, c.price, c.qty);
+    if (c.orderId !== undefined) return this.reject(c.orderId, c.account, Reason.INVALID_FIELD);
+    return this.modifyByClientOrderId(c.clientOrderId, c.account, c.price, c.qty);
+  }
+
+  /** `coid` "" means the order has no client order id. */
+  placeLimit(instrument: number, id: number, account: number, side: Side, price: number, qty: number, tif: Tif, postOnly: boolean, stp: Stp, coid = ""): Reason {
     const book = this.books.get(instrument);
-    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
+    let r: Reason = this.checkClientId(account, coid);
+    if (r === Reason.OK) r = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
     if (r === Reason.OK && (!isEnum(tif, Tif.FOK) || typeof postOnly !== "boolean")) r = Reason.INVALID_FIELD;
     if (r === Reason.OK) r = this.checkPrice(book!, price);
     if (r === Reason.OK && postOnly && this.crosses(book!, side, price)) r = Reason.POST_ONLY_WOULD_CROSS;
     if (r === Reason.OK && tif === Tif.FOK && !this.fillable(book!, side, account, stp, true, price, qty)) r = Reason.FOK_NOT_FILLABLE;
     if (r === Reason.OK && tif === Tif.GTC && this.atOpenLimit(account, 1)) r = Reason.TOO_MANY_OPEN_ORDERS;
-    if (r !== Reason.OK) return this.reject(id, account, r);
-    const o = this.newOrder(book!, id, account, side, OrderKind.LIMIT, price, 0, qty, tif, stp, postOnly);
-    this.listener.accepted(instrument, id, account, side, OrderKind.LIMIT, price, qty);
+    if (r !== Reason.OK) return this.rejectNew(id, account, r, coid);
+    const o = this.newOrder(book!, id, account, side, OrderKind.LIMIT, price, 0, qty, tif, stp, postOnly, coid);
+    this.listener.accepted(instrument, id, account, side, OrderKind.LIMIT, price, qty, coid);
     this.executeThenStops(book!, o);
     return Reason.OK;
   }
 
-  placeMarket(instrument: number, id: number, account: number, side: Side, qty: number, stp: Stp): Reason {
+  placeMarket(instrument: number, id: number, account: number, side: Side, qty: number, stp: Stp, coid = ""): Reason {
     const book = this.books.get(instrument);
-    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
+    let r: Reason = this.checkClientId(account, coid);
+    if (r === Reason.OK) r = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
     if (r === Reason.OK && book!.opposite(side).levels.length === 0) r = Reason.NO_LIQUIDITY;
-    if (r !== Reason.OK) return this.reject(id, account, r);
-    const o = this.newOrder(book!, id, account, side, OrderKind.MARKET, 0, 0, qty, Tif.IOC, stp, false);
-    this.listener.accepted(instrument, id, account, side, OrderKind.MARKET, 0, qty);
+    if (r !== Reason.OK) return this.rejectNew(id, account, r, coid);
+    const o = this.newOrder(book!, id, account, side, OrderKind.MARKET, 0, 0, qty, Tif.IOC, stp, false, coid);
+    this.listener.accepted(instrument, id, account, side, OrderKind.MARKET, 0, qty, coid);
     this.executeThenStops(book!, o);
     return Reason.OK;
   }
 
   /** A stop-limit (price > 0) or stop-market (price 0) order, pending until the last trade price reaches stopPrice. */
-  placeStop(instrument: number, id: number, account: number, side: Side, stopPrice: number, price: number, qty: number, tif: Tif, stp: Stp): Reason {
+  placeStop(instrument: number, id: number, account: number, side: Side, stopPrice: number, price: number, qty: number, tif: Tif, stp: Stp, coid = ""): Reason {
     const book = this.books.get(instrument);
-    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
+    let r: Reason = this.checkClientId(account, coid);
+    if (r === Reason.OK) r = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, id, account, side, qty, stp);
     if (r === Reason.OK && !isEnum(tif, Tif.FOK)) r = Reason.INVALID_FIELD;
     if (r === Reason.OK) r = this.checkStopPrices(book!, side, stopPrice, price);
     if (r === Reason.OK && this.atOpenLimit(account, 1)) r = Reason.TOO_MANY_OPEN_ORDERS;
-    if (r !== Reason.OK) return this.reject(id, account, r);
+    if (r !== Reason.OK) return this.rejectNew(id, account, r, coid);
     const kind = price === 0 ? OrderKind.STOP_MARKET : OrderKind.STOP_LIMIT;
-    const o = this.newOrder(book!, id, account, side, kind, price, stopPrice, qty, price === 0 ? Tif.IOC : tif, stp, false);
-    this.listener.accepted(instrument, id, account, side, kind, price, qty);
+    const o = this.newOrder(book!, id, account, side, kind, price, stopPrice, qty, price === 0 ? Tif.IOC : tif, stp, false, coid);
+    this.listener.accepted(instrument, id, account, side, kind, price, qty, coid);
     book!.stops(side).insert(o);
     this.indexOrder(o);
     return Reason.OK;
@@ -168,32 +224,37 @@ export class Engine {
     readonly instrument: number; readonly account: number; readonly side: Side; readonly qty: number;
     readonly limitId: number; readonly price: number; readonly postOnly?: boolean;
     readonly stopId: number; readonly stopPrice: number; readonly stopLimitPrice?: number; readonly stp?: Stp;
+    readonly clientOrderId?: string;
   }): Reason {
     const book = this.books.get(c.instrument);
     const stp = c.stp ?? Stp.NONE;
     const postOnly = c.postOnly ?? false;
     const stopLimit = c.stopLimitPrice ?? 0;
-    let r: Reason = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, c.limitId, c.account, c.side, c.qty, stp);
+    const coid = c.clientOrderId ?? "";
+    let r: Reason = this.checkClientId(c.account, coid);
+    if (r === Reason.OK) r = book === undefined ? Reason.UNKNOWN_INSTRUMENT : this.checkNew(book, c.limitId, c.account, c.side, c.qty, stp);
     if (r === Reason.OK) r = this.checkNew(book!, c.stopId, c.account, c.side, c.qty, stp);
     if (r === Reason.OK && (c.limitId === c.stopId || typeof postOnly !== "boolean")) r = Reason.INVALID_OCO;
     if (r === Reason.OK) r = this.checkPrice(book!, c.price);
     if (r === Reason.OK) r = this.checkStopPrices(book!, c.side, c.stopPrice, stopLimit);
     if (r === Reason.OK && postOnly && this.crosses(book!, c.side, c.price)) r = Reason.POST_ONLY_WOULD_CROSS;
     if (r === Reason.OK && this.atOpenLimit(c.account, 2)) r = Reason.TOO_MANY_OPEN_ORDERS;
+    if (r === Reason.DUPLICATE_CLIENT_ORDER_ID) return this.rejectNew(c.limitId, c.account, r, coid);
     if (r !== Reason.OK) {
-      this.reject(c.stopId, c.account, r);
-      return this.reject(c.limitId, c.account, r);
+      this.reject(c.stopId, c.account, r, coid);
+      return this.rejectNew(c.limitId, c.account, r, coid);
     }
     const b = book!;
     const stopKind = stopLimit === 0 ? OrderKind.STOP_MARKET : OrderKind.STOP_LIMIT;
-    const stop = this.newOrder(b, c.stopId, c.account, c.side, stopKind, stopLimit, c.stopPrice, c.qty, stopLimit === 0 ? Tif.IOC : Tif.GTC, stp, false);
-    const limit = this.newOrder(b, c.limitId, c.account, c.side, OrderKind.LIMIT, c.price, 0, c.qty, Tif.GTC, stp, postOnly);
+    // The stop leg is created first so that, while both legs live, the limit leg holds the client id.
+    const stop = this.newOrder(b, c.stopId, c.account, c.side, stopKind, stopLimit, c.stopPrice, c.qty, stopLimit === 0 ? Tif.IOC : Tif.GTC, stp, false, coid);
+    const limit = this.newOrder(b, c.limitId, c.account, c.side, OrderKind.LIMIT, c.price, 0, c.qty, Tif.GTC, stp, postOnly, coid);
     stop.peer = limit;
     limit.peer = stop;
-    this.listener.accepted(b.id, stop.id, stop.account, stop.side, stopKind, stopLimit, c.qty);
+    this.listener.accepted(b.id, stop.id, stop.account, stop.side, stopKind, stopLimit, c.qty, coid);
     b.stops(c.side).insert(stop);
     this.indexOrder(stop);
-    this.listener.accepted(b.id, limit.id, limit.account, limit.side, OrderKind.LIMIT, c.price, c.qty);
+    this.listener.accepted(b.id, limit.id, limit.account, limit.side, OrderKind.LIMIT, c.price, c.qty, coid);
     this.executeThenStops(b, limit);
     return Reason.OK;
   }
@@ -206,27 +267,38 @@ export class Engine {
     return Reason.OK;
   }
 
+  /** Cancels the account's own live order holding `coid` (an OCO pair: both legs). */
+  cancelByClientOrderId(coid: string, account: number): Reason {
+    const o = this.liveByClientId(coid, account);
+    if (o === undefined) return this.rejectUnknownClientId(coid, account);
+    this.remove(o, CancelReason.USER);
+    return Reason.OK;
+  }
+
   /**
    * Sets a resting limit order's price and open quantity (`qty` is the new open quantity).
    * Same price with qty down (or equal) keeps time priority. A new price or a larger qty loses
    * it: the order leaves the book and re-enters as if new (same id), so it can trade at once.
-   * A post-only order whose new price would cross is rejected and stays as it was.
+   * A post-only order whose new price would cross is rejected and stays as it was. The filled
+   * plus the new open quantity may not exceed qtyMax (QTY_TOO_LARGE), which keeps cum and
+   * notional within their bounds however often an order is modified.
    */
   modify(id: number, account: number, price: number, qty: number): Reason {
     const o = this.orders.get(id);
     let r = this.checkOwned(o, id, account);
-    if (r === Reason.OK && o!.level === null) r = Reason.NOT_MODIFIABLE;
-    const book = o?.book;
-    if (r === Reason.OK) r = this.checkPrice(book!, price);
-    if (r === Reason.OK) r = this.checkQty(book!, qty);
-    if (r === Reason.OK && o!.postOnly && price !== o!.price && this.crosses(book!, o!.side, price)) r = Reason.POST_ONLY_WOULD_CROSS;
     if (r !== Reason.OK) return this.reject(id, account, r);
-    const b = book!;
+    if (o!.level === null) r = Reason.NOT_MODIFIABLE;
+    const b = o!.book!;
+    if (r === Reason.OK) r = this.checkPrice(b, price);
+    if (r === Reason.OK) r = this.checkQty(b, qty);
+    if (r === Reason.OK && o!.cum + qty > b.config.qtyMax) r = Reason.QTY_TOO_LARGE;
+    if (r === Reason.OK && o!.postOnly && price !== o!.price && this.crosses(b, o!.side, price)) r = Reason.POST_ONLY_WOULD_CROSS;
+    if (r !== Reason.OK) return this.rejectOn(o!, account, r);
     const level = o!.level!;
     if (price === o!.price && qty <= o!.leaves) {
       level.qty -= o!.leaves - qty;
       o!.leaves = qty;
-      this.listener.modified(b.id, id, o!.account, price, qty);
+      this.listener.modified(b.id, id, o!.account, price, qty, o!.cum, o!.notional, o!.coid);
       this.listener.level(b.id, o!.side, price, level.qty);
       return Reason.OK;
     }
@@ -234,24 +306,35 @@ export class Engine {
     this.unindexOrder(o!);
     o!.price = price;
     o!.leaves = qty;
-    this.listener.modified(b.id, id, o!.account, price, qty);
+    this.listener.modified(b.id, id, o!.account, price, qty, o!.cum, o!.notional, o!.coid);
     this.executeThenStops(b, o!);
     return Reason.OK;
   }
 
+  /** Modifies the account's own live order holding `coid`; see modify. */
+  modifyByClientOrderId(coid: string, account: number, price: number, qty: number): Reason {
+    const o = this.liveByClientId(coid, account);
+    if (o === undefined) return this.rejectUnknownClientId(coid, account);
+    return this.modify(o.id, account, price, qty);
+  }
+
   /**
    * The kill switch: cancels every live order of `account` (resting and pending stops, OCO
-   * peers with them), instrument by instrument in canonical order, with reason KILL.
+   * peers with them), instrument by instrument in canonical order, with reason KILL, then tells
+   * the listener it is done and how many it cancelled (0 included).
    */
   cancelAll(account: number): Reason {
     if (!isId(account)) return this.reject(0, isAccount(account) ? account : 0, Reason.INVALID_FIELD);
     const ids = [...this.books.keys()].sort((a, b) => a - b);
+    let cancelled = 0;
     for (const id of ids) {
       const victims: Order[] = [];
       this.forEachOrder(this.books.get(id)!, (o) => { if (o.account === account) victims.push(o); });
-      // An OCO peer may already be gone with its partner.
+      // An OCO peer may already be gone with its partner; it is one of the victims all the same.
       for (const o of victims) if (o.book !== null) this.remove(o, CancelReason.KILL);
+      cancelled += victims.length;
     }
+    this.listener.killed(account, cancelled);
     return Reason.OK;
   }
 
@@ -308,9 +391,63 @@ export class Engine {
     return account === 0 || o.account === account ? Reason.OK : Reason.NOT_OWNER;
   }
 
-  private reject(id: number, account: number, reason: Reason): Reason {
-    this.listener.rejected(isId(id) ? id : 0, isAccount(account) ? account : 0, reason);
+  /** A refusal that names no order the sender may see: status REJECTED, quantities 0. */
+  private reject(id: number, account: number, reason: Reason, coid = ""): Reason {
+    this.listener.rejected(isId(id) ? id : 0, isAccount(account) ? account : 0, reason, isClientOrderId(coid) ? coid : "", OrderStatus.REJECTED, 0, 0, 0);
     return reason;
+  }
+
+  /** A refused cancel or modify of a live order the sender may touch: the order as it stands. */
+  private rejectOn(o: Order, account: number, reason: Reason): Reason {
+    this.listener.rejected(o.id, account, reason, o.coid, liveStatus(o), o.leaves, o.cum, o.notional);
+    return reason;
+  }
+
+  private rejectFinished(f: FinishedOrder, account: number, reason: Reason): Reason {
+    this.listener.rejected(f.orderId, account, reason, f.coid, f.status, 0, f.cum, f.notional);
+    return reason;
+  }
+
+  /**
+   * Refuses a new order. A duplicate client id is answered with the order holding it; any other
+   * refusal reserves the (well-formed) client id as a finished, REJECTED order, so that a resend
+   * of the same request is recognised rather than tried again.
+   */
+  private rejectNew(id: number, account: number, reason: Reason, coid: string): Reason {
+    if (reason === Reason.DUPLICATE_CLIENT_ORDER_ID) {
+      const ids = this.clientIds.get(account)!;
+      const live = ids.live.get(coid);
+      return live !== undefined ? this.rejectOn(live, account, reason) : this.rejectFinished(ids.finished(coid)!, account, reason);
+    }
+    this.reject(id, account, reason, coid);
+    if (coid !== "" && isAccount(account) && isClientOrderId(coid)) {
+      this.idsOf(account).remember({ coid, orderId: isId(id) ? id : 0, status: OrderStatus.REJECTED, cum: 0, notional: 0 }, this.recentIdsMax);
+    }
+    return reason;
+  }
+
+  /** UNKNOWN_ORDER for a client id no live order of the account holds; a recently finished order's end is reported. */
+  private rejectUnknownClientId(coid: string, account: number): Reason {
+    if (!isAccount(account) || !isClientOrderId(coid)) return this.reject(0, account, Reason.INVALID_FIELD);
+    const done = this.clientIds.get(account)?.finished(coid);
+    return done !== undefined ? this.rejectFinished(done, account, Reason.UNKNOWN_ORDER) : this.reject(0, account, Reason.UNKNOWN_ORDER, coid);
+  }
+
+  private liveByClientId(coid: string, account: number): Order | undefined {
+    return isAccount(account) && isClientOrderId(coid) ? this.clientIds.get(account)?.live.get(coid) : undefined;
+  }
+
+  /** "" (no client id) passes; otherwise it must be well formed and not in use by the account. */
+  private checkClientId(account: number, coid: string): Reason {
+    if (coid === "") return Reason.OK;
+    if (!isAccount(account) || !isClientOrderId(coid)) return Reason.INVALID_FIELD;
+    return this.clientIds.get(account)?.has(coid) === true ? Reason.DUPLICATE_CLIENT_ORDER_ID : Reason.OK;
+  }
+
+  private idsOf(account: number): ClientIds {
+    let ids = this.clientIds.get(account);
+    if (ids === undefined) this.clientIds.set(account, (ids = new ClientIds()));
+    return ids;
   }
 
   /** True when an order on `side` at `price` would trade with the opposite best level. */
@@ -357,18 +494,18 @@ export class Engine {
     const limited = t.kind === OrderKind.LIMIT;
     if (!limited || this.crosses(book, t.side, t.price)) {
       if (this.match(book, t, limited)) {
-        this.listener.cancelled(book.id, t.id, t.account, t.leaves, CancelReason.STP);
+        this.listener.cancelled(book.id, t.id, t.account, t.leaves, CancelReason.STP, t.cum, t.notional, t.coid);
         if (t.peer !== null) this.cancelPeer(t);
-        this.free(t);
+        this.finish(t, OrderStatus.CANCELLED);
         return;
       }
     }
-    if (t.leaves === 0) this.free(t);
+    if (t.leaves === 0) this.finish(t, OrderStatus.FILLED);
     else if (limited && t.tif === Tif.GTC) this.rest(book, t);
     else {
-      this.listener.expired(book.id, t.id, t.account, t.leaves);
+      this.listener.expired(book.id, t.id, t.account, t.leaves, t.cum, t.notional, t.coid);
       if (t.peer !== null) this.cancelPeer(t);
-      this.free(t);
+      this.finish(t, OrderStatus.EXPIRED);
     }
   }
 
@@ -401,17 +538,22 @@ export class Engine {
         continue;
       }
       const q = m.leaves < t.leaves ? m.leaves : t.leaves;
+      const value = q * level.price;
       m.leaves -= q;
+      m.cum += q;
+      m.notional += value;
       t.leaves -= q;
+      t.cum += q;
+      t.notional += value;
       level.qty -= q;
       book.lastPrice = level.price;
-      this.listener.trade(book.id, ++this.tradeSeq, m.id, m.account, t.id, t.account, t.side, level.price, q, m.leaves, t.leaves);
+      this.listener.trade(book.id, ++this.tradeSeq, m.id, m.account, t.id, t.account, t.side, level.price, q, m.leaves, t.leaves, m.cum, m.notional, t.cum, t.notional, m.coid, t.coid);
       if (m.peer !== null) this.cancelPendingPeer(m);
       if (t.peer !== null) this.cancelPendingPeer(t);
       if (m.leaves === 0) {
         level.unlink(m);
         this.unindexOrder(m);
-        this.free(m);
+        this.finish(m, OrderStatus.FILLED);
       }
       m = next;
     }
@@ -424,9 +566,9 @@ export class Engine {
     const left = m.leaves;
     level.unlink(m);
     this.unindexOrder(m);
-    this.listener.cancelled(book.id, m.id, m.account, left, reason);
+    this.listener.cancelled(book.id, m.id, m.account, left, reason, m.cum, m.notional, m.coid);
     if (m.peer !== null) this.cancelPeer(m);
-    this.free(m);
+    this.finish(m, OrderStatus.CANCELLED);
   }
 
   private rest(book: Book, o: Order): void {
@@ -464,15 +606,20 @@ export class Engine {
     if (o.level !== null) this.unrest(book, o);
     else book.stops(o.side).remove(o);
     this.unindexOrder(o);
-    this.listener.cancelled(book.id, o.id, o.account, o.leaves, reason);
+    this.listener.cancelled(book.id, o.id, o.account, o.leaves, reason, o.cum, o.notional, o.coid);
     if (o.peer !== null) this.cancelPeer(o);
-    this.free(o);
+    this.finish(o, OrderStatus.CANCELLED);
   }
 
+  /** Cancels `o`'s OCO peer; the pair's client id stays with `o`, which outlives it. */
   private cancelPeer(o: Order): void {
     const p = o.peer!;
     o.peer = null;
     p.peer = null;
+    if (p.coid !== "") {
+      const ids = this.clientIds.get(p.account)!;
+      if (ids.live.get(p.coid) === p) ids.live.set(p.coid, o);
+    }
     this.remove(p, CancelReason.OCO);
   }
 
@@ -505,14 +652,14 @@ export class Engine {
   private activate(book: Book, o: Order): void {
     book.stops(o.side).remove(o);
     this.unindexOrder(o);
-    this.listener.triggered(book.id, o.id, o.account);
+    this.listener.triggered(book.id, o.id, o.account, o.leaves, o.coid);
     if (o.peer !== null) this.cancelPeer(o);
     o.kind = o.kind === OrderKind.STOP_LIMIT ? OrderKind.LIMIT : OrderKind.MARKET;
     o.stopPrice = 0;
     const limited = o.kind === OrderKind.LIMIT;
     if (o.tif === Tif.FOK && !this.fillable(book, o.side, o.account, o.stp, limited, o.price, o.leaves)) {
-      this.listener.expired(book.id, o.id, o.account, o.leaves);
-      this.free(o);
+      this.listener.expired(book.id, o.id, o.account, o.leaves, o.cum, o.notional, o.coid);
+      this.finish(o, OrderStatus.EXPIRED);
       return;
     }
     this.execute(book, o);
@@ -520,7 +667,8 @@ export class Engine {
 
   // ---- order pool -----------------------------------------------------------------------
 
-  private newOrder(book: Book, id: number, account: number, side: Side, kind: OrderKind, price: number, stopPrice: number, qty: number, tif: Tif, stp: Stp, postOnly: boolean): Order {
+  /** A pooled order; with a client id, it becomes that id's live holder. */
+  private newOrder(book: Book, id: number, account: number, side: Side, kind: OrderKind, price: number, stopPrice: number, qty: number, tif: Tif, stp: Stp, postOnly: boolean, coid: string): Order {
     const o = this.orderPool.pop() ?? new Order();
     o.id = id;
     o.account = account;
@@ -532,8 +680,28 @@ export class Engine {
     o.tif = tif;
     o.stp = stp;
     o.postOnly = postOnly;
+    o.cum = 0;
+    o.notional = 0;
+    o.coid = coid;
     o.book = book;
+    if (coid !== "") this.idsOf(account).live.set(coid, o);
     return o;
+  }
+
+  /**
+   * An order is done (filled, cancelled, expired): the client id it holds moves to the
+   * account's recently finished ones, with how the order ended, then the order goes to the pool.
+   */
+  private finish(o: Order, status: OrderStatus): void {
+    if (o.coid !== "") {
+      const ids = this.clientIds.get(o.account)!;
+      if (ids.live.get(o.coid) === o) {
+        ids.live.delete(o.coid);
+        ids.remember({ coid: o.coid, orderId: o.id, status, cum: o.cum, notional: o.notional }, this.recentIdsMax);
+        if (ids.empty) this.clientIds.delete(o.account);
+      }
+    }
+    this.free(o);
   }
 
   private free(o: Order): void {
@@ -542,6 +710,7 @@ export class Engine {
     o.prev = null;
     o.next = null;
     o.peer = null;
+    o.coid = "";
     this.orderPool.push(o);
   }
 
@@ -553,8 +722,20 @@ export class Engine {
 
   order(id: number): OrderView | undefined {
     const o = this.orders.get(id);
-    if (o === undefined) return undefined;
-    return { id: o.id, instrument: o.book!.id, account: o.account, side: o.side, kind: o.kind, price: o.price, stopPrice: o.stopPrice, leaves: o.leaves, peerId: o.peer?.id ?? 0 };
+    return o === undefined ? undefined : this.view(o);
+  }
+
+  /** The account's live order holding client order id `coid`, if any. */
+  orderByClientId(account: number, coid: string): OrderView | undefined {
+    const o = this.liveByClientId(coid, account);
+    return o === undefined ? undefined : this.view(o);
+  }
+
+  private view(o: Order): OrderView {
+    return {
+      id: o.id, instrument: o.book!.id, account: o.account, side: o.side, kind: o.kind, price: o.price, stopPrice: o.stopPrice, leaves: o.leaves,
+      cum: o.cum, notional: o.notional, clientOrderId: o.coid, status: liveStatus(o), peerId: o.peer?.id ?? 0,
+    };
   }
 
   /** Ids of the orders resting at one price, in time priority. */
@@ -600,21 +781,34 @@ export class Engine {
     for (const o of book.sellStops.orders) visit(o);
   }
 
+  /** Accounts with recently finished client ids, ascending (sorted: a Map's order is not data order). */
+  private accountsWithRecentIds(): number[] {
+    return [...this.clientIds.keys()].filter((a) => this.clientIds.get(a)!.recentCount > 0).sort((a, b) => a - b);
+  }
+
   snapshot(): EngineSnapshot {
     const books = [...this.books.values()].map((book) => {
       const orders: SnapshotRow[] = [];
       this.forEachOrder(book, (o) => {
-        orders.push([o.id, o.account, o.side, o.kind, o.tif, o.stp, o.postOnly ? 1 : 0, o.price, o.stopPrice, o.leaves, o.peer?.id ?? 0]);
+        orders.push([o.id, o.account, o.side, o.kind, o.tif, o.stp, o.postOnly ? 1 : 0, o.price, o.stopPrice, o.leaves, o.peer?.id ?? 0, o.cum, o.notional, o.coid]);
       });
       return { instrument: book.id, lastPrice: book.lastPrice, orders };
     });
-    return { format: 1, tradeSeq: this.tradeSeq, openOrdersMaxPerAccount: this.openOrdersMax, instruments: this.instruments(), books };
+    const recentClientOrderIds = this.accountsWithRecentIds().map((account) => {
+      const orders: FinishedRow[] = [];
+      this.clientIds.get(account)!.forEachRecent((f) => orders.push([f.coid, f.orderId, f.status, f.cum, f.notional]));
+      return { account, orders };
+    });
+    return {
+      format: 2, tradeSeq: this.tradeSeq, openOrdersMaxPerAccount: this.openOrdersMax, recentClientOrderIdsMaxPerAccount: this.recentIdsMax,
+      instruments: this.instruments(), books, recentClientOrderIds,
+    };
   }
 
   /** Rebuilds an engine from a snapshot; `options` (the node's configuration) win over the snapshot's. */
   static restore(snap: EngineSnapshot, listener: EngineListener, options?: EngineOptions): Engine {
-    if (snap.format !== 1) throw new Error(`unsupported engine snapshot format ${String(snap.format)}`);
-    const e = new Engine(snap.instruments, listener, options ?? { openOrdersMaxPerAccount: snap.openOrdersMaxPerAccount ?? 0 });
+    if (snap.format !== 2) throw new Error(`unsupported engine snapshot format ${String(snap.format)}`);
+    const e = new Engine(snap.instruments, listener, options ?? { openOrdersMaxPerAccount: snap.openOrdersMaxPerAccount, recentClientOrderIdsMaxPerAccount: snap.recentClientOrderIdsMaxPerAccount });
     e.tradeSeq = snap.tradeSeq;
     for (const b of snap.books) {
       const book = e.books.get(b.instrument);
@@ -627,12 +821,21 @@ export class Engine {
         if (row[10] !== 0) e.orders.get(row[0])!.peer = e.orders.get(row[10]) ?? null;
       }
     }
+    // Replayed in the order they finished, so a smaller limit forgets the same oldest ones everywhere.
+    for (const { account, orders } of snap.recentClientOrderIds) {
+      for (const [coid, orderId, status, cum, notional] of orders) e.idsOf(account).remember({ coid, orderId, status: status as OrderStatus, cum, notional }, e.recentIdsMax);
+    }
     return e;
   }
 
   private restoreOrder(book: Book, row: SnapshotRow): void {
-    const [id, account, side, kind, tif, stp, postOnly, price, stopPrice, leaves] = row;
-    const o = this.newOrder(book, id, account, side as Side, kind as OrderKind, price, stopPrice, leaves, tif as Tif, stp as Stp, postOnly === 1);
+    const [id, account, side, kind, tif, stp, postOnly, price, stopPrice, leaves, , cum, notional, coid] = row;
+    const holder = coid === "" ? undefined : this.clientIds.get(account)?.live.get(coid);
+    const o = this.newOrder(book, id, account, side as Side, kind as OrderKind, price, stopPrice, leaves, tif as Tif, stp as Stp, postOnly === 1, coid);
+    o.cum = cum;
+    o.notional = notional;
+    // Two live orders share a client id only as an OCO pair with its stop pending: the limit leg holds it.
+    if (holder !== undefined && kind !== OrderKind.LIMIT) this.clientIds.get(account)!.live.set(coid, holder);
     if (kind === OrderKind.LIMIT) {
       const s = book.side(o.side);
       let level = s.byPrice.get(price);
@@ -650,8 +853,8 @@ export class Engine {
   stateHash(): string {
     const h = new StateHasher();
     h.add(this.tradeSeq);
-    // A setting at its default adds nothing, so hashes from before the setting existed still match.
-    if (this.openOrdersMax !== 0) h.add(-this.openOrdersMax);
+    h.add(this.openOrdersMax);
+    h.add(this.recentIdsMax);
     const ids = [...this.books.keys()].sort((a, b) => a - b);
     for (const id of ids) {
       const book = this.books.get(id)!;
@@ -660,6 +863,14 @@ export class Engine {
       this.forEachOrder(book, (o) => {
         h.add(o.id); h.add(o.account); h.add(o.side); h.add(o.kind); h.add(o.tif); h.add(o.stp);
         h.add(o.postOnly ? 1 : 0); h.add(o.price); h.add(o.stopPrice); h.add(o.leaves); h.add(o.peer?.id ?? 0);
+        h.add(o.cum); h.add(o.notional); h.addText(o.coid);
+      });
+      h.add(-1);
+    }
+    for (const account of this.accountsWithRecentIds()) {
+      h.add(account);
+      this.clientIds.get(account)!.forEachRecent((f) => {
+        h.addText(f.coid); h.add(f.orderId); h.add(f.status); h.add(f.cum); h.add(f.notional);
       });
       h.add(-1);
     }

@@ -18,6 +18,12 @@ export class StateHasher {
     this.word(hi);
   }
 
+  /** Adds a string of UTF-16 code units: its length, then each unit. */
+  addText(s: string): void {
+    this.add(s.length);
+    for (let i = 0; i < s.length; i++) this.word(s.charCodeAt(i));
+  }
+
   private word(w: number): void {
     this.a = Math.imul(this.a ^ w, 0x01000193);
     let k = Math.imul(w, 0xcc9e2d51);

@@ -39,6 +39,49 @@ export const CancelReason = {
 export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];
 
 /**
+ * Where an order stands, as execution reports say it (the names follow FIX OrdStatus). An
+ * order is NEW (or PENDING_TRIGGER for a stop) until it trades, PARTIALLY_FILLED while it has
+ * traded and is still open, and ends FILLED, CANCELLED or EXPIRED. REJECTED: the order was
+ * never created (or, for a refused cancel or modify, the engine knows no such order).
+ */
+export const OrderStatus = {
+  NEW: 0,
+  PARTIALLY_FILLED: 1,
+  FILLED: 2,
+  CANCELLED: 3,
+  EXPIRED: 4,
+  REJECTED: 5,
+  PENDING_TRIGGER: 6,
+} as const;
+export type OrderStatus = (typeof OrderStatus)[keyof typeof OrderStatus];
+
+export const ORDER_STATUS_NAME: Readonly<Record<OrderStatus, string>> = {
+  0: "NEW",
+  1: "PARTIALLY_FILLED",
+  2: "FILLED",
+  3: "CANCELLED",
+  4: "EXPIRED",
+  5: "REJECTED",
+  6: "PENDING_TRIGGER",
+};
+
+/** Longest client order id: 36 characters holds a UUID in its usual text form. */
+export const CLIENT_ORDER_ID_LENGTH_MAX = 36;
+/** Client order ids are visible ASCII, 0x21 ('!') to 0x7e ('~'): no spaces, no control characters. */
+export const CLIENT_ORDER_ID_CHAR_MIN = 0x21;
+export const CLIENT_ORDER_ID_CHAR_MAX = 0x7e;
+
+/** True for a well-formed client order id: a string of 1–36 visible ASCII characters. */
+export function isClientOrderId(x: unknown): x is string {
+  if (typeof x !== "string" || x.length === 0 || x.length > CLIENT_ORDER_ID_LENGTH_MAX) return false;
+  for (let i = 0; i < x.length; i++) {
+    const c = x.charCodeAt(i);
+    if (c < CLIENT_ORDER_ID_CHAR_MIN || c > CLIENT_ORDER_ID_CHAR_MAX) return false;
+  }
+  return true;
+}
+
+/**
  * Reason codes for rejected commands. Stable numbers: they go on the wire and into logs.
  * 0 is success. REASON_TEXT below gives the plain-language message for each.
  */
@@ -61,6 +104,7 @@ export const Reason = {
   NOT_MODIFIABLE: 15,
   INVALID_OCO: 16,
   TOO_MANY_OPEN_ORDERS: 17,
+  DUPLICATE_CLIENT_ORDER_ID: 18,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -83,6 +127,7 @@ export const REASON_NAME: Readonly<Record<Reason, string>> = {
   15: "NOT_MODIFIABLE",
   16: "INVALID_OCO",
   17: "TOO_MANY_OPEN_ORDERS",
+  18: "DUPLICATE_CLIENT_ORDER_ID",
 };
 
 export const REASON_TEXT: Readonly<Record<Reason, string>> = {
@@ -104,6 +149,7 @@ export const REASON_TEXT: Readonly<Record<Reason, string>> = {
   15: "only resting limit orders can be modified",
   16: "an OCO pair needs two distinct new order ids",
   17: "the account already has the maximum number of open orders",
+  18: "the account already used this client order id for a live or recent order",
 };
 
 /** Per-instrument trading rules. All integers: prices in ticks of the smallest unit, sizes in lots. */
@@ -116,42 +162,65 @@ export interface InstrumentConfig {
   readonly lotSize: number;
   readonly qtyMin: number;
   readonly qtyMax: number;
-  /** Static price band: limit and stop prices must lie in [priceMin, priceMax]. */
+  /**
+   * Static price band: limit and stop prices must lie in [priceMin, priceMax]. qtyMax × priceMax
+   * must be a safe integer, so that an order's cumulative notional always is one.
+   */
   readonly priceMin: number;
   readonly priceMax: number;
 }
 
 /**
- * Receives the engine's output. Every argument is a primitive so the match loop allocates
- * nothing; a consumer that wants objects builds them itself. Calls arrive in the exact order
- * the engine decided things, which is the order execution reports and L2 deltas must follow.
+ * Receives the engine's output. Every argument is a primitive (a client order id is a string
+ * the order already holds, "" when it has none) so the match loop allocates nothing; a consumer
+ * that wants objects builds them itself. Calls arrive in the exact order the engine decided
+ * things, which is the order execution reports and L2 deltas must follow.
+ *
+ * Order events carry the order's running totals after the event: `cum` (quantity filled so
+ * far) and `notional` (the sum of price × qty over its fills, so the average fill price is
+ * notional / cum). Status follows from the event (see OrderStatus and docs/engine.md).
  */
 export interface EngineListener {
   /** A new order passed validation. `price` is 0 for market and stop-market orders. */
-  accepted(instrument: number, orderId: number, account: number, side: Side, kind: OrderKind, price: number, qty: number): void;
-  rejected(orderId: number, account: number, reason: Reason): void;
+  accepted(instrument: number, orderId: number, account: number, side: Side, kind: OrderKind, price: number, qty: number, coid: string): void;
+  /**
+   * A command was refused; nothing changed. `status`, `leaves`, `cum` and `notional` describe
+   * the order `orderId` as the engine knows it: for a refused new order, REJECTED and zeros; for
+   * a refused cancel or modify of a live order the sender may touch, that order as it stands;
+   * for a duplicate client order id, the order that holds it (live, or recently finished).
+   */
+  rejected(orderId: number, account: number, reason: Reason, coid: string, status: OrderStatus, leaves: number, cum: number, notional: number): void;
   /** One fill. `makerLeft`/`takerLeft` are the quantities still open after it (0 = done). */
-  trade(instrument: number, tradeId: number, makerId: number, makerAccount: number, takerId: number, takerAccount: number, takerSide: Side, price: number, qty: number, makerLeft: number, takerLeft: number): void;
-  /** An order left the book before filling: user request, self-trade prevention or OCO. */
-  cancelled(instrument: number, orderId: number, account: number, leftQty: number, reason: CancelReason): void;
-  /** The unfilled rest of an IOC, FOK-checked or market order lapsed (time-in-force). */
-  expired(instrument: number, orderId: number, account: number, leftQty: number): void;
-  /** A resting order was changed in place (qty down, priority kept). Re-priced orders emit this then re-enter matching. */
-  modified(instrument: number, orderId: number, account: number, price: number, qty: number): void;
-  /** A stop order's trigger price was reached; it now enters matching as a limit or market order. */
-  triggered(instrument: number, orderId: number, account: number): void;
+  trade(
+    instrument: number, tradeId: number, makerId: number, makerAccount: number, takerId: number, takerAccount: number, takerSide: Side, price: number, qty: number,
+    makerLeft: number, takerLeft: number, makerCum: number, makerNotional: number, takerCum: number, takerNotional: number, makerCoid: string, takerCoid: string,
+  ): void;
+  /** An order left the book before filling: user request, self-trade prevention, OCO or kill switch. `leftQty` is what was open. */
+  cancelled(instrument: number, orderId: number, account: number, leftQty: number, reason: CancelReason, cum: number, notional: number, coid: string): void;
+  /** The unfilled rest (`leftQty`) of an IOC, FOK-checked or market order lapsed (time-in-force). */
+  expired(instrument: number, orderId: number, account: number, leftQty: number, cum: number, notional: number, coid: string): void;
+  /** A resting order's price and open quantity were set. Re-priced orders emit this then re-enter matching. */
+  modified(instrument: number, orderId: number, account: number, price: number, qty: number, cum: number, notional: number, coid: string): void;
+  /** A stop order's trigger price was reached; it now enters matching as a limit or market order for `leftQty`. */
+  triggered(instrument: number, orderId: number, account: number, leftQty: number, coid: string): void;
+  /** The kill switch for `account` finished, having cancelled `cancelledCount` orders (0 when it found none). */
+  killed(account: number, cancelledCount: number): void;
   /** The aggregate open quantity at a price changed; 0 means the level is gone. */
   level(instrument: number, side: Side, price: number, qty: number): void;
 }
 
 /** Ignores every event; extend it to listen to a few. */
 export class NullListener implements EngineListener {
-  accepted(_instrument: number, _orderId: number, _account: number, _side: Side, _kind: OrderKind, _price: number, _qty: number): void {}
-  rejected(_orderId: number, _account: number, _reason: Reason): void {}
-  trade(_instrument: number, _tradeId: number, _makerId: number, _makerAccount: number, _takerId: number, _takerAccount: number, _takerSide: Side, _price: number, _qty: number, _makerLeft: number, _takerLeft: number): void {}
-  cancelled(_instrument: number, _orderId: number, _account: number, _leftQty: number, _reason: CancelReason): void {}
-  expired(_instrument: number, _orderId: number, _account: number, _leftQty: number): void {}
-  modified(_instrument: number, _orderId: number, _account: number, _price: number, _qty: number): void {}
-  triggered(_instrument: number, _orderId: number, _account: number): void {}
+  accepted(_instrument: number, _orderId: number, _account: number, _side: Side, _kind: OrderKind, _price: number, _qty: number, _coid: string): void {}
+  rejected(_orderId: number, _account: number, _reason: Reason, _coid: string, _status: OrderStatus, _leaves: number, _cum: number, _notional: number): void {}
+  trade(
+    _instrument: number, _tradeId: number, _makerId: number, _makerAccount: number, _takerId: number, _takerAccount: number, _takerSide: Side, _price: number, _qty: number,
+    _makerLeft: number, _takerLeft: number, _makerCum: number, _makerNotional: number, _takerCum: number, _takerNotional: number, _makerCoid: string, _takerCoid: string,
+  ): void {}
+  cancelled(_instrument: number, _orderId: number, _account: number, _leftQty: number, _reason: CancelReason, _cum: number, _notional: number, _coid: string): void {}
+  expired(_instrument: number, _orderId: number, _account: number, _leftQty: number, _cum: number, _notional: number, _coid: string): void {}
+  modified(_instrument: number, _orderId: number, _account: number, _price: number, _qty: number, _cum: number, _notional: number, _coid: string): void {}
+  triggered(_instrument: number, _orderId: number, _account: number, _leftQty: number, _coid: string): void {}
+  killed(_account: number, _cancelledCount: number): void {}
   level(_instrument: number, _side: Side, _price: number, _qty: number): void {}
 }

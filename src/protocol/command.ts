@@ -12,12 +12,37 @@ export type { Command, InstrumentConfig };
 
 export type SequencedMessage = NewOrder | CancelOrder | ModifyOrder | KillSwitch;
 
-/** Every optional field is filled in, so the record decodes to exactly this object. */
+/**
+ * An OCO takes one sequence number but needs two order ids: the limit leg has the command's
+ * seq, like any new order, and the stop leg that plus 2^52. Sequence numbers stay below 2^52
+ * (at a million commands a second, for 140 years), so the two never meet and both are safe.
+ */
+export const OCO_STOP_LEG_ID_OFFSET = 2 ** 52;
+
+/** The order ids a NEW sequenced as `seq` creates: [limit or only order, OCO stop leg or 0]. */
+export function orderIdsOf(m: NewOrder, seq: number): [number, number] {
+  return [seq, m.ord === OrdType.OCO ? seq + OCO_STOP_LEG_ID_OFFSET : 0];
+}
+
+/** Every optional field is filled in (and a client order id's key left out without one), so the record decodes to exactly this object. */
 export function commandOf(m: SequencedMessage, orderId: number, account: number): Command {
-  if (m.t === MsgType.CANCEL) return { type: "cancel", orderId: m.oid, account };
-  if (m.t === MsgType.MODIFY) return { type: "modify", orderId: m.oid, account, price: m.px, qty: m.qty };
   if (m.t === MsgType.KILL) return { type: "cancel-all", account };
-  const common = { instrument: m.inst, orderId, account, side: m.side as 0 | 1, qty: m.qty, stp: (m.stp ?? Stp.NONE) as Stp };
+  if (m.t === MsgType.CANCEL) return m.coid === undefined ? { type: "cancel", orderId: m.oid!, account } : { type: "cancel", clientOrderId: m.coid, account };
+  if (m.t === MsgType.MODIFY) {
+    const target = m.coid === undefined ? { orderId: m.oid! } : { clientOrderId: m.coid };
+    return { type: "modify", ...target, account, price: m.px, qty: m.qty };
+  }
+  const named = m.coid === undefined ? {} : { clientOrderId: m.coid };
+  const stp = (m.stp ?? Stp.NONE) as Stp;
+  const side = m.side as 0 | 1;
+  if (m.ord === OrdType.OCO) {
+    const [limitId, stopId] = orderIdsOf(m, orderId);
+    return {
+      type: "oco", instrument: m.inst, account, side, qty: m.qty, limitId, price: m.px!, postOnly: m.po ?? false,
+      stopId, stopPrice: m.spx!, stopLimitPrice: m.slpx ?? 0, stp, ...named,
+    };
+  }
+  const common = { instrument: m.inst, orderId, account, side, qty: m.qty, stp, ...named };
   if (m.ord === OrdType.MARKET) return { type: "market", ...common };
   if (m.ord === OrdType.STOP) return { type: "stop", ...common, stopPrice: m.spx!, price: m.px ?? 0, tif: (m.tif ?? Tif.GTC) as Tif };
   return { type: "limit", ...common, price: m.px!, tif: (m.tif ?? Tif.GTC) as Tif, postOnly: m.po ?? false };

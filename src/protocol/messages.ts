@@ -33,11 +33,12 @@ export const MsgType = {
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
-/** Order kinds on the wire (NEW.ord). */
-export const OrdType = { LIMIT: 0, MARKET: 1, STOP: 2 } as const;
+/** Order kinds on the wire (NEW.ord). A stop with `px` is a stop-limit, without it a stop-market. */
+export const OrdType = { LIMIT: 0, MARKET: 1, STOP: 2, OCO: 3 } as const;
+export type OrdType = (typeof OrdType)[keyof typeof OrdType];
 
 /**
- * Reject codes for frames refused before sequencing. Engine reason codes (1–16, see
+ * Reject codes for frames refused before sequencing. Engine reason codes (1–99, see
  * docs/engine.md) reach clients in REPORT messages; these start at 100 so the two never clash.
  */
 export const WireReason = {
@@ -61,6 +62,8 @@ export const WireReason = {
   NOT_SUBSCRIBED: 115,
   /** The follower's hash chain at the seq it asked to start from differs from the sequencer's: the logs have forked. */
   FORKED: 116,
+  /** A field this message type has, but not in this combination: one the order type does not take, or both `oid` and `coid`. */
+  FIELD_NOT_APPLICABLE: 117,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -82,6 +85,7 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   114: "INTERNAL",
   115: "NOT_SUBSCRIBED",
   116: "FORKED",
+  117: "FIELD_NOT_APPLICABLE",
 };
 
 /**
@@ -103,17 +107,26 @@ export const HALT_REASON_NAME: Readonly<Record<HaltReason, string>> = { 1: "RECO
 /** Login. With authentication configured, `key`, `ts` (µs), `nonce` and `sig` (HMAC-SHA256, see docs/security.md) are required. */
 export interface Hello { v: number; t: typeof MsgType.HELLO; acct: number; key?: string; ts?: number; nonce?: string; sig?: Uint8Array }
 export interface HelloOk { v: number; t: typeof MsgType.HELLO_OK; acct: number; ep: number; seq: number }
-/** New order. `cid` is the client's own correlation id, echoed in ACK or REJECT. */
+/**
+ * New order. `cid` is the client's own correlation id, echoed in ACK or REJECT; `coid` its own
+ * order id, unique per account among live and recent orders, carried by every report. Which of
+ * the optional fields an order type takes is in validate.ts (NEW_FIELDS) and docs/protocol.md.
+ */
 export interface NewOrder {
   v: number; t: typeof MsgType.NEW; cid: number; inst: number; side: number; ord: number;
-  qty: number; px?: number; tif?: number; po?: boolean; stp?: number; spx?: number;
+  qty: number; px?: number; tif?: number; po?: boolean; stp?: number; spx?: number; slpx?: number; coid?: string;
 }
-export interface CancelOrder { v: number; t: typeof MsgType.CANCEL; cid: number; oid: number }
-export interface ModifyOrder { v: number; t: typeof MsgType.MODIFY; cid: number; oid: number; px: number; qty: number }
+/** Names its order by `oid` or by `coid`: exactly one of them. */
+export interface CancelOrder { v: number; t: typeof MsgType.CANCEL; cid: number; oid?: number; coid?: string }
+export interface ModifyOrder { v: number; t: typeof MsgType.MODIFY; cid: number; oid?: number; coid?: string; px: number; qty: number }
 /** The kill switch: cancel every live order of this connection's account. */
 export interface KillSwitch { v: number; t: typeof MsgType.KILL; cid: number }
-/** The command was sequenced as `seq`; for NEW, `oid` (= seq) is the order's id from now on. */
-export interface Ack { v: number; t: typeof MsgType.ACK; cid: number; seq: number; oid: number }
+/**
+ * The command was sequenced as `seq`. For NEW, `oid` (= seq) is the order's id from now on (for
+ * an OCO, the limit leg's; `oid2` is the stop leg's); for CANCEL and MODIFY the `oid` given, 0
+ * when the order was named by `coid`; for KILL 0.
+ */
+export interface Ack { v: number; t: typeof MsgType.ACK; cid: number; seq: number; oid: number; oid2?: number }
 export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code: number; msg: string }
 
 export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | KillSwitch;
@@ -145,15 +158,21 @@ export interface BookSnapshot { v: number; t: typeof MsgType.BOOK_SNAPSHOT; inst
 /** Level changes made by command `seq`: [side, price, qty] (qty 0 removes); `cs` after applying them. */
 export interface BookUpdate { v: number; t: typeof MsgType.BOOK_UPDATE; inst: number; seq: number; ch: [number, number, number][]; cs: number }
 export interface SubReports { v: number; t: typeof MsgType.SUB_REPORTS; acct: number; from: number }
-/** Execution report kinds (REPORT.k). */
-export const ReportKind = { ACCEPTED: 0, REJECTED: 1, FILL: 2, CANCELLED: 3, EXPIRED: 4, MODIFIED: 5, TRIGGERED: 6 } as const;
+/** Execution report kinds (REPORT.k). KILL_DONE ends a kill switch's reports, with how many it cancelled. */
+export const ReportKind = { ACCEPTED: 0, REJECTED: 1, FILL: 2, CANCELLED: 3, EXPIRED: 4, MODIFIED: 5, TRIGGERED: 6, KILL_DONE: 7 } as const;
+export type ReportKind = (typeof ReportKind)[keyof typeof ReportKind];
 /**
- * One execution report for account `acct`, produced while applying command `seq`; `n` numbers
- * the reports of that command from 0, so (seq, n) identifies a report exactly once.
+ * One execution report for account `acct`, produced while applying command `seq`. `n` numbers
+ * that command's reports to this account from 0, and the last of them has `last: true`, so
+ * (seq, acct, n) identifies a report exactly once on every replica. Order reports (every kind
+ * but KILL_DONE) carry the order's status `st` (engine OrderStatus), `left` (open quantity
+ * after the report), `cum` (filled so far), `ntl` (sum of price × qty over its fills: the
+ * average price is ntl / cum) and its `coid` when it has one.
  */
 export interface Report {
-  v: number; t: typeof MsgType.REPORT; seq: number; n: number; acct: number; k: number; oid: number;
-  px?: number; qty?: number; left?: number; code?: number; tid?: number; liq?: number;
+  v: number; t: typeof MsgType.REPORT; seq: number; n: number; last?: boolean; acct: number; k: number; oid: number;
+  st?: number; coid?: string; px?: number; qty?: number; left?: number; cum?: number; ntl?: number;
+  code?: number; tid?: number; liq?: number; cnt?: number;
 }
 export interface TradeMsg { v: number; t: typeof MsgType.TRADE; inst: number; seq: number; tid: number; px: number; qty: number; side: number }
 

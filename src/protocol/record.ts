@@ -3,19 +3,27 @@
  * needs. Encoded as a MessagePack array of integers (each of the smallest fitting integer
  * width, never a float) so the journal stores, and the hash chain covers, exactly the bytes
  * every replica decodes:
- *   [seq, epoch, tsUs, account, type, ...fields]
- *   type 1 limit  [instrument, orderId, side, price, qty, tif, postOnly 0|1, stp]
- *   type 2 market [instrument, orderId, side, qty, stp]
- *   type 3 stop   [instrument, orderId, side, stopPrice, price (0 = market), qty, tif, stp]
+ *   [seq, epoch, tsUs, account, type, ...fields, ...clientOrderId]
+ *   type 1 limit  [instrument, orderId, side, price, qty, tif, postOnly 0|1, stp] + optional coid
+ *   type 2 market [instrument, orderId, side, qty, stp] + optional coid
+ *   type 3 stop   [instrument, orderId, side, stopPrice, price (0 = market), qty, tif, stp] + optional coid
  *   type 4 cancel [orderId]
  *   type 5 modify [orderId, price, qty]
  *   type 6 cancel-all (the account's kill switch) []
- * The decoder is strict (exact arity, integers only, flags and enums in range): the sequencer
- * runs it on every record before journaling it (see command.ts), so nothing reaches the log
- * that a replica would refuse.
+ *   type 7 oco    [instrument, limitId, side, qty, price, postOnly 0|1, stopId, stopPrice, stopLimitPrice (0 = market), stp] + optional coid
+ *   type 8 cancel by client order id [] + coid
+ *   type 9 modify by client order id [price, qty] + coid
+ * A client order id travels as its length followed by its character codes, one integer each:
+ * the record stays an array of integers, and since every character is visible ASCII (0x21 to
+ * 0x7e) each code is a one-byte positive fixint, so an id costs one byte per character plus
+ * one (and two of array header once a record has more than 15 elements). Absent, nothing
+ * follows the fields (never a length of 0), so every command has exactly one encoding.
+ * The decoder is strict (exact arity, integers only, flags, enums and characters in range): the
+ * sequencer runs it on every record before journaling it (see command.ts), so nothing reaches
+ * the log that a replica would refuse.
  */
 import * as crypto from "node:crypto";
-import type { Command, Side, Stp, Tif } from "../engine/index.js";
+import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, type Command, type Side, type Stp, type Tif } from "../engine/index.js";
 import { IntArrayReader, NotIntegers, pack } from "./wire.js";
 
 export interface SeqRecord {
@@ -26,36 +34,66 @@ export interface SeqRecord {
   readonly cmd: Command;
 }
 
-/** Head fields plus the longest command (stop: 8 fields). */
-const RECORD_FIELDS_MAX = 13;
 const HEAD_FIELDS = 5;
-/** Fields after the head, by record type. */
-const ARITY: Readonly<Record<number, number>> = { 1: 8, 2: 5, 3: 8, 4: 1, 5: 3, 6: 0 };
+/** Head fields plus the longest command (oco: 10 fields) and the longest client order id with its length. */
+const RECORD_FIELDS_MAX = HEAD_FIELDS + 10 + 1 + CLIENT_ORDER_ID_LENGTH_MAX;
+
+/** Fields after the head, by record type, and whether a client order id follows them. */
+const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: "none" | "optional" | "required" }>> = {
+  1: { fields: 8, coid: "optional" },
+  2: { fields: 5, coid: "optional" },
+  3: { fields: 8, coid: "optional" },
+  4: { fields: 1, coid: "none" },
+  5: { fields: 3, coid: "none" },
+  6: { fields: 0, coid: "none" },
+  7: { fields: 10, coid: "optional" },
+  8: { fields: 0, coid: "required" },
+  9: { fields: 2, coid: "required" },
+};
 
 /** The record's bytes do not decode to a sequenced command. */
 export class RecordError extends Error {}
 
-export function encodeRecord(r: SeqRecord): Buffer {
-  const c = r.cmd;
+/** [length, code, code, …], or nothing without an id. */
+function coidInts(coid: string | undefined): number[] {
+  if (coid === undefined) return [];
+  const out = [coid.length];
+  for (let i = 0; i < coid.length; i++) out.push(coid.charCodeAt(i));
+  return out;
+}
+
+function fieldsOf(c: Command): [type: number, fields: number[]] {
   switch (c.type) {
     case "limit":
-      return pack([r.seq, r.epoch, r.tsUs, c.account, 1, c.instrument, c.orderId, c.side, c.price, c.qty, c.tif ?? 0, c.postOnly === true ? 1 : 0, c.stp ?? 0]);
+      return [1, [c.instrument, c.orderId, c.side, c.price, c.qty, c.tif ?? 0, c.postOnly === true ? 1 : 0, c.stp ?? 0, ...coidInts(c.clientOrderId)]];
     case "market":
-      return pack([r.seq, r.epoch, r.tsUs, c.account, 2, c.instrument, c.orderId, c.side, c.qty, c.stp ?? 0]);
+      return [2, [c.instrument, c.orderId, c.side, c.qty, c.stp ?? 0, ...coidInts(c.clientOrderId)]];
     case "stop":
-      return pack([r.seq, r.epoch, r.tsUs, c.account, 3, c.instrument, c.orderId, c.side, c.stopPrice, c.price ?? 0, c.qty, c.tif ?? 0, c.stp ?? 0]);
+      return [3, [c.instrument, c.orderId, c.side, c.stopPrice, c.price ?? 0, c.qty, c.tif ?? 0, c.stp ?? 0, ...coidInts(c.clientOrderId)]];
     case "cancel":
-      return pack([r.seq, r.epoch, r.tsUs, c.account, 4, c.orderId]);
+      return c.clientOrderId === undefined ? [4, [c.orderId!]] : [8, coidInts(c.clientOrderId)];
     case "modify":
-      return pack([r.seq, r.epoch, r.tsUs, c.account, 5, c.orderId, c.price, c.qty]);
+      return c.clientOrderId === undefined ? [5, [c.orderId!, c.price, c.qty]] : [9, [c.price, c.qty, ...coidInts(c.clientOrderId)]];
     case "cancel-all":
-      return pack([r.seq, r.epoch, r.tsUs, c.account, 6]);
+      return [6, []];
+    case "oco":
+      return [7, [
+        c.instrument, c.limitId, c.side, c.qty, c.price, c.postOnly === true ? 1 : 0, c.stopId, c.stopPrice, c.stopLimitPrice ?? 0, c.stp ?? 0,
+        ...coidInts(c.clientOrderId),
+      ]];
     default:
-      throw new Error(`record: ${c.type} commands are not sequenced`);
+      throw new Error(`record: ${(c as { type: string }).type} commands are not sequenced`);
   }
 }
 
+export function encodeRecord(r: SeqRecord): Buffer {
+  const [type, fields] = fieldsOf(r.cmd);
+  return pack([r.seq, r.epoch, r.tsUs, r.cmd.account, type, ...fields]);
+}
+
 const reader = new IntArrayReader();
+/** A record's fields, read in place into one reused array (no allocation per record). */
+const fieldsRead: number[] = new Array<number>(RECORD_FIELDS_MAX).fill(0);
 
 function inRange(what: string, x: number, min: number, max: number): number {
   if (x < min || x > max) throw new RecordError(`record: ${what} ${x} is outside ${min}..${max}`);
@@ -64,7 +102,7 @@ function inRange(what: string, x: number, min: number, max: number): number {
 
 /**
  * Decodes a record; anything that is not exactly a record of ours throws RecordError. It reads
- * the integers in place (no intermediate array): it runs for every record on every replica,
+ * the integers in place (no intermediate arrays): it runs for every record on every replica,
  * and once more in the sequencer's seal.
  */
 export function decodeRecord(bytes: Uint8Array): SeqRecord {
@@ -86,40 +124,60 @@ function readRecord(bytes: Uint8Array): SeqRecord {
   const account = r.int();
   const type = r.int();
   if (epoch < 0 || tsUs < 0 || account < 0) throw new RecordError("record: epoch, time and account are never negative");
-  const arity = ARITY[type];
-  if (arity === undefined) throw new RecordError(`record: unknown command type ${type}`);
-  if (n - HEAD_FIELDS !== arity) throw new RecordError(`record: type ${type} has ${arity} fields, not ${n - HEAD_FIELDS}`);
-  const cmd = readCommand(type, account);
+  const layout = LAYOUT[type];
+  if (layout === undefined) throw new RecordError(`record: unknown command type ${type}`);
+  if (n < HEAD_FIELDS + layout.fields) throw new RecordError(`record: type ${type} has ${layout.fields} fields, not ${n - HEAD_FIELDS}`);
+  for (let k = 0; k < layout.fields; k++) fieldsRead[k] = r.int();
+  const coid = readCoid(type, n - HEAD_FIELDS - layout.fields);
   r.end();
-  return { seq, epoch, tsUs, cmd };
+  return { seq, epoch, tsUs, cmd: commandFrom(type, account, fieldsRead, coid) };
 }
 
-function readCommand(type: number, account: number): Command {
-  const r = reader;
-  const side = (): Side => inRange("side", r.int(), 0, 1) as Side;
-  const tif = (): Tif => inRange("tif", r.int(), 0, 2) as Tif;
-  const stp = (): Stp => inRange("stp", r.int(), 0, 3) as Stp;
+/** The client order id after a record's fields (`rest` integers): undefined when nothing follows them. */
+function readCoid(type: number, rest: number): string | undefined {
+  const layout = LAYOUT[type]!;
+  if (rest === 0) {
+    if (layout.coid === "required") throw new RecordError(`record: type ${type} needs a client order id`);
+    return undefined;
+  }
+  if (layout.coid === "none") throw new RecordError(`record: type ${type} has ${layout.fields} fields, not ${layout.fields + rest}`);
+  const n = inRange("client order id length", reader.int(), 1, CLIENT_ORDER_ID_LENGTH_MAX);
+  if (rest !== 1 + n) throw new RecordError(`record: a client order id of ${n} characters, followed by ${rest - 1} values`);
+  let coid = "";
+  for (let k = 0; k < n; k++) coid += String.fromCharCode(inRange("client order id character", reader.int(), 0, 0xffff));
+  if (!isClientOrderId(coid)) throw new RecordError("record: a client order id has a character outside 0x21..0x7e");
+  return coid;
+}
+
+function commandFrom(type: number, account: number, f: readonly number[], coid: string | undefined): Command {
+  const side = (i: number): Side => inRange("side", f[i]!, 0, 1) as Side;
+  const tif = (i: number): Tif => inRange("tif", f[i]!, 0, 2) as Tif;
+  const stp = (i: number): Stp => inRange("stp", f[i]!, 0, 3) as Stp;
+  const flag = (what: string, i: number): boolean => inRange(what, f[i]!, 0, 1) === 1;
+  // The key is absent, not undefined, without an id: the sealing comparison counts keys.
+  const named = coid === undefined ? {} : { clientOrderId: coid };
   switch (type) {
-    case 1: {
-      const instrument = r.int(), orderId = r.int(), s = side(), price = r.int(), qty = r.int(), t = tif();
-      return { type: "limit", account, instrument, orderId, side: s, price, qty, tif: t, postOnly: inRange("postOnly", r.int(), 0, 1) === 1, stp: stp() };
-    }
-    case 2: {
-      const instrument = r.int(), orderId = r.int(), s = side(), qty = r.int();
-      return { type: "market", account, instrument, orderId, side: s, qty, stp: stp() };
-    }
-    case 3: {
-      const instrument = r.int(), orderId = r.int(), s = side(), stopPrice = r.int(), price = r.int(), qty = r.int(), t = tif();
-      return { type: "stop", account, instrument, orderId, side: s, stopPrice, price, qty, tif: t, stp: stp() };
-    }
+    case 1:
+      return { type: "limit", account, instrument: f[0]!, orderId: f[1]!, side: side(2), price: f[3]!, qty: f[4]!, tif: tif(5), postOnly: flag("postOnly", 6), stp: stp(7), ...named };
+    case 2:
+      return { type: "market", account, instrument: f[0]!, orderId: f[1]!, side: side(2), qty: f[3]!, stp: stp(4), ...named };
+    case 3:
+      return { type: "stop", account, instrument: f[0]!, orderId: f[1]!, side: side(2), stopPrice: f[3]!, price: f[4]!, qty: f[5]!, tif: tif(6), stp: stp(7), ...named };
     case 4:
-      return { type: "cancel", account, orderId: r.int() };
-    case 5: {
-      const orderId = r.int(), price = r.int();
-      return { type: "modify", account, orderId, price, qty: r.int() };
-    }
-    default:
+      return { type: "cancel", account, orderId: f[0]! };
+    case 5:
+      return { type: "modify", account, orderId: f[0]!, price: f[1]!, qty: f[2]! };
+    case 6:
       return { type: "cancel-all", account };
+    case 7:
+      return {
+        type: "oco", account, instrument: f[0]!, limitId: f[1]!, side: side(2), qty: f[3]!, price: f[4]!, postOnly: flag("postOnly", 5),
+        stopId: f[6]!, stopPrice: f[7]!, stopLimitPrice: f[8]!, stp: stp(9), ...named,
+      };
+    case 8:
+      return { type: "cancel", account, clientOrderId: coid! };
+    default:
+      return { type: "modify", account, price: f[0]!, qty: f[1]!, clientOrderId: coid! };
   }
 }
 

@@ -4,8 +4,8 @@
  * field and carries a WireReason code. Every endpoint's frames come in through here: trading
  * clients (/trade), feed clients (/feed) and followers (/replicate).
  */
-import { Side, Stp, Tif } from "../engine/index.js";
-import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, type ClientToSequencer, type FeedClientToReplica, type FollowerToSequencer } from "./messages.js";
+import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, Side, Stp, Tif } from "../engine/index.js";
+import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, type ClientToSequencer, type FeedClientToReplica, type FollowerToSequencer, type NewOrder } from "./messages.js";
 import { unpackFields, type Fields } from "./wire.js";
 
 export type Validated<T> = { ok: true; msg: T } | { ok: false; code: WireReason; text: string; cid: number };
@@ -13,8 +13,11 @@ export type Validated<T> = { ok: true; msg: T } | { ok: false; code: WireReason;
 interface FieldRule {
   readonly name: string;
   readonly required: boolean;
-  /** "int" fields are safe integers in [min, max]; "bool" and "string" and "bin" are what they say. */
-  readonly kind: "int" | "bool" | "string" | "bin";
+  /**
+   * "int" fields are safe integers in [min, max]; "bool" and "string" and "bin" are what they say;
+   * "coid" is a client order id, 1–36 visible ASCII characters.
+   */
+  readonly kind: "int" | "bool" | "string" | "bin" | "coid";
   readonly min?: number;
   readonly max?: number;
 }
@@ -29,17 +32,47 @@ const PROOF: readonly FieldRule[] = [
   { name: "nonce", required: false, kind: "string" }, { name: "sig", required: false, kind: "bin" },
 ];
 
+const coid: FieldRule = { name: "coid", required: false, kind: "coid" };
+const optionalId = (name: string): FieldRule => ({ name, required: false, kind: "int", min: 1, max: INT_MAX });
+
 const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.HELLO]: [id("acct"), ...PROOF],
   [MsgType.NEW]: [
-    int("cid", 0, INT_MAX), id("inst"), int("side", Side.BUY, Side.SELL), int("ord", OrdType.LIMIT, OrdType.STOP), id("qty"),
-    int("px", 1, INT_MAX, false), int("tif", Tif.GTC, Tif.FOK, false), { name: "po", required: false, kind: "bool" },
-    int("stp", Stp.NONE, Stp.CANCEL_BOTH, false), int("spx", 1, INT_MAX, false),
+    int("cid", 0, INT_MAX), id("inst"), int("side", Side.BUY, Side.SELL), int("ord", OrdType.LIMIT, OrdType.OCO), id("qty"),
+    optionalId("px"), int("tif", Tif.GTC, Tif.FOK, false), { name: "po", required: false, kind: "bool" },
+    int("stp", Stp.NONE, Stp.CANCEL_BOTH, false), optionalId("spx"), optionalId("slpx"), coid,
   ],
-  [MsgType.CANCEL]: [int("cid", 0, INT_MAX), id("oid")],
-  [MsgType.MODIFY]: [int("cid", 0, INT_MAX), id("oid"), id("px"), id("qty")],
+  // Exactly one of oid and coid: checked after the fields (validateClientFrame).
+  [MsgType.CANCEL]: [int("cid", 0, INT_MAX), optionalId("oid"), coid],
+  [MsgType.MODIFY]: [int("cid", 0, INT_MAX), optionalId("oid"), coid, id("px"), id("qty")],
   [MsgType.KILL]: [int("cid", 0, INT_MAX)],
 };
+
+/**
+ * Which NEW fields each order type takes, beyond the ones every NEW has (cid, inst, side, ord,
+ * qty). A field the type does not take is refused (FIELD_NOT_APPLICABLE), never ignored: a
+ * `tif` on a market order or a `po` on a stop would otherwise be silently dropped. A stop is a
+ * stop-limit when it has `px`, a stop-market without; only a stop-limit takes `tif`.
+ * docs/protocol.md has the same table.
+ */
+const NEW_FIELDS: Readonly<Record<string, { readonly required: readonly string[]; readonly optional: readonly string[] }>> = {
+  limit: { required: ["px"], optional: ["tif", "po", "stp", "coid"] },
+  market: { required: [], optional: ["stp", "coid"] },
+  "stop-market": { required: ["spx"], optional: ["stp", "coid"] },
+  "stop-limit": { required: ["spx", "px"], optional: ["tif", "stp", "coid"] },
+  OCO: { required: ["px", "spx"], optional: ["slpx", "po", "stp", "coid"] },
+};
+const NEW_COMMON = new Set(["v", "t", "cid", "inst", "side", "ord", "qty"]);
+const anOrder = (type: string): string => `${type === "OCO" ? "an" : "a"} ${type} order`;
+
+function orderTypeOf(m: Omit<NewOrder, "v" | "t" | "cid">): string {
+  switch (m.ord) {
+    case OrdType.MARKET: return "market";
+    case OrdType.STOP: return m.px === undefined ? "stop-market" : "stop-limit";
+    case OrdType.OCO: return "OCO";
+    default: return "limit";
+  }
+}
 
 const FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.HELLO]: [id("acct"), ...PROOF],
@@ -66,6 +99,9 @@ function checkField(m: Fields, r: FieldRule): { code: WireReason; text: string }
   if (r.kind === "bool") return typeof x === "boolean" ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be true or false` };
   if (r.kind === "string") return typeof x === "string" && x.length <= 256 ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be a string of at most 256 characters` };
   if (r.kind === "bin") return x instanceof Uint8Array ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be binary` };
+  if (r.kind === "coid") {
+    return isClientOrderId(x) ? null : { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be a string of 1 to ${CLIENT_ORDER_ID_LENGTH_MAX} visible ASCII characters (0x21 to 0x7e: no spaces)` };
+  }
   if (typeof x !== "number" || x < r.min! || x > r.max!) {
     return { code: WireReason.OUT_OF_RANGE, text: `field "${r.name}" must be an integer in [${r.min}, ${r.max}]` };
   }
@@ -94,17 +130,41 @@ function validateWith<T>(bytes: Uint8Array, rules: Readonly<Record<number, reado
   return { ok: true, msg: m as unknown as T };
 }
 
-/** Checks a frame from a trading client; NEW orders also get their kind-specific fields checked. */
+/**
+ * Checks a frame from a trading client. NEW orders also get their order type's fields checked
+ * (NEW_FIELDS); CANCEL and MODIFY must name their order by exactly one of `oid` and `coid`.
+ */
 export function validateClientFrame(bytes: Uint8Array, instruments: ReadonlySet<number>): Validated<ClientToSequencer> {
   const r = validateWith<ClientToSequencer>(bytes, CLIENT_RULES);
-  if (!r.ok || r.msg.t !== MsgType.NEW) return r;
+  if (!r.ok) return r;
   const m = r.msg;
-  const fail = (code: WireReason, text: string): Validated<ClientToSequencer> => ({ ok: false, code, text, cid: m.cid });
+  const fail = (code: WireReason, text: string): Validated<ClientToSequencer> => ({ ok: false, code, text, cid: (m as { cid?: number }).cid ?? 0 });
+  if (m.t === MsgType.CANCEL || m.t === MsgType.MODIFY) {
+    if (m.oid === undefined && m.coid === undefined) return fail(WireReason.MISSING_FIELD, `field "oid" or "coid" is required: the order to ${m.t === MsgType.CANCEL ? "cancel" : "modify"}`);
+    if (m.oid !== undefined && m.coid !== undefined) return fail(WireReason.FIELD_NOT_APPLICABLE, `fields "oid" and "coid" both name the order: give one of them`);
+    return r;
+  }
+  if (m.t !== MsgType.NEW) return r;
   if (!instruments.has(m.inst)) return fail(WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
-  if (m.ord === OrdType.LIMIT && m.px === undefined) return fail(WireReason.MISSING_FIELD, `field "px" is required for a limit order`);
-  if (m.ord === OrdType.STOP && m.spx === undefined) return fail(WireReason.MISSING_FIELD, `field "spx" is required for a stop order`);
-  if (m.ord === OrdType.MARKET && (m.px !== undefined || m.spx !== undefined)) return fail(WireReason.OUT_OF_RANGE, "a market order takes no price");
-  return r;
+  const problem = newOrderProblem(m);
+  return problem === null ? r : fail(problem.code, problem.text);
+}
+
+/**
+ * The first field a NEW lacks or has against its order type's row of NEW_FIELDS, or null. The
+ * SDK asks the same before it sends, so a client learns of the mistake without a round trip.
+ */
+export function newOrderProblem(m: Omit<NewOrder, "v" | "t" | "cid">): { code: WireReason; text: string } | null {
+  const type = orderTypeOf(m);
+  const fields = NEW_FIELDS[type]!;
+  for (const name of fields.required) {
+    if ((m as Record<string, unknown>)[name] === undefined) return { code: WireReason.MISSING_FIELD, text: `field "${name}" is required for ${anOrder(type)}` };
+  }
+  for (const name of Object.keys(m)) {
+    if ((m as Record<string, unknown>)[name] === undefined || NEW_COMMON.has(name)) continue;
+    if (!fields.required.includes(name) && !fields.optional.includes(name)) return { code: WireReason.FIELD_NOT_APPLICABLE, text: `field "${name}" does not apply to ${anOrder(type)}` };
+  }
+  return null;
 }
 
 export function validateFeedFrame(bytes: Uint8Array): Validated<FeedClientToReplica> {

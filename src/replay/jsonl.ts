@@ -10,8 +10,16 @@ import { z } from "zod";
 import { Engine, NullListener, REASON_NAME, Side, Stp, Tif, type Command, type InstrumentConfig, type Reason } from "../engine/index.js";
 import { BadLine, LineReader, ReplayInputError } from "./lines.js";
 
+/**
+ * Replayed instruments take any price up to 2^32 − 1 and any quantity up to 2^21 − 1: the
+ * widest pair whose product (an order's largest possible notional) is still a safe integer,
+ * with room for equity prices in LOBSTER's 1/10,000-dollar units.
+ */
+export const REPLAY_PRICE_MAX = 2 ** 32 - 1;
+export const REPLAY_QTY_MAX = 2 ** 21 - 1;
+
 export const REPLAY_INSTRUMENT: InstrumentConfig = {
-  id: 1, symbol: "REPLAY", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: Number.MAX_SAFE_INTEGER, priceMin: 1, priceMax: Number.MAX_SAFE_INTEGER,
+  id: 1, symbol: "REPLAY", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: REPLAY_QTY_MAX, priceMin: 1, priceMax: REPLAY_PRICE_MAX,
 };
 
 const text = z.string().min(1).max(128);

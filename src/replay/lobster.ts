@@ -18,9 +18,10 @@ import { BOOK_COLUMNS_PER_LEVEL, FILE_ORDER_ID_MAX, lobsterName, MessageParser, 
 
 export type { BookRow, LobsterMessage } from "./lobster-format.js";
 export { parseMessages } from "./lobster-format.js";
+import { REPLAY_PRICE_MAX, REPLAY_QTY_MAX } from "./jsonl.js";
 
 export const LOBSTER_INSTRUMENT: InstrumentConfig = {
-  id: 1, symbol: "LOBSTER", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: Number.MAX_SAFE_INTEGER, priceMin: 1, priceMax: Number.MAX_SAFE_INTEGER,
+  id: 1, symbol: "LOBSTER", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: REPLAY_QTY_MAX, priceMin: 1, priceMax: REPLAY_PRICE_MAX,
 };
 /** Synthetic orders that stand for liquidity the messages never showed get ids from here up (above every id a file may use). */
 export const SEED_ID_BASE = FILE_ORDER_ID_MAX + 1;

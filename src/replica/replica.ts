@@ -248,14 +248,18 @@ export class Replica {
 
   // ---- 6. persist ------------------------------------------------------------------------
 
-  /** Restores the snapshot if there is one; an unreadable one is set aside and the replica catches up from nothing. */
+  /**
+   * Restores the snapshot if there is one; one that is unreadable, or holds an engine state
+   * this engine does not restore (an older format), is set aside and the replica catches up
+   * from nothing.
+   */
   private restore(): void {
     const p = loadSnapshot(this.o.dataDir, (aside, why) => {
       this.snapshotCorruptions++;
       this.o.log.error({ err: why, movedTo: aside }, "snapshot unreadable: starting from nothing, catching up from the sequencer");
-    });
+    }, (p) => Engine.restore(p.engine, this.out, this.o.engine));
     if (p === null) return;
-    this.engine = Engine.restore(p.engine, this.out, this.o.engine);
+    this.engine = p.restored;
     this.applied = p.seq;
     this.chain = Buffer.from(p.chain);
     this.epoch = p.epoch;
@@ -353,6 +357,7 @@ export class Replica {
     }
     this.out.begin(r.seq);
     this.engine.apply(r.cmd);
+    this.out.end();
     this.latency.apply.record((performance.now() - started) * 1000);
     this.applied = r.seq;
     this.lastRecordTsUs = r.tsUs;
@@ -377,18 +382,18 @@ export class Replica {
       for (const t of out.trades) if (t.inst === inst) app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, seq, ...t }), true);
       app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
     }
-    out.reports.forEach((rep, n) => {
+    for (const rep of out.reports) {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
-      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, n, ...rep });
+      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, ...rep });
       this.reportRing.push({ seq, acct: rep.acct, frame });
       const subs = this.reportSubs.get(rep.acct);
-      if (subs === undefined) return;
+      if (subs === undefined) continue;
       for (const ws of subs) {
         const queued = this.feedOut.get(ws);
         if (queued === undefined) this.feedOut.set(ws, [frame]);
         else queued.push(frame);
       }
-    });
+    }
   }
 
   /**

@@ -15,8 +15,12 @@ export interface Persisted { format: 1; seq: number; chain: Uint8Array; epoch: n
 const packr = new Packr({ useRecords: false, int64AsType: "number" });
 const FILE = "snapshot.msgpack";
 
-/** The snapshot in `dir`: null when there is none; a file that fails its CRC or does not decode is moved aside and reported. */
-export function loadSnapshot(dir: string, moveAside: (path: string, why: string) => void): Persisted | null {
+/**
+ * The snapshot in `dir`, with what `restore` made of it: null when there is none; a file that
+ * fails its CRC, does not decode, or that `restore` refuses (an older engine format) is moved
+ * aside and reported.
+ */
+export function loadSnapshot<T>(dir: string, moveAside: (path: string, why: string) => void, restore: (p: Persisted) => T): (Persisted & { restored: T }) | null {
   const path = join(dir, FILE);
   if (!existsSync(path)) return null;
   try {
@@ -24,7 +28,7 @@ export function loadSnapshot(dir: string, moveAside: (path: string, why: string)
     if (bytes.length < 4 || crc32(bytes.subarray(4)) !== bytes.readUInt32LE(0)) throw new Error("CRC mismatch");
     const p = packr.unpack(bytes.subarray(4)) as Persisted;
     if (p.format !== 1) throw new Error(`unsupported snapshot format ${String(p.format)}`);
-    return p;
+    return { ...p, restored: restore(p) };
   } catch (err) {
     const aside = `${path}.corrupt-${Date.now()}`;
     renameSync(path, aside);

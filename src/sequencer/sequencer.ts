@@ -28,7 +28,7 @@ import { Journal, type FsyncPolicy } from "../journal/journal.js";
 import { PromText } from "../metrics/prometheus.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { encode } from "../protocol/codec.js";
-import { commandOf, sealRecord, type Command, type InstrumentConfig } from "../protocol/command.js";
+import { commandOf, orderIdsOf, sealRecord, type Command, type InstrumentConfig } from "../protocol/command.js";
 import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME } from "../protocol/messages.js";
 import { validateClientFrame } from "../protocol/validate.js";
 import { Publisher, type FollowerStats, type RingRecord } from "../replication/publisher.js";
@@ -93,7 +93,8 @@ const CLIENT_BACKPRESSURE_BYTES_MAX = 1 << 20;
 
 interface ClientData { acct: number; closed: boolean; authFailures: number; unauthenticated: number; bucket: TokenBucket | null; limitedInARow: number }
 type Client = uWS.WebSocket<ClientData>;
-interface PendingAck { ws: Client; cid: number; seq: number; oid: number }
+/** `oid2`: an OCO's stop leg id, 0 otherwise (then not sent). */
+interface PendingAck { ws: Client; cid: number; seq: number; oid: number; oid2: number }
 
 export class Sequencer implements HaHost {
   /** Held for the node's lifetime (this uWS build has no app.close(); stop() closes the listen socket and every connection). */
@@ -243,7 +244,8 @@ export class Sequencer implements HaHost {
     }
     const seq = this.journal.lastSeq + 1;
     if (!this.sequence(commandOf(m, seq, user.acct))) return this.reject(ws, m.cid, WireReason.INTERNAL, "this command could not be recorded faithfully (a bug, logged); it was not sequenced");
-    this.pendingAcks.push({ ws, cid: m.cid, seq, oid: m.t === MsgType.NEW ? seq : m.t === MsgType.KILL ? 0 : m.oid });
+    const [oid, oid2] = m.t === MsgType.NEW ? orderIdsOf(m, seq) : [m.t === MsgType.KILL ? 0 : m.oid ?? 0, 0];
+    this.pendingAcks.push({ ws, cid: m.cid, seq, oid, oid2 });
   }
 
   private login(ws: Client, acct: number, proof: Parameters<Authenticator["verify"]>[0]): void {
@@ -376,7 +378,7 @@ export class Sequencer implements HaHost {
   private sendAcks(ws: Client, acks: readonly PendingAck[]): void {
     if (ws.getUserData().closed) return;
     ws.cork(() => {
-      for (const p of acks) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ACK, cid: p.cid, seq: p.seq, oid: p.oid }), true);
+      for (const p of acks) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.ACK, cid: p.cid, seq: p.seq, oid: p.oid, oid2: p.oid2 === 0 ? undefined : p.oid2 }), true);
     });
   }
 

@@ -126,7 +126,8 @@ function fromLog(journalDir: string, config: Config, account: number): { reports
     const r = decodeRecord(rec.payload);
     out.begin(r.seq);
     engine.apply(r.cmd);
-    out.reports.forEach((rep, n) => { if (rep.acct === account) reports.push({ seq: r.seq, n, ...rep }); });
+    out.end();
+    for (const rep of out.reports) if (rep.acct === account) reports.push({ seq: r.seq, ...rep });
   }
   const lastSeq = j.lastSeq;
   j.close();

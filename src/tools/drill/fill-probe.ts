@@ -34,7 +34,7 @@ export class FillProbe {
 
   async send(inst: number): Promise<void> {
     const sent = performance.now();
-    const ack = await this.trading.submit({ inst, side: 0, px: PROBE_ASK, qty: 1, tif: 1 });
+    const ack = await this.trading.submit({ instrument: inst, side: "buy", price: PROBE_ASK, quantity: 1, timeInForce: "IOC" });
     const filled = this.filledAt.get(ack.oid);
     if (filled !== undefined) this.done(ack.oid, sent, filled);
     else this.sentAt.set(ack.oid, sent);

@@ -99,7 +99,7 @@ async function startCluster(o: GeoDrillOptions, run: GeoRun): Promise<{ seq: Nod
 /** The maker's large ask, then per region a trading client through its own proxy, reading fills from its local replica. */
 async function connectClients(o: GeoDrillOptions, run: GeoRun, seq: NodeProcess, replicas: readonly NodeProcess[]): Promise<void> {
   const maker = await TradingClient.connect(String(seq.ready.trade), MAKER_ACCOUNT);
-  await maker.submit({ inst: o.config.demo.instrument, side: 1, px: ASK, qty: 1_000_000 });
+  await maker.submit({ instrument: o.config.demo.instrument, side: "sell", price: ASK, quantity: 1_000_000 });
   for (const [i, { region }] of regionsOf(o.config).entries()) {
     const port = await through(run, Number(seq.ready.port), region, 100 + i);
     const trading = await TradingClient.connect(`ws://127.0.0.1:${port}/trade`, 100 + i);

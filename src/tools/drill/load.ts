@@ -75,7 +75,7 @@ export class DrillLoad {
       const cancel = rng.next() < 0.5 && live.length > 0;
       const sent = cancel
         ? client.cancel(live.splice(rng.int(0, live.length - 1), 1)[0]!)
-        : client.submit({ inst: this.instrument, side, px: this.mid + (side === 0 ? -offset : offset), qty: 1 + Math.floor(rng.next() * 20) });
+        : client.submit({ instrument: this.instrument, side: side === 0 ? "buy" : "sell", price: this.mid + (side === 0 ? -offset : offset), quantity: 1 + Math.floor(rng.next() * 20) });
       const p: Promise<void> = sent.then(
         (ack) => {
           this.acks.push({ seq: ack.seq, account: acct });

@@ -66,7 +66,7 @@ export async function runSlowConsumerBench(o: SlowConsumerOptions): Promise<obje
   try {
     await c.start();
     const maker = await TradingClient.connect(c.tradeUrl, 1);
-    await maker.submit({ inst, side: 1, px: PROBE_ASK, qty: 1_000_000 });
+    await maker.submit({ instrument: inst, side: "sell", price: PROBE_ASK, quantity: 1_000_000 });
     const trading = await TradingClient.connect(c.tradeUrl, 200);
     let probe: FillProbe | null = null;
     const feed = new FeedClient({ urls: [c.feedUrl(1)], account: 200, onReport: (r) => probe?.onReport(r.oid, r.k, r.liq) });

@@ -141,8 +141,8 @@ export async function startNatsReplica(url: string, reports: boolean): Promise<(
     if (!reports) return;
     const acct = Number(m.subject.slice("orders.".length));
     const frame = order.tif === 1
-      ? encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: m.seq, n: 0, acct, k: ReportKind.FILL, oid: m.seq, px: order.px ?? 0, qty: order.qty ?? 0, left: 0, tid: m.seq, liq: 1 })
-      : encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: m.seq, n: 0, acct, k: ReportKind.ACCEPTED, oid: m.seq, px: order.px ?? 0, qty: order.qty ?? 0, left: order.qty ?? 0 });
+      ? encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: m.seq, n: 0, last: true, acct, k: ReportKind.FILL, oid: m.seq, px: order.px ?? 0, qty: order.qty ?? 0, left: 0, tid: m.seq, liq: 1 })
+      : encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: m.seq, n: 0, last: true, acct, k: ReportKind.ACCEPTED, oid: m.seq, px: order.px ?? 0, qty: order.qty ?? 0, left: order.qty ?? 0 });
     nc.publish(`reports.${acct}`, frame);
   });
   await js.subscribe("orders.*", opts);

@@ -81,8 +81,8 @@ export async function startReplicaRelay(host: string, port: number, upstream: st
       // An IOC (the benchmark's takers) fills at once; anything else is accepted: one report per
       // order, like the engine's first report for it.
       const frame = b.tif === 1
-        ? encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: b.first, n: 0, acct: b.acct, k: ReportKind.FILL, oid: b.first, px: b.px, qty: b.qty, left: 0, tid: b.first, liq: 1 })
-        : encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: b.first, n: 0, acct: b.acct, k: ReportKind.ACCEPTED, oid: b.first, px: b.px, qty: b.qty, left: b.qty });
+        ? encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: b.first, n: 0, last: true, acct: b.acct, k: ReportKind.FILL, oid: b.first, px: b.px, qty: b.qty, left: 0, tid: b.first, liq: 1 })
+        : encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq: b.first, n: 0, last: true, acct: b.acct, k: ReportKind.ACCEPTED, oid: b.first, px: b.px, qty: b.qty, left: b.qty });
       for (const s of subs) s.send(frame, true);
     });
   });
