@@ -602,8 +602,11 @@ describe("5. lockstep start with an auth section", () => {
 
 // ---- 6 --------------------------------------------------------------------------------------
 
-/** Prices and quantities beyond 32 bits, so every message carrying them needs 64-bit integers. */
-const BIG: InstrumentConfig = { id: 1, symbol: "BIG", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 2 ** 40, priceMin: 1, priceMax: 2 ** 40 };
+/**
+ * Prices beyond 32 bits, so every message carrying them needs 64-bit integers (quantities stay
+ * below 2^19: the engine refuses an instrument whose qtyMax × priceMax could pass 2^53 − 1).
+ */
+const BIG: InstrumentConfig = { id: 1, symbol: "BIG", tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 2 ** 18, priceMin: 1, priceMax: 2 ** 34 };
 
 describe("6. integers on the wire", () => {
   it("inbound: floats where integers belong are REJECTed with OUT_OF_RANGE naming the field", async () => {
@@ -627,7 +630,7 @@ describe("6. integers on the wire", () => {
     const r = await c.addReplica("r1", { instruments: [BIG] });
     const [seller, buyer] = [2 ** 33 + 1, 2 ** 34 + 3];
     const px = 2 ** 33 + 5;
-    const qty = TWO_32 + 7;
+    const qty = 2 ** 17 + 7;
     const cid = 2 ** 40;
 
     const sell = await trader(c, seller);
@@ -665,17 +668,19 @@ describe("6. integers on the wire", () => {
     const T = MsgType;
     expect([...byType.keys()].sort((a, b) => a - b)).toEqual([T.HELLO_OK, T.ACK, T.REJECT, T.BATCH, T.ERROR, T.PONG, T.BOOK_SNAPSHOT, T.BOOK_UPDATE, T.REPORT, T.TRADE]);
     const U64 = 0xcf;
+    // The smallest encoding that holds 2^17 + 7: uint32.
+    const U32 = 0xce;
     const one = (t: number): { value: Record<string, unknown>; ints: IntAt[] } => byType.get(t)![0]!;
     expect(opsOf(one(T.HELLO_OK), "acct")).toEqual({ acct: U64 });
     for (const a of byType.get(T.ACK)!) expect(opsOf(a, "cid")).toEqual({ cid: U64 });
     expect(opsOf(one(T.REJECT), "cid")).toEqual({ cid: U64 });
     expect(opsOf(one(T.PONG), "t1", "t2", "t3")).toEqual({ t1: U64, t2: U64, t3: U64 });
-    expect(opsOf(one(T.BOOK_SNAPSHOT), "asks.0.0", "asks.0.1")).toEqual({ "asks.0.0": U64, "asks.0.1": U64 });
+    expect(opsOf(one(T.BOOK_SNAPSHOT), "asks.0.0", "asks.0.1")).toEqual({ "asks.0.0": U64, "asks.0.1": U32 });
     expect(opsOf(one(T.BOOK_UPDATE), "ch.0.1")).toEqual({ "ch.0.1": U64 });
-    expect(opsOf(one(T.TRADE), "px", "qty")).toEqual({ px: U64, qty: U64 });
+    expect(opsOf(one(T.TRADE), "px", "qty")).toEqual({ px: U64, qty: U32 });
     for (const rep of byType.get(T.REPORT)!) expect(opsOf(rep, "acct")).toEqual({ acct: U64 });
     const fill = byType.get(T.REPORT)!.find((x) => x.value.k === 2)!;
-    expect(opsOf(fill, "px", "qty")).toEqual({ px: U64, qty: U64 });
+    expect(opsOf(fill, "px", "qty")).toEqual({ px: U64, qty: U32 });
 
     // BATCH, and each record inside it: [seq, epoch, tsUs, account, 1, instrument, orderId, side, price, qty, …].
     const batches = byType.get(T.BATCH)!;
@@ -684,7 +689,7 @@ describe("6. integers on the wire", () => {
     expect(records.map((x) => (x.value as number[])[0])).toEqual([1, 2]);
     for (const rec of records) {
       expect((rec.value as number[])[2]).toBeGreaterThanOrEqual(TWO_32);
-      expect(opsOf(rec, "2", "3", "8", "9")).toEqual({ 2: U64, 3: U64, 8: U64, 9: U64 });
+      expect(opsOf(rec, "2", "3", "8", "9")).toEqual({ 2: U64, 3: U64, 8: U64, 9: U32 });
     }
     // Whatever else is beyond 32 bits, anywhere, is a 64-bit integer too.
     for (const x of [...frames, ...records].flatMap((f) => f.ints)) if (Math.abs(x.value) >= TWO_32) expect([0xcf, 0xd3], x.path).toContain(x.op);

@@ -564,7 +564,14 @@ export class Replica {
     };
     // At once when no background write is in flight (a caller may reopen the directory right
     // after stop()); otherwise after it, so that the newer state is the one that stays.
-    const saved = this.snapshotWrite === null ? (saveLast(), Promise.resolve()) : this.snapshotWrite.then(saveLast);
+    const failed = (err: unknown): void => this.o.log.error({ err: (err as Error).message }, "snapshot on stop failed; the previous snapshot stays");
+    let saved: Promise<void>;
+    try {
+      saved = this.snapshotWrite === null ? (saveLast(), Promise.resolve()) : this.snapshotWrite.then(saveLast).catch(failed);
+    } catch (err) {
+      failed(err);
+      saved = Promise.resolve();
+    }
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     this.app = null;
