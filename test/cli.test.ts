@@ -48,8 +48,11 @@ describe("lockstep command errors and demo", () => {
       const n = (k: string): number => x[k] as number;
       expect(x.bound_held).toBe(true);
       expect(n("error_us")).toBeLessThanOrEqual(n("bound_us"));
-      // Raw one-way is off by the whole offset; compensated is the true one-way, give or take the estimate's error.
-      expect(Math.abs(n("raw_one_way_p50_us") - n("true_one_way_p50_us") - n("injected_offset_us"))).toBeLessThan(1_000);
+      // Raw one-way is off by the whole offset; compensated is the true one-way, give or take the
+      // estimate's error. The raw histogram also holds the records before the first estimate
+      // (the true one does not), so on a busy machine their medians differ by more than the
+      // compensated pair's: raw is held to a tenth of the offset, compensated to 1 ms.
+      expect(Math.abs(n("raw_one_way_p50_us") - n("true_one_way_p50_us") - n("injected_offset_us"))).toBeLessThan(1_000 + 0.1 * Math.abs(n("injected_offset_us")));
       expect(Math.abs(n("compensated_one_way_p50_us") - n("true_one_way_p50_us"))).toBeLessThan(1_000);
     }
   });
