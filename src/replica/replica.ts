@@ -16,9 +16,8 @@
  *               loads it and catches up from there
  */
 import { mkdirSync } from "node:fs";
-import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
-import { Engine, REASON_NAME, type EngineOptions, type InstrumentConfig, type Reason } from "../engine/index.js";
+import { Engine, REASON_NAME, type Reason } from "../engine/index.js";
 import { bookChecksum } from "../protocol/checksum.js";
 import { encode } from "../protocol/codec.js";
 import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Pong } from "../protocol/messages.js";
@@ -30,133 +29,24 @@ import { CloseCode, DEFAULT_LOGIN_LIMITS, LoginGate } from "../util/login-gate.j
 import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
-import { LatencyRecorder, SignedLatency, type LatencySummary } from "../metrics/latency.js";
 import { PromText } from "../metrics/prometheus.js";
-import type { Authenticator } from "../protocol/auth.js";
 import { CommandOutputs } from "./outputs.js";
+import { ReplicaLatency, type Halt, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
+import type { ReplicaOptions } from "./options.js";
 import { loadSnapshot, saveSnapshot, saveSnapshotInBackground, type Persisted } from "./snapshot.js";
 
-export interface ReplicaOptions {
-  readonly id: string;
-  /** The sequencer's /replicate URL; with standbys, every sequencer node's, tried in turn until the leader answers. */
-  readonly sequencerUrl: string | readonly string[];
-  readonly host: string;
-  /** Port of this replica's feed endpoint; 0 picks a free one. */
-  readonly port: number;
-  readonly dataDir: string;
-  readonly instruments: readonly InstrumentConfig[];
-  /** Must be the same on every replica: part of the state machine's definition. */
-  readonly engine?: EngineOptions;
-  readonly snapshotEverySeq: number;
-  readonly hashEverySeq: number;
-  /** Execution reports kept for clients resuming from a seq. */
-  readonly reportRingMax: number;
-  /** A feed subscriber with more than this buffered is disconnected (slow consumer). */
-  readonly feedBufferBytesMax: number;
-  /** Clock probes to the sequencer, one per this many ms. */
-  readonly probeIntervalMs: number;
-  /** A sequencer link on which nothing arrives (not even a PONG) this long is cut and the next URL tried; default 2,000 ms. */
-  readonly silenceMsMax?: number;
-  /** A feed connection that has sent no valid request (HELLO, SUB_BOOK, SUB_REPORTS) this long after opening is closed. */
-  readonly loginDeadlineMs?: number;
-  /** Feed connections waiting for their first valid request at once; one more is closed on open. */
-  readonly unauthenticatedMax?: number;
-  /** This node's clock (a SystemClock, possibly with injected offset and drift). */
-  readonly clock?: SystemClock;
-  /**
-   * Drills only: also record the true one-way time, from the machine's real clock, assuming the
-   * sequencer's clock is not skewed (the drills keep it true). Meaningless in production.
-   */
-  readonly drillTruth?: boolean;
-  /** When set, execution reports are served only to a feed connection logged in (HELLO) as that account. */
-  readonly auth?: Authenticator;
-  /** This replica's key, proving itself to the sequencer on SUBSCRIBE. */
-  readonly credentials?: { readonly keyId: string; readonly secret: string };
-  readonly log: Logger;
-}
+export type { Halt, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
 
-/** Histograms this replica records, µs. */
-class ReplicaLatency {
-  /** Receive time on our clock − the sequencer's stamp on its clock: true one-way + clock offset. */
-  readonly oneWayRaw = new SignedLatency();
-  /** Raw one-way minus the estimated offset. */
-  readonly oneWayCompensated = new SignedLatency();
-  /** Drills only: real one-way time on the machine's shared clock. */
-  readonly oneWayTrue = new SignedLatency();
-  readonly apply = new LatencyRecorder();
-  readonly offset = new SignedLatency();
-  readonly offsetBound = new LatencyRecorder();
-  /**
-   * The hops of a record from its sequencing to its reports leaving (`bench e2e` breaks order→fill
-   * down with them), one sample per record. Sequencer queueing: the BATCH frame's send stamp − the
-   * record's sequencing stamp, both on the sequencer's clock (journal, group commit, ack policy,
-   * batching). Link: receipt on our clock − the BATCH send stamp on the sequencer's (raw), and
-   * minus the estimated offset (compensated). Receipt to send: the batch's receipt → its reports
-   * handed to the sockets, both on our clock (decode, chain check, apply, publish, flush).
-   */
-  readonly sequencerQueue = new LatencyRecorder();
-  readonly linkRaw = new SignedLatency();
-  readonly linkCompensated = new SignedLatency();
-  readonly receiptToSend = new LatencyRecorder();
-  /** The send stamp of the batch being applied, for sequencerQueue. */
-  private batchTsUs = 0;
 
-  /** A batch arrived: its link time, counted once per record it carries. */
-  batchReceived(b: VerifiedBatch, offsetUs: number | null): void {
-    const link = b.receivedUs - b.ts;
-    this.linkRaw.recordMany(link, b.recs.length);
-    if (offsetUs !== null) this.linkCompensated.recordMany(link - offsetUs, b.recs.length);
-    this.batchTsUs = b.ts;
-  }
-
-  /** A record of that batch: how long it waited in the sequencer before the batch left. */
-  recordQueued(tsUs: number): void {
-    this.sequencerQueue.record(this.batchTsUs - tsUs);
-  }
-
-  /** That batch's reports are handed to the sockets. */
-  batchSent(b: VerifiedBatch, nowUs: number): void {
-    this.receiptToSend.recordMany(nowUs - b.receivedUs, b.recs.length);
-  }
-
-  rotate(): void {
-    this.oneWayRaw.rotate();
-    this.oneWayCompensated.rotate();
-    this.oneWayTrue.rotate();
-    this.apply.rotate();
-    this.offset.rotate();
-    this.offsetBound.rotate();
-    this.sequencerQueue.rotate();
-    this.linkRaw.rotate();
-    this.linkCompensated.rotate();
-    this.receiptToSend.rotate();
-  }
-}
 
 interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
 
 const bookTopic = (inst: number): string => `book/${inst}`;
+/** Feed clients send small requests (HELLO, SUB_BOOK, SUB_REPORTS); uWS closes a connection sending larger frames. */
+const FEED_FRAME_BYTES_MAX = 4096;
+/** uWS closes a feed connection idle this long (market data keeps subscribed ones busy). */
+const FEED_IDLE_TIMEOUT_S = 120;
 
-/** Where and why this replica stopped applying the log. */
-export interface Halt { readonly seq: number; readonly reason: string; readonly message: string }
-
-/** One set of this replica's latency histograms, µs (`one_way_true_us` in drills only). */
-export type ReplicaLatencyStats = Record<"one_way_raw_us" | "one_way_compensated_us" | "apply_us" | "offset_us" | "offset_bound_us"
-  | "sequencer_queue_us" | "link_raw_us" | "link_compensated_us" | "receipt_to_send_us", LatencySummary> & { one_way_true_us?: LatencySummary };
-
-/** What a replica's /stats returns (the launcher, dashboard, drills and benches read it). */
-export interface ReplicaStats {
-  role: "replica"; id: string; seq: number; epoch: number; hash: string;
-  skew: { offset_us: number; bound_us: number; drift_ppm: number; samples: number } | null;
-  clock_injected_error_us?: number;
-  latency: ReplicaLatencyStats; latency_last_second: ReplicaLatencyStats;
-  gaps: number; stale_epoch_batches: number; snapshot_corruptions: number;
-  /** Connections to a sequencer cut because nothing arrived within the silence deadline. */
-  link_silences: number;
-  checkpoint: { seq: number; hash: string }; forked: string | null; halted: Halt | null;
-  subscribers: number; last_record_ts_us: number;
-  engine_rejects: Record<string, number>; feed_rejects: Record<string, number>;
-}
 
 export class Replica {
   private engine: Engine;
@@ -424,7 +314,7 @@ export class Replica {
   private async listen(): Promise<void> {
     const app = uWS.App();
     app.ws<FeedData>("/feed", {
-      compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120,
+      compression: uWS.DISABLED, maxPayloadLength: FEED_FRAME_BYTES_MAX, idleTimeout: FEED_IDLE_TIMEOUT_S,
       maxBackpressure: this.o.feedBufferBytesMax, closeOnBackpressureLimit: 1,
       upgrade: (res, req, ctx) => upgradeWith<FeedData>({ acct: 0, books: new Set<number>(), closed: false, loggedIn: 0 })(res, req, ctx),
       open: (ws) => {

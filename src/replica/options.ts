@@ -1,0 +1,44 @@
+/** How a replica is configured (src/config's replicaDefaults and replicas[] become these). */
+import type { SystemClock } from "../clock/clock.js";
+import type { EngineOptions, InstrumentConfig } from "../engine/index.js";
+import type { Logger } from "pino";
+import type { Authenticator } from "../protocol/auth.js";
+
+export interface ReplicaOptions {
+  readonly id: string;
+  /** The sequencer's /replicate URL; with standbys, every sequencer node's, tried in turn until the leader answers. */
+  readonly sequencerUrl: string | readonly string[];
+  readonly host: string;
+  /** Port of this replica's feed endpoint; 0 picks a free one. */
+  readonly port: number;
+  readonly dataDir: string;
+  readonly instruments: readonly InstrumentConfig[];
+  /** Must be the same on every replica: part of the state machine's definition. */
+  readonly engine?: EngineOptions;
+  readonly snapshotEverySeq: number;
+  readonly hashEverySeq: number;
+  /** Execution reports kept for clients resuming from a seq. */
+  readonly reportRingMax: number;
+  /** A feed subscriber with more than this buffered is disconnected (slow consumer). */
+  readonly feedBufferBytesMax: number;
+  /** Clock probes to the sequencer, one per this many ms. */
+  readonly probeIntervalMs: number;
+  /** A sequencer link on which nothing arrives (not even a PONG) this long is cut and the next URL tried; default 2,000 ms. */
+  readonly silenceMsMax?: number;
+  /** A feed connection that has sent no valid request (HELLO, SUB_BOOK, SUB_REPORTS) this long after opening is closed. */
+  readonly loginDeadlineMs?: number;
+  /** Feed connections waiting for their first valid request at once; one more is closed on open. */
+  readonly unauthenticatedMax?: number;
+  /** This node's clock (a SystemClock, possibly with injected offset and drift). */
+  readonly clock?: SystemClock;
+  /**
+   * Drills only: also record the true one-way time, from the machine's real clock, assuming the
+   * sequencer's clock is not skewed (the drills keep it true). Meaningless in production.
+   */
+  readonly drillTruth?: boolean;
+  /** When set, execution reports are served only to a feed connection logged in (HELLO) as that account. */
+  readonly auth?: Authenticator;
+  /** This replica's key, proving itself to the sequencer on SUBSCRIBE. */
+  readonly credentials?: { readonly keyId: string; readonly secret: string };
+  readonly log: Logger;
+}
