@@ -170,7 +170,9 @@ export class Subscriber {
       }
       if (this.stopped || generation !== this.generation || this.ws !== null) return;
     }
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: BATCH_FRAME_BYTES_MAX });
+    // The opening handshake has the same deadline as an open link: a link that swallows it
+    // must not leave us waiting for the server's HTTP timeout.
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: BATCH_FRAME_BYTES_MAX, handshakeTimeout: this.o.silenceMsMax ?? SILENCE_MS_MAX });
     this.ws = ws;
     ws.binaryType = "nodebuffer";
     ws.on("open", () => this.onOpen(ws));
