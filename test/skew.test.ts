@@ -3,9 +3,12 @@
  * up to ±100 ppm, queueing jitter, asymmetric delays. It recovers the offset within 50 µs on a
  * symmetric loopback-like path after 5 s of probes, its reported bound holds at every probe,
  * and on an asymmetric path its error is half the asymmetry, as physics says it must be.
+ * The drills' clock: a step moves it at once by exactly the step; a drift change bends it from
+ * then on without a jump.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { SystemClock } from "../src/clock/clock.js";
 import { SkewEstimator } from "../src/clock/skew.js";
 import { Rng } from "../src/util/rng.js";
 
@@ -88,5 +91,24 @@ describe("skew estimator", () => {
     expect(e.estimate(600_110)).not.toBeNull();
     e.add(700_100, 700_050, 700_060, 700_090); // negative delay: a clock stepped mid-probe
     expect(e.count).toBe(5);
+  });
+});
+
+describe("a drill's clock changed while running", () => {
+  it("a step jumps by the step; a new drift keeps what drifted so far and bends the clock from then on", async () => {
+    const c = new SystemClock(1_000, 0);
+    expect(Math.abs(c.injectedErrorUs() - 1_000)).toBeLessThan(1);
+    c.adjust({ stepUs: 5_000_000 });
+    expect(Math.abs(c.injectedErrorUs() - 5_001_000)).toBeLessThan(1);
+    c.adjust({ driftPpm: 1000 });
+    const before = c.injectedErrorUs();
+    expect(Math.abs(before - 5_001_000)).toBeLessThan(1);
+    await new Promise((r) => setTimeout(r, 100));
+    // 1000 ppm over ~100 ms is ~100 µs: a bend, not a jump.
+    const drifted = c.injectedErrorUs() - before;
+    expect(drifted).toBeGreaterThan(90);
+    expect(drifted).toBeLessThan(1_000);
+    // Three reads of the time, microseconds apart on a busy machine.
+    expect(Math.abs(c.nowUs() - c.trueNowUs() - c.injectedErrorUs())).toBeLessThan(500);
   });
 });
