@@ -158,4 +158,13 @@ export class TradingClient {
       this.ws.close();
     });
   }
+
+  /**
+   * Drops the connection at once, without a close handshake: for a connection believed dead (no
+   * answer within the caller's deadline), where a handshake would wait on the very link that is
+   * gone. Pending requests fail as on any lost connection: their outcome is unknown.
+   */
+  terminate(): void {
+    this.ws.terminate();
+  }
 }

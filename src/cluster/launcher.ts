@@ -32,19 +32,32 @@ import type { ReplicaStats } from "../replica/replica.js";
 export type { ReplicaStats };
 export type { SequencerStats } from "../sequencer/sequencer.js";
 
-/** Runs `lockstep ARGS…` with stderr to logDir/NAME.log; resolves with its ready line. */
-export function spawnNode(name: string, args: string[], logDir: string): Promise<NodeProcess> {
+/** What a caller may add to a node's process: flags for node itself, environment variables. */
+export interface SpawnExtras {
+  readonly nodeArgs?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Runs `lockstep ARGS…` with stderr appended to logDir/NAME.log (a restarted node adds to what
+ * it wrote before); resolves with its ready line. A node that is not ready within
+ * READY_TIMEOUT_MS is killed, so a failed start leaves no process behind.
+ */
+export function spawnNode(name: string, args: string[], logDir: string, extras: SpawnExtras = {}): Promise<NodeProcess> {
   // Supervised: the node ignores SIGINT (a terminal's Ctrl-C) and waits for our SIGTERM.
   // LOCKSTEP_NODE_ARGS: flags for the node processes (e.g. --cpu-prof), which NODE_OPTIONS refuses.
-  const nodeArgs = (process.env.LOCKSTEP_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1" } });
+  const nodeArgs = [...(process.env.LOCKSTEP_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(extras.nodeArgs ?? [])];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1", ...extras.env } });
   const log = join(logDir, `${name}.log`);
-  child.stderr!.pipe(createWriteStream(log));
+  child.stderr!.pipe(createWriteStream(log, { flags: "a" }));
   let tail = "";
   child.stderr!.on("data", (b: Buffer) => { tail = (tail + b.toString("utf8")).slice(-STDERR_TAIL_BYTES); });
   const lastLine = (): string => tail.trimEnd().split("\n").at(-1) ?? "";
   return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new NodeStartError(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${log})`, lastLine())), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new NodeStartError(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${log}); killed`, lastLine()));
+    }, READY_TIMEOUT_MS);
     child.once("exit", (code) => {
       clearTimeout(timer);
       // stderr may still hold the reason: let it drain first.
