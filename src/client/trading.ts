@@ -51,10 +51,15 @@ export class TradingClient {
   lastSeq = 0;
   /** Round trip from sending a command to its ACK, µs. */
   readonly ackLatencyUs = new LatencyRecorder();
+  /** Resolves once the connection has closed, for whatever reason (pending requests have failed by then). */
+  readonly closed: Promise<void>;
 
   private constructor(private readonly ws: WebSocket, readonly account: number) {
     ws.on("message", (data: Buffer) => this.onFrame(data));
-    ws.on("close", () => this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced")));
+    this.closed = new Promise((resolve) => ws.on("close", () => {
+      this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced"));
+      resolve();
+    }));
   }
 
   /**
