@@ -120,6 +120,30 @@ describe("latency proxy", () => {
     sock.on("error", () => undefined);
     expect(proxy.reset()).toBe(1);
     expect(await closed).toBe(true);
-    expect(proxy.connections).toBe(0);
+    while (proxy.connections > 0) await sleep(5);
+    const again = connect((proxy as unknown as { server: Server }).server.address() as { port: number });
+    await new Promise((r) => again.once("connect", r));
+    cleanups.push(() => { again.destroy(); });
+    const got = collect(again);
+    again.write("hi");
+    while (got.text() !== "hi") await sleep(5);
+  });
+
+  it("a held direction passes no close either: the far end's close arrives only after healing", async () => {
+    const quit: Server = createServer((s) => s.once("data", () => s.destroy()));
+    await new Promise<void>((r) => quit.listen(0, "127.0.0.1", r));
+    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: (quit.address() as { port: number }).port, up: PASS, down: PASS, bufferBytesMax: 1 << 20, seed: 1 });
+    const sock = connect(await proxy.listen(), "127.0.0.1");
+    cleanups.push(() => { sock.destroy(); }, () => proxy.close(), () => new Promise<void>((r) => quit.close(() => r())));
+    await new Promise((r) => sock.once("connect", r));
+    let closed = false;
+    sock.on("close", () => { closed = true; });
+    proxy.fault({ down: "hold" });
+    sock.write("bye");
+    await sleep(150);
+    expect(closed).toBe(false);
+    proxy.heal();
+    await sleep(100);
+    expect(closed).toBe(true);
   });
 });

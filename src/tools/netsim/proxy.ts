@@ -9,9 +9,11 @@
  * the sending side is paused until the queue drains, as a real congested link would push back.
  *
  * Faults set while running, per direction, for every connection open and to come (`fault`):
- *  - hold       bytes are accepted and none is delivered, no FIN, no RST: a partition. Healing
- *               delivers what was held, in order, as TCP's retransmissions would after a real
- *               partition heals (the queue is bounded as above, so a long one pushes back).
+ *  - hold       bytes are accepted and none is delivered, no FIN, no RST: a partition (a close
+ *               on the far side is passed on only after healing, so each end must notice on its
+ *               own deadline). Healing delivers what was held, in order, as TCP's
+ *               retransmissions would after a real partition heals (the queue is bounded as
+ *               above, so a long one pushes back).
  *  - blackhole  bytes are accepted and thrown away: a middlebox that swallows. Healing passes
  *               new bytes again; those swallowed are gone, which no real TCP path does (it would
  *               retransmit them), so the stream resumes with a hole in it: the application
@@ -60,6 +62,8 @@ class DelayedPipe {
   private lastAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private ended = false;
+  /** The source socket has closed: once what is queued is delivered, the destination is closed too. */
+  private srcClosed = false;
 
   constructor(private readonly src: Socket, private readonly dst: Socket, private readonly spec: LinkSpec, private readonly max: number, private readonly rng: Rng, private readonly epochMs: number) {
     src.on("data", (chunk: Buffer) => this.push(chunk));
@@ -96,10 +100,17 @@ class DelayedPipe {
     this.schedule();
   }
 
+  /** The source socket closed (FIN, RST or destroyed): pass that on after the queue, and not while held. */
+  sourceClosed(): void {
+    this.srcClosed = true;
+    this.schedule();
+  }
+
   private schedule(): void {
     if (this.timer !== null || this.fault_ === "hold") return;
     if (this.queue.length === 0) {
-      if (this.ended) this.dst.end();
+      if (this.srcClosed) this.dst.destroy();
+      else if (this.ended) this.dst.end();
       return;
     }
     this.timer = setTimeout(() => this.flush(), Math.max(0, this.queue[0]!.at - performance.now()));
@@ -149,20 +160,26 @@ export class LatencyProxy {
     });
   }
 
+  /**
+   * One connection: a pipe each way. A side that closes is closed on the other side after what
+   * is queued towards it, and not while that direction is held: a partition passes no FIN or
+   * RST either, so each end finds out on its own deadline.
+   */
   private accept(client: Socket): void {
     const upstream = connect(this.o.targetPort, this.o.targetHost);
-    for (const s of [client, upstream]) {
+    const up = new DelayedPipe(client, upstream, this.o.up, this.o.bufferBytesMax, this.rng, this.epochMs);
+    const down = new DelayedPipe(upstream, client, this.o.down, this.o.bufferBytesMax, this.rng, this.epochMs);
+    let open = 2;
+    for (const [s, from] of [[client, up], [upstream, down]] as const) {
       s.setNoDelay(true);
       this.sockets.add(s);
       s.on("close", () => {
         this.sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
+        from.sourceClosed();
+        if (--open === 0) for (const p of [up, down]) { p.stop(); this.pipes.delete(p); this.ups.delete(p); this.downs.delete(p); }
       });
       s.on("error", () => s.destroy());
     }
-    const up = new DelayedPipe(client, upstream, this.o.up, this.o.bufferBytesMax, this.rng, this.epochMs);
-    const down = new DelayedPipe(upstream, client, this.o.down, this.o.bufferBytesMax, this.rng, this.epochMs);
     up.fault = this.faults.up;
     down.fault = this.faults.down;
     up.shape = this.shapes.up;
@@ -171,7 +188,6 @@ export class LatencyProxy {
       this.pipes.add(pipe);
       set.add(pipe);
     }
-    client.once("close", () => { for (const p of [up, down]) { this.pipes.delete(p); this.ups.delete(p); this.downs.delete(p); } });
   }
 
   /** Sets each direction's fault, for every connection now open and every one to come. */
