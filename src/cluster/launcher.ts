@@ -3,11 +3,14 @@
  * A node is ready when it prints its JSON ready line; nothing here sleeps to guess.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
-const BIN = resolve(import.meta.dirname, "..", "..", "..", "bin", "lockstep.js");
+/** The package's root, seen from dist/src/cluster (compiled) or src/cluster (tests run from source). */
+export const PACKAGE_ROOT = [resolve(import.meta.dirname, "..", ".."), resolve(import.meta.dirname, "..", "..", "..")].find((d) => existsSync(join(d, "bin", "lockstep.js"))) ?? resolve(import.meta.dirname, "..", "..", "..");
+/** Nodes always run the compiled build (bin/lockstep.js loads dist/). */
+const BIN = join(PACKAGE_ROOT, "bin", "lockstep.js");
 const READY_TIMEOUT_MS = 20_000;
 /** Of a node's stderr, this much is kept in memory to say why it died before it was ready. */
 const STDERR_TAIL_BYTES = 4096;
@@ -60,8 +63,10 @@ export function spawnNode(name: string, args: string[], logDir: string, extras: 
     }, READY_TIMEOUT_MS);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      // stderr may still hold the reason: let it drain first.
-      child.stderr!.once("close", () => reject(new NodeStartError(`${name} exited with code ${code} before it was ready`, lastLine())));
+      // stderr may still hold the reason: let it drain first (unless it has closed already).
+      const failed = (): void => reject(new NodeStartError(`${name} exited with code ${code} before it was ready`, lastLine()));
+      if (child.stderr!.closed) failed();
+      else child.stderr!.once("close", failed);
     });
     createInterface({ input: child.stdout! }).on("line", (line) => {
       try {

@@ -21,7 +21,11 @@ import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from
 import { join } from "node:path";
 import { LatencyProxy, type LinkFault, type LinkShape } from "../netsim/proxy.js";
 import type { DrillWiring } from "./cluster.js";
-import type { NodeProcess } from "../../cluster/launcher.js";
+import { PACKAGE_ROOT, type NodeProcess } from "../../cluster/launcher.js";
+import { pathToFileURL } from "node:url";
+
+/** The compiled preload (nodes run the build, even when a test runs this file from source). */
+const REDIRECT = join(PACKAGE_ROOT, "dist", "src", "tools", "drill", "redirect.js");
 
 /** Each proxy queues at most this much per direction before pushing back on its sender. */
 const PROXY_BUFFER_BYTES_MAX = 4 << 20;
@@ -78,7 +82,7 @@ export class FaultNet {
       sequencerArgs: (i) => ["--drill-clock-control", clockFile(seqIds[i]!)],
       replicaArgs: (i) => ["--drill-clock-control", clockFile(replicaIds[i]!), "--drill-truth"],
       sequencerExtras: (i) => ({
-        nodeArgs: ["--import", new URL("./redirect.js", import.meta.url).href],
+        nodeArgs: ["--import", pathToFileURL(REDIRECT).href],
         env: { LOCKSTEP_DRILL_REDIRECT: seqPorts.flatMap((p, k) => (k === i ? [] : [`${p}=${this.ports.get(`${seqIds[i]}-${seqIds[k]}`)}`])).join(",") },
       }),
     };

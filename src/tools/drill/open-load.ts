@@ -67,9 +67,12 @@ export class OpenLoad {
   private timers: NodeJS.Timeout[] = [];
   private startedMs = 0;
   private stopping = false;
+  /** The request deadline; a scenario may lengthen it (to keep connections to a paused node). */
+  opTimeoutMs: number;
 
   constructor(private readonly o: OpenLoadOptions) {
     this.accounts = o.accounts.map((a, i) => new Account(a, new Rng(o.seed * 7919 + i)));
+    this.opTimeoutMs = o.opTimeoutMs;
   }
 
   async start(): Promise<void> {
@@ -194,7 +197,7 @@ export class OpenLoad {
     this.settled(a);
     const oldest = a.pending[0];
     const c = a.client;
-    if (oldest === undefined || c === null || performance.now() - oldest.invokeMs <= this.o.opTimeoutMs) return;
+    if (oldest === undefined || c === null || performance.now() - oldest.invokeMs <= this.opTimeoutMs) return;
     oldest.outcome = "timeout";
     oldest.endMs = performance.now();
     c.terminate();
@@ -205,7 +208,7 @@ export class OpenLoad {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    const deadline = performance.now() + this.o.opTimeoutMs;
+    const deadline = performance.now() + this.opTimeoutMs;
     while (this.ops.some((p) => p.outcome === "pending") && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const a of this.accounts) {
       a.client?.terminate();
