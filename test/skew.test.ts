@@ -19,16 +19,19 @@ interface Path {
   backUs: number;        // base one-way delay, remote → us
   jitterUs: number;      // mean of the exponential queueing delay added to each direction
   processUs: number;     // remote's time between receive and reply
+  step?: { atUs: number; byUs: number }; // our clock jumps by byUs at true time atUs
 }
 
 /** Runs probes every 100 ms of true time; calls check(trueOffset, estimator, ourTime) after each. */
 function simulate(p: Path, seconds: number, seed: number, check: (trueOffsetUs: number, e: SkewEstimator, nowUs: number) => void): void {
   const rng = new Rng(seed);
   const exp = (mean: number): number => (mean === 0 ? 0 : -mean * Math.log(1 - rng.next()));
-  const trueOffset = (tUs: number): number => p.offsetUs + (p.driftPpm / 1e6) * tUs;
+  const stepped = (tUs: number): number => (p.step !== undefined && tUs >= p.step.atUs ? p.step.byUs : 0);
+  const theirError = (tUs: number): number => p.offsetUs + (p.driftPpm / 1e6) * tUs;
+  const trueOffset = (tUs: number): number => theirError(tUs) + stepped(tUs);
   const base = 1_700_000_000_000_000;
-  const ours = (tUs: number): number => base + tUs;           // our clock is the reference
-  const theirs = (tUs: number): number => base + tUs - trueOffset(tUs);
+  const ours = (tUs: number): number => base + tUs + stepped(tUs); // our clock is the reference (until it steps)
+  const theirs = (tUs: number): number => base + tUs - theirError(tUs);
   const e = new SkewEstimator();
   for (let T1 = 0; T1 <= seconds * 1e6; T1 += 100_000) {
     const T2 = T1 + p.outUs + exp(p.jitterUs);
@@ -60,6 +63,25 @@ describe("skew estimator", () => {
       }),
       { seed: 42, numRuns: 200 },
     );
+  });
+
+  it("after our clock steps by ±5 s, it notices within a few probes, drops what the step made wrong, and its bound holds again", () => {
+    for (const byUs of [5_000_000, -5_000_000]) {
+      const stepAtUs = 3_000_000;
+      let wrongAfterStep = 0;
+      let lastError = Infinity;
+      simulate({ offsetUs: 1_000, driftPpm: 20, ...loopback, step: { atUs: stepAtUs, byUs } }, 8, 7, (truth, e, now) => {
+        const est = e.estimate(now);
+        if (est === null) return;
+        const err = Math.abs(est.offsetUs - truth);
+        if (err > est.boundUs) wrongAfterStep++;
+        lastError = err;
+      });
+      // Probes are 100 ms apart here: a step is confirmed by STEP_CONFIRM_SAMPLES consecutive
+      // probes that contradict the fit; until then the old estimate stands, and is wrong.
+      expect(wrongAfterStep, `step ${byUs} µs`).toBeLessThanOrEqual(3);
+      expect(lastError).toBeLessThanOrEqual(50);
+    }
   });
 
   it("tracks drift: the slope it reports is the drift", () => {
