@@ -12,9 +12,9 @@
  *   - the leader paused past its lease (SIGSTOP), then resumed: it sends no ack after waking
  *   - the leader's disk full (a tmpfs the drill mounts; skipped where mounting is refused): a
  *     standby takes over; freed, the old leader rejoins
- * Two more assert what should hold and are skipped, each naming its finding: a leader paused
+ * Three more assert what should hold and are skipped, each naming its finding: a leader paused
  * just past its lease acks after waking; a standby on a full disk reports durable what its disk
- * does not hold.
+ * does not hold; a replica reconnecting into a link that swallows its handshake waits ~10 s.
  * At the end the history checker (tools/drill/history.ts) finds nothing lost, duplicated,
  * forked, diverged or misreported over the whole run.
  */
@@ -134,6 +134,28 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
       const [x, y] = await Promise.all([c.replicaStats(1), c.replicaStats(2)]);
       return x !== null && y !== null && x.seq === y.seq && x.hash === y.hash;
     });
+  }, 40_000);
+
+  // FINDING 3 (issue 18; docs/failover.md, "Fault model"): a follower's silence deadline starts
+  // when its connection opens, and the WebSocket handshake has none (src/replication/subscriber.ts,
+  // connect: `new WebSocket(url, …)` without handshakeTimeout; the silence timer is armed in
+  // onOpen). A replica that reconnects into a link that swallows its upgrade request waits until
+  // the sequencer's HTTP layer drops the idle connection, ~10 s, however soon the link heals.
+  // Measured with this test unskipped (seed 18, 400 orders/s): caught up 11.5 s after the heal;
+  // in `lockstep drill nemesis --faults drop --seed 5 --duration 60`, 10.6 s and 8.7 s. Skipped
+  // until the subscriber puts a deadline on the handshake; then unskip.
+  it.skip("a replica whose reconnection is swallowed (link dropping bytes 2.5 s): back and caught up within its silence deadline after the heal", async () => {
+    await healthy();
+    const links = c.net.replicaLinks("r2");
+    c.net.hold(links, "both", "blackhole");
+    try {
+      await sleep(2_500);
+    } finally {
+      c.net.heal(links);
+    }
+    const r = await c.recovery(performance.now());
+    expect(r.replicas_caught_up_ms, "heal → every replica caught up, ms").not.toBeNull();
+    expect(r.replicas_caught_up_ms!).toBeLessThan(2_000 * 1.25 + SLACK_MS);
   }, 40_000);
 
   it("a standby blackholed: nothing past what it holds is committed while it is in sync; the set shrinks, acks go on; healed, it is back in sync", async () => {
