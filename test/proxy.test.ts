@@ -1,6 +1,9 @@
 /**
  * The latency proxy simulates a path between regions: a round trip through it takes the sum of
- * both directions' delays, jitter never reorders bytes, and stalls hold delivery back.
+ * both directions' delays, jitter never reorders bytes, and stalls hold delivery back. Faults
+ * set while running: a held direction delivers nothing until healed and then everything in
+ * order; a blackholed one throws bytes away; a latency spike and a bandwidth cap slow delivery;
+ * a reset ends every connection with an RST.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,6 +15,10 @@ afterEach(async () => {
 });
 
 async function echoThrough(up: LinkSpec, down: LinkSpec): Promise<Socket> {
+  return (await echoProxy(up, down)).sock;
+}
+
+async function echoProxy(up: LinkSpec, down: LinkSpec): Promise<{ sock: Socket; proxy: LatencyProxy }> {
   const echo: Server = createServer((s) => s.pipe(s));
   await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
   const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: (echo.address() as { port: number }).port, up, down, bufferBytesMax: 1 << 20, seed: 1 });
@@ -19,7 +26,16 @@ async function echoThrough(up: LinkSpec, down: LinkSpec): Promise<Socket> {
   const sock = connect(port, "127.0.0.1");
   await new Promise((r) => sock.once("connect", r));
   cleanups.push(() => { sock.destroy(); }, () => proxy.close(), () => new Promise<void>((r) => echo.close(() => r())));
-  return sock;
+  return { sock, proxy };
+}
+
+const PASS: LinkSpec = { delayMs: 0, jitterMs: 0 };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function collect(sock: Socket): { text: () => string } {
+  let got = "";
+  sock.on("data", (d: Buffer) => { got += d.toString(); });
+  return { text: () => got };
 }
 
 describe("latency proxy", () => {
@@ -54,5 +70,80 @@ describe("latency proxy", () => {
     sock.write("x");
     await back;
     expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
+  });
+
+  it("a held direction delivers nothing until healed, then everything in order", async () => {
+    const { sock, proxy } = await echoProxy(PASS, PASS);
+    const got = collect(sock);
+    proxy.fault({ up: "hold" });
+    sock.write("a");
+    sock.write("b");
+    await sleep(100);
+    expect(got.text()).toBe("");
+    proxy.heal();
+    await sleep(100);
+    expect(got.text()).toBe("ab");
+  });
+
+  it("a blackholed direction throws bytes away; after healing only new bytes pass", async () => {
+    const { sock, proxy } = await echoProxy(PASS, PASS);
+    const got = collect(sock);
+    proxy.fault({ down: "blackhole" });
+    sock.write("lost");
+    await sleep(100);
+    proxy.fault({ down: "pass" });
+    sock.write("kept");
+    await sleep(100);
+    expect(got.text()).toBe("kept");
+  });
+
+  it("a latency spike adds its delay; a bandwidth cap spaces chunks by their size", async () => {
+    const { sock, proxy } = await echoProxy(PASS, PASS);
+    proxy.shape({ down: { extraDelayMs: 80 } });
+    let t0 = performance.now();
+    sock.write("x");
+    await new Promise((r) => sock.once("data", r));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(75);
+    proxy.heal();
+    proxy.shape({ up: { bytesPerS: 100_000 } });
+    const got = collect(sock);
+    t0 = performance.now();
+    sock.write(Buffer.alloc(20_000, 0x61));
+    while (got.text().length < 20_000) await sleep(5);
+    // 20 kB at 100 kB/s: at least 200 ms, however the kernel cut the bytes into chunks.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(190);
+  });
+
+  it("reset ends every open connection; the proxy still accepts new ones", async () => {
+    const { sock, proxy } = await echoProxy(PASS, PASS);
+    const closed = new Promise<boolean>((r) => sock.once("close", (hadError) => r(hadError)));
+    sock.on("error", () => undefined);
+    expect(proxy.reset()).toBe(1);
+    expect(await closed).toBe(true);
+    while (proxy.connections > 0) await sleep(5);
+    const again = connect((proxy as unknown as { server: Server }).server.address() as { port: number });
+    await new Promise((r) => again.once("connect", r));
+    cleanups.push(() => { again.destroy(); });
+    const got = collect(again);
+    again.write("hi");
+    while (got.text() !== "hi") await sleep(5);
+  });
+
+  it("a held direction passes no close either: the far end's close arrives only after healing", async () => {
+    const quit: Server = createServer((s) => s.once("data", () => s.destroy()));
+    await new Promise<void>((r) => quit.listen(0, "127.0.0.1", r));
+    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: (quit.address() as { port: number }).port, up: PASS, down: PASS, bufferBytesMax: 1 << 20, seed: 1 });
+    const sock = connect(await proxy.listen(), "127.0.0.1");
+    cleanups.push(() => { sock.destroy(); }, () => proxy.close(), () => new Promise<void>((r) => quit.close(() => r())));
+    await new Promise((r) => sock.once("connect", r));
+    let closed = false;
+    sock.on("close", () => { closed = true; });
+    proxy.fault({ down: "hold" });
+    sock.write("bye");
+    await sleep(150);
+    expect(closed).toBe(false);
+    proxy.heal();
+    await sleep(100);
+    expect(closed).toBe(true);
   });
 });

@@ -3,9 +3,12 @@
  * up to ±100 ppm, queueing jitter, asymmetric delays. It recovers the offset within 50 µs on a
  * symmetric loopback-like path after 5 s of probes, its reported bound holds at every probe,
  * and on an asymmetric path its error is half the asymmetry, as physics says it must be.
+ * The drills' clock: a step moves it at once by exactly the step; a drift change bends it from
+ * then on without a jump.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { SystemClock } from "../src/clock/clock.js";
 import { SkewEstimator } from "../src/clock/skew.js";
 import { Rng } from "../src/util/rng.js";
 
@@ -16,16 +19,19 @@ interface Path {
   backUs: number;        // base one-way delay, remote → us
   jitterUs: number;      // mean of the exponential queueing delay added to each direction
   processUs: number;     // remote's time between receive and reply
+  step?: { atUs: number; byUs: number }; // our clock jumps by byUs at true time atUs
 }
 
 /** Runs probes every 100 ms of true time; calls check(trueOffset, estimator, ourTime) after each. */
 function simulate(p: Path, seconds: number, seed: number, check: (trueOffsetUs: number, e: SkewEstimator, nowUs: number) => void): void {
   const rng = new Rng(seed);
   const exp = (mean: number): number => (mean === 0 ? 0 : -mean * Math.log(1 - rng.next()));
-  const trueOffset = (tUs: number): number => p.offsetUs + (p.driftPpm / 1e6) * tUs;
+  const stepped = (tUs: number): number => (p.step !== undefined && tUs >= p.step.atUs ? p.step.byUs : 0);
+  const theirError = (tUs: number): number => p.offsetUs + (p.driftPpm / 1e6) * tUs;
+  const trueOffset = (tUs: number): number => theirError(tUs) + stepped(tUs);
   const base = 1_700_000_000_000_000;
-  const ours = (tUs: number): number => base + tUs;           // our clock is the reference
-  const theirs = (tUs: number): number => base + tUs - trueOffset(tUs);
+  const ours = (tUs: number): number => base + tUs + stepped(tUs); // our clock is the reference (until it steps)
+  const theirs = (tUs: number): number => base + tUs - theirError(tUs);
   const e = new SkewEstimator();
   for (let T1 = 0; T1 <= seconds * 1e6; T1 += 100_000) {
     const T2 = T1 + p.outUs + exp(p.jitterUs);
@@ -59,6 +65,25 @@ describe("skew estimator", () => {
     );
   });
 
+  it("after our clock steps by ±5 s, it notices within a few probes, drops what the step made wrong, and its bound holds again", () => {
+    for (const byUs of [5_000_000, -5_000_000]) {
+      const stepAtUs = 3_000_000;
+      let wrongAfterStep = 0;
+      let lastError = Infinity;
+      simulate({ offsetUs: 1_000, driftPpm: 20, ...loopback, step: { atUs: stepAtUs, byUs } }, 8, 7, (truth, e, now) => {
+        const est = e.estimate(now);
+        if (est === null) return;
+        const err = Math.abs(est.offsetUs - truth);
+        if (err > est.boundUs) wrongAfterStep++;
+        lastError = err;
+      });
+      // Probes are 100 ms apart here: a step is confirmed by STEP_CONFIRM_SAMPLES consecutive
+      // probes that contradict the fit; until then the old estimate stands, and is wrong.
+      expect(wrongAfterStep, `step ${byUs} µs`).toBeLessThanOrEqual(3);
+      expect(lastError).toBeLessThanOrEqual(50);
+    }
+  });
+
   it("tracks drift: the slope it reports is the drift", () => {
     let drift = 0;
     simulate({ offsetUs: 250_000, driftPpm: 40, ...loopback }, 8, 1, (_t, est, now) => { drift = est.estimate(now)?.driftPpm ?? drift; });
@@ -88,5 +113,24 @@ describe("skew estimator", () => {
     expect(e.estimate(600_110)).not.toBeNull();
     e.add(700_100, 700_050, 700_060, 700_090); // negative delay: a clock stepped mid-probe
     expect(e.count).toBe(5);
+  });
+});
+
+describe("a drill's clock changed while running", () => {
+  it("a step jumps by the step; a new drift keeps what drifted so far and bends the clock from then on", async () => {
+    const c = new SystemClock(1_000, 0);
+    expect(Math.abs(c.injectedErrorUs() - 1_000)).toBeLessThan(1);
+    c.adjust({ stepUs: 5_000_000 });
+    expect(Math.abs(c.injectedErrorUs() - 5_001_000)).toBeLessThan(1);
+    c.adjust({ driftPpm: 1000 });
+    const before = c.injectedErrorUs();
+    expect(Math.abs(before - 5_001_000)).toBeLessThan(1);
+    await new Promise((r) => setTimeout(r, 100));
+    // 1000 ppm over ~100 ms is ~100 µs: a bend, not a jump.
+    const drifted = c.injectedErrorUs() - before;
+    expect(drifted).toBeGreaterThan(90);
+    expect(drifted).toBeLessThan(1_000);
+    // Three reads of the time, microseconds apart on a busy machine.
+    expect(Math.abs(c.nowUs() - c.trueNowUs() - c.injectedErrorUs())).toBeLessThan(500);
   });
 });

@@ -5,6 +5,7 @@ import { runGeoDrill } from "../tools/drill/geo.js";
 import { runClientFailoverDrill, runReplicaKillDrill, runSequencerFailoverDrill, runSequencerRestartDrill } from "../tools/drill/failover.js";
 import { findEtcd } from "../cluster/etcd.js";
 import { runSkewDrill } from "../tools/drill/skew.js";
+import { DEFAULT_FAULTS, FAULT_KINDS, runNemesisDrill, type FaultKind } from "../tools/drill/nemesis.js";
 import { DEFAULT_CONFIG, loadConfig } from "../config/config.js";
 import { numberFlag, parse, UserError } from "./args.js";
 
@@ -73,11 +74,33 @@ async function runFailover(what: (typeof FAILOVER_DRILLS)[number], rest: string[
   return 0;
 }
 
+/** `lockstep drill nemesis [--duration S] [--rate R] [--seed N] [--faults kinds] [--json]`. */
+async function runNemesis(rest: string[]): Promise<number> {
+  const { values: v } = parse(rest, { config: { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, seed: { type: "string" }, faults: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
+  const baseConfig = String(v.config ?? DEFAULT_CONFIG);
+  const config = loadConfig(baseConfig);
+  const kinds = (v.faults === undefined ? [...DEFAULT_FAULTS] : String(v.faults).split(",").map((k) => k.trim())) as FaultKind[];
+  const unknown = kinds.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0 || kinds.length === 0) throw new UserError(`--faults takes a comma-separated list of ${FAULT_KINDS.join(", ")}${unknown.length > 0 ? ` (not "${unknown.join(",")}")` : ""}`, 2);
+  const durationS = numberFlag(v, "duration", 60, 0, 3600);
+  const ratePerS = numberFlag(v, "rate", 1000, 0, 50_000);
+  const seed = numberFlag(v, "seed", 1, 0, 2 ** 31, true);
+  const etcd = findEtcd();
+  if ("missing" in etcd) throw new UserError(`drill nemesis needs etcd: ${etcd.missing}`);
+  const json = v.json === true;
+  const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const result = await runNemesisDrill({ baseConfig, config, durationS, ratePerS, seed, kinds, log });
+  save(typeof v.results === "string" ? v.results : RESULTS, "nemesis", `lockstep drill nemesis ${rest.join(" ")}`.trim(), result);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  return 0;
+}
+
 export async function runDrill(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   if (what === "geo") return runGeo(rest);
+  if (what === "nemesis") return runNemesis(rest);
   if ((FAILOVER_DRILLS as readonly string[]).includes(what ?? "")) return runFailover(what as (typeof FAILOVER_DRILLS)[number], rest);
-  if (what !== "skew") throw new UserError(`drill needs a name: skew, geo, ${FAILOVER_DRILLS.join(", ")}${what === undefined ? "" : ` (not "${what}")`}`, 2);
+  if (what !== "skew") throw new UserError(`drill needs a name: skew, geo, nemesis, ${FAILOVER_DRILLS.join(", ")}${what === undefined ? "" : ` (not "${what}")`}`, 2);
   const { values: v } = parse(rest, { config: { type: "string" }, "offset-ms": { type: "string" }, "drift-ppm": { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
   const offsetsMs = numberList(v["offset-ms"], [250, -40, 3], "--offset-ms");
   const driftsPpm = numberList(v["drift-ppm"], offsetsMs.length === 3 ? [40, -25, 10] : offsetsMs.map(() => 0), "--drift-ppm");

@@ -4,6 +4,7 @@
  * snapshot saved). When listening, each prints one JSON "ready" line on stdout with its
  * endpoints, which is how `lockstep start` (or any supervisor) knows it is up.
  */
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { SystemClock } from "../clock/clock.js";
 import { Replica } from "../replica/replica.js";
@@ -27,7 +28,28 @@ function clockFrom(cfg: { offsetMs: number; driftPpm: number }, v: Record<string
   return new SystemClock(num("clock-offset-ms", cfg.offsetMs, 3_600_000) * 1000, num("clock-drift-ppm", cfg.driftPpm, 1000));
 }
 
-const CLOCK_FLAGS = { "clock-offset-ms": { type: "string" }, "clock-drift-ppm": { type: "string" } } as const;
+const CLOCK_FLAGS = { "clock-offset-ms": { type: "string" }, "clock-drift-ppm": { type: "string" }, "drill-clock-control": { type: "string" } } as const;
+
+/**
+ * Drills only (`--drill-clock-control FILE`): on SIGUSR2 the node reads FILE, a JSON object
+ * `{ "stepMs"?: number, "driftPpm"?: number }`, and changes its running clock by it, so a drill
+ * can step a live node's clock or change its drift and watch what moves. Not for production.
+ */
+function clockControl(clock: SystemClock, file: string | boolean | undefined, log: ReturnType<typeof makeLogger>): void {
+  if (typeof file !== "string") return;
+  process.on("SIGUSR2", () => {
+    try {
+      const a = JSON.parse(readFileSync(file, "utf8")) as { stepMs?: unknown; driftPpm?: unknown };
+      const stepMs = a.stepMs === undefined ? 0 : Number(a.stepMs);
+      const driftPpm = a.driftPpm === undefined ? undefined : Number(a.driftPpm);
+      if (!Number.isFinite(stepMs) || Math.abs(stepMs) > 3_600_000 || (driftPpm !== undefined && (!Number.isFinite(driftPpm) || Math.abs(driftPpm) > 1000))) throw new Error("stepMs must be within ±1 h and driftPpm within ±1000");
+      clock.adjust({ stepUs: stepMs * 1000, ...(driftPpm === undefined ? {} : { driftPpm }) });
+      log.warn({ stepMs, driftPpm: clock.driftPpm, injectedErrorUs: Math.round(clock.injectedErrorUs()) }, "drill: clock changed");
+    } catch (err) {
+      log.error({ err: (err as Error).message, file }, "drill: clock control file refused");
+    }
+  });
+}
 
 /** The authenticators a configuration asks for, or undefined when it has no auth section. */
 function authFrom(cfg: Config): { clients: Authenticator; replicas: Authenticator } | undefined {
@@ -83,7 +105,9 @@ export async function runSequencer(args: string[]): Promise<number> {
   const log = makeLogger(id === undefined ? "sequencer" : `sequencer-${id}`);
   const ha = haFrom(cfg, id, log);
   const node = cfg.ha?.nodes.find((n) => n.id === id);
-  const seq = sequencerFromConfig(cfg, dataDir, portArg(v.port, node?.port ?? cfg.sequencer.port), log, clockFrom(cfg.sequencer.clock, v), ha);
+  const clock = clockFrom(cfg.sequencer.clock, v);
+  clockControl(clock, v["drill-clock-control"], log);
+  const seq = sequencerFromConfig(cfg, dataDir, portArg(v.port, node?.port ?? cfg.sequencer.port), log, clock, ha);
   let port: number;
   try {
     port = await seq.start();
@@ -118,9 +142,11 @@ export async function runReplica(args: string[]): Promise<number> {
   if (rc === undefined) throw new UserError(`--id must name a replica in the configuration (${cfg.replicas.map((r) => r.id).join(", ")})`, 2);
   const log = makeLogger(`replica-${rc.id}`);
   const sequencerUrl = v.sequencer === undefined ? sequencerUrls(cfg, "/replicate") : String(v.sequencer).split(",");
+  const clock = clockFrom(rc.clock, v);
+  clockControl(clock, v["drill-clock-control"], log);
   const r = new Replica({
     id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
-    instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax, recentClientOrderIdsMaxPerAccount: cfg.accountRecentClientOrderIdsMax }, ...cfg.replicaDefaults, log, clock: clockFrom(rc.clock, v), drillTruth: v["drill-truth"] === true,
+    instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax, recentClientOrderIdsMaxPerAccount: cfg.accountRecentClientOrderIdsMax }, ...cfg.replicaDefaults, log, clock, drillTruth: v["drill-truth"] === true,
     ...replicaAuth(cfg, rc.key),
   });
   const port = await r.start();

@@ -47,10 +47,15 @@ export class TradingClient {
   lastSeq = 0;
   /** Round trip from sending a command to its ACK, µs. */
   readonly ackLatencyUs = new LatencyRecorder();
+  /** Resolves once the connection has closed, for whatever reason (pending requests have failed by then). */
+  readonly closed: Promise<void>;
 
   private constructor(private readonly ws: WebSocket, readonly account: number) {
     ws.on("message", (data: Buffer) => this.onFrame(data));
-    ws.on("close", () => this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced")));
+    this.closed = new Promise((resolve) => ws.on("close", () => {
+      this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced"));
+      resolve();
+    }));
   }
 
   /**
@@ -162,5 +167,14 @@ export class TradingClient {
       this.ws.once("close", () => resolve());
       this.ws.close();
     });
+  }
+
+  /**
+   * Drops the connection at once, without a close handshake: for a connection believed dead (no
+   * answer within the caller's deadline), where a handshake would wait on the very link that is
+   * gone. Pending requests fail as on any lost connection: their outcome is unknown.
+   */
+  terminate(): void {
+    this.ws.terminate();
   }
 }

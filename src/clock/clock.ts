@@ -8,6 +8,9 @@
  * would leave processes up to milliseconds apart.
  * A clock can be given an offset and a drift, as drills do: they then know exactly how wrong
  * each node's clock is (injectedErrorUs) while the skew estimator must find out on its own.
+ * A drill may also change them on a running clock (`adjust`): a new offset is a step, as when
+ * an operator or a bad NTP server sets the time; a new drift bends the clock from now on
+ * without a jump.
  */
 export interface Clock {
   /** This node's idea of the time, µs since the Unix epoch. */
@@ -49,11 +52,32 @@ function processAnchor(): { us: number; ns: bigint } {
 export class SystemClock implements Clock {
   private readonly anchorUs: number;
   private readonly anchorNs: bigint;
+  private offsetUs_: number;
+  private driftPpm_: number;
+  /** Elapsed µs at which the current drift began; the drift before it is folded into offsetUs_. */
+  private driftFromUs = 0;
 
-  constructor(readonly offsetUs = 0, readonly driftPpm = 0) {
+  constructor(offsetUs = 0, driftPpm = 0) {
     const a = processAnchor();
     this.anchorUs = a.us;
     this.anchorNs = a.ns;
+    this.offsetUs_ = offsetUs;
+    this.driftPpm_ = driftPpm;
+  }
+
+  get driftPpm(): number {
+    return this.driftPpm_;
+  }
+
+  /**
+   * Changes the injected error from now on (drills): `stepUs` jumps the clock by that much at
+   * once; `driftPpm` replaces the drift without a jump (what drifted so far stays).
+   */
+  adjust(a: { readonly stepUs?: number; readonly driftPpm?: number }): void {
+    const e = this.elapsedUs();
+    this.offsetUs_ = this.injectedErrorAt(e) + (a.stepUs ?? 0);
+    this.driftFromUs = e;
+    if (a.driftPpm !== undefined) this.driftPpm_ = a.driftPpm;
   }
 
   private elapsedUs(): number {
@@ -62,7 +86,11 @@ export class SystemClock implements Clock {
 
   nowUs(): number {
     const e = this.elapsedUs();
-    return Math.round(this.anchorUs + e + e * (this.driftPpm / 1e6) + this.offsetUs);
+    return Math.round(this.anchorUs + e + this.injectedErrorAt(e));
+  }
+
+  private injectedErrorAt(elapsedUs: number): number {
+    return this.offsetUs_ + (elapsedUs - this.driftFromUs) * (this.driftPpm_ / 1e6);
   }
 
   /** The machine's real time, without the injected error: what the drills measure truth with. */
@@ -72,6 +100,6 @@ export class SystemClock implements Clock {
 
   /** nowUs() − trueNowUs(): the error injected into this clock, right now. */
   injectedErrorUs(): number {
-    return this.offsetUs + this.elapsedUs() * (this.driftPpm / 1e6);
+    return this.injectedErrorAt(this.elapsedUs());
   }
 }

@@ -14,6 +14,14 @@
  * interval (never less than half the smallest round trip), widened in proportion when the
  * estimate is asked for outside the samples' time span. No estimate is given until the
  * trusted samples span half a second, because before that the drift cannot be seen.
+ *
+ * Clock steps. Every sample's interval θ ± δ/2 holds the true offset whatever the queueing, so a
+ * sample whose interval misses the current estimate's offset ± bound proves one of them wrong.
+ * STEP_CONFIRM_SAMPLES such samples in a row mean a clock stepped (ours or theirs, by hand or by
+ * a bad time server): the samples from before the first of them describe a relation that no
+ * longer holds and are dropped, and the estimate starts again from the new ones (none is given
+ * until they span half a second again). Until the step is confirmed the old estimate stands,
+ * and is wrong, for STEP_CONFIRM_SAMPLES probe intervals.
  */
 export interface SkewEstimate {
   /** Our clock minus the remote's, µs, at the time asked for. */
@@ -44,10 +52,17 @@ interface Fit {
   readonly minDelayUs: number;
 }
 
+/** Consecutive samples contradicting the estimate that mean a clock stepped. */
+export const STEP_CONFIRM_SAMPLES = 3;
+
 export class SkewEstimator {
-  private readonly samples: Sample[] = [];
+  private samples: Sample[] = [];
   /** Recomputed when a sample arrives, so asking for an estimate only evaluates a line. */
   private fit: Fit | null = null;
+  /** Samples in a row, the newest last, whose intervals miss the estimate. */
+  private contradicting = 0;
+  /** Clock steps seen (each dropped the samples from before it). */
+  steps = 0;
 
   /**
    * @param windowMax samples kept (the newest). More samples to choose from means the trusted
@@ -59,7 +74,15 @@ export class SkewEstimator {
   add(t1: number, t2: number, t3: number, t4: number): void {
     const delayUs = t4 - t1 - (t3 - t2);
     if (!(delayUs >= 0) || !Number.isFinite(delayUs)) return; // impossible sample (clock stepped): drop it
-    this.samples.push({ atUs: (t1 + t4) / 2, offsetUs: (t1 - t2 + (t4 - t3)) / 2, delayUs });
+    const sample = { atUs: (t1 + t4) / 2, offsetUs: (t1 - t2 + (t4 - t3)) / 2, delayUs };
+    const e = this.estimate(sample.atUs);
+    this.contradicting = e !== null && Math.abs(sample.offsetUs - e.offsetUs) > e.boundUs + delayUs / 2 ? this.contradicting + 1 : 0;
+    this.samples.push(sample);
+    if (this.contradicting >= STEP_CONFIRM_SAMPLES) {
+      this.samples = this.samples.slice(-this.contradicting);
+      this.contradicting = 0;
+      this.steps++;
+    }
     if (this.samples.length > this.windowMax) this.samples.shift();
     this.fit = this.refit();
   }

@@ -3,11 +3,14 @@
  * A node is ready when it prints its JSON ready line; nothing here sleeps to guess.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
-const BIN = resolve(import.meta.dirname, "..", "..", "..", "bin", "lockstep.js");
+/** The package's root, seen from dist/src/cluster (compiled) or src/cluster (tests run from source). */
+export const PACKAGE_ROOT = [resolve(import.meta.dirname, "..", ".."), resolve(import.meta.dirname, "..", "..", "..")].find((d) => existsSync(join(d, "bin", "lockstep.js"))) ?? resolve(import.meta.dirname, "..", "..", "..");
+/** Nodes always run the compiled build (bin/lockstep.js loads dist/). */
+const BIN = join(PACKAGE_ROOT, "bin", "lockstep.js");
 const READY_TIMEOUT_MS = 20_000;
 /** Of a node's stderr, this much is kept in memory to say why it died before it was ready. */
 const STDERR_TAIL_BYTES = 4096;
@@ -32,23 +35,38 @@ import type { ReplicaStats } from "../replica/replica.js";
 export type { ReplicaStats };
 export type { SequencerStats } from "../sequencer/sequencer.js";
 
-/** Runs `lockstep ARGS…` with stderr to logDir/NAME.log; resolves with its ready line. */
-export function spawnNode(name: string, args: string[], logDir: string): Promise<NodeProcess> {
+/** What a caller may add to a node's process: flags for node itself, environment variables. */
+export interface SpawnExtras {
+  readonly nodeArgs?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Runs `lockstep ARGS…` with stderr appended to logDir/NAME.log (a restarted node adds to what
+ * it wrote before); resolves with its ready line. A node that is not ready within
+ * READY_TIMEOUT_MS is killed, so a failed start leaves no process behind.
+ */
+export function spawnNode(name: string, args: string[], logDir: string, extras: SpawnExtras = {}): Promise<NodeProcess> {
   // Supervised: the node ignores SIGINT (a terminal's Ctrl-C) and waits for our SIGTERM.
   // LOCKSTEP_NODE_ARGS: flags for the node processes (e.g. --cpu-prof), which NODE_OPTIONS refuses.
-  const nodeArgs = (process.env.LOCKSTEP_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1" } });
+  const nodeArgs = [...(process.env.LOCKSTEP_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(extras.nodeArgs ?? [])];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOCKSTEP_LOG: process.env.LOCKSTEP_LOG ?? "info", LOCKSTEP_SUPERVISED: "1", ...extras.env } });
   const log = join(logDir, `${name}.log`);
-  child.stderr!.pipe(createWriteStream(log));
+  child.stderr!.pipe(createWriteStream(log, { flags: "a" }));
   let tail = "";
   child.stderr!.on("data", (b: Buffer) => { tail = (tail + b.toString("utf8")).slice(-STDERR_TAIL_BYTES); });
   const lastLine = (): string => tail.trimEnd().split("\n").at(-1) ?? "";
   return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new NodeStartError(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${log})`, lastLine())), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new NodeStartError(`${name} did not report ready within ${READY_TIMEOUT_MS} ms (see ${log}); killed`, lastLine()));
+    }, READY_TIMEOUT_MS);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      // stderr may still hold the reason: let it drain first.
-      child.stderr!.once("close", () => reject(new NodeStartError(`${name} exited with code ${code} before it was ready`, lastLine())));
+      // stderr may still hold the reason: let it drain first (unless it has closed already).
+      const failed = (): void => reject(new NodeStartError(`${name} exited with code ${code} before it was ready`, lastLine()));
+      if (child.stderr!.closed) failed();
+      else child.stderr!.once("close", failed);
     });
     createInterface({ input: child.stdout! }).on("line", (line) => {
       try {

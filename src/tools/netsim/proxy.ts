@@ -7,10 +7,20 @@
  * direction by that ordering rule and make a symmetric path look asymmetric to clock probes.
  * Optional stalls: every `everyMs`, nothing is delivered for `forMs`. Each direction's queue is bounded: past `bufferBytesMax`
  * the sending side is paused until the queue drains, as a real congested link would push back.
- * Faults set while running (`fault`): a blackholed direction accepts bytes and never delivers
- * them, with no FIN and no RST, as a silently dead link does; healing passes new bytes again
- * (those swallowed are gone, as on a real link: TCP above us notices nothing on loopback, the
- * application protocol must).
+ *
+ * Faults set while running, per direction, for every connection open and to come (`fault`):
+ *  - hold       bytes are accepted and none is delivered, no FIN, no RST: a partition (a close
+ *               on the far side is passed on only after healing, so each end must notice on its
+ *               own deadline). Healing delivers what was held, in order, as TCP's
+ *               retransmissions would after a real partition heals (the queue is bounded as
+ *               above, so a long one pushes back).
+ *  - blackhole  bytes are accepted and thrown away: a middlebox that swallows. Healing passes
+ *               new bytes again; those swallowed are gone, which no real TCP path does (it would
+ *               retransmit them), so the stream resumes with a hole in it: the application
+ *               protocol above must notice (a WebSocket usually sees whole frames vanish).
+ * Shaping set while running (`shape`): an extra delay on top of the spec (a latency spike) and
+ * a bandwidth cap (each chunk takes length / bytesPerS to go out, after the one ahead of it).
+ * `reset()` destroys every open connection with a TCP RST on both sides.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Rng } from "../../util/rng.js";
@@ -33,15 +43,27 @@ export interface ProxyOptions {
 }
 
 /** What a direction of the proxy does now. */
-export type LinkFault = "pass" | "blackhole";
+export type LinkFault = "pass" | "hold" | "blackhole";
+
+/** Shaping of one direction, changed while running: 0 means none. */
+export interface LinkShape {
+  readonly extraDelayMs: number;
+  /** Bytes per second the direction delivers at most (0: no cap). */
+  readonly bytesPerS: number;
+}
+
+const NO_SHAPE: LinkShape = { extraDelayMs: 0, bytesPerS: 0 };
 
 class DelayedPipe {
-  fault: LinkFault = "pass";
+  private fault_: LinkFault = "pass";
+  shape: LinkShape = NO_SHAPE;
   private readonly queue: { at: number; chunk: Buffer }[] = [];
   private queuedBytes = 0;
   private lastAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private ended = false;
+  /** The source socket has closed: once what is queued is delivered, the destination is closed too. */
+  private srcClosed = false;
 
   constructor(private readonly src: Socket, private readonly dst: Socket, private readonly spec: LinkSpec, private readonly max: number, private readonly rng: Rng, private readonly epochMs: number) {
     src.on("data", (chunk: Buffer) => this.push(chunk));
@@ -51,16 +73,26 @@ class DelayedPipe {
     });
   }
 
+  get fault(): LinkFault {
+    return this.fault_;
+  }
+  set fault(f: LinkFault) {
+    const held = this.fault_ === "hold";
+    this.fault_ = f;
+    if (held && f !== "hold") this.schedule();
+  }
+
   private push(chunk: Buffer): void {
-    if (this.fault === "blackhole") return;
+    if (this.fault_ === "blackhole") return;
     const now = performance.now();
-    let at = now + this.spec.delayMs + this.rng.next() * this.spec.jitterMs;
+    let at = now + this.spec.delayMs + this.shape.extraDelayMs + this.rng.next() * this.spec.jitterMs;
     const s = this.spec.stall;
     if (s !== undefined) {
       const phase = (at - this.epochMs) % s.everyMs;
       if (phase < s.forMs) at += s.forMs - phase;
     }
-    at = Math.max(at, this.lastAt, now);
+    const txMs = this.shape.bytesPerS > 0 ? (chunk.length * 1000) / this.shape.bytesPerS : 0;
+    at = Math.max(at, this.lastAt, now) + txMs;
     this.lastAt = at;
     this.queue.push({ at, chunk });
     this.queuedBytes += chunk.length;
@@ -68,10 +100,17 @@ class DelayedPipe {
     this.schedule();
   }
 
+  /** The source socket closed (FIN, RST or destroyed): pass that on after the queue, and not while held. */
+  sourceClosed(): void {
+    this.srcClosed = true;
+    this.schedule();
+  }
+
   private schedule(): void {
-    if (this.timer !== null) return;
+    if (this.timer !== null || this.fault_ === "hold") return;
     if (this.queue.length === 0) {
-      if (this.ended) this.dst.end();
+      if (this.srcClosed) this.dst.destroy();
+      else if (this.ended) this.dst.end();
       return;
     }
     this.timer = setTimeout(() => this.flush(), Math.max(0, this.queue[0]!.at - performance.now()));
@@ -79,6 +118,7 @@ class DelayedPipe {
 
   private flush(): void {
     this.timer = null;
+    if (this.fault_ === "hold") return;
     const now = performance.now();
     while (this.queue.length > 0 && this.queue[0]!.at <= now + 0.05) {
       const { chunk } = this.queue.shift()!;
@@ -102,6 +142,7 @@ export class LatencyProxy {
   private readonly ups = new Set<DelayedPipe>();
   private readonly downs = new Set<DelayedPipe>();
   private faults: { up: LinkFault; down: LinkFault } = { up: "pass", down: "pass" };
+  private shapes: { up: LinkShape; down: LinkShape } = { up: NO_SHAPE, down: NO_SHAPE };
   private readonly rng: Rng;
   private readonly epochMs = performance.now();
 
@@ -119,27 +160,34 @@ export class LatencyProxy {
     });
   }
 
+  /**
+   * One connection: a pipe each way. A side that closes is closed on the other side after what
+   * is queued towards it, and not while that direction is held: a partition passes no FIN or
+   * RST either, so each end finds out on its own deadline.
+   */
   private accept(client: Socket): void {
     const upstream = connect(this.o.targetPort, this.o.targetHost);
-    for (const s of [client, upstream]) {
+    const up = new DelayedPipe(client, upstream, this.o.up, this.o.bufferBytesMax, this.rng, this.epochMs);
+    const down = new DelayedPipe(upstream, client, this.o.down, this.o.bufferBytesMax, this.rng, this.epochMs);
+    let open = 2;
+    for (const [s, from] of [[client, up], [upstream, down]] as const) {
       s.setNoDelay(true);
       this.sockets.add(s);
       s.on("close", () => {
         this.sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
+        from.sourceClosed();
+        if (--open === 0) for (const p of [up, down]) { p.stop(); this.pipes.delete(p); this.ups.delete(p); this.downs.delete(p); }
       });
       s.on("error", () => s.destroy());
     }
-    const up = new DelayedPipe(client, upstream, this.o.up, this.o.bufferBytesMax, this.rng, this.epochMs);
-    const down = new DelayedPipe(upstream, client, this.o.down, this.o.bufferBytesMax, this.rng, this.epochMs);
     up.fault = this.faults.up;
     down.fault = this.faults.down;
+    up.shape = this.shapes.up;
+    down.shape = this.shapes.down;
     for (const [pipe, set] of [[up, this.ups], [down, this.downs]] as const) {
       this.pipes.add(pipe);
       set.add(pipe);
     }
-    client.once("close", () => { for (const p of [up, down]) { this.pipes.delete(p); this.ups.delete(p); this.downs.delete(p); } });
   }
 
   /** Sets each direction's fault, for every connection now open and every one to come. */
@@ -147,6 +195,26 @@ export class LatencyProxy {
     this.faults = { up: f.up ?? this.faults.up, down: f.down ?? this.faults.down };
     for (const p of this.ups) p.fault = this.faults.up;
     for (const p of this.downs) p.fault = this.faults.down;
+  }
+
+  /** Sets each direction's shaping (given fields replace, absent ones stay), now and for connections to come. */
+  shape(s: { readonly up?: Partial<LinkShape>; readonly down?: Partial<LinkShape> }): void {
+    this.shapes = { up: { ...this.shapes.up, ...s.up }, down: { ...this.shapes.down, ...s.down } };
+    for (const p of this.ups) p.shape = this.shapes.up;
+    for (const p of this.downs) p.shape = this.shapes.down;
+  }
+
+  /** Back to passing everything with only the spec's delays: no fault, no shaping. */
+  heal(): void {
+    this.shape({ up: NO_SHAPE, down: NO_SHAPE });
+    this.fault({ up: "pass", down: "pass" });
+  }
+
+  /** Destroys every connection open now with a TCP RST to both ends; new ones are accepted as before. */
+  reset(): number {
+    const n = this.ups.size;
+    for (const s of [...this.sockets]) s.resetAndDestroy();
+    return n;
   }
 
   /** Connections open through the proxy now. */
