@@ -12,9 +12,9 @@
  *   - the leader paused past its lease (SIGSTOP), then resumed: it sends no ack after waking
  *   - the leader's disk full (a tmpfs the drill mounts; skipped where mounting is refused): a
  *     standby takes over; freed, the old leader rejoins
- * Three more assert what should hold and are skipped, each naming its finding: a leader paused
- * just past its lease acks after waking; a standby on a full disk reports durable what its disk
- * does not hold; a replica reconnecting into a link that swallows its handshake waits ~10 s.
+ * Three more were findings of the drill, now fixed: a leader paused just past its lease no longer
+ * acks after waking; a standby on a full disk never reports durable what its disk does not hold;
+ * a replica reconnecting into a link that swallows its handshake is back within its deadline.
  * At the end the history checker (tools/drill/history.ts) finds nothing lost, duplicated,
  * forked, diverged or misreported over the whole run.
  */
@@ -143,8 +143,9 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
   // the sequencer's HTTP layer drops the idle connection, ~10 s, however soon the link heals.
   // Measured with this test unskipped (seed 18, 400 orders/s): caught up 11.5 s after the heal;
   // in `lockstep drill nemesis --faults drop --seed 5 --duration 60`, 10.6 s and 8.7 s. Skipped
-  // until the subscriber puts a deadline on the handshake; then unskip.
-  it.skip("a replica whose reconnection is swallowed (link dropping bytes 2.5 s): back and caught up within its silence deadline after the heal", async () => {
+  // until the subscriber puts a deadline on the handshake. Fixed: the handshake has the silence
+  // deadline (handshakeTimeout).
+  it("a replica whose reconnection is swallowed (link dropping bytes 2.5 s): back and caught up within its silence deadline after the heal", async () => {
     await healthy();
     const links = c.net.replicaLinks("r2");
     c.net.hold(links, "both", "blackhole");
@@ -249,9 +250,9 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
   // replicas' queued STATUS frames are read, without a lease check (src/sequencer/sequencer.ts,
   // the publisher's onProgress → releaseAcks, and tick() → releaseAcks). Measured with this test
   // unskipped (seed 18, 400 orders/s): 4 acks after waking at the second pause; the history
-  // check found none lost (every in-sync standby held them). Skipped until the sequencer holds
-  // acks without a live lease; then unskip.
-  it.skip("the leader paused just past its lease (SIGSTOP 1.25 s, three times), then resumed: it sends no ack after waking", async () => {
+  // check found none lost (every in-sync standby held them). Fixed: releaseAcks holds every ack
+  // while the lease is not known to be alive.
+  it("the leader paused just past its lease (SIGSTOP 1.25 s, three times), then resumed: it sends no ack after waking", async () => {
     c.load.opTimeoutMs = 15_000;
     try {
       for (let k = 0; k < 3; k++) expect((await pauseLeader(1_250)).acksAfterWaking, `pause ${k + 1}: acks after waking`).toBe(0);
@@ -287,9 +288,9 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
   // records its disk does not hold; the leader commits and acks on that. After the crash that
   // follows (the next write fails: ENOSPC), the standby's journal ends below what it reported.
   // Measured with this test unskipped (seed 18, 400 orders/s): reported durable 11,420 with
-  // 11,371 whole records on disk. Skipped until the journal treats a short write as a failed
-  // one; then unskip.
-  it.skip("a standby's disk full: it never reports durable a record its disk does not hold", async (ctx) => {
+  // 11,371 whole records on disk. Fixed: the journal writes the rest of a short write, and a
+  // write of nothing is a failure.
+  it("a standby's disk full: it never reports durable a record its disk does not hold", async (ctx) => {
     if (c.disks === null || !c.disks.available) ctx.skip(`disk faults unavailable: ${c.disks?.why}`);
     const l = await healthy();
     const si = [0, 1, 2].find((i) => i !== l.index)!;

@@ -207,7 +207,14 @@ export class Journal {
     const seg = this.current();
     if (this.fd < 0) this.fd = openSync(seg.path, existsSync(seg.path) ? "r+" : "w");
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    writeSync(this.fd, buf, 0, buf.length, seg.bytes);
+    // writeSync may write less than asked (a full disk writes what fits): what it did not write
+    // is written again from where it stopped, and a write of nothing is a failure, never taken
+    // for a whole one (durableSeq must only ever cover bytes on disk).
+    for (let done = 0; done < buf.length;) {
+      const n = writeSync(this.fd, buf, done, buf.length - done, seg.bytes + done);
+      if (n <= 0) throw new Error(`journal: could not write ${buf.length - done} bytes to ${seg.path} (disk full?)`);
+      done += n;
+    }
     seg.bytes += buf.length;
     this.pending = [];
     this.pendingBytes = 0;

@@ -359,6 +359,9 @@ export class Sequencer implements HaHost {
    * go out corked, as one write.
    */
   private releaseAcks(): void {
+    // A leader that cannot prove its lease (paused past it, cut off from etcd) acks nothing,
+    // not even what it had committed before: it may already have been replaced.
+    if (this.ha !== null && !this.ha.leaseAlive) return;
     const upTo = this.releasableSeq();
     let n = 0;
     while (n < this.pendingAcks.length && this.pendingAcks[n]!.seq <= upTo) n++;
