@@ -10,7 +10,8 @@
  *   null, where an absent field was meant), floats in any field (msgpackr turns 1.0 into 1),
  *   nested values and extension types (no inbound message has them), invalid UTF-8, and bytes
  *   after the map. Every refusal names the field and carries a WireReason.
- * - `unpackInts` reads an array of integers (a sequenced record) and refuses anything else.
+ * - `IntArrayReader` reads an array of integers (a sequenced record) in place and refuses
+ *   anything else.
  *
  * Both readers walk the bytes once and allocate only the values they return.
  */
@@ -436,27 +437,5 @@ export class IntArrayReader {
   }
 }
 
-/** Thrown by `unpackInts` for bytes that are not an array of at most `max` integers. */
+/** Thrown by `IntArrayReader` for bytes that are not an array of integers. */
 export class NotIntegers extends Error {}
-
-/** Reads an array of safe integers, as a sequenced record is; anything else throws NotIntegers. */
-export function unpackInts(bytes: Uint8Array, max: number): number[] {
-  const r = new Reader(bytes);
-  try {
-    const op = r.u8();
-    const n = op >= 0x90 && op <= 0x9f ? op & 0x0f : op === 0xdc ? r.uint(2) : op === 0xdd ? r.uint(4) : -1;
-    if (n < 0) throw new NotIntegers("not an array");
-    if (n > max) throw new NotIntegers(`${n} elements, at most ${max} expected`);
-    const out = new Array<number>(n);
-    for (let k = 0; k < n; k++) {
-      const v = scalar(r, `#${k}`);
-      if (typeof v !== "number") throw new NotIntegers(`element ${k} is not an integer`);
-      out[k] = v;
-    }
-    if (r.i !== bytes.length) throw new NotIntegers("bytes after the array");
-    return out;
-  } catch (err) {
-    if (err instanceof Refusal) throw new NotIntegers(err.text);
-    throw err;
-  }
-}
