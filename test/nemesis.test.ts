@@ -98,7 +98,10 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
       }
       expect(wrong, "polls at which the bound excluded the truth").toBe(0);
       expect(converged, "ms from the step to an estimate at +5 s within a bound under 5 ms").not.toBeNull();
-      expect(converged!).toBeLessThan(3_000);
+      // A bound under 5 ms needs probes with short round trips, so how soon it comes depends on
+      // the machine's load (under 3 s alone, 3.2 s in a full CI run); before the estimator dropped
+      // pre-step samples it was wrong for 6.5 s, so 5 s still tells the two apart.
+      expect(converged!).toBeLessThan(5_000);
       const after = (await c.replicaStats(0))!;
       expect(after.link_silences).toBe(before.link_silences);
       expect(after.gaps).toBe(before.gaps);
