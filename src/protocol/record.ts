@@ -24,7 +24,7 @@
  */
 import * as crypto from "node:crypto";
 import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, type Command, type Side, type Stp, type Tif } from "../engine/index.js";
-import { IntArrayReader, NotIntegers, pack } from "./wire.js";
+import { asNotIntegers, IntArrayReader, pack } from "./wire.js";
 
 export interface SeqRecord {
   readonly seq: number;
@@ -109,7 +109,8 @@ export function decodeRecord(bytes: Uint8Array): SeqRecord {
   try {
     return readRecord(bytes);
   } catch (err) {
-    if (err instanceof NotIntegers) throw new RecordError(`record: not a sequenced command (${err.message})`);
+    const bad = asNotIntegers(err);
+    if (bad !== null) throw new RecordError(`record: not a sequenced command (${bad.message})`);
     throw err;
   }
 }

@@ -211,7 +211,12 @@ class Refusal {
 
 class Reader {
   i = 0;
-  constructor(readonly b: Uint8Array) {}
+  constructor(public b: Uint8Array) {}
+
+  reset(bytes: Uint8Array): void {
+    this.b = bytes;
+    this.i = 0;
+  }
 
   need(n: number): void {
     if (this.i + n > this.b.length) throw new Refusal(WireReason.MALFORMED, "the frame ends in the middle of a value");
@@ -379,62 +384,52 @@ export function unpackFields(bytes: Uint8Array): Unpacked {
  * `end` checks nothing follows. Anything else throws NotIntegers. One instance is reused.
  */
 export class IntArrayReader {
-  private b: Uint8Array = new Uint8Array(0);
-  private i = 0;
+  /**
+   * The byte-level reads are the frame reader's; only what counts as an element differs. Those
+   * reads throw the frame reader's refusal when the bytes run out: `asNotIntegers` turns it
+   * into NotIntegers for the caller, once, rather than a try per element on the hot path.
+   */
+  private readonly r = new Reader(new Uint8Array(0));
 
   open(bytes: Uint8Array): number {
-    this.b = bytes;
-    this.i = 0;
-    const op = this.byte();
+    const r = this.r;
+    r.reset(bytes);
+    const op = r.u8();
     if (op >= 0x90 && op <= 0x9f) return op & 0x0f;
-    if (op === 0xdc) return this.uint(2);
+    if (op === 0xdc) return r.uint(2);
     throw new NotIntegers("not an array of at most 65535 elements");
   }
 
   int(): number {
-    const op = this.byte();
+    const r = this.r;
+    const op = r.u8();
     if (op <= 0x7f) return op;
     if (op >= 0xe0) return op - 0x100;
     switch (op) {
-      case 0xcc: return this.uint(1);
-      case 0xcd: return this.uint(2);
-      case 0xce: return this.uint(4);
-      case 0xcf: return this.safe(this.uint(4) * TWO_32 + this.uint(4));
-      case 0xd0: return this.signed(1);
-      case 0xd1: return this.signed(2);
-      case 0xd2: return this.signed(4);
-      case 0xd3: {
-        const hi = this.uint(4);
-        const lo = this.uint(4);
-        return this.safe((hi >= 0x8000_0000 ? hi - TWO_32 : hi) * TWO_32 + lo);
+      case 0xcc: return r.uint(1);
+      case 0xcd: return r.uint(2);
+      case 0xce: return r.uint(4);
+      case 0xd0: return r.int(1);
+      case 0xd1: return r.int(2);
+      case 0xd2: return r.int(4);
+      case 0xcf: case 0xd3: {
+        const v = r.int64(op === 0xd3);
+        if (Number.isNaN(v)) throw new NotIntegers("an integer beyond ±(2^53 − 1)");
+        return v;
       }
-      default: throw new NotIntegers(`element at byte ${this.i - 1} is not an integer (0x${op.toString(16)})`);
+      default: throw new NotIntegers(`element at byte ${r.i - 1} is not an integer (0x${op.toString(16)})`);
     }
   }
 
   end(): void {
-    if (this.i !== this.b.length) throw new NotIntegers("bytes after the array");
+    if (this.r.i !== this.r.b.length) throw new NotIntegers("bytes after the array");
   }
+}
 
-  private byte(): number {
-    if (this.i >= this.b.length) throw new NotIntegers("the bytes end in the middle of a value");
-    return this.b[this.i++]!;
-  }
-  private uint(n: number): number {
-    if (this.i + n > this.b.length) throw new NotIntegers("the bytes end in the middle of a value");
-    let v = 0;
-    for (let k = 0; k < n; k++) v = v * 256 + this.b[this.i++]!;
-    return v;
-  }
-  private signed(n: number): number {
-    const u = this.uint(n);
-    const half = 2 ** (8 * n - 1);
-    return u >= half ? u - 2 * half : u;
-  }
-  private safe(v: number): number {
-    if (!Number.isSafeInteger(v)) throw new NotIntegers("an integer beyond ±(2^53 − 1)");
-    return v;
-  }
+/** What an IntArrayReader threw, as NotIntegers (bytes that ran out included); null for anything else (a bug). */
+export function asNotIntegers(err: unknown): NotIntegers | null {
+  if (err instanceof NotIntegers) return err;
+  return err instanceof Refusal ? new NotIntegers(err.text) : null;
 }
 
 /** Thrown by `IntArrayReader` for bytes that are not an array of integers. */
