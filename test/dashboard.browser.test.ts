@@ -64,7 +64,9 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
     const first = await page.locator("#ladder tbody").innerText();
     await page.waitForFunction((before) => document.querySelector("#ladder tbody")!.textContent !== before && document.querySelectorAll("#ladder tbody tr").length > 4, first.replace(/\t/g, "").replace(/\n/g, ""), { timeout: 15_000 });
     await page.waitForSelector('#agree.green', { timeout: 10_000 });
-    await page.waitForSelector('tr[data-replica="r1"].status-green', { timeout: 15_000 });
+    await page.waitForSelector('tr[data-replica="r1"].status-green', { timeout: 15_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}; r1's row reads: ${await page.locator('tr[data-replica="r1"]').innerText()}`);
+    });
 
     // Kill r1 from the page: red. Restart it: green again once it has caught up.
     await page.click('tr[data-replica="r1"] button[data-action="kill"]');
