@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT, validateInstrument } from "../engine/index.js";
 import { DEFAULT_LOGIN_LIMITS } from "../util/login-gate.js";
+import { SCALE_MAX } from "../protocol/reference.js";
 
 /** config/local.json of this package, wherever the command is run from (dist/src/config/ → the package root). */
 export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
@@ -23,7 +24,10 @@ const port = z.number().int().min(0).max(65535);
 const clock = z.object({ offsetMs: z.number().min(-3_600_000).max(3_600_000).default(0), driftPpm: z.number().min(-1000).max(1000).default(0) }).strict().default({});
 
 const Instrument = z.object({
-  id: posInt, symbol: z.string().min(1).max(32), tickSize: posInt, lotSize: posInt, qtyMin: posInt, qtyMax: posInt, priceMin: posInt, priceMax: posInt,
+  id: posInt, symbol: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/, "1-32 letters, digits, '.', '_' or '-', starting with a letter or digit (it is a URL path segment)"),
+  tickSize: posInt, lotSize: posInt, qtyMin: posInt, qtyMax: posInt, priceMin: posInt, priceMax: posInt,
+  /** Decimal digits of the price and quantity units (src/protocol/reference.ts): 2 means a price of 12345 is 123.45. */
+  priceScale: z.number().int().min(0).max(SCALE_MAX).default(0), qtyScale: z.number().int().min(0).max(SCALE_MAX).default(0),
 }).strict().superRefine((c, ctx) => {
   const problem = validateInstrument(c);
   if (problem !== null) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
@@ -108,6 +112,12 @@ export const ConfigSchema = z.object({
     if (c.auth !== undefined && (n.key === undefined || !c.auth.replicaKeys.some((k) => k.keyId === n.key))) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["ha", "nodes", i, "key"], message: "with auth, each sequencer node names one of auth.replicaKeys (it follows the leader like a replica)" });
     }
+  });
+  const instrumentIds = new Set<number>(), symbols = new Set<string>();
+  c.instruments.forEach((inst, i) => {
+    if (instrumentIds.has(inst.id)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["instruments", i, "id"], message: `instrument id ${inst.id} is used twice` });
+    if (symbols.has(inst.symbol)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["instruments", i, "symbol"], message: `symbol "${inst.symbol}" is used twice` });
+    instrumentIds.add(inst.id); symbols.add(inst.symbol);
   });
   if (!c.instruments.some((i) => i.id === c.demo.instrument)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["demo", "instrument"], message: `no instrument ${c.demo.instrument}` });
 });
