@@ -265,10 +265,11 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
     await healthy();
   }, 60_000);
 
-  it("the leader's disk full: a standby takes over without losing an ack; freed, the old leader rejoins in sync", async (ctx) => {
+  it("the leader's disk full: it steps down (fenced), a standby takes over without losing an ack; freed, the old leader rejoins in sync", async (ctx) => {
     if (c.disks === null || !c.disks.available) ctx.skip(`disk faults unavailable: ${c.disks?.why}`);
     const l = await healthy();
     const disk = join(c.dir, l.id);
+    const exits = c.cluster.exits.length;
     const taken = c.disks!.fill(disk);
     const full = performance.now();
     try {
@@ -277,6 +278,8 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
         const n = await c.leader();
         return n !== null && n.index !== l.index && n.stats.epoch > l.epoch ? n : null;
       });
+      // It stepped down: fenced (exit 3), not crashed; restarted by the supervisor, it waits as a standby.
+      expect(c.cluster.exits.slice(exits).map((e) => `${e.name}:${e.code}`)).toContain(`${l.id}:3`);
       await sleep(1_000);
       expect(acksAfter(full + 1_000)).toBeGreaterThan(0);
     } finally {
@@ -293,7 +296,7 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
   // Measured with this test unskipped (seed 18, 400 orders/s): reported durable 11,420 with
   // 11,371 whole records on disk. Fixed: the journal writes the rest of a short write, and a
   // write of nothing is a failure.
-  it("a standby's disk full: it never reports durable a record its disk does not hold", async (ctx) => {
+  it("a standby's disk full: it never reports durable a record its disk does not hold, waits without exiting, and catches up when freed", async (ctx) => {
     if (c.disks === null || !c.disks.available) ctx.skip(`disk faults unavailable: ${c.disks?.why}`);
     const l = await healthy();
     const si = [0, 1, 2].find((i) => i !== l.index)!;
@@ -304,12 +307,17 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
     let reported = 0;
     let onDisk = -1;
     try {
+      // Sampled until the standby has said for 1 s that it cannot write (it stays up, not following).
       const started = performance.now();
-      while (c.cluster.exits.length === exits && performance.now() - started < 10_000) {
+      let stalledAt = Infinity;
+      while (performance.now() - stalledAt < 1_000 && performance.now() - started < 10_000) {
         const f = (await c.seqStats(l.index))?.replicas.find((r) => r.id === sid);
         if (f !== undefined) reported = Math.max(reported, f.applied);
+        if (stalledAt === Infinity && (await c.seqStats(si))?.journal_stalled != null) stalledAt = performance.now();
         await sleep(5);
       }
+      expect(stalledAt, `${sid} says in /stats that its journal cannot be written`).toBeLessThan(Infinity);
+      expect(c.cluster.exits.length, "a standby on a full disk waits; it does not exit").toBe(exits);
       // What its disk holds now: whole records, read from a copy (opening cuts a torn tail).
       const copy = mkdtempSync(join(tmpdir(), "lockstep-nemesis-copy-"));
       cpSync(c.cluster.seqJournalDir(si), copy, { recursive: true });

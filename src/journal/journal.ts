@@ -19,6 +19,11 @@ import { CHAIN_BYTES, chainNext, GENESIS_CHAIN } from "../protocol/record.js";
 
 const HEADER_BYTES = 8 + CHAIN_BYTES;
 export const RECORD_BYTES_MAX = 64 * 1024;
+/**
+ * While the disk refuses a write (full, or an I/O error), the journal keeps what it was given in
+ * memory and tries again this often; the first write that succeeds ends the stall.
+ */
+export const STALL_RETRY_MS = 100;
 
 export type FsyncPolicy =
   | { readonly mode: "none" }
@@ -34,6 +39,8 @@ export interface JournalOptions {
   readonly retainSegmentsMax: number;
   /** Called whenever durableSeq advances. */
   readonly onDurable?: (seq: number) => void;
+  /** Called when a write fails and the journal stalls (`why`), and when it can write again (null). */
+  readonly onStall?: (why: string | null) => void;
 }
 
 export interface JournalRecord {
@@ -67,6 +74,8 @@ export class Journal {
   private syncing = false;
   private syncTimer: NodeJS.Timeout | null = null;
   private unsyncedSince = 0;
+  private stalled_: string | null = null;
+  private stallTimer: NodeJS.Timeout | null = null;
   /** Bytes cut off a torn tail when the journal was opened. */
   readonly truncatedBytes: number;
   /** Why the tail was cut (e.g. "CRC mismatch at byte 4096 of …"), or null. */
@@ -89,6 +98,10 @@ export class Journal {
   /** Chain value after the last appended record. */
   get chain(): Buffer {
     return this.chain_;
+  }
+  /** Last seq handed to the OS (written, perhaps not yet fsync'd): below lastSeq while the disk refuses writes. */
+  get lastWrittenSeq(): number {
+    return this.writtenSeq;
   }
   get durableSeq(): number {
     return this.durableSeq_;
@@ -169,7 +182,8 @@ export class Journal {
     chain.copy(rec, 8);
     payload.copy(rec, HEADER_BYTES);
     rec.writeUInt32LE(crc32(rec.subarray(8)), 4);
-    if (this.segments.length === 0 || this.current().bytes + this.pendingBytes >= this.opts.segmentBytesMax) this.roll(seq);
+    // While stalled the current segment grows past its size (a new file would need the disk).
+    if (this.segments.length === 0 || (this.stalled_ === null && this.current().bytes + this.pendingBytes >= this.opts.segmentBytesMax)) this.roll(seq);
     const seg = this.current();
     seg.offsets.push(seg.bytes + this.pendingBytes);
     this.pending.push(rec);
@@ -184,7 +198,8 @@ export class Journal {
   }
 
   private roll(firstSeq: number): void {
-    this.writePending();
+    // A disk that refuses the old segment's tail keeps it the current one (pending) for now.
+    if (!this.writePending()) return;
     if (this.fd >= 0) {
       // Everything up to lastSeq is now in the old file, and the next fsync will be of the new
       // one: make the old file durable before letting go of it.
@@ -202,28 +217,72 @@ export class Journal {
     while (max > 0 && this.segments.length > max) unlinkSync(this.segments.shift()!.path);
   }
 
-  private writePending(): void {
-    if (this.pending.length === 0) return;
+  /** Why the journal cannot write (e.g. "ENOSPC: no space left on device …"), or null when it can. */
+  get stalled(): string | null {
+    return this.stalled_;
+  }
+
+  /**
+   * Writes the pending records at the end of the current segment; false when the disk refused
+   * them. writeSync may write less than asked (a full disk writes what fits): the rest is written
+   * from where it stopped. A write that fails leaves no part of a record behind (the file is cut
+   * back to its last whole record) and keeps the records pending: durableSeq only ever covers
+   * bytes on disk, and the next attempt writes them whole.
+   */
+  private writePending(): boolean {
+    if (this.pending.length === 0) return true;
     const seg = this.current();
-    if (this.fd < 0) this.fd = openSync(seg.path, existsSync(seg.path) ? "r+" : "w");
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    // writeSync may write less than asked (a full disk writes what fits): what it did not write
-    // is written again from where it stopped, and a write of nothing is a failure, never taken
-    // for a whole one (durableSeq must only ever cover bytes on disk).
-    for (let done = 0; done < buf.length;) {
-      const n = writeSync(this.fd, buf, done, buf.length - done, seg.bytes + done);
-      if (n <= 0) throw new Error(`journal: could not write ${buf.length - done} bytes to ${seg.path} (disk full?)`);
-      done += n;
+    this.pending = [buf];
+    try {
+      if (this.fd < 0) this.fd = openSync(seg.path, existsSync(seg.path) ? "r+" : "w");
+      for (let done = 0; done < buf.length;) {
+        const n = writeSync(this.fd, buf, done, buf.length - done, seg.bytes + done);
+        if (n <= 0) throw new Error(`wrote nothing of ${buf.length - done} bytes`);
+        done += n;
+      }
+    } catch (err) {
+      if (this.fd >= 0) {
+        try {
+          ftruncateSync(this.fd, seg.bytes);
+        } catch {
+          // The torn tail stays; opening the journal cuts it (CRC), and nothing counts it as written.
+        }
+      }
+      this.stall(`could not write ${buf.length} bytes to ${seg.path}: ${(err as Error).message}`);
+      return false;
     }
     seg.bytes += buf.length;
     this.pending = [];
     this.pendingBytes = 0;
+    if (this.stalled_ !== null) {
+      this.stalled_ = null;
+      this.opts.onStall?.(null);
+    }
+    return true;
   }
 
-  /** Writes everything appended so far to the OS, then fsyncs according to the policy. */
+  private stall(why: string): void {
+    const first = this.stalled_ === null;
+    this.stalled_ = why;
+    if (this.stallTimer === null) {
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = null;
+        this.flush();
+      }, STALL_RETRY_MS);
+    }
+    if (first) this.opts.onStall?.(why);
+  }
+
+  /**
+   * Writes everything appended so far to the OS, then fsyncs according to the policy. While the
+   * disk refuses writes (`stalled`), the records stay pending and are retried every
+   * STALL_RETRY_MS; nothing of them counts as written or durable until they are.
+   */
   flush(): void {
     if (this.pending.length === 0) return;
-    this.writePending();
+    if (this.stalled_ !== null && this.stallTimer !== null) return;
+    if (!this.writePending()) return;
     this.writtenSeq = this.lastSeq_;
     const p = this.opts.fsync;
     if (p.mode === "none") return this.advanceDurable(this.writtenSeq);
@@ -308,6 +367,7 @@ export class Journal {
     if (seq >= this.lastSeq_) return;
     if (seq < this.firstSeq - 1) throw new RangeError(`journal: cannot cut back to seq ${seq}: records before ${this.firstSeq} are no longer retained`);
     this.flush();
+    if (this.pending.length > 0) throw new Error(`journal: cannot cut back to seq ${seq} while the disk refuses writes (${this.stalled_})`);
     const chain = this.chainAt(seq);
     if (this.syncTimer !== null) clearTimeout(this.syncTimer);
     this.syncTimer = null;
@@ -336,6 +396,8 @@ export class Journal {
   }
 
   close(): void {
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     this.flush();
     if (this.syncTimer !== null) clearTimeout(this.syncTimer);
     if (this.fd >= 0) {

@@ -64,6 +64,8 @@ export const WireReason = {
   FORKED: 116,
   /** A field this message type has, but not in this combination: one the order type does not take, or both `oid` and `coid`. */
   FIELD_NOT_APPLICABLE: 117,
+  /** The sequencer's journal cannot be written (disk full, I/O error): nothing new is sequenced until it can. */
+  STORAGE_UNAVAILABLE: 118,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -86,6 +88,7 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   115: "NOT_SUBSCRIBED",
   116: "FORKED",
   117: "FIELD_NOT_APPLICABLE",
+  118: "STORAGE_UNAVAILABLE",
 };
 
 /**

@@ -123,6 +123,16 @@ export class Leadership {
     this.timer = setInterval(() => this.host.scheduleTick(), Math.max(ISR_CHECK_MS_MIN, Math.floor(this.ha.isrLagMsMax / ISR_CHECKS_PER_LAG)));
   }
 
+  /** A standby whose journal cannot be written stops taking records (they would pile up in memory)... */
+  onJournalStalled(): void {
+    this.follower.stop();
+  }
+
+  /** ... and follows again from what it holds once it can. */
+  onJournalWritable(): void {
+    if (this.host.role === "standby") this.followLeader();
+  }
+
   /** A standby tells the leader how far its journal is durable. */
   onDurable(seq: number): void {
     this.follower.status({ seq, ck: 0, ckh: "" });

@@ -72,6 +72,8 @@ export interface SequencerOptions {
 /** What the sequencer's /stats returns (the launcher, dashboard, drills and benches read it). */
 export interface SequencerStats {
   role: "sequencer"; ha_role: "leader" | "standby" | "fenced"; epoch: number; seq: number; durable_seq: number; committed_seq: number;
+  /** Why the journal cannot be written right now (nothing new is sequenced), or null; and how often that began. */
+  journal_stalled: string | null; journal_stalls: number;
   id?: string; leader?: string | null; following?: string | null; isr?: string[]; forked?: string | null;
   commands: number; acks: number; pending_acks: number; rejects: Record<string, number>;
   divergences: number; catch_ups: number; status_refused: number; silent_followers: number; seal_failures: number; logged_in: number; waiting_to_log_in: number;
@@ -119,10 +121,10 @@ export class Sequencer implements HaHost {
   role: "leader" | "standby" | "fenced";
   /** Replicas get, and clients are acked, records up to here: everything in non-HA mode. */
   private committed = 0;
-  readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), sealFailures: 0 };
+  readonly counters = { commands: 0, acks: 0, rejects: new Map<number, number>(), sealFailures: 0, journalStalls: 0 };
 
   constructor(private readonly o: SequencerOptions) {
-    this.journal = Journal.open({ ...o.journal, onDurable: (seq) => { this.ha?.onDurable(seq); this.scheduleTick(); } });
+    this.journal = Journal.open({ ...o.journal, onDurable: (seq) => { this.ha?.onDurable(seq); this.scheduleTick(); }, onStall: (why) => this.onJournalStall(why) });
     if (this.journal.truncatedBytes > 0) o.log.warn({ note: this.journal.recoveryNote }, "journal: cut a torn tail on open");
     this.instrumentIds = new Set(o.instruments.map((i) => i.id));
     this.ring = new Ring(o.ringRecordsMax);
@@ -204,6 +206,27 @@ export class Sequencer implements HaHost {
     this.committed = Math.min(this.committed, seq);
   }
 
+  /**
+   * The journal stopped being writable (`why`) or became writable again (null). While it is not,
+   * new commands are refused (STORAGE_UNAVAILABLE) and nothing pending is acked (nothing of it is
+   * durable); the records already sequenced wait in memory and are written when space returns. A
+   * leader of an HA group steps down instead (an in-sync standby takes over at once); a standby
+   * stops following until it can write, so what it holds in memory stays bounded.
+   */
+  private onJournalStall(why: string | null): void {
+    if (why === null) {
+      this.o.log.warn({ seq: this.journal.lastSeq, pendingAcks: this.pendingAcks.length }, "journal writable again: sequencing and acking resume");
+      this.ha?.onJournalWritable();
+      this.scheduleTick();
+      return;
+    }
+    this.counters.journalStalls++;
+    this.o.log.error({ why, seq: this.journal.lastSeq, written: this.journal.lastWrittenSeq }, "journal cannot be written: new commands are refused and acks held until it can (retrying)");
+    if (this.ha === null) return;
+    if (this.role === "leader") this.fence(`journal cannot be written: ${why}`);
+    else this.ha.onJournalStalled();
+  }
+
   /** Leadership is gone: stop serving at once; the operator (or supervisor) restarts us as a standby. */
   fence(why: string): void {
     if (this.role === "fenced") return;
@@ -277,6 +300,7 @@ export class Sequencer implements HaHost {
 
   /** Why a logged-in client's command may not be sequenced now (rate limits, pending acks), or null. */
   private admission(user: ClientData): [WireReason, string] | null {
+    if (this.journal.stalled !== null) return [WireReason.STORAGE_UNAVAILABLE, "this sequencer cannot write its journal (see its log and /stats journal_stalled): nothing new is sequenced until it can; retry later"];
     if (this.pendingAcks.length >= this.limits.pendingAcksMax) return [WireReason.OVERLOADED, `${this.limits.pendingAcksMax} commands are waiting for their durability; retry shortly`];
     const now = performance.now();
     const limited = !user.bucket!.take(now) ? `more than ${this.limits.connectionRatePerS} commands/s (burst ${this.limits.connectionBurst}) on this connection`
@@ -331,7 +355,9 @@ export class Sequencer implements HaHost {
     this.tickScheduled = false;
     this.journal.flush();
     if (this.role !== "leader") return;
-    if (this.ha === null) this.committed = this.journal.lastSeq;
+    // Replicas get only what this node's own disk has been handed: a record lost with an
+    // unwritable journal would otherwise be sequenced again, differently, after a restart.
+    if (this.ha === null) this.committed = this.journal.lastWrittenSeq;
     else {
       this.ha.updateIsr();
       // Without a lease known to be alive, hold replication and acks (the sequenced records
@@ -395,6 +421,8 @@ export class Sequencer implements HaHost {
       .counter("lockstep_sequencer_seal_failures_total", "Commands refused because their record did not decode back to them (a bug).", [[{}, this.counters.sealFailures]])
       .gauge("lockstep_sequencer_seq", "Last sequence number.", this.journal.lastSeq)
       .gauge("lockstep_sequencer_durable_seq", "Last sequence number fsync'd per the policy.", this.journal.durableSeq)
+      .gauge("lockstep_sequencer_journal_stalled", "1 while the journal cannot be written (new commands refused, acks held).", this.journal.stalled === null ? 0 : 1)
+      .counter("lockstep_sequencer_journal_stalls_total", "Times the journal stopped being writable.", [[{}, this.counters.journalStalls]])
       .gauge("lockstep_sequencer_committed_seq", "Last sequence number every in-sync standby has (what replicas may get and clients may be acked).", this.committed)
       .gauge("lockstep_sequencer_pending_acks", "Commands sequenced and waiting for their durability before the ack.", this.pendingAcks.length)
       .gauge("lockstep_sequencer_epoch", "Epoch this node leads, or the newest it has seen.", this.epoch)
@@ -412,6 +440,7 @@ export class Sequencer implements HaHost {
     const c = this.publisher.counters;
     return {
       role: "sequencer", ha_role: this.role, epoch: this.epoch, seq: this.journal.lastSeq, durable_seq: this.journal.durableSeq, committed_seq: this.committed,
+      journal_stalled: this.journal.stalled, journal_stalls: this.counters.journalStalls,
       ...(this.ha === null ? {} : this.ha.stats()),
       commands: this.counters.commands, acks: this.counters.acks, pending_acks: this.pendingAcks.length,
       rejects: Object.fromEntries([...this.counters.rejects].map(([k, v]) => [WIRE_REASON_NAME[k as WireReason], v])),
