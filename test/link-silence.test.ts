@@ -4,10 +4,12 @@
  * on loopback: (1) the sequencer → replica direction blackholed: the replica cuts the link
  * within its silence deadline, keeps trying, and once healed catches up and agrees;
  * (2) the replica → sequencer direction blackholed: the sequencer cuts the silent follower
- * within its deadline, so it stops counting for `replicas:K` acks.
+ * within its deadline, so it stops counting for `replicas:K` acks; (3) a replica's feed goes
+ * silent under a client: the SDK notices within its deadline, moves to the next replica and
+ * resumes its reports with none lost or repeated.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { TradingClient } from "../src/client/index.js";
+import { FeedClient, TradingClient } from "../src/client/index.js";
 import { LatencyProxy } from "../src/tools/netsim/proxy.js";
 import { TestCluster, until } from "./cluster-helpers.js";
 
@@ -23,9 +25,9 @@ afterEach(async () => {
   cluster = proxy = null;
 });
 
-async function proxied(c: TestCluster): Promise<string> {
-  proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: c.sequencer.port, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 1 });
-  return `ws://127.0.0.1:${await proxy.listen()}/replicate`;
+async function proxied(c: TestCluster, port = c.sequencer.port, path = "/replicate"): Promise<string> {
+  proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: port, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 1 });
+  return `ws://127.0.0.1:${await proxy.listen()}${path}`;
 }
 
 describe("silent links", () => {
@@ -61,5 +63,43 @@ describe("silent links", () => {
     await until(() => c.sequencer.stats().silent_followers >= 1, 5_000);
     expect(performance.now() - cutAt).toBeLessThan(DETECT_MS_MAX);
     void r;
+  });
+
+  it("a feed client notices a silent replica within its deadline, moves on, and resumes its reports with none lost or repeated", async () => {
+    cluster = new TestCluster();
+    await cluster.start(2);
+    const c = cluster;
+    const [r1, r2] = c.replicas as [typeof c.replicas[0], typeof c.replicas[0]];
+    const reports: string[] = [];
+    const failovers: number[] = [];
+    const feed = new FeedClient({
+      urls: [await proxied(c, r1.port, "/feed"), c.feedUrl(r2)], account: 1, silenceMsMax: SILENCE_MS,
+      onReport: (m) => reports.push(`${m.seq}/${m.n}`), onFailover: () => failovers.push(performance.now()),
+    });
+    await feed.connect();
+    const t = await TradingClient.connect(c.tradeUrl, 1);
+    const order = (i: number) => t.submit({ instrument: 1, side: i % 2 === 0 ? "buy" : "sell", price: 100 + (i % 3), quantity: 1 });
+    let last = 0;
+    for (let i = 0; i < 20; i++) last = (await order(i)).seq;
+    await feed.caughtUp(last, 5_000);
+    expect(feed.lastReport.seq).toBe(last);
+    proxy!.fault({ down: "blackhole" });
+    const cutAt = performance.now();
+    for (let i = 20; i < 40; i++) last = (await order(i)).seq;
+    await until(() => failovers.length > 0, 5_000);
+    expect(failovers[0]! - cutAt, "silence noticed within the deadline").toBeLessThan(DETECT_MS_MAX);
+    expect(feed.silences).toBe(1);
+    expect(feed.url).toBe(c.feedUrl(r2));
+    await feed.caughtUp(last, 5_000);
+    expect(feed.lastReport).toMatchObject({ seq: last, done: true });
+    // Every command's reports once, in order: what the account would read from a fresh subscription.
+    const all: string[] = [];
+    const fresh = new FeedClient({ urls: [c.feedUrl(r2)], account: 1, onReport: (m) => all.push(`${m.seq}/${m.n}`) });
+    await fresh.connect();
+    await fresh.caughtUp(last, 5_000);
+    fresh.close();
+    expect(reports).toEqual(all);
+    feed.close();
+    await t.close();
   });
 });

@@ -7,6 +7,11 @@
  * report has arrived) and drops what it already holds, so none is lost or repeated. The local
  * book is rebuilt from a snapshot and every update's checksum is verified; a mismatch is
  * reported and the book is re-fetched.
+ *
+ * A replica that goes silent (a link that delivers nothing, without FIN or RST) is noticed by
+ * the client, not by TCP: it pings every quarter of `silenceMsMax` and, when it has heard
+ * nothing (no frame, no pong) for `silenceMsMax`, drops the connection and moves on as if it
+ * had closed. The opening handshake has the same deadline.
  */
 import { WebSocket, type ClientOptions } from "ws";
 import { bookChecksum } from "../protocol/checksum.js";
@@ -32,7 +37,17 @@ export interface FeedOptions {
   readonly credentials?: Credentials;
   /** Options for the WebSocket (e.g. `{ ca }` for wss:// through a TLS proxy). */
   readonly socket?: ClientOptions;
+  /** A replica heard from in nothing (no frame, no pong) for this long is left for the next one. */
+  readonly silenceMsMax?: number;
 }
+
+/** Default `silenceMsMax`: the same deadline the replication link uses. */
+export const FEED_SILENCE_MS_MAX = 2_000;
+/** Pings per silence deadline: a live replica answers several times before the deadline. */
+const PINGS_PER_SILENCE = 4;
+/** Reconnection backoff after a lost replica: first try, then doubling up to the cap. */
+const RECONNECT_MS_MIN = 20;
+const RECONNECT_MS_MAX = 2_000;
 
 /** A book kept from snapshot + updates. */
 export class LocalBook {
@@ -78,10 +93,17 @@ export class FeedClient {
   private closing = false;
   private bookReady = false;
   private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
+  private heartbeat: NodeJS.Timeout | null = null;
+  private heardAtMs = 0;
+  private readonly silenceMsMax: number;
   reportsReceived = 0;
   duplicatesDropped = 0;
+  /** Connections dropped because the replica went silent. */
+  silences = 0;
 
-  constructor(private readonly o: FeedOptions) {}
+  constructor(private readonly o: FeedOptions) {
+    this.silenceMsMax = o.silenceMsMax ?? FEED_SILENCE_MS_MAX;
+  }
 
   /** Connects to the first reachable replica and subscribes. */
   async connect(): Promise<void> {
@@ -111,7 +133,7 @@ export class FeedClient {
 
   private open(url: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { ...this.o.socket, perMessageDeflate: false });
+      const ws = new WebSocket(url, { handshakeTimeout: this.silenceMsMax, ...this.o.socket, perMessageDeflate: false });
       ws.binaryType = "nodebuffer";
       ws.once("error", reject);
       ws.once("open", () => {
@@ -119,6 +141,7 @@ export class FeedClient {
         ws.on("error", () => undefined);
         this.ws = ws;
         this.bookReady = false;
+        this.watch(ws);
         if (this.o.account !== undefined) {
           if (this.o.credentials !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: this.o.account, ...proofFor(this.o.credentials, this.o.account) }));
           ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.resumeFrom() }));
@@ -126,14 +149,32 @@ export class FeedClient {
         if (this.o.instrument !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: this.o.instrument }));
         resolve();
       });
-      ws.on("message", (data: Buffer) => this.onFrame(data));
+      ws.on("message", (data: Buffer) => {
+        this.heardAtMs = performance.now();
+        this.onFrame(data);
+      });
+      ws.on("pong", () => { this.heardAtMs = performance.now(); });
       ws.on("close", () => this.onClose(ws));
     });
+  }
+
+  /** Pings `ws` and drops it (terminate: no closing handshake to wait for) once it has been silent too long. */
+  private watch(ws: WebSocket): void {
+    this.heardAtMs = performance.now();
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => {
+      if (this.ws !== ws) return;
+      if (performance.now() - this.heardAtMs <= this.silenceMsMax) return ws.ping();
+      this.silences++;
+      ws.terminate();
+    }, Math.max(1, Math.floor(this.silenceMsMax / PINGS_PER_SILENCE)));
   }
 
   private onClose(ws: WebSocket): void {
     if (this.ws !== ws || this.closing) return;
     this.ws = null;
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     this.urlIndex = (this.urlIndex + 1) % this.o.urls.length;
     this.o.onFailover?.(this.url);
     const retry = (delayMs: number): void => {
@@ -141,11 +182,11 @@ export class FeedClient {
         if (this.closing) return;
         this.open(this.url).catch(() => {
           this.urlIndex = (this.urlIndex + 1) % this.o.urls.length;
-          retry(Math.min(2000, delayMs * 2));
+          retry(Math.min(RECONNECT_MS_MAX, delayMs * 2));
         });
       }, delayMs);
     };
-    retry(20);
+    retry(RECONNECT_MS_MIN);
   }
 
   private onFrame(data: Buffer): void {
@@ -209,6 +250,8 @@ export class FeedClient {
 
   close(): void {
     this.closing = true;
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     this.ws?.close();
   }
 }
