@@ -83,6 +83,9 @@ describe("silent links", () => {
     for (let i = 0; i < 20; i++) last = (await order(i)).seq;
     await feed.caughtUp(last, 5_000);
     expect(feed.lastReport.seq).toBe(last);
+    // A quiet but live replica (nothing trades) answers pings: no false alarm over 3 deadlines.
+    await new Promise((r) => setTimeout(r, 3 * SILENCE_MS));
+    expect(feed.silences).toBe(0);
     proxy!.fault({ down: "blackhole" });
     const cutAt = performance.now();
     for (let i = 20; i < 40; i++) last = (await order(i)).seq;
