@@ -60,7 +60,7 @@ export async function runClient(args: string[]): Promise<number> {
       print(`book seq=${feed?.book.seq ?? 0} bids=${JSON.stringify(top.bids)} asks=${JSON.stringify(top.asks)}`, { book: top, seq: feed?.book.seq ?? 0 });
       continue;
     }
-    const sent = cmd.kind === "order" ? trading.submit(cmd.req) : cmd.kind === "cancel" ? trading.cancel(cmd.oid) : cmd.kind === "kill" ? trading.cancelAll() : trading.modify(cmd.oid, cmd.px, cmd.qty);
+    const sent = cmd.kind === "order" ? trading.submit(cmd.req) : cmd.kind === "cancel" ? trading.cancel(cmd.order) : cmd.kind === "kill" ? trading.cancelAll() : trading.modify(cmd.order, cmd.px, cmd.qty);
     pending.push(sent.then(
       (a) => print(`ack seq=${a.seq} order=${a.oid}`, a),
       (e: unknown) => print(`reject ${(e as LockstepError).message}`, { reject: (e as LockstepError).code, message: (e as Error).message }),
