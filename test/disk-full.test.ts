@@ -68,6 +68,11 @@ describe("a full disk", () => {
     j.flush();
     expect(j.lastWrittenSeq).toBe(written);
     expect(stalls).toHaveLength(1);
+    // What is held in memory still reads (a standby reads its last record's epoch before following).
+    const held = j.read(written - 1, seq);
+    expect(held.map((r) => r.seq)).toEqual(Array.from({ length: seq - written + 2 }, (_, k) => written - 1 + k));
+    expect(held.every((r) => r.payload.equals(payload(r.seq)))).toBe(true);
+    expect(held.at(-1)!.chain.equals(j.chain)).toBe(true);
     // The disk holds whole records only, and exactly the written ones (nothing torn to cut).
     const before = reopenCopy(dir);
     expect(before.truncatedBytes, before.recoveryNote ?? "").toBe(0);

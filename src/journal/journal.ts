@@ -317,7 +317,7 @@ export class Journal {
   }
 
   /**
-   * Up to `countMax` records from `seq` on (written ones only; call flush() first for the newest).
+   * Up to `countMax` records from `seq` on: written ones from their segments, the rest from memory.
    * Records of one segment are contiguous on disk, so each segment's share is one read.
    */
   read(seq: number, countMax: number): JournalRecord[] {
@@ -344,12 +344,28 @@ export class Journal {
       seq = last + 1;
       if (out.length >= countMax) break;
     }
+    if (out.length < countMax && seq > this.writtenSeq && seq <= this.lastSeq_) this.readPending(seq, countMax - out.length, out);
     return out;
   }
 
-  /** Every written record from `fromSeq` on, read a page at a time. */
+  /**
+   * Records appended but not yet written (a flush to come, or a disk that refuses them), read
+   * from memory: they all belong to the current segment (a roll writes the pending ones first).
+   */
+  private readPending(seq: number, countMax: number, out: JournalRecord[]): void {
+    const seg = this.current();
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [buf];
+    for (let s = seq; s <= this.lastSeq_ && out.length < countMax; s++) {
+      const off = seg.offsets[s - seg.firstSeq]! - seg.bytes;
+      const len = buf.readUInt32LE(off);
+      out.push({ seq: s, chain: buf.subarray(off + 8, off + HEADER_BYTES), payload: buf.subarray(off + HEADER_BYTES, off + HEADER_BYTES + len) });
+    }
+  }
+
+  /** Every record from `fromSeq` on, read a page at a time. */
   *records(fromSeq = this.firstSeq, pageRecords = 4096): Generator<JournalRecord> {
-    for (let seq = fromSeq; seq <= this.writtenSeq; seq += pageRecords) yield* this.read(seq, pageRecords);
+    for (let seq = fromSeq; seq <= this.lastSeq_; seq += pageRecords) yield* this.read(seq, pageRecords);
   }
 
   /** Chain value after record `seq` (GENESIS before seq 1). */
