@@ -277,7 +277,8 @@ export class Replica {
   private publish(seq: number): void {
     const out = this.out;
     const app = this.app;
-    for (const t of out.trades) this.recentTrades.get(t.inst)!.push(t);
+    // Keeps the trade objects the engine's listener already made: nothing more is allocated per trade.
+    for (const t of out.trades) this.recentTrades.get(t.inst)?.push(t);
     for (const [inst, flat] of out.levels) {
       if (flat.length === 0 || app === null || app.numSubscribers(bookTopic(inst)) === 0) continue;
       const ch: [number, number, number][] = [];
