@@ -315,3 +315,23 @@ describe("kill switch and open-order cap", () => {
     expect(new Engine([INST], new EventRecorder(), { openOrdersMaxPerAccount: 3 }).stateHash()).not.toBe(new Engine([INST], new EventRecorder()).stateHash());
   });
 });
+
+describe("open orders of an account", () => {
+  it("lists the account's resting orders and pending stops, id ascending, the same after snapshot/restore, and nothing of others", () => {
+    const { engine } = newEngine();
+    limit(engine, 5, 1, BUY, 95, 4);
+    limit(engine, 2, 1, SELL, 105, 3, Tif.GTC, true);
+    limit(engine, 3, 2, SELL, 104, 2);
+    expect(engine.placeStop(1, 9, 1, BUY, 108, 0, 6, Tif.GTC, Stp.NONE, "s-9")).toBe(Reason.OK);
+    limit(engine, 7, 1, BUY, 104, 1);
+    const mine = engine.openOrders(1);
+    expect(mine.map((o) => o.id)).toEqual([2, 5, 9]);
+    expect(mine[0]).toMatchObject({ side: SELL, kind: OrderKind.LIMIT, price: 105, leaves: 3, postOnly: true, tif: Tif.GTC });
+    expect(mine[2]).toMatchObject({ kind: OrderKind.STOP_MARKET, stopPrice: 108, leaves: 6, clientOrderId: "s-9" });
+    // Order 7 filled against order 3 at once: it is gone, order 3 is partly filled.
+    expect(engine.openOrders(2)).toMatchObject([{ id: 3, account: 2, leaves: 1, cum: 1, notional: 104 }]);
+    expect(engine.openOrders(3)).toEqual([]);
+    const restored = Engine.restore(engine.snapshot(), new EventRecorder());
+    expect(restored.openOrders(1)).toEqual(mine);
+  });
+});

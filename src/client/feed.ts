@@ -18,7 +18,8 @@ import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
 import { executionReportOf, type ExecutionReport } from "./codec.js";
 import { proofFor, type Credentials } from "./trading.js";
-import { MsgType, PROTOCOL_VERSION, type BookSnapshot, type BookUpdate, type ErrorMsg, type Report, type TradeMsg } from "../protocol/messages.js";
+import { MsgType, PROTOCOL_VERSION, type BookSnapshot, type BookUpdate, type ErrorMsg, type InstrumentsMsg, type Report, type TradeMsg } from "../protocol/messages.js";
+import type { InstrumentRef } from "../protocol/reference.js";
 
 export interface FeedOptions {
   readonly urls: readonly string[];
@@ -30,6 +31,8 @@ export interface FeedOptions {
   readonly onExecution?: (r: ExecutionReport) => void;
   readonly onBook?: (book: LocalBook) => void;
   readonly onTrade?: (t: TradeMsg) => void;
+  /** When given, the client asks for every instrument's reference data (INSTRUMENTS) on each connect and hands it here. */
+  readonly onInstruments?: (instruments: InstrumentRef[]) => void;
   /** Called when the local book's checksum disagrees with the replica's (it is then re-fetched). */
   readonly onChecksumMismatch?: (seq: number) => void;
   readonly onFailover?: (url: string) => void;
@@ -146,6 +149,7 @@ export class FeedClient {
           if (this.o.credentials !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: this.o.account, ...proofFor(this.o.credentials, this.o.account) }));
           ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.resumeFrom() }));
         }
+        if (this.o.onInstruments !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.INSTRUMENTS }));
         if (this.o.instrument !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: this.o.instrument }));
         resolve();
       });
@@ -190,7 +194,7 @@ export class FeedClient {
   }
 
   private onFrame(data: Buffer): void {
-    const m = decode(data) as Report | BookSnapshot | BookUpdate | TradeMsg | ErrorMsg | undefined;
+    const m = decode(data) as Report | BookSnapshot | BookUpdate | TradeMsg | InstrumentsMsg | ErrorMsg | undefined;
     if (m === undefined) return;
     switch (m.t) {
       case MsgType.REPORT:
@@ -224,6 +228,9 @@ export class FeedClient {
         return;
       case MsgType.TRADE:
         this.o.onTrade?.(m);
+        return;
+      case MsgType.INSTRUMENTS:
+        this.o.onInstruments?.(m.insts);
         return;
       default:
         return;

@@ -1,6 +1,11 @@
 /** Public surface of the client SDK. */
 export { LockstepError, TradingClient, type Credentials } from "./trading.js";
 export { FeedClient, LocalBook, type FeedOptions } from "./feed.js";
+export { RestClient, RestError, type RestOptions, type BookResponse, type OrdersResponse, type RestOrder, type RestTrade, type TradesResponse } from "./rest.js";
+export { levelsToDecimal, orderFromDecimal, type DecimalOrderRequest } from "./decimal.js";
+export {
+  DecimalError, fromDecimal, instrumentRef, priceDecimal, priceUnits, qtyDecimal, qtyUnits, toDecimal, type InstrumentRef,
+} from "../protocol/reference.js";
 export {
   executionReportOf, OrderSide, OrderType, SelfTradePrevention, TimeInForce,
   type ExecutionKind, type ExecutionReport, type OrderRef, type OrderRequest,

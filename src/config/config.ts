@@ -10,6 +10,7 @@ import { z } from "zod";
 import { RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT, validateInstrument } from "../engine/index.js";
 import { DEFAULT_LOGIN_LIMITS } from "../util/login-gate.js";
 import { SCALE_MAX } from "../protocol/reference.js";
+import { TRADES_RECENT_MAX_DEFAULT } from "../protocol/rest.js";
 
 /** config/local.json of this package, wherever the command is run from (dist/src/config/ → the package root). */
 export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
@@ -69,7 +70,7 @@ export const ConfigSchema = z.object({
     }).strict().optional(),
   }).strict(),
   replicaDefaults: z.object({
-    snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, probeIntervalMs: posInt.default(25), silenceMsMax: posInt.optional(),
+    snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, tradesRecentMax: posInt.max(1_000_000).default(TRADES_RECENT_MAX_DEFAULT), probeIntervalMs: posInt.default(25), silenceMsMax: posInt.optional(),
     loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
   }).strict(),
   replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional(), key: z.string().optional() }).strict()).min(1),

@@ -30,6 +30,8 @@ export interface OrderView {
   readonly account: number;
   readonly side: Side;
   readonly kind: OrderKind;
+  readonly tif: Tif;
+  readonly postOnly: boolean;
   readonly price: number;
   readonly stopPrice: number;
   readonly leaves: number;
@@ -733,9 +735,26 @@ export class Engine {
 
   private view(o: Order): OrderView {
     return {
-      id: o.id, instrument: o.book!.id, account: o.account, side: o.side, kind: o.kind, price: o.price, stopPrice: o.stopPrice, leaves: o.leaves,
+      id: o.id, instrument: o.book!.id, account: o.account, side: o.side, kind: o.kind, tif: o.tif, postOnly: o.postOnly, price: o.price, stopPrice: o.stopPrice, leaves: o.leaves,
       cum: o.cum, notional: o.notional, clientOrderId: o.coid, status: liveStatus(o), peerId: o.peer?.id ?? 0,
     };
+  }
+
+  /**
+   * The live orders (resting and pending stops) of `account`, order id ascending: the same list
+   * on every replica at the same seq, restored from a snapshot or not. It visits every live order
+   * until it has found the account's (the engine keeps only their count per account, to keep
+   * the match path free of a second index), so it is for reads that are not on the hot path.
+   */
+  openOrders(account: number): OrderView[] {
+    const wanted = this.openByAccount.get(account) ?? 0;
+    const out: OrderView[] = [];
+    if (wanted === 0) return out;
+    for (const book of this.books.values()) {
+      this.forEachOrder(book, (o) => { if (o.account === account) out.push(this.view(o)); });
+      if (out.length === wanted) break;
+    }
+    return out.sort((a, b) => a.id - b.id);
   }
 
   /** Ids of the orders resting at one price, in time priority. */

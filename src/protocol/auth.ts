@@ -1,5 +1,6 @@
 /**
- * Authentication: HMAC-SHA256 over "key:account:tsUs:nonce" with the key's secret. The server
+ * Authentication: HMAC-SHA256 over "key:account:tsUs:nonce" with the key's secret (a login),
+ * or over that string followed by ":METHOD:PATH" (an HTTP request, below). The server
  * accepts a login once: the timestamp must be within `skewUsMax` of its clock and the nonce
  * must not have been seen in that window (replay protection; nonces are kept only as long as
  * their timestamp could still pass, so memory stays bounded). Secrets come from environment
@@ -29,6 +30,25 @@ export function sign(keyId: string, secret: string, account: number, tsUs: numbe
   return createHmac("sha256", secret).update(`${keyId}:${account}:${tsUs}:${nonce}`).digest();
 }
 
+/**
+ * What an HTTP request signs: the login string, then its method and path (without the query).
+ * Binding the method and path means a signature taken from a REST read can never log in to
+ * /trade (another node, with its own nonce memory) and a captured login never reads over HTTP.
+ * A request's nonce is base64url (REQUEST_NONCE), so it cannot smuggle a ":" into the string.
+ */
+export function signRequest(keyId: string, secret: string, account: number, tsUs: number, nonce: string, method: string, path: string): Buffer {
+  return createHmac("sha256", secret).update(`${keyId}:${account}:${tsUs}:${nonce}:${method}:${path}`).digest();
+}
+
+/** A request nonce: 1–64 base64url characters (prove() makes 16). */
+export const REQUEST_NONCE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A fresh proof for one HTTP request by `account`: `method` upper case ("GET"), `path` as sent, without the query. */
+export function proveRequest(keyId: string, secret: string, account: number, nowUs: number, method: string, path: string): LoginProof {
+  const nonce = randomBytes(12).toString("base64url");
+  return { key: keyId, ts: nowUs, nonce, sig: signRequest(keyId, secret, account, nowUs, nonce, method, path) };
+}
+
 /** A fresh proof for `account`, to put in HELLO or SUBSCRIBE. */
 export function prove(keyId: string, secret: string, account: number, nowUs: number): LoginProof {
   const nonce = randomBytes(12).toString("base64url");
@@ -51,8 +71,18 @@ export class Authenticator {
     for (const k of keys) this.keys.set(k.keyId, { account: k.account, secret: loadSecret(k) });
   }
 
-  /** Checks a proof for `account` at server time `nowUs`; records its nonce when it passes. */
+  /** Checks a login proof for `account` at server time `nowUs`; records its nonce when it passes. */
   verify(p: Partial<LoginProof>, account: number, nowUs: number): AuthResult {
+    return this.check(p, account, nowUs, (secret, key, ts, nonce) => sign(key, secret, account, ts, nonce));
+  }
+
+  /** Checks the proof of one HTTP request (signRequest) like a login: same keys, window and nonce memory. */
+  verifyRequest(p: Partial<LoginProof>, account: number, nowUs: number, method: string, path: string): AuthResult {
+    if (typeof p.nonce === "string" && !REQUEST_NONCE.test(p.nonce)) return { ok: false, why: "the nonce must be 1 to 64 base64url characters (A-Z a-z 0-9 _ -)" };
+    return this.check(p, account, nowUs, (secret, key, ts, nonce) => signRequest(key, secret, account, ts, nonce, method, path));
+  }
+
+  private check(p: Partial<LoginProof>, account: number, nowUs: number, expected: (secret: string, key: string, ts: number, nonce: string) => Buffer): AuthResult {
     if (typeof p.key !== "string" || !Number.isSafeInteger(p.ts) || typeof p.nonce !== "string" || p.nonce.length > 64 || !(p.sig instanceof Uint8Array)) {
       return { ok: false, why: "key, ts, nonce and sig are required" };
     }
@@ -60,7 +90,7 @@ export class Authenticator {
     if (k === undefined) return { ok: false, why: "unknown key" };
     if (k.account !== account) return { ok: false, why: "this key is not for that account" };
     if (Math.abs(nowUs - p.ts!) > this.skewUsMax) return { ok: false, why: "timestamp outside the accepted window" };
-    const want = sign(p.key, k.secret, account, p.ts!, p.nonce);
+    const want = expected(k.secret, p.key, p.ts!, p.nonce);
     if (p.sig.length !== want.length || !timingSafeEqual(p.sig, want)) return { ok: false, why: "bad signature" };
     this.forgetOld(nowUs);
     const id = `${p.key}:${p.nonce}`;

@@ -4,6 +4,8 @@
  * `t` (type). docs/protocol.md specifies each field, unit and code.
  */
 
+import type { InstrumentRef } from "./reference.js";
+
 export const PROTOCOL_VERSION = 1;
 
 export const MsgType = {
@@ -30,6 +32,8 @@ export const MsgType = {
   SUB_REPORTS: 43,
   REPORT: 44,
   TRADE: 45,
+  /** Reference data: a request with no fields, answered by one INSTRUMENTS listing every instrument. */
+  INSTRUMENTS: 46,
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
@@ -66,6 +70,8 @@ export const WireReason = {
   FIELD_NOT_APPLICABLE: 117,
   /** The sequencer's journal cannot be written (disk full, I/O error): nothing new is sequenced until it can. */
   STORAGE_UNAVAILABLE: 118,
+  /** HTTP: no resource at this method and path (the REST paths are in docs/protocol.md). */
+  NOT_FOUND: 119,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -89,6 +95,7 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   116: "FORKED",
   117: "FIELD_NOT_APPLICABLE",
   118: "STORAGE_UNAVAILABLE",
+  119: "NOT_FOUND",
 };
 
 /**
@@ -177,7 +184,12 @@ export interface Report {
   st?: number; coid?: string; px?: number; qty?: number; left?: number; cum?: number; ntl?: number;
   code?: number; tid?: number; liq?: number; cnt?: number;
 }
-export interface TradeMsg { v: number; t: typeof MsgType.TRADE; inst: number; seq: number; tid: number; px: number; qty: number; side: number }
+/** One trade of command `seq`: `side` is the taker's, `ts` the command's sequencer stamp (µs), the same on every replica. */
+export interface TradeMsg { v: number; t: typeof MsgType.TRADE; inst: number; seq: number; tid: number; px: number; qty: number; side: number; ts: number }
+/** Asks for the reference data of every instrument; it has no fields. */
+export interface InstrumentsRequest { v: number; t: typeof MsgType.INSTRUMENTS }
+/** Every configured instrument's reference data, ids ascending (src/protocol/reference.ts). */
+export interface InstrumentsMsg { v: number; t: typeof MsgType.INSTRUMENTS; insts: InstrumentRef[] }
 
-export type FeedClientToReplica = SubBook | SubReports | Hello;
+export type FeedClientToReplica = SubBook | SubReports | Hello | InstrumentsRequest;
 export type FollowerToSequencer = Subscribe | Status | Ping;

@@ -78,6 +78,7 @@ const FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.HELLO]: [id("acct"), ...PROOF],
   [MsgType.SUB_BOOK]: [id("inst")],
   [MsgType.SUB_REPORTS]: [id("acct"), int("from", 0, INT_MAX)],
+  [MsgType.INSTRUMENTS]: [],
 };
 
 /** Follower ids and checkpoint hashes are short printable strings. */

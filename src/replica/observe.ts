@@ -80,4 +80,6 @@ export interface ReplicaStats {
   checkpoint: { seq: number; hash: string }; forked: string | null; halted: Halt | null;
   subscribers: number; last_record_ts_us: number;
   engine_rejects: Record<string, number>; feed_rejects: Record<string, number>;
+  /** REST requests refused, by wire reason (NOT_FOUND, OUT_OF_RANGE, NOT_AUTHENTICATED …). */
+  rest_rejects: Record<string, number>;
 }

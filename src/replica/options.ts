@@ -1,8 +1,9 @@
 /** How a replica is configured (src/config's replicaDefaults and replicas[] become these). */
 import type { SystemClock } from "../clock/clock.js";
-import type { EngineOptions, InstrumentConfig } from "../engine/index.js";
+import type { EngineOptions } from "../engine/index.js";
 import type { Logger } from "pino";
 import type { Authenticator } from "../protocol/auth.js";
+import type { InstrumentSpec } from "../protocol/reference.js";
 
 export interface ReplicaOptions {
   readonly id: string;
@@ -12,13 +13,16 @@ export interface ReplicaOptions {
   /** Port of this replica's feed endpoint; 0 picks a free one. */
   readonly port: number;
   readonly dataDir: string;
-  readonly instruments: readonly InstrumentConfig[];
+  /** The engine's instruments, with the scales their reference data (INSTRUMENTS, /v1/instruments) states prices and quantities in. */
+  readonly instruments: readonly InstrumentSpec[];
   /** Must be the same on every replica: part of the state machine's definition. */
   readonly engine?: EngineOptions;
   readonly snapshotEverySeq: number;
   readonly hashEverySeq: number;
   /** Execution reports kept for clients resuming from a seq. */
   readonly reportRingMax: number;
+  /** Trades kept per instrument for GET /v1/trades (since this replica started); default TRADES_RECENT_MAX_DEFAULT (src/protocol/rest.ts). */
+  readonly tradesRecentMax?: number;
   /** A feed subscriber with more than this buffered is disconnected (slow consumer). */
   readonly feedBufferBytesMax: number;
   /** Clock probes to the sequencer, one per this many ms. */

@@ -20,7 +20,8 @@ export interface ReportOut {
   st?: number; coid?: string; px?: number; qty?: number; left?: number; cum?: number; ntl?: number;
   code?: number; tid?: number; liq?: number; cnt?: number;
 }
-export interface TradeOut { inst: number; tid: number; px: number; qty: number; side: number }
+/** One public trade of command `seq`: `side` is the taker's, `ts` the command's sequencer stamp (µs). */
+export interface TradeOut { seq: number; inst: number; tid: number; px: number; qty: number; side: number; ts: number }
 
 /** The report's coid field: absent when the order has none. */
 const coidField = (coid: string): string | undefined => (coid === "" ? undefined : coid);
@@ -28,6 +29,8 @@ const workingStatus = (cum: number): OrderStatus => (cum > 0 ? OrderStatus.PARTI
 
 export class CommandOutputs extends NullListener {
   seq = 0;
+  /** The command's sequencer stamp, µs: carried by its trades, never used to match. */
+  tsUs = 0;
   readonly reports: ReportOut[] = [];
   /** instrument → flat [side, price, qty, side, price, qty, …] */
   readonly levels = new Map<number, number[]>();
@@ -35,8 +38,9 @@ export class CommandOutputs extends NullListener {
   /** Reports so far per account, for `end()`; looked up only, cleared per command. */
   private readonly perAccount = new Map<number, number>();
 
-  begin(seq: number): void {
+  begin(seq: number, tsUs = 0): void {
     this.seq = seq;
+    this.tsUs = tsUs;
     this.reports.length = 0;
     this.trades.length = 0;
     for (const l of this.levels.values()) l.length = 0;
@@ -68,7 +72,7 @@ export class CommandOutputs extends NullListener {
     const st = (left: number): OrderStatus => (left === 0 ? OrderStatus.FILLED : OrderStatus.PARTIALLY_FILLED);
     this.reports.push({ n: 0, acct: makerAccount, k: ReportKindOf.FILL, oid: makerId, st: st(makerLeft), coid: coidField(makerCoid), px: price, qty, left: makerLeft, cum: makerCum, ntl: makerNotional, tid: tradeId, liq: 0 });
     this.reports.push({ n: 0, acct: takerAccount, k: ReportKindOf.FILL, oid: takerId, st: st(takerLeft), coid: coidField(takerCoid), px: price, qty, left: takerLeft, cum: takerCum, ntl: takerNotional, tid: tradeId, liq: 1 });
-    this.trades.push({ inst: instrument, tid: tradeId, px: price, qty, side: takerSide });
+    this.trades.push({ seq: this.seq, inst: instrument, tid: tradeId, px: price, qty, side: takerSide, ts: this.tsUs });
   }
   /** `qty` is what was open and is now cancelled; `left` is 0, the order being done. */
   override cancelled(_i: number, orderId: number, account: number, leftQty: number, reason: CancelReason, cum: number, notional: number, coid: string): void {

@@ -10,7 +10,8 @@
  *               keeps serving what it has, says so in STATUS, /stats and metrics, and never
  *               skips the record or crash-loops on it)
  *   4. publish  execution reports to the owning account's subscribers (and a resume ring),
- *               L2 updates with a top-10 checksum and trades to book subscribers
+ *               L2 updates with a top-10 checksum and trades to book subscribers (and a
+ *               ring of recent trades per instrument for REST)
  *   5. report   STATUS (applied seq, last checkpoint hash) to the sequencer after each batch
  *   6. persist  a snapshot (engine state + seq + chain) every N seqs and on stop; a restart
  *               loads it and catches up from there
@@ -18,10 +19,12 @@
 import { mkdirSync } from "node:fs";
 import uWS from "uWebSockets.js";
 import { Engine, REASON_NAME, type Reason } from "../engine/index.js";
-import { bookChecksum } from "../protocol/checksum.js";
+import { bookChecksum, CHECKSUM_LEVELS } from "../protocol/checksum.js";
 import { encode } from "../protocol/codec.js";
 import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Pong } from "../protocol/messages.js";
 import { chainNext, decodeRecord, GENESIS_CHAIN, RecordError } from "../protocol/record.js";
+import { instrumentRef, type InstrumentRef } from "../protocol/reference.js";
+import { TRADES_RECENT_MAX_DEFAULT } from "../protocol/rest.js";
 import { validateFeedFrame } from "../protocol/validate.js";
 import { Subscriber, type VerifiedBatch } from "../replication/subscriber.js";
 import { Ring } from "../util/ring.js";
@@ -30,7 +33,8 @@ import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
 import { PromText } from "../metrics/prometheus.js";
-import { CommandOutputs } from "./outputs.js";
+import { CommandOutputs, type TradeOut } from "./outputs.js";
+import { serveRest } from "./rest.js";
 import { ReplicaLatency, type Halt, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
 import type { ReplicaOptions } from "./options.js";
 import { loadSnapshot, saveSnapshot, saveSnapshotInBackground, type Persisted } from "./snapshot.js";
@@ -42,7 +46,7 @@ export type { Halt, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
 interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
 
 const bookTopic = (inst: number): string => `book/${inst}`;
-/** Feed clients send small requests (HELLO, SUB_BOOK, SUB_REPORTS); uWS closes a connection sending larger frames. */
+/** Feed clients send small requests (HELLO, SUB_BOOK, SUB_REPORTS, INSTRUMENTS); uWS closes a connection sending larger frames. */
 const FEED_FRAME_BYTES_MAX = 4096;
 /** uWS closes a feed connection idle this long (market data keeps subscribed ones busy). */
 const FEED_IDLE_TIMEOUT_S = 120;
@@ -83,6 +87,12 @@ export class Replica {
   /** Engine rejects by reason code, and refused feed frames by wire reason code. */
   private readonly engineRejects = new Map<number, number>();
   private readonly feedRejects = new Map<number, number>();
+  private readonly restRejects = new Map<number, number>();
+  /** Reference data of every instrument, ids ascending, and the feed's INSTRUMENTS frame of it (the same for every request). */
+  private readonly refs: readonly InstrumentRef[];
+  private readonly instrumentsFrame: Buffer;
+  /** The latest trades per instrument, oldest first, for GET /v1/trades: those applied since this replica started. */
+  private readonly recentTrades = new Map<number, Ring<TradeOut>>();
   private readonly clock: SystemClock;
   private readonly skew = new SkewEstimator();
   readonly latency = new ReplicaLatency();
@@ -95,6 +105,9 @@ export class Replica {
     this.upstreamUrls = typeof o.sequencerUrl === "string" ? [o.sequencerUrl] : o.sequencerUrl;
     if (this.upstreamUrls.length === 0) throw new Error("replica: no sequencer URL");
     this.reportRing = new Ring(o.reportRingMax);
+    this.refs = [...o.instruments].sort((a, b) => a.id - b.id).map(instrumentRef);
+    this.instrumentsFrame = Buffer.from(encode({ v: PROTOCOL_VERSION, t: MsgType.INSTRUMENTS, insts: this.refs }));
+    for (const i of o.instruments) this.recentTrades.set(i.id, new Ring(o.tradesRecentMax ?? TRADES_RECENT_MAX_DEFAULT));
     this.clock = o.clock ?? new SystemClock();
     this.rotateTimer = setInterval(() => this.latency.rotate(), 1000);
     this.rotateTimer.unref();
@@ -245,7 +258,7 @@ export class Replica {
       // Same records as the compensated histogram, so the drill compares like with like.
       if (trueReceivedUs !== 0) this.latency.oneWayTrue.record(trueReceivedUs - r.tsUs);
     }
-    this.out.begin(r.seq);
+    this.out.begin(r.seq, r.tsUs);
     this.engine.apply(r.cmd);
     this.out.end();
     this.latency.apply.record((performance.now() - started) * 1000);
@@ -264,12 +277,14 @@ export class Replica {
   private publish(seq: number): void {
     const out = this.out;
     const app = this.app;
+    // Keeps the trade objects the engine's listener already made: nothing more is allocated per trade.
+    for (const t of out.trades) this.recentTrades.get(t.inst)?.push(t);
     for (const [inst, flat] of out.levels) {
       if (flat.length === 0 || app === null || app.numSubscribers(bookTopic(inst)) === 0) continue;
       const ch: [number, number, number][] = [];
       for (let i = 0; i < flat.length; i += 3) ch.push([flat[i]!, flat[i + 1]!, flat[i + 2]!]);
-      const d = this.engine.depth(inst, 10);
-      for (const t of out.trades) if (t.inst === inst) app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, seq, ...t }), true);
+      const d = this.engine.depth(inst, CHECKSUM_LEVELS);
+      for (const t of out.trades) if (t.inst === inst) app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, ...t }), true);
       app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
     }
     for (const rep of out.reports) {
@@ -339,6 +354,12 @@ export class Replica {
     app.get("/seq", (res) => {
       res.writeHeader("content-type", "application/json").end(`{"seq":${this.applied},"halted":${this.halt !== null}}`);
     });
+    serveRest(app, {
+      instruments: this.refs, auth: this.o.auth, seq: () => this.applied, nowUs: () => this.clock.nowUs(),
+      depth: (inst, levelsMax) => this.engine.depth(inst, levelsMax), trades: (inst) => this.recentTrades.get(inst), openOrders: (acct) => this.engine.openOrders(acct),
+      refused: (code) => this.restRejects.set(code, (this.restRejects.get(code) ?? 0) + 1),
+      failed: (err) => this.o.log.error({ err: (err as Error).message }, "REST read failed (a bug): answered 500 INTERNAL"),
+    });
     this.app = app;
     const l = await listen(app, this.o.host, this.o.port, `replica ${this.o.id}`);
     this.listenSocket = l.token;
@@ -363,6 +384,10 @@ export class Replica {
       d.loggedIn = m.acct;
       this.feedGate.done(ws);
       ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct: m.acct, ep: this.epoch, seq: this.applied }), true);
+      return;
+    }
+    if (m.t === MsgType.INSTRUMENTS) {
+      ws.send(this.instrumentsFrame, true);
       return;
     }
     if (m.t === MsgType.SUB_BOOK) {
@@ -435,6 +460,7 @@ export class Replica {
       checkpoint: this.checkpoint, forked: this.upstream.forked, halted: this.halt, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
+      rest_rejects: Object.fromEntries([...this.restRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
     };
   }
 
