@@ -7,6 +7,7 @@ Accounts 6-7, instrument 2 of the cluster's lists (only buys rest there)."""
 
 from __future__ import annotations
 
+import asyncio
 import unittest
 
 from cluster_env import ClusterTest, bounded, reports_through
@@ -26,11 +27,12 @@ class ResendAfterCut(ClusterTest):
         self.feed = await self.reports(acct)
         order = Order(inst, Side.BUY, 7, price=200, client_order_id="resend-arrived")
         first = await self.env.trader(acct)
-        await first.send_new(order)  # its ACK is never read: the connection dies first
+        pending = await first.send_new(order)  # what its ACK says is never used: the connection dies
         accepted = await self.feed.next_report(10)
         self.assertEqual((accepted.kind, accepted.client_order_id), (ReportKind.ACCEPTED, "resend-arrived"))
         first.abort()
         await bounded(first.closed())
+        await asyncio.gather(pending, return_exceptions=True)  # an ACK or ConnectionLost, whichever came first
 
         seq, reports = await self.resend(acct, order)
         [dup] = reports
