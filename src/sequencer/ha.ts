@@ -151,8 +151,15 @@ export class Leadership {
   private async cutReplacedTail(): Promise<void> {
     const j = this.host.journal;
     const mine = lastLoggedEpoch(j);
+    const held = j.lastSeq;
     const newer = await this.ha.coordinator.epochsAfter(mine);
     const { state } = await this.ha.coordinator.readState();
+    // Elected while etcd answered: the newer epoch may be our own, its records ours and already
+    // sent. Only a standby cuts, and only from what it held before asking (found by the
+    // nemesis drill: a leader cut its own new epoch's records, which its standbys then refused
+    // as a fork).
+    if (this.host.role !== "standby") throw new Error(`no longer a standby (${this.host.role}): nothing to follow or cut`);
+    if (j.lastSeq !== held) throw new Error(`the journal moved from ${held} to ${j.lastSeq} while etcd answered: asking again`);
     if (state !== null && state.epoch > this.host.epoch) this.host.epoch = state.epoch;
     const cut = newer.length === 0 ? j.lastSeq : newer[0]!.startSeq - 1;
     if (cut >= j.lastSeq) return;

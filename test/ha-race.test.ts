@@ -1,0 +1,93 @@
+/**
+ * A race in leadership, found by the nemesis drill (5,000 orders/s, leaders losing 1 s leases
+ * on a saturated machine) and pinned here with a scripted coordinator: a standby about to
+ * follow asks etcd which epochs replaced its tail; while it waits for the answer it is elected
+ * and sequences its own epoch; the answer names that very epoch, and the node cut its own new
+ * records (already sent to its standbys, which then refused its next batch as a fork). Now only
+ * a standby cuts, and only when its journal did not move while etcd answered.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { SystemClock } from "../src/clock/clock.js";
+import { Journal } from "../src/journal/journal.js";
+import { encodeRecord } from "../src/protocol/record.js";
+import type { ClusterState, Coordinator } from "../src/sequencer/coordinator.js";
+import { Leadership, type HaHost } from "../src/sequencer/ha.js";
+import { Ring } from "../src/util/ring.js";
+import type { Publisher, RingRecord } from "../src/replication/publisher.js";
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const record = (seq: number, epoch: number): Buffer =>
+  encodeRecord({ seq, epoch, tsUs: 1_000_000 + seq, cmd: { type: "cancel-all", account: 1 } });
+
+describe("leadership: elected while asking etcd what to cut", () => {
+  it("a node elected meanwhile keeps its own epoch's records", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"));
+    dirs.push(dir);
+    const journal = Journal.open({ dir, segmentBytesMax: 1 << 20, fsync: { mode: "none" }, retainSegmentsMax: 0 });
+    for (let s = 1; s <= 10; s++) journal.append(s, record(s, 1));
+    journal.flush();
+
+    let answer: ((epochs: { epoch: number; startSeq: number }[]) => void) | null = null;
+    let elected: (() => void) | null = null;
+    let leaderUrl: ((url: string | undefined) => void) | null = null;
+    let asked = 0;
+    const state: ClusterState = { epoch: 1, leader: "old", startSeq: 1, isr: ["me"] };
+    const coordinator = {
+      leading: true,
+      async epochsAfter() {
+        // The first question (join) is answered at once; the second (before following) waits.
+        if (++asked === 1) return [];
+        return new Promise((resolve) => { answer = resolve; });
+      },
+      async readState() { return { state, rev: "1" }; },
+      async observe(cb: (url: string | undefined) => void) { leaderUrl = cb; },
+      campaign(_url: string, onElected: () => void) { elected = onElected; },
+      async promote(_prev: unknown, startSeq: number) { return { epoch: 2, leader: "me", startSeq, isr: [] }; },
+      async resign() {},
+      async setIsr() { return true; },
+      async close() {},
+    } as unknown as Coordinator;
+
+    const host: HaHost & { role: "leader" | "standby" | "fenced" } = {
+      journal, ring: new Ring<RingRecord>(1000), publisher: { standbys: () => [], durableOf: () => 0 } as unknown as Publisher,
+      clock: new SystemClock(), log: pino({ level: "silent" }), batchRecordsMax: 512, role: "standby", epoch: 1,
+      selfUrl: () => "ws://127.0.0.1:9", scheduleTick: () => undefined,
+      lead(epoch) { this.epoch = epoch; this.role = "leader"; },
+      cutTo: () => undefined, fence() { this.role = "fenced"; },
+    };
+    const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
+    try {
+      await leadership.join();
+      // The old leader is announced: the standby prepares to follow and asks etcd (held).
+      leaderUrl!("ws://127.0.0.1:1");
+      await until(() => answer !== null);
+      // Elected meanwhile: it leads epoch 2 from seq 11 and sequences its own records.
+      elected!();
+      await until(() => host.role === "leader");
+      for (let s = 11; s <= 20; s++) journal.append(s, record(s, 2));
+      journal.flush();
+      // Now etcd's answer arrives: epoch 2 starts at 11 — ours.
+      answer!([{ epoch: 2, startSeq: 11 }]);
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(journal.lastSeq, "the leader's own records of epoch 2").toBe(20);
+    } finally {
+      leadership.stop();
+      journal.close();
+    }
+  });
+});
+
+async function until(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
