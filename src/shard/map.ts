@@ -84,7 +84,8 @@ export const ShardMapSchema = z.object({
     ids.add(s.id);
     for (const inst of s.instruments) {
       const other = holder.get(inst);
-      if (other !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["shards", i, "instruments"], message: `instrument ${inst} is on shard "${other}" and on shard "${s.id}"` });
+      const message = other === s.id ? `instrument ${inst} is listed twice on shard "${s.id}"` : `instrument ${inst} is on shard "${other}" and on shard "${s.id}"`;
+      if (other !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["shards", i, "instruments"], message });
       holder.set(inst, s.id);
     }
   });
