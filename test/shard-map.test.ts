@@ -5,12 +5,13 @@
  * so a stale or racing writer is told so, a watch delivers each change, and a corrupt value is
  * refused with a reason, by read, write and watch alike, without a crash.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findEtcd, startEtcd, type EtcdProcess } from "../src/cluster/etcd.js";
+import { ConfigSchema } from "../src/config/config.js";
 import { encodeShardMap, firstShardMap, offRule, parseShardMap, placementOf, SHARD_MAP_BYTES_MAX, SHARD_MAP_KEY, ShardMapError, validateShardMap, type ShardMap, type ShardSpec } from "../src/shard/map.js";
 import { placement } from "../src/shard/rendezvous.js";
 import { ShardMapStore, type StoredShardMap } from "../src/shard/store.js";
@@ -64,6 +65,22 @@ describe("shard map document", () => {
     }
     expect(await problem(() => parseShardMap("{not json", "k"))).toEqual(["NOT_JSON", expect.stringMatching(/^k is not JSON \(/)]);
     expect(await problem(() => parseShardMap(" ".repeat(SHARD_MAP_BYTES_MAX + 1), "k"))).toEqual(["TOO_LARGE", `k holds ${SHARD_MAP_BYTES_MAX + 1} bytes; a shard map is at most ${SHARD_MAP_BYTES_MAX} bytes`]);
+  });
+});
+
+describe("the configuration's sharding section", () => {
+  const local = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, unknown>;
+  const issues = (sharding: unknown): string[] => {
+    const r = ConfigSchema.safeParse({ ...local, sharding });
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("is optional, takes shards with a default weight of 1, and refuses a duplicate shard, a pin to an unknown shard or instrument", () => {
+    expect(ConfigSchema.parse(local).sharding).toBeUndefined();
+    expect(ConfigSchema.parse({ ...local, sharding: { shards: [{ id: "a", endpoints: spec("a").endpoints }] } }).sharding).toEqual({ shards: [spec("a")], pins: {} });
+    expect(issues({ shards: [spec("a"), spec("a")], pins: { 1: "z", 99: "a" } })).toEqual([
+      'sharding.shards.1.id: shard id "a" is used twice', 'sharding.pins.1: shard "z" is not listed in sharding.shards', "sharding.pins.99: no instrument 99",
+    ]);
   });
 });
 
