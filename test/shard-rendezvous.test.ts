@@ -5,6 +5,8 @@
  * stated bound; adding a shard moves only instruments to it, at most 1.2 × 1/(N+1) of 10,000
  * for N = 1..15 (issue 19's target); removing one moves only its own. Every property is seeded.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fnv1a64, instrumentKey, mix64, place, placement, plan, Rendezvous, SHARDS_MAX, ticketSeed, WEIGHT_MAX, type WeightedShard } from "../src/shard/rendezvous.js";
@@ -79,10 +81,13 @@ describe("the hash, bit for bit", () => {
     }), { seed: SEED, numRuns: 200 });
   });
 
-  it("gives the vectors published in docs/scaling.md", () => {
+  it("gives the vectors published in docs/scaling.md, and the page publishes these", () => {
     const shards = [{ id: "a" }, { id: "b", weight: 2 }, { id: "c" }];
     expect([1, 2, 3, 4, 5, 6, 7, 8].map((i) => place(i, shards)).join("")).toBe(GOLDEN_1_TO_8);
     expect(place(9_007_199_254_740_991, shards)).toBe(GOLDEN_MAX_SAFE);
+    const doc = readFileSync(join(import.meta.dirname, "..", "docs", "scaling.md"), "utf8").replace(/\s+/g, " ");
+    expect(doc).toContain(`instruments 1 to 8 go to \`${GOLDEN_1_TO_8.split("").join(" ")}\`, and instrument 9,007,199,254,740,991 to \`${GOLDEN_MAX_SAFE}\``);
+    for (const v of ["`mix64(γ)` = `0xE220A8397B1DCDAF`", '`fnv1a64("")` = `0xCBF29CE484222325`', '`fnv1a64("a")` = `0xAF63DC4C8601EC8C`', '`fnv1a64("foobar")` = `0x85944171F73967E8`']) expect(doc).toContain(v);
   });
 });
 

@@ -98,11 +98,16 @@ export class ShardMapStore {
     if (afterRev !== undefined) b = b.startRevision(String(BigInt(afterRev) + 1n));
     const w: Watcher = await this.call("watch", () => b.create());
     w.on("put", (kv) => {
+      let map: ShardMap;
       try {
-        onMap({ map: parseShardMap(kv.value.toString("utf8"), this.where()), rev: String(kv.mod_revision) });
+        map = parseShardMap(kv.value.toString("utf8"), this.where());
       } catch (err) {
-        onError(err instanceof ShardMapError ? err : new ShardMapError(ShardMapProblem.INVALID, String(err)));
+        // parseShardMap throws only ShardMapErrors; anything else is a bug and is thrown on.
+        if (!(err instanceof ShardMapError)) throw err;
+        onError(err);
+        return;
       }
+      onMap({ map, rev: String(kv.mod_revision) });
     });
     w.on("delete", () => onError(new ShardMapError(ShardMapProblem.DELETED, `${this.where()} was deleted`)));
     w.on("error", (err) => onError(new ShardMapError(ShardMapProblem.ETCD, `the watch of ${this.where()} failed: ${err.message}`, { cause: err })));
