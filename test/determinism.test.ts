@@ -1,5 +1,5 @@
 /**
- * Determinism by construction. (1) A lint over src/engine: no clock, randomness, environment,
+ * Determinism by construction. (1) A lint over src/engine, and over src/shard/rendezvous.ts (shard placement): no clock, randomness, environment,
  * I/O, timers, floats or imports from outside the engine. (2) The state hash of a fixed
  * seeded stream equals a recorded golden value, so any change to matching or hashing that
  * would make old and new replicas disagree fails here. (3) Another process, with another
@@ -14,6 +14,8 @@ import { applyOne, BENCH_INSTRUMENT, generateStream } from "../bench/stream.js";
 import { Engine, NullListener } from "../src/engine/index.js";
 
 const ENGINE_DIR = join(import.meta.dirname, "..", "src", "engine");
+/** Shard placement: every node must compute the same placement from the same map (docs/scaling.md). */
+const RENDEZVOUS = join(import.meta.dirname, "..", "src", "shard", "rendezvous.ts");
 
 const BANNED: [RegExp, string][] = [
   [/\bDate\b/, "Date (a clock)"],
@@ -55,6 +57,10 @@ describe("determinism", () => {
     const found: string[] = [];
     for (const f of files) found.push(...violations(stripComments(readFileSync(join(ENGINE_DIR, f), "utf8"))).map((v) => `${f}:${v}`));
     expect(found).toEqual([]);
+  });
+
+  it("src/shard/rendezvous.ts is held to the same lint: no clock, randomness, floats or imports", () => {
+    expect(violations(stripComments(readFileSync(RENDEZVOUS, "utf8")))).toEqual([]);
   });
 
   it("the lint catches what it bans", () => {

@@ -32,6 +32,10 @@ commands:
   drill client-failover [--rate R] [--json]                 a client's replica dies; reports exactly once vs the sequencer's log
   drill sequencer-restart [--kills K] [--fsync batch|always] [--json]   kill -9 the sequencer; no acked order lost
   drill sequencer-failover [--kills K] [--rate R] [--wipe] [--json]  kill -9 the leader; a standby takes over (etcd)
+  shards show --etcd URL[,URL…] [--json]   the shard map in etcd: version, shards (weight, endpoints, instruments), pins
+  shards init --etcd URL[,URL…] --config F the first shard map, from F's sharding section and instruments (refused if a map exists)
+  shards plan --etcd URL[,URL…] (--add S [--weight W] | --remove S) [--json]
+                                           the instruments that would move (instrument, from, to) and the share moved; nothing moves
   relay seq|replica|nats-replica [--port N] [--upstream URL] [--nats URL] [--reports]
                                            the floor's relays and the NATS peer's consumers (started by bench e2e)
   help                                     this text

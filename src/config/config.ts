@@ -11,6 +11,8 @@ import { RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT, validateInstrument } from "../engi
 import { DEFAULT_LOGIN_LIMITS } from "../util/login-gate.js";
 import { SCALE_MAX } from "../protocol/reference.js";
 import { TRADES_RECENT_MAX_DEFAULT } from "../protocol/rest.js";
+import { PinsSchema, ShardSpecSchema } from "../shard/map.js";
+import { SHARDS_MAX } from "../shard/rendezvous.js";
 
 /** config/local.json of this package, wherever the command is run from (dist/src/config/ → the package root). */
 export const DEFAULT_CONFIG = resolve(import.meta.dirname, "..", "..", "..", "config", "local.json");
@@ -90,6 +92,11 @@ export const ConfigSchema = z.object({
   }).strict().optional(),
   /** When present, every node requires authentication (docs/security.md). */
   auth: z.object({ skewMsMax: posInt.default(30_000), clientKeys: z.array(Key).min(1), replicaKeys: z.array(Key).min(1) }).strict().optional(),
+  /**
+   * Instrument shards (docs/scaling.md): the shards `lockstep shards init` writes as the first
+   * shard map, placing this file's instruments; pins are instrument id → shard id.
+   */
+  sharding: z.object({ shards: z.array(ShardSpecSchema).min(1).max(SHARDS_MAX), pins: PinsSchema.default({}) }).strict().optional(),
   demo: z.object({ clients: posInt, ratePerSecond: posInt, mid: posInt, instrument: posInt }).strict(),
 }).strict().superRefine((c, ctx) => {
   const ids = new Set<string>();
@@ -120,6 +127,15 @@ export const ConfigSchema = z.object({
     if (symbols.has(inst.symbol)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["instruments", i, "symbol"], message: `symbol "${inst.symbol}" is used twice` });
     instrumentIds.add(inst.id); symbols.add(inst.symbol);
   });
+  const shardIds = new Set<string>();
+  (c.sharding?.shards ?? []).forEach((s, i) => {
+    if (shardIds.has(s.id)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["sharding", "shards", i, "id"], message: `shard id "${s.id}" is used twice` });
+    shardIds.add(s.id);
+  });
+  for (const [inst, shard] of Object.entries(c.sharding?.pins ?? {})) {
+    if (!instrumentIds.has(Number(inst))) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["sharding", "pins", inst], message: `no instrument ${inst}` });
+    if (!shardIds.has(shard)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["sharding", "pins", inst], message: `shard "${shard}" is not listed in sharding.shards` });
+  }
   if (!c.instruments.some((i) => i.id === c.demo.instrument)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["demo", "instrument"], message: `no instrument ${c.demo.instrument}` });
 });
 

@@ -1,0 +1,204 @@
+/**
+ * `lockstep shards show|init|plan`: the shard map in etcd (docs/scaling.md).
+ *
+ *  - show   the map: version, each shard's weight, endpoints and instruments, pins, and any
+ *           instrument not where the rule puts it.
+ *  - init   the first map (version 1), from a configuration's `sharding` section and its
+ *           instruments; refused when a map exists.
+ *  - plan   what adding (--add S [--weight W]) or removing (--remove S) a shard would move:
+ *           each instrument, from and to, and the share moved. Nothing is written.
+ */
+import { loadConfig } from "../config/config.js";
+import { firstShardMap, offRule, pinsOf, placementOf, rulePlacement, SHARD_MAP_KEY, ShardMapError, weightsOf, type ShardMap } from "../shard/map.js";
+import { plan, SHARD_ID, SHARDS_MAX, WEIGHT_MAX, type Move, type WeightedShard } from "../shard/rendezvous.js";
+import { ShardMapStore } from "../shard/store.js";
+import { numberFlag, parse, UserError, USAGE } from "./args.js";
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Instruments listed by name in one line of `show` (the rest are counted). */
+const LISTED_MAX = 10;
+
+export async function runShards(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : undefined;
+  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init or plan${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
+  try {
+    return await run(rest);
+  } catch (err) {
+    // A map that is missing, corrupt or stale, or an etcd that does not answer: one line, input error.
+    if (err instanceof ShardMapError) throw new UserError(err.message, 1);
+    throw err;
+  }
+}
+
+/** --etcd URL[,URL…]: http(s) URLs of etcd members. */
+function etcdFlag(v: Values): string[] {
+  if (typeof v.etcd !== "string" || v.etcd === "") throw new UserError("shards needs --etcd URL[,URL…] (the etcd members' client URLs, e.g. http://127.0.0.1:2379)", 2);
+  const urls = v.etcd.split(",");
+  for (const u of urls) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(u)) throw new UserError(`--etcd takes http:// or https:// URLs of etcd members, not "${u}"`, 2);
+  }
+  return urls;
+}
+
+async function withStore<T>(hosts: string[], f: (store: ShardMapStore, etcd: string) => Promise<T>): Promise<T> {
+  const store = new ShardMapStore(hosts);
+  try {
+    return await f(store, hosts.join(","));
+  } finally {
+    store.close();
+  }
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+const share = (part: number, whole: number): number => (whole === 0 ? 0 : part / whole);
+const totalWeight = (shards: readonly WeightedShard[]): number => shards.reduce((n, s) => n + (s.weight ?? 1), 0);
+
+// ---- show
+
+export function showText(map: ShardMap, etcd: string): string {
+  const total = placementOf(map).size;
+  const pins = Object.entries(map.pins);
+  const lines = [`shard map version ${map.version} in etcd at ${etcd} (key ${SHARD_MAP_KEY}): ${map.shards.length} shards, ${total} instruments, ${pins.length} ${pins.length === 1 ? "pin" : "pins"}`];
+  const w = Math.max(5, ...map.shards.map((s) => s.id.length));
+  lines.push(`${"shard".padEnd(w)}  weight  instruments   share  trade / feed`);
+  for (const s of map.shards) {
+    lines.push(`${s.id.padEnd(w)}  ${String(s.weight).padStart(6)}  ${String(s.instruments.length).padStart(11)}  ${pct(share(s.instruments.length, total)).padStart(6)}  ${s.endpoints.trade.join(",")} / ${s.endpoints.feed.join(",")}`);
+  }
+  if (pins.length > 0) lines.push(`pins: ${pins.map(([i, s]) => `${i} → ${s}`).join(", ")}`);
+  const off = offRule(map);
+  if (off.length === 0) lines.push("every instrument is where the rule puts it");
+  else {
+    const listed = off.slice(0, LISTED_MAX).map((m) => `${m.instrument} on ${m.from} (rule: ${m.to})`).join(", ");
+    lines.push(`${off.length} instruments are not where the rule puts them (a move under way, or a map written by hand): ${listed}${off.length > LISTED_MAX ? ", …" : ""}`);
+  }
+  return lines.join("\n");
+}
+
+async function show(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, json: { type: "boolean" } });
+  return withStore(etcdFlag(v), async (store, etcd) => {
+    const { map, rev } = await store.readOrFail();
+    process.stdout.write(v.json === true ? `${JSON.stringify({ etcd, key: SHARD_MAP_KEY, rev, map, off_rule: offRule(map) })}\n` : `${showText(map, etcd)}\n`);
+    return 0;
+  });
+}
+
+// ---- init
+
+async function init(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, config: { type: "string" } });
+  const hosts = etcdFlag(v);
+  if (typeof v.config !== "string") throw new UserError("shards init needs --config F: a configuration with a sharding section (docs/scaling.md)", 2);
+  const cfg = loadConfig(v.config);
+  if (cfg.sharding === undefined) throw new UserError(`${v.config} has no sharding section: list the shards there (docs/scaling.md#the-first-map)`);
+  const map = firstShardMap(cfg.sharding.shards, cfg.sharding.pins, cfg.instruments.map((i) => i.id));
+  return withStore(hosts, async (store, etcd) => {
+    await store.write(map);
+    process.stdout.write(`wrote the first shard map (version 1) to etcd at ${etcd} (key ${SHARD_MAP_KEY}): ${map.shards.map((s) => `${s.id} ${s.instruments.length}`).join(", ")} instruments\n`);
+    return 0;
+  });
+}
+
+// ---- plan
+
+/** What --add/--weight or --remove asks for, checked before etcd is asked anything. */
+type ChangeFlags = { add: string; weight: number } | { remove: string };
+
+function changeFlags(v: Values): ChangeFlags {
+  const add = v.add, remove = v.remove;
+  if ((add === undefined) === (remove === undefined)) throw new UserError("shards plan needs one of --add S or --remove S", 2);
+  if (v.weight !== undefined && add === undefined) throw new UserError("--weight goes with --add (the new shard's weight)", 2);
+  const id = String(add ?? remove);
+  if (!SHARD_ID.test(id)) throw new UserError(`--${add === undefined ? "remove" : "add"} takes a shard id of 1-32 ASCII letters, digits, '_' or '-', not "${id}"`, 2);
+  return add === undefined ? { remove: id } : { add: id, weight: numberFlag(v, "weight", 1, 0, WEIGHT_MAX, true) };
+}
+
+/** A change of the shard list, checked against the map it applies to. */
+export interface Change {
+  readonly shards: WeightedShard[];
+  readonly describe: string;
+  readonly json: Record<string, string | number>;
+  /** The weight of the added or removed shard, over the total weight of the longer list. */
+  readonly expectedShare: number;
+}
+
+export function changeOf(map: ShardMap, c: ChangeFlags): Change {
+  const current = weightsOf(map.shards);
+  if ("add" in c) {
+    if (current.some((s) => s.id === c.add)) throw new UserError(`shard "${c.add}" is already in the map (version ${map.version})`);
+    if (current.length >= SHARDS_MAX) throw new UserError(`the map has ${current.length} shards, the most a map may have`);
+    const shards = [...current, { id: c.add, weight: c.weight }];
+    return { shards, describe: `add shard ${c.add} (weight ${c.weight})`, json: { add: c.add, weight: c.weight }, expectedShare: c.weight / totalWeight(shards) };
+  }
+  const gone = map.shards.find((s) => s.id === c.remove);
+  if (gone === undefined) throw new UserError(`shard "${c.remove}" is not in the map (version ${map.version}; shards: ${current.map((s) => s.id).join(", ")})`);
+  if (current.length === 1) throw new UserError(`shard "${gone.id}" is the only shard; a map needs at least one`);
+  const pinned = [...pinsOf(map)].filter(([, s]) => s === gone.id).map(([i]) => i);
+  if (pinned.length > 0) throw new UserError(`shard "${gone.id}" has pinned instruments (${pinned.join(", ")}): unpin them before removing it`);
+  return {
+    shards: current.filter((s) => s.id !== gone.id), describe: `remove shard ${gone.id} (weight ${gone.weight}, ${gone.instruments.length} instruments)`,
+    json: { remove: gone.id }, expectedShare: gone.weight / totalWeight(current),
+  };
+}
+
+export interface PlanReport {
+  version: number;
+  shards: number;
+  instruments: number;
+  change: Record<string, string | number>;
+  moved: number;
+  share: number;
+  expected_share: number;
+  /** Moves of instruments already off the rule before the change (0 at rest). */
+  off_rule_moves: number;
+  flows: { from: string; to: string; instruments: number }[];
+  moves: Move[];
+}
+
+export function planReport(map: ShardMap, change: Change): PlanReport {
+  const current = placementOf(map);
+  const moves = plan(current, rulePlacement(map, change.shards));
+  const flows = new Map<string, { from: string; to: string; instruments: number }>();
+  for (const m of moves) {
+    const k = `${m.from}\n${m.to}`;
+    const f = flows.get(k) ?? { from: m.from, to: m.to, instruments: 0 };
+    f.instruments++;
+    flows.set(k, f);
+  }
+  const offRuleNow = new Set(offRule(map).map((m) => m.instrument));
+  return {
+    version: map.version, shards: map.shards.length, instruments: current.size, change: change.json,
+    moved: moves.length, share: share(moves.length, current.size), expected_share: change.expectedShare,
+    off_rule_moves: moves.filter((m) => offRuleNow.has(m.instrument)).length, flows: [...flows.values()], moves,
+  };
+}
+
+export function planText(r: PlanReport, describe: string): string {
+  const lines = [
+    `shard map version ${r.version}: ${r.shards} shards, ${r.instruments} instruments`,
+    `${describe}: ${r.moved} of ${r.instruments} instruments move (${pct(r.share)}; the rule expects about ${pct(r.expected_share)}, the shard's weight over the total)`,
+  ];
+  if (r.off_rule_moves > 0) lines.push(`${r.off_rule_moves} of these instruments are already off the rule (see \`lockstep shards show\`): they move whatever the change`);
+  if (r.flows.length > 0) lines.push(`by shard: ${r.flows.map((f) => `${f.from} → ${f.to} ${f.instruments}`).join(", ")}`);
+  if (r.moves.length > 0) {
+    const w = Math.max(4, ...r.moves.map((m) => m.from.length));
+    lines.push(`instrument  ${"from".padEnd(w)}  to`, ...r.moves.map((m) => `${String(m.instrument).padStart(10)}  ${m.from.padEnd(w)}  ${m.to}`));
+  }
+  lines.push("nothing has moved: this is a plan (moving instruments is not built yet; docs/scaling.md)");
+  return lines.join("\n");
+}
+
+async function planCommand(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, add: { type: "string" }, remove: { type: "string" }, weight: { type: "string" }, json: { type: "boolean" } });
+  const hosts = etcdFlag(v);
+  const flags = changeFlags(v);
+  return withStore(hosts, async (store) => {
+    const { map } = await store.readOrFail();
+    const change = changeOf(map, flags);
+    const report = planReport(map, change);
+    process.stdout.write(v.json === true ? `${JSON.stringify(report)}\n` : `${planText(report, change.describe)}\n`);
+    return 0;
+  });
+}
