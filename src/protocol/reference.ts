@@ -6,20 +6,13 @@
  * quantity of q units is q × 10^−qtyScale of the base. Conversions are exact string arithmetic:
  * never a float, so "0.1" + "0.2" is never 0.30000000000000004 lots of anything.
  */
+import type { InstrumentConfig } from "../engine/index.js";
 
 /** Decimal digits a scale may have: 10^18 units keep every integer of the engine exact. */
 export const SCALE_MAX = 18;
 
-/** How one instrument is configured (the config file's `instruments[]`, validated there). */
-export interface InstrumentSpec {
-  readonly id: number;
-  readonly symbol: string;
-  readonly tickSize: number;
-  readonly lotSize: number;
-  readonly qtyMin: number;
-  readonly qtyMax: number;
-  readonly priceMin: number;
-  readonly priceMax: number;
+/** How one instrument is configured (the config file's `instruments[]`, validated there): the engine's rules plus the scales. */
+export interface InstrumentSpec extends InstrumentConfig {
   /** Decimal digits of the price unit (0 when absent: integer prices). */
   readonly priceScale?: number;
   /** Decimal digits of the quantity unit (0 when absent: integer quantities). */
