@@ -29,8 +29,20 @@ const REDIRECT = join(PACKAGE_ROOT, "dist", "src", "tools", "drill", "redirect.j
 
 /** Each proxy queues at most this much per direction before pushing back on its sender. */
 const PROXY_BUFFER_BYTES_MAX = 4 << 20;
-/** Size of each sequencer node's tmpfs: far more than a drill's journal needs. */
+/** Smallest tmpfs for a sequencer node: plenty for the short scenarios of test/nemesis.test.ts. */
 export const NODE_DISK_BYTES = 64 << 20;
+/** Journal bytes per record to size a run's tmpfs by: the drill's records take about 60 (header included). */
+const JOURNAL_BYTES_PER_RECORD = 256;
+/** Seconds of load to size for beyond the run itself (settling, catch-up after the last fault). */
+const DISK_SLACK_S = 120;
+/**
+ * Size of each sequencer node's tmpfs for a run of `durationS` at `ratePerS`: room for the whole
+ * journal with margin, so that the disk fills only when a fault fills it (64 MiB filled up after
+ * about 1.2 million records at 5,000/s: every node then stopped on a really full disk).
+ */
+export function nodeDiskBytes(ratePerS: number, durationS: number): number {
+  return Math.max(NODE_DISK_BYTES, Math.ceil(ratePerS * (durationS + DISK_SLACK_S) * JOURNAL_BYTES_PER_RECORD));
+}
 const FILL_CHUNK_BYTES = 1 << 20;
 const FILL_CHUNK_BYTES_MIN = 512;
 

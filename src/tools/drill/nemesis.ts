@@ -24,7 +24,7 @@ import type { Config } from "../../config/config.js";
 import { LatencyRecorder } from "../../metrics/latency.js";
 import { Rng } from "../../util/rng.js";
 import { DrillCluster, type HaSequencerStats } from "./cluster.js";
-import { adjustClock, FaultNet, NODE_DISK_BYTES, NodeDisks, pause, type Direction } from "./faults.js";
+import { adjustClock, FaultNet, NODE_DISK_BYTES, nodeDiskBytes, NodeDisks, pause, type Direction } from "./faults.js";
 import { checkHistory, readNodeLog, replayLog, type Verdict } from "./history.js";
 import { OpenLoad } from "./open-load.js";
 
@@ -128,6 +128,8 @@ export interface NemesisOptions {
   readonly opTimeoutMs?: number;
   /** Try to mount a tmpfs per sequencer node (disk-full faults). */
   readonly disks: boolean;
+  /** Size of each node's tmpfs (default NODE_DISK_BYTES). */
+  readonly diskBytes?: number;
   readonly log: (line: string) => void;
 }
 
@@ -177,7 +179,7 @@ export class NemesisCluster {
     this.etcd = await startEtcd(this.dir, logs);
     const seqIds = ["s1", "s2", "s3"];
     if (this.o.disks) {
-      this.disks = NodeDisks.mount(seqIds.map((s) => join(this.dir, s)), NODE_DISK_BYTES);
+      this.disks = NodeDisks.mount(seqIds.map((s) => join(this.dir, s)), this.o.diskBytes ?? NODE_DISK_BYTES);
       if (!this.disks.available) this.o.log(`  disk faults unavailable: ${this.disks.why}`);
     }
     this.cluster = new DrillCluster({
@@ -321,7 +323,7 @@ export class NemesisCluster {
     }
     const disk = join(this.dir, this.seqIds[seqIndex]!);
     const taken = this.disks!.fill(disk);
-    return { spec, on: `disk of ${role} full (${taken >> 20} MiB taken)`, startedMs, heal: () => { this.disks!.free(disk); release(); } };
+    return { spec, on: `disk of ${role} full (${Math.floor(taken / 2 ** 20)} MiB taken)`, startedMs, heal: () => { this.disks!.free(disk); release(); } };
   }
 
   // ---- recovery ----------------------------------------------------------------------------------
@@ -442,7 +444,7 @@ async function runRound(c: NemesisCluster, spec: RoundSpec, n: number, t0: numbe
 }
 
 export async function runNemesisDrill(o: NemesisDrillOptions): Promise<object> {
-  const c = new NemesisCluster({ ...o, disks: o.kinds.includes("disk-full") });
+  const c = new NemesisCluster({ ...o, disks: o.kinds.includes("disk-full"), diskBytes: nodeDiskBytes(o.ratePerS, o.durationS) });
   let ok = false;
   try {
     await c.start();
