@@ -278,13 +278,14 @@ export class LockstepExchange {
     if (symbol !== undefined) await this.marketOf(symbol);
     for (const k of Object.keys(params)) if (k !== "clientOrderId") throw new NotSupported(`cancelOrder: param ${JSON.stringify(k)} is not supported`);
     const ref = params.clientOrderId !== undefined ? { clientOrderId: params.clientOrderId } : orderIdOf(id);
+    const name = typeof ref === "number" ? `order ${ref}` : `the order with clientOrderId ${ref.clientOrderId}`;
     const [trading, feed] = await Promise.all([this.tradingClient(), this.reportFeed()]);
     const { seq } = await this.call(() => trading.cancel(ref));
-    await this.reportsOf(feed, seq, `the cancel of order ${id}`);
+    await this.reportsOf(feed, seq, `the cancel of ${name}`);
     const refused = this.book.rejectionOf(seq);
-    if (refused !== undefined) throw notCancellable(refused.code, refused.st, id);
-    const s = typeof ref === "number" ? this.book.orders.get(ref) : [...this.book.orders.values()].find((o) => o.coid === params.clientOrderId);
-    if (s === undefined) throw new OrderNotFound(`order ${id} was cancelled but is not one this adapter has seen`);
+    if (refused !== undefined) throw notCancellable(refused.code, refused.st, name);
+    const s = typeof ref === "number" ? this.book.orders.get(ref) : [...this.book.orders.values()].find((o) => o.coid === ref.clientOrderId);
+    if (s === undefined) throw new OrderNotFound(`${name} was cancelled but is not one this adapter has seen`);
     return orderOf(s);
   }
 
@@ -538,9 +539,9 @@ function orderIdOf(id: unknown): number {
 }
 
 /** Why a cancel was refused: OrderNotFound, saying how the order ended when the engine says. */
-function notCancellable(code: number, st: number, id: string): BaseError {
-  const e = fromEngineReason(code, `order ${id} is not open`);
+function notCancellable(code: number, st: number, name: string): BaseError {
+  const e = fromEngineReason(code, `${name} is not open`);
   if (!(e instanceof OrderNotFound)) return e;
   const ended = st === EngineStatus.FILLED ? "filled" : st === EngineStatus.CANCELLED ? "cancelled" : st === EngineStatus.EXPIRED ? "expired" : undefined;
-  return ended === undefined ? e : new OrderNotFound(`UNKNOWN_ORDER: order ${id} is ${ended}: too late to cancel`, { code, reason: e.reason });
+  return ended === undefined ? e : new OrderNotFound(`UNKNOWN_ORDER: ${name} is ${ended}: too late to cancel`, { code, reason: e.reason });
 }
