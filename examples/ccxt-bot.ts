@@ -29,6 +29,8 @@ const DEMO = {
 };
 const DURATION_S_DEFAULT = 10;
 const SPREAD_TICKS_DEFAULT = 2;
+/** How long one command (or REST read) may take: generous, as a laptop running the demo may be busy, ms. */
+const TIMEOUT_MS = 30_000;
 /** The longest the quoting loop waits for a book update before re-checking its quotes, ms. */
 const REQUOTE_MS = 200;
 
@@ -91,7 +93,7 @@ function midOf(book: ccxt.OrderBook | undefined, fallback: number): number {
 
 async function main(): Promise<Summary> {
   const o = options();
-  const exchange = new ccxt.LockstepExchange({ trade: o.trade, feeds: o.feeds, rest: o.rest, account: o.account });
+  const exchange = new ccxt.LockstepExchange({ trade: o.trade, feeds: o.feeds, rest: o.rest, account: o.account, timeoutMs: TIMEOUT_MS });
   const markets = await exchange.loadMarkets();
   const symbol = o.symbol ?? Object.keys(markets)[0];
   if (symbol === undefined) throw new Error("the cluster has no markets");
