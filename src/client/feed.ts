@@ -42,6 +42,12 @@ export interface FeedOptions {
   readonly socket?: ClientOptions;
   /** A replica heard from in nothing (no frame, no pong) for this long is left for the next one. */
   readonly silenceMsMax?: number;
+  /**
+   * Reports of commands up to and including this seq are not wanted (the caller already knows
+   * the account as of it, e.g. from REST's open orders): the first SUB_REPORTS asks `from` the
+   * next seq. Default 0: every report the replica keeps.
+   */
+  readonly reportsAfterSeq?: number;
 }
 
 /** Default `silenceMsMax`: the same deadline the replication link uses. */
@@ -106,6 +112,10 @@ export class FeedClient {
 
   constructor(private readonly o: FeedOptions) {
     this.silenceMsMax = o.silenceMsMax ?? FEED_SILENCE_MS_MAX;
+    const after = o.reportsAfterSeq ?? 0;
+    if (!Number.isSafeInteger(after) || after < 0) throw new Error(`FeedClient: reportsAfterSeq must be a seq (an integer ≥ 0), not ${String(after)}`);
+    // As if every report of `after` had arrived: resume from after + 1, drop anything older.
+    if (after > 0) this.last = { seq: after, n: Number.MAX_SAFE_INTEGER, done: true };
   }
 
   /** Connects to the first reachable replica and subscribes. */

@@ -10,3 +10,6 @@ export {
   executionReportOf, OrderSide, OrderType, SelfTradePrevention, TimeInForce,
   type ExecutionKind, type ExecutionReport, type OrderRef, type OrderRequest,
 } from "./codec.js";
+/** The CCXT-shaped adapter (docs/ccxt.md): `ccxt.LockstepExchange` and CCXT's error classes by name (`ccxt.InvalidOrder`, …). */
+export * as ccxt from "./ccxt.js";
+export { LockstepExchange, type LockstepExchangeOptions } from "./ccxt.js";
