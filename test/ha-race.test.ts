@@ -84,6 +84,62 @@ describe("leadership: elected while asking etcd what to cut", () => {
   });
 });
 
+describe("leadership: a leader change announced while being promoted", () => {
+  it("the new leader follows nobody afterwards (no retry loop preparing to follow)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"));
+    dirs.push(dir);
+    const journal = Journal.open({ dir, segmentBytesMax: 1 << 20, fsync: { mode: "none" }, retainSegmentsMax: 0 });
+    for (let s = 1; s <= 10; s++) journal.append(s, record(s, 1));
+    journal.flush();
+    let elected: (() => void) | null = null;
+    let leaderUrl: ((url: string | undefined) => void) | null = null;
+    const held: (() => void)[] = [];
+    let holdReads = false;
+    let prepared = 0;
+    const state: ClusterState = { epoch: 1, leader: "old", startSeq: 1, isr: ["me"] };
+    const coordinator = {
+      leading: true,
+      async epochsAfter() { prepared++; return []; },
+      async readState() {
+        if (holdReads) await new Promise<void>((r) => { held.push(r); });
+        return { state, rev: "1" };
+      },
+      async observe(cb: (url: string | undefined) => void) { leaderUrl = cb; },
+      campaign(_url: string, onElected: () => void) { elected = onElected; },
+      async promote(_prev: unknown, startSeq: number) { return { epoch: 2, leader: "me", startSeq, isr: [] }; },
+      async resign() {}, async setIsr() { return true; }, async close() {},
+    } as unknown as Coordinator;
+    const host: HaHost & { role: "leader" | "standby" | "fenced" } = {
+      journal, ring: new Ring<RingRecord>(1000), publisher: { standbys: () => [], durableOf: () => 0 } as unknown as Publisher,
+      clock: new SystemClock(), log: pino({ level: "silent" }), batchRecordsMax: 512, role: "standby", epoch: 1,
+      selfUrl: () => "ws://127.0.0.1:9", scheduleTick: () => undefined,
+      lead(epoch) { this.epoch = epoch; this.role = "leader"; },
+      cutTo: () => undefined, fence() { this.role = "fenced"; },
+    };
+    const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
+    try {
+      await leadership.join();
+      holdReads = true;
+      elected!();
+      await until(() => held.length > 0);
+      // While the promotion waits on etcd, a leader change is announced: the standby starts following it.
+      leaderUrl!("ws://127.0.0.1:2");
+      await new Promise((r) => setTimeout(r, 10));
+      holdReads = false;
+      held.splice(0).forEach((r) => r());
+      await until(() => host.role === "leader");
+      const after = prepared;
+      // Longer than the subscriber's retry after a failed preparation (1 s).
+      await new Promise((r) => setTimeout(r, 1_300));
+      expect(prepared - after, "preparations to follow after becoming leader").toBe(0);
+      expect(leadership.stats().following).toBeNull();
+    } finally {
+      leadership.stop();
+      journal.close();
+    }
+  });
+});
+
 async function until(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {

@@ -203,6 +203,8 @@ export class Leadership {
       this.clusterState = next;
       this.isr = new Set();
       this.host.lead(next.epoch);
+      // A leader change seen while etcd answered may have started following again: a leader follows nobody.
+      this.follower.stop();
       this.host.log.warn({ epoch: next.epoch, startSeq: next.startSeq }, "promoted: leading a new epoch");
     } catch (err) {
       this.host.log.error({ err: (err as Error).message }, "promotion failed: resigning");
