@@ -10,3 +10,7 @@ export {
   executionReportOf, OrderSide, OrderType, SelfTradePrevention, TimeInForce,
   type ExecutionKind, type ExecutionReport, type OrderRef, type OrderRequest,
 } from "./codec.js";
+export {
+  instrumentFeed, orderId, parseOrderId, ShardFeeds, ShardedTradingClient, ShardRouteError, ShardRouteReason,
+  type ShardedAck, type ShardedClientOptions, type ShardedOrderId, type ShardedOrderRef, type ShardFeedOptions,
+} from "./sharded.js";
