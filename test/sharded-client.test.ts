@@ -5,9 +5,11 @@
  * the same oids and the SDK's ids still differ; cancel and modify by the returned reference
  * reach the order's shard; what the map cannot route is refused with its reason; a newer map
  * routes new commands and leaves the one in flight where it was sent; reports come per shard.
- * With an etcd on the path, the same client reads the map from etcd and follows a change there.
+ * `lockstep client --shard-map FILE` routes its lines the same way. With an etcd on the path,
+ * the same client reads the map from etcd and follows a change there.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +21,7 @@ import { ReportKind, type Report } from "../src/protocol/messages.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { ShardMapStore } from "../src/shard/store.js";
 import { TestCluster, until } from "./cluster-helpers.js";
+import { lockstep, noStack } from "./lockstep-cli.js";
 
 const inst = (id: number): InstrumentConfig => ({ id, symbol: `I${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
 /** Shard a's group holds 1 and 3; shard b's holds 2, 3 and 4 (3 is where a new map moves it). */
@@ -140,6 +143,47 @@ describe("ShardedTradingClient", () => {
       feeds.close();
       await c.close();
     }
+  });
+});
+
+/** `lockstep client ARGS` fed `script` on stdin: exit code and stdout. */
+function client(args: string[], script: string): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "bin", "lockstep.js"), "client", ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+  child.stdin.end(script);
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, out })));
+}
+
+describe("lockstep client --shard-map", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-client-map-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("sends its instrument's lines to that shard and reads the book and reports from that shard's replicas", async () => {
+    const file = join(dir, "map.json");
+    writeFileSync(file, JSON.stringify(mapV1()));
+    const r = await client(["--shard-map", file, "--account", "6", "--instrument", "4"], "buy 2 @ 100 id c1\nbook\ncancel id c1\nquit\n");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/ack seq=\d+ order=\d+ shard=b/);
+    expect(r.out).toMatch(/book seq=\d+ bids=\[\[100,2\]\] asks=\[\]/);
+    expect(r.out).toMatch(/report seq=\d+ cancelled order=\d+ coid=c1/);
+  });
+
+  it("an instrument on no shard, a file that is not a map, or two destinations: one line, no stack", async () => {
+    const file = join(dir, "map.json");
+    writeFileSync(file, JSON.stringify(mapV1()));
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ version: 1, shards: [] }));
+    const [a, b, c] = await Promise.all([
+      lockstep("client", "--shard-map", file, "--account", "6", "--instrument", "9"),
+      lockstep("client", "--shard-map", bad, "--account", "6"),
+      lockstep("client", "--shard-map", file, "--trade", "ws://127.0.0.1:1/trade", "--account", "6"),
+    ]);
+    expect([a.code, b.code, c.code]).toEqual([1, 1, 2]);
+    expect(a.stderr).toContain("INSTRUMENT_NOT_IN_MAP: instrument 9 is on no shard of the shard map (version 1)");
+    expect(b.stderr).toContain("is not a valid shard map: shards:");
+    expect(c.stderr).toContain("client needs one of --trade");
+    for (const x of [a, b, c]) noStack(x.stderr);
   });
 });
 
