@@ -234,10 +234,17 @@ async function runShardedDemo(f: StartFlags, map: ShardMap, groups: readonly Gro
   return { map_version: map.version, shards, orders_acked: shards.reduce((x, s) => x + s.orders_acked, 0), hashes_agree: shards.every((s) => s.hashes_agree) };
 }
 
-/** Every STATUS_INTERVAL_MS, one line: the total rate, then each shard's seq, acks, replica lag and hash agreement. */
+/**
+ * Every STATUS_INTERVAL_MS, one line: the total rate, then each shard's seq, acks, replica lag
+ * and hash agreement. A tick is skipped while the last one still waits for a node's stats (a
+ * loaded machine), so lines come in order and each rate is over the time between two of them.
+ */
 function statusLines(groups: readonly Group[], say: (s: string) => boolean, tty: boolean): NodeJS.Timeout {
   let last = { at: performance.now(), commands: 0 };
+  let busy = false;
   return setInterval(() => {
+    if (busy) return;
+    busy = true;
     void (async () => {
       const rows = await Promise.all(groups.map(async (g) => {
         const s = await statsOf<SequencerStats>(g.seq!);
@@ -250,7 +257,7 @@ function statusLines(groups: readonly Group[], say: (s: string) => boolean, tty:
       const rate = Math.round(((commands - last.commands) * 1000) / (now - last.at));
       last = { at: now, commands };
       say(`${tty ? "\r" : ""}orders/s ${rate}  ${rows.map((r) => r.text).join("  |  ")}${tty ? "   " : "\n"}`);
-    })().catch(() => undefined);
+    })().catch(() => undefined).finally(() => { busy = false; });
   }, STATUS_INTERVAL_MS);
 }
 
