@@ -4,15 +4,17 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 export const USAGE = `usage: lockstep <command> [options]
 
 commands:
-  start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral] [--dashboard-port N] [--no-dashboard]
-                                           local cluster (sequencer + replicas as processes) with demo traffic and a live dashboard
+  start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral] [--dashboard-port N] [--no-dashboard] [--shards N]
+                                           local cluster (sequencer + replicas as processes) with demo traffic and a live dashboard;
+                                           --shards N (1-8): N such groups, traffic routed by a shard map (the dashboard shows s1)
   dashboard --nodes URL[,URL…] [--port N] [--instrument I]
                                            live dashboard for a running cluster (each node's http://host:port)
   sequencer [--id ID] [--config F] [--data DIR] [--port N] [--clock-offset-ms X] [--clock-drift-ppm D]
                                            one sequencer; with an ha section, node ID (leader or standby, via etcd)
   replica --id ID [--config F] [--data DIR] [--port N] [--sequencer URL[,URL…]] [--clock-offset-ms X] [--clock-drift-ppm D]
-  client --trade URL --account N [--feed URL[,URL…]] [--instrument I] [--json]
-                                           trading client: reads commands from stdin (buy 10 @ 100, cancel 42, book, …)
+  client (--trade URL | --shard-map FILE | --shards-etcd URL[,URL…]) --account N [--feed URL[,URL…]] [--instrument I] [--json]
+                                           trading client: reads commands from stdin (buy 10 @ 100, cancel 42, book, …);
+                                           with a shard map, sent to the leader of I's shard, feed from that shard's replicas
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run

@@ -16,15 +16,33 @@ import { DEFAULT_CONFIG, loadConfig, type Config } from "../config/config.js";
 import { makeLogger } from "./log.js";
 import { DashboardServer } from "../dashboard/server.js";
 
-const STATUS_INTERVAL_MS = 1000;
+export const STATUS_INTERVAL_MS = 1000;
 const DASHBOARD_PORT = 7080;
 
-export async function runStart(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { config: { type: "string" }, duration: { type: "string" }, json: { type: "boolean" }, data: { type: "string" }, ephemeral: { type: "boolean" }, "dashboard-port": { type: "string" }, "no-dashboard": { type: "boolean" } });
+/** What both `lockstep start` and `lockstep start --shards N` take from the command line. */
+export interface StartFlags {
+  readonly configPath: string;
+  readonly cfg: Config;
+  readonly durationS: number;
+  readonly json: boolean;
+  /** Progress and endpoints: on stdout, or on stderr with --json (stdout then holds only the summary). */
+  readonly say: (s: string) => boolean;
+  readonly dataDir: string;
+  /** --data was given: the directory is the user's and is kept. */
+  readonly keepData: boolean;
+  readonly logDir: string;
+  readonly dashboardPort: number;
+  readonly ephemeral: boolean;
+  readonly dashboard: boolean;
+}
+
+export const START_OPTIONS = { config: { type: "string" }, duration: { type: "string" }, json: { type: "boolean" }, data: { type: "string" }, ephemeral: { type: "boolean" }, "dashboard-port": { type: "string" }, "no-dashboard": { type: "boolean" }, shards: { type: "string" } } as const;
+
+export function startFlags(v: Record<string, string | boolean | undefined>): StartFlags {
   const configPath = String(v.config ?? DEFAULT_CONFIG);
   const cfg = loadConfig(configPath);
-  const duration = v.duration === undefined ? Infinity : Number(v.duration);
-  if (!(duration > 0)) throw new UserError(`--duration must be a positive number of seconds, not "${String(v.duration)}"`, 2);
+  const durationS = v.duration === undefined ? Infinity : Number(v.duration);
+  if (!(durationS > 0)) throw new UserError(`--duration must be a positive number of seconds, not "${String(v.duration)}"`, 2);
   const json = v.json === true;
   const say = (s: string): boolean => (json ? process.stderr : process.stdout).write(s);
   const dataDir = typeof v.data === "string" ? resolve(v.data) : mkdtempSync(join(tmpdir(), "lockstep-"));
@@ -32,6 +50,14 @@ export async function runStart(args: string[]): Promise<number> {
   mkdirSync(logDir, { recursive: true });
   const dashboardPort = v["dashboard-port"] === undefined ? (v.ephemeral === true ? 0 : DASHBOARD_PORT) : Number(v["dashboard-port"]);
   if (!Number.isInteger(dashboardPort) || dashboardPort < 0 || dashboardPort > 65535) throw new UserError(`--dashboard-port must be 0..65535, not "${String(v["dashboard-port"])}"`, 2);
+  return { configPath, cfg, durationS, json, say, dataDir, keepData: typeof v.data === "string", logDir, dashboardPort, ephemeral: v.ephemeral === true, dashboard: v["no-dashboard"] !== true };
+}
+
+export async function runStart(args: string[]): Promise<number> {
+  const { values: v } = parse(args, START_OPTIONS);
+  // Several groups, one per shard, in their own module; without --shards nothing below changes.
+  if (v.shards !== undefined) return (await import("./start-shards.js")).runShardedStart(v);
+  const { configPath, cfg, durationS: duration, json, say, dataDir, logDir, dashboardPort } = startFlags(v);
   // Every secret the cluster needs, checked before anything starts: a missing one is the
   // user's to fix, said in one line, not a node that dies on its way up.
   const logins = demoLogins(cfg);
@@ -67,7 +93,7 @@ export async function runStart(args: string[]): Promise<number> {
  * The live dashboard over the local cluster, with kill and restart buttons for its replicas
  * (a restarted replica takes a free port if its old one is still held after the kill -9).
  */
-async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (Node | null)[], replicaArgs: (id: string, port: number) => string[], logDir: string, say: (s: string) => boolean): Promise<DashboardServer> {
+export async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (Node | null)[], replicaArgs: (id: string, port: number) => string[], logDir: string, say: (s: string) => boolean): Promise<DashboardServer> {
   const first = replicas.map((r) => r!);
   const restarting = new Set<string>();
   const restart = async (id: string): Promise<{ id: string; role: "replica"; stats: string; feed: string } | undefined> => {
@@ -159,9 +185,9 @@ async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: re
  * The accounts the demo trades as: 1..clients without auth; with auth, the accounts of the
  * configured client keys (each login signed with its key), shared round-robin by the clients.
  */
-interface DemoLogin { account: number; credentials?: { keyId: string; secret: string } }
+export interface DemoLogin { account: number; credentials?: { keyId: string; secret: string } }
 
-function demoLogins(cfg: Config): DemoLogin[] {
+export function demoLogins(cfg: Config): DemoLogin[] {
   if (cfg.auth === undefined) return Array.from({ length: cfg.demo.clients }, (_, i) => ({ account: i + 1 }));
   const keys = cfg.auth.clientKeys.filter((k) => k.account > 0);
   if (keys.length === 0) throw new UserError("auth.clientKeys: the demo needs a client key for a trading account (account > 0)");
@@ -174,7 +200,7 @@ function demoLogins(cfg: Config): DemoLogin[] {
   });
 }
 
-function checkReplicaSecrets(cfg: Config): void {
+export function checkReplicaSecrets(cfg: Config): void {
   for (const k of cfg.auth?.replicaKeys ?? []) {
     try {
       loadSecret(k);
@@ -185,6 +211,6 @@ function checkReplicaSecrets(cfg: Config): void {
 }
 
 /** No replica refused a forked log, and replicas that reached the same checkpoint seq report the same hash there. */
-function checkpointsAgree(rs: ReplicaStats[]): boolean {
+export function checkpointsAgree(rs: ReplicaStats[]): boolean {
   return rs.every((r) => r.forked === null) && !checkpointsDisagree(rs);
 }

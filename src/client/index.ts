@@ -13,3 +13,7 @@ export {
 /** The CCXT-shaped adapter (docs/ccxt.md): `ccxt.LockstepExchange` and CCXT's error classes by name (`ccxt.InvalidOrder`, …). */
 export * as ccxt from "./ccxt.js";
 export { LockstepExchange, type LockstepExchangeOptions } from "./ccxt.js";
+export {
+  instrumentFeed, orderId, parseOrderId, ShardFeeds, ShardedTradingClient, ShardRouteError, ShardRouteReason,
+  type ShardedAck, type ShardedClientOptions, type ShardedOrderId, type ShardedOrderRef, type ShardFeedOptions,
+} from "./sharded.js";
