@@ -5,14 +5,14 @@
  * while operations whose outcome the client never learned are only sorted, not blamed.
  */
 import { describe, expect, it } from "vitest";
-import { encodeRecord, decodeRecord, type SeqRecord } from "../src/protocol/record.js";
-import { checkHistory, replayLog, type CheckInput, type NodeLog, type Op, type ReportSeen } from "../src/tools/drill/history.js";
+import { encodeRecord, type SeqRecord } from "../src/protocol/record.js";
+import { checkHistory, LoggedRecord, replayLog, type CheckInput, type NodeLog, type Op, type ReportSeen } from "../src/tools/drill/history.js";
 import { INSTRUMENTS } from "./cluster-helpers.js";
 
 const newOrder = (seq: number, account: number, side: 0 | 1, price: number, qty: number): SeqRecord => ({ seq, epoch: 1, tsUs: 1, cmd: { type: "limit", instrument: 1, orderId: seq, account, side, price, qty } });
 
 function logOf(id: string, recs: readonly SeqRecord[]): NodeLog {
-  const records = new Map(recs.map((r) => { const bytes = encodeRecord(r); return [r.seq, { bytes, rec: decodeRecord(bytes) }] as const; }));
+  const records = new Map(recs.map((r) => [r.seq, new LoggedRecord(encodeRecord(r))] as const));
   return { id, lastSeq: recs.length, chain: recs.map((r) => encodeRecord(r).toString("hex")).join(""), records };
 }
 
