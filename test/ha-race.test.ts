@@ -25,13 +25,30 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 const record = (seq: number, epoch: number): Buffer =>
   encodeRecord({ seq, epoch, tsUs: 1_000_000 + seq, cmd: { type: "cancel-all", account: 1 } });
 
+/** A journal holding seqs 1–10 of epoch 1. */
+function journalOfTen(): Journal {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"));
+  dirs.push(dir);
+  const journal = Journal.open({ dir, segmentBytesMax: 1 << 20, fsync: { mode: "none" }, retainSegmentsMax: 0 });
+  for (let s = 1; s <= 10; s++) journal.append(s, record(s, 1));
+  journal.flush();
+  return journal;
+}
+
+/** What Leadership needs of its sequencer, as a standby whose `lead` makes it the leader. */
+function standbyHost(journal: Journal): HaHost & { role: "leader" | "standby" | "fenced" } {
+  return {
+    journal, ring: new Ring<RingRecord>(1000), publisher: { standbys: () => [], durableOf: () => 0 } as unknown as Publisher,
+    clock: new SystemClock(), log: pino({ level: "silent" }), batchRecordsMax: 512, role: "standby", epoch: 1,
+    selfUrl: () => "ws://127.0.0.1:9", scheduleTick: () => undefined,
+    lead(epoch) { this.epoch = epoch; this.role = "leader"; },
+    cutTo: () => undefined, fence() { this.role = "fenced"; },
+  };
+}
+
 describe("leadership: elected while asking etcd what to cut", () => {
   it("a node elected meanwhile keeps its own epoch's records", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"));
-    dirs.push(dir);
-    const journal = Journal.open({ dir, segmentBytesMax: 1 << 20, fsync: { mode: "none" }, retainSegmentsMax: 0 });
-    for (let s = 1; s <= 10; s++) journal.append(s, record(s, 1));
-    journal.flush();
+    const journal = journalOfTen();
 
     let answer: ((epochs: { epoch: number; startSeq: number }[]) => void) | null = null;
     let elected: (() => void) | null = null;
@@ -54,13 +71,7 @@ describe("leadership: elected while asking etcd what to cut", () => {
       async close() {},
     } as unknown as Coordinator;
 
-    const host: HaHost & { role: "leader" | "standby" | "fenced" } = {
-      journal, ring: new Ring<RingRecord>(1000), publisher: { standbys: () => [], durableOf: () => 0 } as unknown as Publisher,
-      clock: new SystemClock(), log: pino({ level: "silent" }), batchRecordsMax: 512, role: "standby", epoch: 1,
-      selfUrl: () => "ws://127.0.0.1:9", scheduleTick: () => undefined,
-      lead(epoch) { this.epoch = epoch; this.role = "leader"; },
-      cutTo: () => undefined, fence() { this.role = "fenced"; },
-    };
+    const host = standbyHost(journal);
     const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
     try {
       await leadership.join();
@@ -86,11 +97,7 @@ describe("leadership: elected while asking etcd what to cut", () => {
 
 describe("leadership: a leader change announced while being promoted", () => {
   it("the new leader follows nobody afterwards (no retry loop preparing to follow)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"));
-    dirs.push(dir);
-    const journal = Journal.open({ dir, segmentBytesMax: 1 << 20, fsync: { mode: "none" }, retainSegmentsMax: 0 });
-    for (let s = 1; s <= 10; s++) journal.append(s, record(s, 1));
-    journal.flush();
+    const journal = journalOfTen();
     let elected: (() => void) | null = null;
     let leaderUrl: ((url: string | undefined) => void) | null = null;
     const held: (() => void)[] = [];
@@ -109,13 +116,7 @@ describe("leadership: a leader change announced while being promoted", () => {
       async promote(_prev: unknown, startSeq: number) { return { epoch: 2, leader: "me", startSeq, isr: [] }; },
       async resign() {}, async setIsr() { return true; }, async close() {},
     } as unknown as Coordinator;
-    const host: HaHost & { role: "leader" | "standby" | "fenced" } = {
-      journal, ring: new Ring<RingRecord>(1000), publisher: { standbys: () => [], durableOf: () => 0 } as unknown as Publisher,
-      clock: new SystemClock(), log: pino({ level: "silent" }), batchRecordsMax: 512, role: "standby", epoch: 1,
-      selfUrl: () => "ws://127.0.0.1:9", scheduleTick: () => undefined,
-      lead(epoch) { this.epoch = epoch; this.role = "leader"; },
-      cutTo: () => undefined, fence() { this.role = "fenced"; },
-    };
+    const host = standbyHost(journal);
     const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
     try {
       await leadership.join();

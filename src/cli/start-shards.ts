@@ -19,14 +19,14 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ShardedTradingClient } from "../client/sharded.js";
 import { runTraffic, type TrafficResult } from "../client/traffic.js";
-import { drain, NodeStartError, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
+import { drain, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
 import type { Config } from "../config/config.js";
 import type { DashboardServer } from "../dashboard/server.js";
 import { firstShardMap, type ShardMap, type ShardSpec } from "../shard/map.js";
 import { Rendezvous } from "../shard/rendezvous.js";
 import { assert } from "../util/assert.js";
 import { UserError } from "./args.js";
-import { checkpointsAgree, checkReplicaSecrets, demoLogins, startDashboard, startFlags, STATUS_INTERVAL_MS, type DemoLogin, type StartFlags } from "./start.js";
+import { checkpointsAgree, checkReplicaSecrets, demoLogins, endOfDemo, startDashboard, startFailure, startFlags, STATUS_INTERVAL_MS, type DemoLogin, type StartFlags } from "./start.js";
 
 /** Groups one local demo runs: each is a sequencer and every configured replica, on one machine. */
 export const DEMO_SHARDS_MAX = 8;
@@ -94,12 +94,9 @@ export async function runShardedStart(v: Record<string, string | boolean | undef
     if (instruments.length > f.cfg.instruments.length) f.say(`  (the configuration has ${f.cfg.instruments.length} instrument${f.cfg.instruments.length === 1 ? "" : "s"}; the demo added ${instruments.length - f.cfg.instruments.length} copies of instrument ${f.cfg.demo.instrument} so that every shard holds some)\n`);
     if (f.dashboard) dashboard = await dashboardOf(groups[0]!, f);
     const summary = await runShardedDemo(f, map, groups);
-    if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else f.say(`stopped: ${JSON.stringify(summary)}\n`);
-    return summary.hashes_agree ? 0 : 1;
+    return endOfDemo(summary, f.json, f.say);
   } catch (err) {
-    if (err instanceof NodeStartError) throw new UserError(`the cluster did not start: ${err.message}${err.lastLine === "" ? "" : `: ${err.lastLine}`}`);
-    throw err;
+    throw startFailure(err);
   } finally {
     dashboard?.stop();
     await Promise.all(groups.flatMap((g) => [g.seq, ...g.replicas]).filter((x): x is Node => x !== null).map(stopNode));

@@ -76,12 +76,9 @@ export async function runStart(args: string[]): Promise<number> {
     for (const r of replicas) say(`  ${r!.name.padEnd(8)} ${String(r!.ready.feed)}  ${String(r!.ready.stats)}\n`);
     if (v["no-dashboard"] !== true) dashboard = await startDashboard(cfg, dashboardPort, seq, replicas, replicaArgs, logDir, say);
     const summary = await runDemo(cfg, logins, seq, replicas, duration, say, process.stdout.isTTY === true && !json);
-    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else say(`stopped: ${JSON.stringify(summary)}\n`);
-    return summary.hashes_agree ? 0 : 1;
+    return endOfDemo(summary, json, say);
   } catch (err) {
-    if (err instanceof NodeStartError) throw new UserError(`the cluster did not start: ${err.message}${err.lastLine === "" ? "" : `: ${err.lastLine}`}`);
-    throw err;
+    throw startFailure(err);
   } finally {
     dashboard?.stop();
     await Promise.all([seq, ...replicas].filter((n): n is Node => n !== null).map(stopNode));
@@ -185,6 +182,18 @@ async function runDemo(cfg: Config, logins: DemoLogin[], seq: Node, replicas: re
  * The accounts the demo trades as: 1..clients without auth; with auth, the accounts of the
  * configured client keys (each login signed with its key), shared round-robin by the clients.
  */
+/** Prints a demo's summary (one JSON line with --json) and gives the exit code: 0 when every replica agrees. */
+export function endOfDemo(summary: { readonly hashes_agree: boolean }, json: boolean, say: (s: string) => unknown): number {
+  if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else say(`stopped: ${JSON.stringify(summary)}\n`);
+  return summary.hashes_agree ? 0 : 1;
+}
+
+/** A node that died on its way up as one line (with its last log line); anything else as it is. */
+export function startFailure(err: unknown): unknown {
+  return err instanceof NodeStartError ? new UserError(`the cluster did not start: ${err.message}${err.lastLine === "" ? "" : `: ${err.lastLine}`}`) : err;
+}
+
 export interface DemoLogin { account: number; credentials?: { keyId: string; secret: string } }
 
 export function demoLogins(cfg: Config): DemoLogin[] {
