@@ -177,7 +177,8 @@ export class FeedClient {
     this.heardAtMs = performance.now();
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => {
-      if (this.ws !== ws) return;
+      // Closing already (its 'close' comes next): ping() would throw on a socket that is not open.
+      if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
       if (performance.now() - this.heardAtMs <= this.silenceMsMax) return ws.ping();
       this.silences++;
       ws.terminate();

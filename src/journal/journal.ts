@@ -415,6 +415,9 @@ export class Journal {
     if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     this.stallTimer = null;
     this.flush();
+    // A last write the disk refused leaves its records unwritten (never acked): no retry after close.
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     if (this.syncTimer !== null) clearTimeout(this.syncTimer);
     if (this.fd >= 0) {
       if (this.opts.fsync.mode !== "none") {
