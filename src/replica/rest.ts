@@ -61,24 +61,19 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
     const q = readQuery(req.getQuery(), []);
     return q.ok ? ok(instrumentsBody) : q.failure;
   });
-  route(app, `${RestPath.book}:symbol`, src, (req) => {
-    const inst = instrumentOf(req, bySymbol);
-    if ("body" in inst) return inst;
-    const q = readQuery(req.getQuery(), ["depth"]);
-    if (!q.ok) return q.failure;
-    const depth = positiveIntParam(q.params.get("depth"), "depth", RestLimits.bookDepthLevelsDefault, RestLimits.bookDepthLevelsMax);
-    if (!depth.ok) return depth.failure;
-    return ok(book(src, inst, depth.value));
-  });
-  route(app, `${RestPath.trades}:symbol`, src, (req) => {
-    const inst = instrumentOf(req, bySymbol);
-    if ("body" in inst) return inst;
-    const q = readQuery(req.getQuery(), ["limit"]);
-    if (!q.ok) return q.failure;
-    const limit = positiveIntParam(q.params.get("limit"), "limit", RestLimits.tradesLimitDefault, RestLimits.tradesLimitMax);
-    if (!limit.ok) return limit.failure;
-    return ok(trades(src, inst, limit.value));
-  });
+  /** GET {path}{symbol}?{param}=N: the symbol's instrument and N (default `dflt`, at most `max`), or the failure. */
+  const perSymbol = (path: string, param: string, dflt: number, max: number, read: (inst: InstrumentRef, n: number) => object): void => {
+    route(app, `${path}:symbol`, src, (req) => {
+      const inst = instrumentOf(req, bySymbol);
+      if ("body" in inst) return inst;
+      const q = readQuery(req.getQuery(), [param]);
+      if (!q.ok) return q.failure;
+      const n = positiveIntParam(q.params.get(param), param, dflt, max);
+      return n.ok ? ok(read(inst, n.value)) : n.failure;
+    });
+  };
+  perSymbol(RestPath.book, "depth", RestLimits.bookDepthLevelsDefault, RestLimits.bookDepthLevelsMax, (inst, depth) => book(src, inst, depth));
+  perSymbol(RestPath.trades, "limit", RestLimits.tradesLimitDefault, RestLimits.tradesLimitMax, (inst, limit) => trades(src, inst, limit));
   route(app, RestPath.orders, src, (req) => {
     const q = readQuery(req.getQuery(), []);
     if (!q.ok) return q.failure;
