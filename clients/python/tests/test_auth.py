@@ -21,14 +21,18 @@ class Signature(unittest.TestCase):
 
 
 class Login(ClusterTest):
-    async def test_with_auth_a_proof_logs_in_trading_and_reports(self) -> None:
-        with_auth(self.env)
+    async def logs_in_and_reads_its_reports(self) -> None:
+        """Account 16 logs in on /trade and /feed (with a proof when the cluster has auth) and sees its order's report."""
         acct, inst = self.env.account(16), self.env.instrument(7)
         feed = await self.reports(acct)
         t = await self.trader(acct)
         ack = await t.submit(Order(inst, Side.BUY, 1, price=10))
         [r] = await reports_through(feed, ack.seq)
         self.assertEqual((r.kind, r.account), (ReportKind.ACCEPTED, acct))
+
+    async def test_with_auth_a_proof_logs_in_trading_and_reports(self) -> None:
+        with_auth(self.env)
+        await self.logs_in_and_reads_its_reports()
 
     async def test_with_auth_a_wrong_secret_no_proof_or_another_accounts_key_is_refused(self) -> None:
         with_auth(self.env)
@@ -52,12 +56,7 @@ class Login(ClusterTest):
 
     async def test_without_auth_hello_needs_no_proof_and_reports_no_hello(self) -> None:
         without_auth(self.env)
-        acct, inst = self.env.account(16), self.env.instrument(7)
-        feed = await self.reports(acct)
-        t = await self.trader(acct)
-        ack = await t.submit(Order(inst, Side.BUY, 1, price=10))
-        [r] = await reports_through(feed, ack.seq)
-        self.assertEqual((r.kind, r.account), (ReportKind.ACCEPTED, acct))
+        await self.logs_in_and_reads_its_reports()
 
 
 if __name__ == "__main__":
