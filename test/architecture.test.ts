@@ -15,7 +15,7 @@ import { COMMANDS } from "../src/cli/main.js";
 const ROOT = join(import.meta.dirname, "..");
 
 /** Folders of the running system: servers, SDK and what they are built from. */
-const CORE = ["src/engine", "src/protocol", "src/replication", "src/journal", "src/clock", "src/metrics", "src/sequencer", "src/replica", "src/client", "src/cluster", "src/util", "src/config", "src/dashboard", "src/shard"];
+const CORE = ["src/engine", "src/protocol", "src/replication", "src/journal", "src/clock", "src/metrics", "src/sequencer", "src/replica", "src/client", "src/cluster", "src/util", "src/config", "src/dashboard", "src/shard", "src/gateway"];
 /** Folders of tools: they load, break, delay, measure or replay a system and never run inside one. */
 const TOOLS = ["src/tools", "bench", "src/replay"];
 const CLI = "src/cli";

@@ -38,15 +38,15 @@ function describeReport(r: Report): string {
  */
 interface Sender {
   send(cmd: Exclude<ClientLine, { kind: "empty" | "quit" | "error" | "book" }>): Promise<{ seq: number; oid: number; shard?: string }[]>;
-  /** The highest seq acknowledged by the group whose feed this session reads. */
-  lastSeq(): number;
+  /** The highest seq acknowledged per shard whose feed this session reads: [shard number (-1: not through a gateway), seq]. */
+  lastSeqs(): [number, number][];
   close(): Promise<void>;
 }
 
 function single(trading: TradingClient): Sender {
   return {
     send: async (cmd) => [await (cmd.kind === "order" ? trading.submit(cmd.req) : cmd.kind === "cancel" ? trading.cancel(cmd.order) : cmd.kind === "kill" ? trading.cancelAll() : trading.modify(cmd.order, cmd.px, cmd.qty))],
-    lastSeq: () => trading.lastSeq,
+    lastSeqs: () => [...trading.lastSeqs],
     close: () => trading.close(),
   };
 }
@@ -61,7 +61,7 @@ function sharded(c: ShardedTradingClient, instrument: number, feedShard: string)
       for (const a of acks) if (a.shard === feedShard && a.seq > last) last = a.seq;
       return acks;
     },
-    lastSeq: () => last,
+    lastSeqs: () => [[-1, last]],
     close: () => c.close(),
   };
 }
@@ -100,6 +100,11 @@ async function connect(v: Record<string, string | boolean | undefined>, account:
   }
 }
 
+/** Resolves once `feed` holds the reports of everything `sender` has had acked (bounded by FeedClient.caughtUp's timeout). */
+async function caughtUp(feed: FeedClient | null, sender: Sender): Promise<void> {
+  await Promise.all(sender.lastSeqs().map(([shard, seq]) => feed?.caughtUp(seq, undefined, shard)));
+}
+
 export async function runClient(args: string[]): Promise<number> {
   const { values: v } = parse(args, { trade: { type: "string" }, "shard-map": { type: "string" }, "shards-etcd": { type: "string" }, feed: { type: "string" }, account: { type: "string" }, instrument: { type: "string" }, json: { type: "boolean" } });
   const account = Number(v.account);
@@ -123,7 +128,7 @@ export async function runClient(args: string[]): Promise<number> {
     if (cmd.kind === "book") {
       // Show the book as of everything this client sent so far.
       await Promise.all(pending);
-      await feed?.caughtUp(sender.lastSeq());
+      await caughtUp(feed, sender);
       const top = feed?.book.top(5) ?? { bids: [], asks: [] };
       print(`book seq=${feed?.book.seq ?? 0} bids=${JSON.stringify(top.bids)} asks=${JSON.stringify(top.asks)}`, { book: top, seq: feed?.book.seq ?? 0 });
       continue;
@@ -134,7 +139,7 @@ export async function runClient(args: string[]): Promise<number> {
     ));
   }
   await Promise.all(pending);
-  if (feed !== null) await feed.caughtUp(sender.lastSeq());
+  await caughtUp(feed, sender);
   feed?.close();
   await sender.close();
   return 0;

@@ -33,6 +33,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   replay: { load: async () => (await import("./replay.js")).runReplay },
   drill: { load: async () => (await import("./drill.js")).runDrill },
   shards: { load: async () => (await import("./shards.js")).runShards },
+  gateway: { load: async () => (await import("./gateway.js")).runGateway },
   bench: { load: async () => (await import("./bench.js")).runBench, devDependencies: ["cli-progress", "nats", "nodejs-order-book"] },
   relay: { load: async () => (await import("./relay.js")).runRelay, devDependencies: ["nats"] },
 };

@@ -8,6 +8,11 @@
  * book is rebuilt from a snapshot and every update's checksum is verified; a mismatch is
  * reported and the book is re-fetched.
  *
+ * Through a gateway (docs/scaling.md#the-gateway) the reports of every shard come merged on one
+ * connection, each with `sh`, its shard's number, and a `seq` of that shard's: the client keeps
+ * the newest report held per shard and resumes each shard from its own, so a move to another
+ * gateway loses and repeats nothing either.
+ *
  * A replica that goes silent (a link that delivers nothing, without FIN or RST) is noticed by
  * the client, not by TCP: it pings every quarter of `silenceMsMax` and, when it has heard
  * nothing (no frame, no pong) for `silenceMsMax`, drops the connection and moves on as if it
@@ -49,6 +54,11 @@ export interface FeedOptions {
    */
   readonly reportsAfterSeq?: number;
 }
+
+/** The newest report held of one shard. */
+interface Cursor { readonly seq: number; readonly n: number; readonly done: boolean }
+/** The key of reports that carry no `sh`: straight from a replica. */
+const DIRECT = -1;
 
 /** Default `silenceMsMax`: the same deadline the replication link uses. */
 export const FEED_SILENCE_MS_MAX = 2_000;
@@ -97,11 +107,16 @@ export class FeedClient {
   readonly book = new LocalBook();
   private urlIndex = 0;
   private ws: WebSocket | null = null;
-  /** The newest report held: its seq and n, and whether it was its command's last (`done`). */
-  private last = { seq: 0, n: -1, done: true };
+  /**
+   * The newest report held per shard (DIRECT: reports without `sh`, from a replica): its seq and
+   * n, and whether it was its command's last (`done`).
+   */
+  private readonly lasts = new Map<number, Cursor>();
+  /** Where a shard not heard from yet starts: before every report, or after `reportsAfterSeq`. */
+  private readonly first: Cursor;
   private closing = false;
   private bookReady = false;
-  private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
+  private readonly seqWaiters: { seq: number; shard: number; resolve: () => void }[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private heardAtMs = 0;
   private readonly silenceMsMax: number;
@@ -115,7 +130,11 @@ export class FeedClient {
     const after = o.reportsAfterSeq ?? 0;
     if (!Number.isSafeInteger(after) || after < 0) throw new Error(`FeedClient: reportsAfterSeq must be a seq (an integer ≥ 0), not ${String(after)}`);
     // As if every report of `after` had arrived: resume from after + 1, drop anything older.
-    if (after > 0) this.last = { seq: after, n: Number.MAX_SAFE_INTEGER, done: true };
+    this.first = after > 0 ? { seq: after, n: Number.MAX_SAFE_INTEGER, done: true } : { seq: 0, n: -1, done: true };
+  }
+
+  private last(shard: number): Cursor {
+    return this.lasts.get(shard) ?? this.first;
   }
 
   /** Connects to the first reachable replica and subscribes. */
@@ -131,14 +150,26 @@ export class FeedClient {
     throw new Error(`no replica reachable among ${this.o.urls.join(", ")}`);
   }
 
-  get lastReport(): { seq: number; n: number; done: boolean } {
-    return { ...this.last };
+  /** The newest report held (of shard number `shard`, through a gateway). */
+  lastReport(shard = DIRECT): { seq: number; n: number; done: boolean } {
+    return { ...this.last(shard) };
   }
 
-  /** Where to resume on a (re)connect: after `seq` when all its reports are here, else at `seq` (0: all kept). */
-  private resumeFrom(): number {
-    if (this.last.seq === 0) return 0;
-    return this.last.done ? this.last.seq + 1 : this.last.seq;
+  /** Where to resume from `last` on a (re)connect: after `seq` when all its reports are here, else at `seq` (0: all kept). */
+  private resumeFrom(last: Cursor): number {
+    if (last.seq === 0) return 0;
+    return last.done ? last.seq + 1 : last.seq;
+  }
+
+  /**
+   * SUB_REPORTS for a (re)connect. Through a gateway, once reports with `sh` have come: one per
+   * shard heard from, each from its own seq, then one without `sh` for the shards not heard from.
+   */
+  private subscriptions(account: number): object[] {
+    const shards = [...this.lasts.keys()].filter((k) => k !== DIRECT);
+    const each = shards.map((sh) => ({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: account, from: this.resumeFrom(this.last(sh)), sh }));
+    const rest = shards.length > 0 ? this.first : this.last(DIRECT);
+    return [...each, { v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: account, from: this.resumeFrom(rest) }];
   }
   get url(): string {
     return this.o.urls[this.urlIndex]!;
@@ -157,7 +188,7 @@ export class FeedClient {
         this.watch(ws);
         if (this.o.account !== undefined) {
           if (this.o.credentials !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: this.o.account, ...proofFor(this.o.credentials, this.o.account) }));
-          ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_REPORTS, acct: this.o.account, from: this.resumeFrom() }));
+          for (const m of this.subscriptions(this.o.account)) ws.send(encode(m));
         }
         if (this.o.onInstruments !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.INSTRUMENTS }));
         if (this.o.instrument !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: this.o.instrument }));
@@ -208,19 +239,23 @@ export class FeedClient {
     const m = decode(data) as Report | BookSnapshot | BookUpdate | TradeMsg | InstrumentsMsg | ErrorMsg | undefined;
     if (m === undefined) return;
     switch (m.t) {
-      case MsgType.REPORT:
-        if (m.seq < this.last.seq || (m.seq === this.last.seq && m.n <= this.last.n)) {
+      case MsgType.REPORT: {
+        const shard = m.sh ?? DIRECT;
+        const last = this.last(shard);
+        if (m.seq < last.seq || (m.seq === last.seq && m.n <= last.n)) {
           this.duplicatesDropped++;
           return;
         }
-        this.last = { seq: m.seq, n: m.n, done: m.last === true };
+        this.lasts.set(shard, { seq: m.seq, n: m.n, done: m.last === true });
         this.reportsReceived++;
         this.o.onReport?.(m);
         if (this.o.onExecution !== undefined) this.o.onExecution(executionReportOf(m));
         for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
-          if (this.caughtUpTo(this.seqWaiters[i]!.seq)) this.seqWaiters.splice(i, 1)[0]!.resolve();
+          const w = this.seqWaiters[i]!;
+          if (this.caughtUpTo(w.seq, w.shard)) this.seqWaiters.splice(i, 1)[0]!.resolve();
         }
         return;
+      }
       case MsgType.BOOK_SNAPSHOT:
         this.book.reset(m);
         this.bookReady = true;
@@ -248,21 +283,23 @@ export class FeedClient {
     }
   }
 
-  /** True once every report up to and including command `seq`'s has arrived. */
-  private caughtUpTo(seq: number): boolean {
-    return this.last.seq > seq || (this.last.seq === seq && this.last.done);
+  /** True once every report up to and including command `seq`'s (of shard `shard`) has arrived. */
+  private caughtUpTo(seq: number, shard: number): boolean {
+    const last = this.last(shard);
+    return last.seq > seq || (last.seq === seq && last.done);
   }
 
   /**
    * Resolves once the last report of command `seq` (or a report of a later one) has arrived:
    * each command an account sends yields at least one report to it, the last marked `last`.
-   * Resolves anyway after `timeoutMs`.
+   * Resolves anyway after `timeoutMs`. Through a gateway, `shard` is the shard's number (the
+   * ACK's `sh`), and `seq` that shard's.
    */
-  caughtUp(seq: number, timeoutMs = 10_000): Promise<void> {
-    if (this.caughtUpTo(seq)) return Promise.resolve();
+  caughtUp(seq: number, timeoutMs = 10_000, shard = DIRECT): Promise<void> {
+    if (this.caughtUpTo(seq, shard)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
-      this.seqWaiters.push({ seq, resolve: () => { clearTimeout(timer); resolve(); } });
+      this.seqWaiters.push({ seq, shard, resolve: () => { clearTimeout(timer); resolve(); } });
     });
   }
 

@@ -45,6 +45,11 @@ export class TradingClient {
   epoch = 0;
   /** Highest seq acknowledged to this client. */
   lastSeq = 0;
+  /**
+   * Highest seq acknowledged per shard, through a gateway (key: the ACK's `sh`; -1 for ACKs
+   * without it, from a sequencer): each shard's seqs are its own (FeedClient.caughtUp takes both).
+   */
+  readonly lastSeqs = new Map<number, number>();
   /** Round trip from sending a command to its ACK, µs. */
   readonly ackLatencyUs = new LatencyRecorder();
   /** Resolves once the connection has closed, for whatever reason (pending requests have failed by then). */
@@ -147,6 +152,8 @@ export class TradingClient {
     if (m.t === MsgType.ACK) {
       this.ackLatencyUs.record((performance.now() - p.sentMs) * 1000);
       if (m.seq > this.lastSeq) this.lastSeq = m.seq;
+      const shard = m.sh ?? -1;
+      if (m.seq > (this.lastSeqs.get(shard) ?? 0)) this.lastSeqs.set(shard, m.seq);
       p.resolve(m);
     }
     else p.reject(new LockstepError(m.code, m.msg));

@@ -72,6 +72,10 @@ export const WireReason = {
   STORAGE_UNAVAILABLE: 118,
   /** HTTP: no resource at this method and path (the REST paths are in docs/protocol.md). */
   NOT_FOUND: 119,
+  /** Gateway: the shard that holds the instrument or order has no leader this gateway could log in to now; nothing was sent. */
+  SHARD_UNAVAILABLE: 120,
+  /** Gateway: it cannot tell which shard the command is for (an order id naming no shard of the map, a client order id it does not remember); nothing was sent. */
+  UNROUTABLE: 121,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -96,6 +100,8 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   117: "FIELD_NOT_APPLICABLE",
   118: "STORAGE_UNAVAILABLE",
   119: "NOT_FOUND",
+  120: "SHARD_UNAVAILABLE",
+  121: "UNROUTABLE",
 };
 
 /**
@@ -136,7 +142,13 @@ export interface KillSwitch { v: number; t: typeof MsgType.KILL; cid: number }
  * an OCO, the limit leg's; `oid2` is the stop leg's); for CANCEL and MODIFY the `oid` given, 0
  * when the order was named by `coid`; for KILL 0.
  */
-export interface Ack { v: number; t: typeof MsgType.ACK; cid: number; seq: number; oid: number; oid2?: number }
+export interface Ack { v: number; t: typeof MsgType.ACK; cid: number; seq: number; oid: number; oid2?: number; sh?: number; shards?: ShardAck[] }
+/**
+ * Through a gateway (docs/scaling.md#the-gateway): what one shard did with a command sent to
+ * every shard (KILL). `sh` is the shard's number in the map, `id` its id; either `seq` (the
+ * shard sequenced it) or `code` and `msg` (it was refused, or not sent).
+ */
+export interface ShardAck { sh: number; id: string; seq?: number; code?: number; msg?: string }
 export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code: number; msg: string }
 
 export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | KillSwitch;
@@ -167,7 +179,8 @@ export interface SubBook { v: number; t: typeof MsgType.SUB_BOOK; inst: number }
 export interface BookSnapshot { v: number; t: typeof MsgType.BOOK_SNAPSHOT; inst: number; seq: number; bids: [number, number][]; asks: [number, number][]; cs: number }
 /** Level changes made by command `seq`: [side, price, qty] (qty 0 removes); `cs` after applying them. */
 export interface BookUpdate { v: number; t: typeof MsgType.BOOK_UPDATE; inst: number; seq: number; ch: [number, number, number][]; cs: number }
-export interface SubReports { v: number; t: typeof MsgType.SUB_REPORTS; acct: number; from: number }
+/** `sh`: through a gateway only, the one shard (by its number in the map) to (re)subscribe from `from`. */
+export interface SubReports { v: number; t: typeof MsgType.SUB_REPORTS; acct: number; from: number; sh?: number }
 /** Execution report kinds (REPORT.k). KILL_DONE ends a kill switch's reports, with how many it cancelled. */
 export const ReportKind = { ACCEPTED: 0, REJECTED: 1, FILL: 2, CANCELLED: 3, EXPIRED: 4, MODIFIED: 5, TRIGGERED: 6, KILL_DONE: 7 } as const;
 export type ReportKind = (typeof ReportKind)[keyof typeof ReportKind];
@@ -183,6 +196,8 @@ export interface Report {
   v: number; t: typeof MsgType.REPORT; seq: number; n: number; last?: boolean; acct: number; k: number; oid: number;
   st?: number; coid?: string; px?: number; qty?: number; left?: number; cum?: number; ntl?: number;
   code?: number; tid?: number; liq?: number; cnt?: number;
+  /** Through a gateway only: the number of the shard the report comes from (its `seq` is that shard's). */
+  sh?: number;
 }
 /** One trade of command `seq`: `side` is the taker's, `ts` the command's sequencer stamp (µs), the same on every replica. */
 export interface TradeMsg { v: number; t: typeof MsgType.TRADE; inst: number; seq: number; tid: number; px: number; qty: number; side: number; ts: number }

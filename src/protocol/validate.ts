@@ -81,6 +81,17 @@ const FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.INSTRUMENTS]: [],
 };
 
+/**
+ * A gateway's /feed (docs/scaling.md#the-gateway) takes what a replica's does, and SUB_REPORTS
+ * may name one shard (`sh`, its number in the shard map: 0 … 63) to resume it from its own seq.
+ */
+/** The highest shard number: a shard map has at most 64 shards (SHARDS_MAX in src/shard/rendezvous.ts; test/gateway-ids.test.ts checks the two agree). */
+export const SHARD_NUMBER_MAX = 63;
+const GATEWAY_FEED_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
+  ...FEED_RULES,
+  [MsgType.SUB_REPORTS]: [...FEED_RULES[MsgType.SUB_REPORTS]!, int("sh", 0, SHARD_NUMBER_MAX, false)],
+};
+
 /** Follower ids and checkpoint hashes are short printable strings. */
 const FOLLOWER_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.SUBSCRIBE]: [
@@ -170,6 +181,10 @@ export function newOrderProblem(m: Omit<NewOrder, "v" | "t" | "cid">): { code: W
 
 export function validateFeedFrame(bytes: Uint8Array): Validated<FeedClientToReplica> {
   return validateWith<FeedClientToReplica>(bytes, FEED_RULES);
+}
+
+export function validateGatewayFeedFrame(bytes: Uint8Array): Validated<FeedClientToReplica> {
+  return validateWith<FeedClientToReplica>(bytes, GATEWAY_FEED_RULES);
 }
 
 /** Checks a frame from a follower (replica or standby sequencer) on /replicate. */
