@@ -9,10 +9,15 @@
  * and resumes its reports per shard, losing and repeating none; logins are checked by the
  * gateway, which logs in to the shards with proofs of its own.
  */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { FeedClient, LockstepError, TradingClient } from "../src/client/index.js";
+import { spawnNode, stopNode } from "../src/cluster/launcher.js";
 import type { InstrumentConfig } from "../src/engine/index.js";
 import { Gateway, type GatewayOptions } from "../src/gateway/gateway.js";
 import { gatewayOrderId, shardOrderOf } from "../src/gateway/ids.js";
@@ -22,6 +27,7 @@ import { OCO_STOP_LEG_ID_OFFSET } from "../src/protocol/command.js";
 import { MsgType, ReportKind, WireReason, type Ack, type Report, type TradeMsg } from "../src/protocol/messages.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { TestCluster, until } from "./cluster-helpers.js";
+import { lockstep, noStack } from "./lockstep-cli.js";
 
 const silent = pino({ level: "silent" });
 const inst = (id: number): InstrumentConfig => ({ id, symbol: `I${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
@@ -347,5 +353,51 @@ describe("gateway: authentication", () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+/** `lockstep client ARGS` fed `script` on stdin: exit code and stdout. */
+function client(args: string[], script: string): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "bin", "lockstep.js"), "client", ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+  child.stdin.end(script);
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, out })));
+}
+
+describe("lockstep gateway", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-gateway-cli-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("serves a map file; `lockstep client --trade --feed` pointed at it trades, reads its book and reports, and kills on every shard", async () => {
+    const file = join(dir, "map.json");
+    writeFileSync(file, JSON.stringify(mapV1()));
+    const gw = await spawnNode("gateway", ["gateway", "--shard-map", file, "--port", "0"], dir);
+    try {
+      expect(gw.ready).toMatchObject({ role: "gateway", map_version: 1 });
+      const r = await client(["--trade", String(gw.ready.trade), "--feed", String(gw.ready.feed), "--account", "12", "--instrument", "4"], "buy 2 @ 100 id c1\nbook\nkill\nquit\n");
+      expect(r.code).toBe(0);
+      const ack = /ack seq=(\d+) order=(\d+)/.exec(r.out);
+      expect(shardOrderOf(Number(ack![2]))).toEqual({ shard: 1, raw: Number(ack![1]) });
+      expect(r.out).toMatch(/book seq=\d+ bids=\[\[100,2\]\] asks=\[\]/);
+      expect(r.out).toContain(`report seq=${ack![1]} accepted order=${ack![2]} coid=c1`);
+      expect(r.out).toMatch(new RegExp(`report seq=\\d+ cancelled order=${ack![2]} coid=c1`));
+    } finally {
+      await stopNode(gw);
+    }
+  });
+
+  it("needs exactly one map source; a file that is not a map is one line, exit 1, no stack", async () => {
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ version: 1, shards: [] }));
+    const [none, both, invalid] = await Promise.all([
+      lockstep("gateway", "--port", "0"),
+      lockstep("gateway", "--shard-map", bad, "--shards-etcd", "http://127.0.0.1:1"),
+      lockstep("gateway", "--shard-map", bad),
+    ]);
+    expect([none.code, both.code, invalid.code]).toEqual([2, 2, 1]);
+    expect(none.stderr).toContain("gateway needs one of --shard-map FILE or --shards-etcd URL");
+    expect(invalid.stderr).toContain("is not a valid shard map: shards:");
+    for (const x of [none, both, invalid]) noStack(x.stderr);
   });
 });

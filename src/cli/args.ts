@@ -38,6 +38,9 @@ commands:
   shards init --etcd URL[,URL…] --config F the first shard map, from F's sharding section and instruments (refused if a map exists)
   shards plan --etcd URL[,URL…] (--add S [--weight W] | --remove S) [--json]
                                            the instruments that would move (instrument, from, to) and the share moved; nothing moves
+  gateway (--shards-etcd URL[,URL…] | --shard-map FILE) [--port N] [--host H] [--config F]
+                                           one endpoint (/trade, /feed) in front of every shard: routes by instrument, merges
+                                           reports and books, order ids unique across shards; F's auth section checks logins
   relay seq|replica|nats-replica [--port N] [--upstream URL] [--nats URL] [--reports]
                                            the floor's relays and the NATS peer's consumers (started by bench e2e)
   help                                     this text
