@@ -199,6 +199,33 @@ describe("gateway: trading through one endpoint", () => {
       await t.close();
     }
   });
+
+  it("after a map change a book follows its instrument to its new shard, and INSTRUMENTS lists each instrument from the shard that holds it", async () => {
+    const { gw, trade, feed } = await gateway(mapV1());
+    const book3 = new FeedClient({ urls: [feed], instrument: 3 });
+    await book3.connect();
+    const t = await TradingClient.connect(trade, 13);
+    try {
+      const onA = await t.submit({ instrument: 3, side: "sell", price: 700, quantity: 1 });
+      await until(() => book3.book.seq >= onA.seq, 5_000);
+      expect(book3.book.top().asks).toEqual([[700, 1]]);
+      expect(gw.setMap(mapV2()).ok).toBe(true);
+      const onB = await t.submit({ instrument: 3, side: "sell", price: 800, quantity: 2 });
+      expect(onB.sh).toBe(1);
+      // Shard b's book of instrument 3: its snapshot, then its update; shard a's resting order is not in it.
+      await until(() => book3.book.asks.has(800), 5_000);
+      expect(book3.book.top().asks).toEqual([[800, 2]]);
+      let listed: number[] = [];
+      const refs = new FeedClient({ urls: [feed], onInstruments: (l) => { listed = l.map((i) => i.id); } });
+      await refs.connect();
+      await until(() => listed.length > 0, 5_000);
+      refs.close();
+      expect(listed).toEqual([1, 2, 3, 4]);
+    } finally {
+      book3.close();
+      await t.close();
+    }
+  });
 });
 
 describe("gateway: bad input and limits", () => {
@@ -271,6 +298,39 @@ describe("gateway: bad input and limits", () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe("gateway: connection limits", () => {
+  it("logged-in connections are capped: one more is refused OVERLOADED and closed (1013)", async () => {
+    const { trade } = await gateway(mapV1(), { limits: { connectionsMax: 1 } });
+    const first = await TradingClient.connect(trade, 14);
+    try {
+      const second = await raw(trade);
+      second.send({ t: MsgType.HELLO, acct: 15 });
+      expect(await second.next()).toMatchObject({ t: MsgType.REJECT, code: WireReason.OVERLOADED });
+      expect(await second.closed).toBe(1013);
+    } finally {
+      await first.close();
+    }
+  });
+
+  it("a client that stops reading is closed as a slow consumer (4001) once more than clientBufferBytesMax waits for it", async () => {
+    const { gw, trade, feed } = await gateway(mapV1(), { limits: { clientBufferBytesMax: 64 << 10 } });
+    const t = await TradingClient.connect(trade, 16);
+    // A book of 300 levels makes each snapshot a few kilobytes.
+    await Promise.all(Array.from({ length: 300 }, (_, k) => t.submit({ instrument: 1, side: "sell", price: 1000 + k, quantity: 1 })));
+    await t.close();
+    const reader = await raw(feed);
+    (reader.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    // Asks for a snapshot again and again without reading one: bounded, and far more than the limit plus the kernel's buffers.
+    for (let i = 0; i < 4_000 && gw.stats().slow_consumers === 0; i++) {
+      reader.send({ t: MsgType.SUB_BOOK, inst: 1 });
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => gw.stats().slow_consumers === 1, 10_000);
+    (reader.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await reader.closed).toBe(4001);
   });
 });
 
@@ -379,7 +439,8 @@ describe("lockstep gateway", () => {
       expect(r.code).toBe(0);
       const ack = /ack seq=(\d+) order=(\d+)/.exec(r.out);
       expect(shardOrderOf(Number(ack![2]))).toEqual({ shard: 1, raw: Number(ack![1]) });
-      expect(r.out).toMatch(/book seq=\d+ bids=\[\[100,2\]\] asks=\[\]/);
+      // Other tests leave orders on instrument 4 below 100; this session's is the best bid.
+      expect(r.out).toMatch(/book seq=\d+ bids=\[\[100,2\]/);
       expect(r.out).toContain(`report seq=${ack![1]} accepted order=${ack![2]} coid=c1`);
       expect(r.out).toMatch(new RegExp(`report seq=\\d+ cancelled order=${ack![2]} coid=c1`));
     } finally {

@@ -138,7 +138,9 @@ export class Gateway {
 
   async start(): Promise<number> {
     const app = uWS.App();
-    const common = { compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: IDLE_TIMEOUT_S, maxBackpressure: this.limits.clientBufferBytesMax, closeOnBackpressureLimit: 1 } as const;
+    // Our own check (send) closes a client past clientBufferBytesMax with a close code that says
+    // why; uWS's limit, twice that, is the backstop for a frame that jumps past both at once.
+    const common = { compression: uWS.DISABLED, maxPayloadLength: UWS_PAYLOAD_BYTES_MAX, idleTimeout: IDLE_TIMEOUT_S, maxBackpressure: 2 * this.limits.clientBufferBytesMax, closeOnBackpressureLimit: 1 } as const;
     app.ws<TradeData>("/trade", {
       ...common,
       upgrade: (res, req, ctx) => upgradeWith<TradeData>({ closed: false, acct: 0, keyId: null, authFailures: 0, unauthenticated: 0, links: new Map(), pending: 0 })(res, req, ctx),
@@ -358,6 +360,11 @@ export class Gateway {
   }
 
   private send(ws: TradeSocket | FeedSocket, m: object): void {
+    this.sendFrame(ws, encode(m));
+  }
+
+  /** Sends one frame, or closes a client with more than clientBufferBytesMax unsent (it stopped reading). */
+  private sendFrame(ws: TradeSocket | FeedSocket, frame: Uint8Array): void {
     const d = ws.getUserData();
     if (d.closed) return;
     if (ws.getBufferedAmount() > this.limits.clientBufferBytesMax) {
@@ -366,7 +373,7 @@ export class Gateway {
       ws.end(GatewayCloseCode.SLOW_CONSUMER, "slow consumer: too much unsent; reconnect and resubscribe");
       return;
     }
-    ws.send(encode(m), true);
+    ws.send(frame, true);
   }
 
   private retireLinks(d: TradeData): void {
@@ -466,18 +473,6 @@ export class Gateway {
     const link = new FeedLink(route.shard.id, route.shard.endpoints.feed, (acct) => this.helloFor(acct, d.keyId), this.limits, sink);
     d.links.set(route.n, link);
     return link;
-  }
-
-  private sendFrame(ws: FeedSocket, frame: Buffer): void {
-    const d = ws.getUserData();
-    if (d.closed) return;
-    if (ws.getBufferedAmount() > this.limits.clientBufferBytesMax) {
-      d.closed = true;
-      this.counters.slowConsumers++;
-      ws.end(GatewayCloseCode.SLOW_CONSUMER, "slow consumer: too much unsent; reconnect and resubscribe");
-      return;
-    }
-    ws.send(frame, true);
   }
 
   /** INSTRUMENTS: every shard's reference data of the instruments the map places on it, in one answer, ids ascending. */

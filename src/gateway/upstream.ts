@@ -191,6 +191,8 @@ export class FeedLink {
   reports(account: number, from: number): void {
     this.account = account;
     this.last = from > 0 ? { seq: from - 1, n: Number.MAX_SAFE_INTEGER, done: true } : { seq: 0, n: -1, done: true };
+    // The link may be open already (for a book) without a login: log in as the account first.
+    this.sendIfOpen(this.hello(account));
     this.sendIfOpen(this.subReports());
   }
 
