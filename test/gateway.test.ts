@@ -286,6 +286,20 @@ describe("gateway: bad input and limits", () => {
     }
   });
 
+  it("a trade URL that does not answer is passed over for the shard's next one, as the SDK does", async () => {
+    const v1 = mapV1();
+    const first = { ...v1.shards[0]!, endpoints: { ...v1.shards[0]!.endpoints, trade: ["ws://127.0.0.1:1/trade", clusters.a.tradeUrl] } };
+    const { trade } = await gateway({ ...v1, shards: [first, v1.shards[1]!] });
+    const t = await TradingClient.connect(trade, 17);
+    try {
+      const a = await t.submit({ instrument: 1, side: "buy", price: 30, quantity: 1 });
+      expect(a.sh).toBe(0);
+      expect(clusters.a.sequencer.lastSeq).toBe(a.seq);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("commands in flight per connection are bounded: beyond pendingCommandsMax they are refused OVERLOADED, the rest acked", async () => {
     const { trade } = await gateway(mapV1(), { limits: { pendingCommandsMax: 3 } });
     const t = await TradingClient.connect(trade, 7);

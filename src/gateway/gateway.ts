@@ -231,7 +231,7 @@ export class Gateway {
   /** Why a HELLO's proof is refused, or null (always null without auth). */
   private checkLogin(m: { acct: number; key?: string; ts?: number; nonce?: string; sig?: Uint8Array }): string | null {
     if (this.o.auth === undefined) return null;
-    const a = this.o.auth.clients.verify(m, m.acct, Math.round((performance.timeOrigin + performance.now()) * 1000));
+    const a = this.o.auth.clients.verify(m, m.acct, nowUs());
     if (!a.ok) return a.why;
     return this.o.auth.secrets.has(m.key!) ? null : "this gateway has no secret for that key";
   }
@@ -239,7 +239,7 @@ export class Gateway {
   /** The HELLO a link sends for `acct`: with a fresh proof of the client's own key when auth is on. */
   private helloFor(acct: number, keyId: string | null): object {
     const secret = keyId === null ? undefined : this.o.auth?.secrets.get(keyId);
-    const proof = secret === undefined ? {} : prove(keyId!, secret, acct, Math.round((performance.timeOrigin + performance.now()) * 1000));
+    const proof = secret === undefined ? {} : prove(keyId!, secret, acct, nowUs());
     return { v: PROTOCOL_VERSION, t: MsgType.HELLO, acct, ...proof };
   }
 
@@ -573,6 +573,11 @@ export class Gateway {
     this.feedGate.stop();
     return closeAll([this.trades, this.feeds] as unknown as Set<uWS.WebSocket<{ closed: boolean }>>[], CloseCode.GOING_AWAY, "gateway stopping");
   }
+}
+
+/** This machine's clock, µs since the epoch: what login timestamps are checked against and made with (as the SDK makes them). */
+function nowUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
 /** A command that could not be sent: the link's reason (answer() names the shard). */
