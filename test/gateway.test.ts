@@ -10,7 +10,7 @@
  * gateway, which logs in to the shards with proofs of its own.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -443,7 +443,7 @@ describe("lockstep gateway", () => {
   const dir = mkdtempSync(join(tmpdir(), "lockstep-gateway-cli-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("serves a map file; `lockstep client --trade --feed` pointed at it trades, reads its book and reports, and kills on every shard", async () => {
+  it("serves a map file; `lockstep client --trade --feed` pointed at it trades, reads its book and reports, and its kill switch cancels the order", async () => {
     const file = join(dir, "map.json");
     writeFileSync(file, JSON.stringify(mapV1()));
     const gw = await spawnNode("gateway", ["gateway", "--shard-map", file, "--port", "0"], dir);
@@ -460,6 +460,31 @@ describe("lockstep gateway", () => {
     } finally {
       await stopNode(gw);
     }
+  });
+
+  it("--config with an auth section: the gateway checks logins with its client keys; a secret it cannot read is one line, exit 1", async () => {
+    const local = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, unknown> & { replicas: object[] };
+    const key = (keyId: string, account: number) => ({ keyId, account, secretEnv: "LOCKSTEP_TEST_GW_CLI_KEY" });
+    const cfg = { ...local, auth: { clientKeys: [key("k20", 20)], replicaKeys: [key("rk", 0)] }, replicas: local.replicas.map((r) => ({ ...r, key: "rk" })) };
+    const cfgFile = join(dir, "auth.json");
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    const file = join(dir, "map-auth.json");
+    writeFileSync(file, JSON.stringify(mapV1()));
+    const secret = "gw-cli-secret-0123456789";
+    const gw = await spawnNode("gateway-auth", ["gateway", "--shard-map", file, "--port", "0", "--config", cfgFile], dir, { env: { LOCKSTEP_TEST_GW_CLI_KEY: secret } });
+    try {
+      expect(await refused(TradingClient.connect(String(gw.ready.trade), 20, 5_000))).toBe(WireReason.NOT_AUTHENTICATED);
+      const t = await TradingClient.connect(String(gw.ready.trade), 20, 5_000, { keyId: "k20", secret });
+      // The shards have no auth: the proof the gateway makes for them is ignored there, and the order goes in.
+      expect((await t.submit({ instrument: 2, side: "buy", price: 40, quantity: 1 })).sh).toBe(1);
+      await t.close();
+    } finally {
+      await stopNode(gw);
+    }
+    const missing = await lockstep("gateway", "--shard-map", file, "--config", cfgFile);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("LOCKSTEP_TEST_GW_CLI_KEY");
+    noStack(missing.stderr);
   });
 
   it("needs exactly one map source; a file that is not a map is one line, exit 1, no stack", async () => {
