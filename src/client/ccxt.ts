@@ -433,7 +433,7 @@ export class LockstepExchange {
   /** Waits for every report of command `seq`; RequestTimeout when they do not come in time (the command is in the log). */
   private async reportsOf(feed: FeedClient, seq: number, what: string): Promise<void> {
     await feed.caughtUp(seq, this.timeoutMs);
-    const last = feed.lastReport();
+    const last = feed.lastReport;
     if (last.seq > seq || (last.seq === seq && last.done)) return;
     throw new RequestTimeout(`${what} was sequenced (seq ${seq}) but its execution reports did not arrive within ${this.timeoutMs} ms; watchOrders will show how it ends`);
   }

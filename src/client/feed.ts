@@ -150,8 +150,13 @@ export class FeedClient {
     throw new Error(`no replica reachable among ${this.o.urls.join(", ")}`);
   }
 
-  /** The newest report held (of shard number `shard`, through a gateway). */
-  lastReport(shard = DIRECT): { seq: number; n: number; done: boolean } {
+  /** The newest report held (straight from replicas; through a gateway, see lastReportOf). */
+  get lastReport(): { seq: number; n: number; done: boolean } {
+    return { ...this.last(DIRECT) };
+  }
+
+  /** Through a gateway: the newest report held of shard number `shard`. */
+  lastReportOf(shard: number): { seq: number; n: number; done: boolean } {
     return { ...this.last(shard) };
   }
 

@@ -58,21 +58,25 @@ function loginOne(url: string, hello: object, timeoutMs: number): Promise<WebSoc
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
     ws.binaryType = "nodebuffer";
+    let settled = false;
     const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       ws.terminate();
       reject(err);
     };
     const timer = setTimeout(() => fail(new LinkError(WireReason.SHARD_UNAVAILABLE, `${url}: no HELLO_OK within ${timeoutMs} ms`)), timeoutMs);
     const closedEarly = (): void => fail(new LinkError(WireReason.SHARD_UNAVAILABLE, `${url}: closed before HELLO_OK`));
-    ws.once("error", (err) => fail(new LinkError(WireReason.SHARD_UNAVAILABLE, `${url}: ${err.message}`)));
+    // Not once(): terminating a socket still connecting emits one more 'error', which must not go unheard.
+    ws.on("error", (err) => fail(new LinkError(WireReason.SHARD_UNAVAILABLE, `${url}: ${err.message}`)));
     ws.once("close", closedEarly);
     ws.once("open", () => ws.send(encode(hello)));
     ws.once("message", (data: Buffer) => {
       const m = decode(data) as { t?: number; code?: number; msg?: string } | undefined;
-      if (m?.t === MsgType.HELLO_OK) {
+      if (m?.t === MsgType.HELLO_OK && !settled) {
+        settled = true;
         clearTimeout(timer);
-        ws.removeAllListeners("error");
         ws.off("close", closedEarly);
         return resolve(ws);
       }
