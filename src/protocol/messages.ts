@@ -72,10 +72,11 @@ export const WireReason = {
   STORAGE_UNAVAILABLE: 118,
   /** HTTP: no resource at this method and path (the REST paths are in docs/protocol.md). */
   NOT_FOUND: 119,
+  // 130 and up: refusals of a gateway (lockstep gateway), apart from the nodes' codes.
   /** Gateway: the shard that holds the instrument or order has no leader this gateway could log in to now; nothing was sent. */
-  SHARD_UNAVAILABLE: 120,
+  SHARD_UNAVAILABLE: 130,
   /** Gateway: it cannot tell which shard the command is for (an order id naming no shard of the map, a client order id it does not remember); nothing was sent. */
-  UNROUTABLE: 121,
+  UNROUTABLE: 131,
 } as const;
 export type WireReason = (typeof WireReason)[keyof typeof WireReason];
 
@@ -100,8 +101,8 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   117: "FIELD_NOT_APPLICABLE",
   118: "STORAGE_UNAVAILABLE",
   119: "NOT_FOUND",
-  120: "SHARD_UNAVAILABLE",
-  121: "UNROUTABLE",
+  130: "SHARD_UNAVAILABLE",
+  131: "UNROUTABLE",
 };
 
 /**
