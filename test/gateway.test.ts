@@ -21,6 +21,7 @@ import { spawnNode, stopNode } from "../src/cluster/launcher.js";
 import type { InstrumentConfig } from "../src/engine/index.js";
 import { Gateway, type GatewayOptions } from "../src/gateway/gateway.js";
 import { gatewayOrderId, shardOrderOf } from "../src/gateway/ids.js";
+import { LatencyProxy } from "../src/tools/netsim/proxy.js";
 import { Authenticator } from "../src/protocol/auth.js";
 import { decode, encode } from "../src/protocol/codec.js";
 import { OCO_STOP_LEG_ID_OFFSET } from "../src/protocol/command.js";
@@ -297,6 +298,28 @@ describe("gateway: bad input and limits", () => {
       expect(clusters.a.sequencer.lastSeq).toBe(a.seq);
     } finally {
       await t.close();
+    }
+  });
+
+  it("a leader's link that goes silent (no FIN, no RST) is dropped within shardSilenceMsMax, and the client with a command in flight on it is closed (4020)", async () => {
+    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: clusters.a.sequencer.port, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 1 });
+    try {
+      const v1 = mapV1();
+      const viaProxy = { ...v1.shards[0]!, endpoints: { ...v1.shards[0]!.endpoints, trade: [`ws://127.0.0.1:${await proxy.listen()}/trade`] } };
+      const { gw, trade } = await gateway({ ...v1, shards: [viaProxy, v1.shards[1]!] }, { limits: { shardSilenceMsMax: 400 } });
+      const c = await raw(trade);
+      c.send({ t: MsgType.HELLO, acct: 18 });
+      await c.next();
+      c.send({ t: MsgType.NEW, cid: 1, inst: 1, side: 0, ord: 0, qty: 1, px: 30 });
+      expect(await c.next()).toMatchObject({ t: MsgType.ACK, cid: 1, sh: 0 });
+      proxy.fault({ down: "blackhole" });
+      const cutAt = performance.now();
+      c.send({ t: MsgType.NEW, cid: 2, inst: 1, side: 0, ord: 0, qty: 1, px: 31 });
+      expect(await c.closed).toBe(4020);
+      expect(performance.now() - cutAt).toBeLessThan(400 * 1.25 + 1_000);
+      expect(gw.stats().links_lost).toBe(1);
+    } finally {
+      await proxy.close();
     }
   });
 

@@ -51,7 +51,7 @@ export interface GatewayLimits extends LoginLimits, LinkLimits {
 
 export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   ...DEFAULT_LOGIN_LIMITS, connectionsMax: 1_000, pendingCommandsMax: 4_096, clientBufferBytesMax: 16 << 20, frameBytesMax: 4_096,
-  clientOrderIdsMax: 1_000_000, instrumentsMsMax: 5_000, shardLoginMsMax: 2_000, shardRetryMsMin: 50, shardRetryMsMax: 2_000, feedSilenceMsMax: 2_000,
+  clientOrderIdsMax: 1_000_000, instrumentsMsMax: 5_000, shardLoginMsMax: 2_000, shardRetryMsMin: 50, shardRetryMsMax: 2_000, shardSilenceMsMax: 2_000,
 };
 
 export interface GatewayOptions {

@@ -25,8 +25,12 @@ export interface LinkLimits {
   /** A feed link waits this long before its first reconnection, doubling up to shardRetryMsMax, ms. */
   readonly shardRetryMsMin: number;
   readonly shardRetryMsMax: number;
-  /** A replica heard from in nothing (no frame, no pong) this long is left for the next one, ms. */
-  readonly feedSilenceMsMax: number;
+  /**
+   * A shard's node heard from in nothing (no frame, no pong to our pings) this long is dropped,
+   * ms: a replica for the next one; a leader's link as lost (a link can stop delivering with no
+   * FIN or RST, and TCP would not say so for minutes).
+   */
+  readonly shardSilenceMsMax: number;
 }
 
 /** Why a link could not be made: a wire reason code and a plain message. */
@@ -85,6 +89,23 @@ function loginOne(url: string, hello: object, timeoutMs: number): Promise<WebSoc
   });
 }
 
+/**
+ * Pings `ws` every quarter of `silenceMs` and terminates it once nothing (a frame or a pong) has
+ * come for `silenceMs`; returns the timer, for the caller to clear, and a function to call on
+ * each frame heard.
+ */
+function watchSilence(ws: WebSocket, silenceMs: number): { timer: NodeJS.Timeout; heard: () => void } {
+  let heardAtMs = performance.now();
+  const heard = (): void => { heardAtMs = performance.now(); };
+  ws.on("pong", heard);
+  const timer = setInterval(() => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (performance.now() - heardAtMs <= silenceMs) return ws.ping();
+    ws.terminate();
+  }, Math.max(1, Math.floor(silenceMs / PINGS_PER_SILENCE)));
+  return { timer, heard };
+}
+
 type Answer = (m: Ack | Reject) => void;
 
 export class TradeLink {
@@ -94,6 +115,7 @@ export class TradeLink {
   private nextCid = 1;
   private readonly waiting = new Map<number, Answer>();
   private closed = false;
+  private silence: NodeJS.Timeout | null = null;
   /** No longer used for new commands (its shard left the map or changed URLs); closed once idle. */
   retired = false;
 
@@ -104,7 +126,12 @@ export class TradeLink {
         throw new LinkError(WireReason.SHARD_UNAVAILABLE, "the client left");
       }
       this.ws = ws;
-      ws.on("message", (data: Buffer) => this.onFrame(data));
+      const watch = watchSilence(ws, limits.shardSilenceMsMax);
+      this.silence = watch.timer;
+      ws.on("message", (data: Buffer) => {
+        watch.heard();
+        this.onFrame(data);
+      });
       ws.on("error", () => undefined);
       ws.on("close", () => this.lost());
     });
@@ -141,6 +168,7 @@ export class TradeLink {
   }
 
   private lost(): void {
+    if (this.silence !== null) clearInterval(this.silence);
     if (this.closed) return;
     this.closed = true;
     const n = this.waiting.size;
@@ -155,6 +183,7 @@ export class TradeLink {
 
   close(): void {
     this.closed = true;
+    if (this.silence !== null) clearInterval(this.silence);
     this.waiting.clear();
     this.ws?.close();
   }
@@ -177,7 +206,7 @@ export class FeedLink {
   private retryMs: number;
   private timer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
-  private heardAtMs = 0;
+  private heard: () => void = () => undefined;
   private closed = false;
   /** The account whose reports are followed (0: none), and the newest report handed on. */
   private account = 0;
@@ -238,7 +267,7 @@ export class FeedLink {
   private connect(): void {
     if (this.closed) return;
     const url = this.urls[this.urlIndex % this.urls.length]!;
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.limits.feedSilenceMsMax });
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.limits.shardSilenceMsMax });
     ws.binaryType = "nodebuffer";
     ws.on("error", () => undefined);
     ws.once("open", () => {
@@ -251,25 +280,16 @@ export class FeedLink {
       }
       for (const inst of this.books) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst }));
       if (this.wantInstruments) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.INSTRUMENTS }));
-      this.watch(ws);
+      if (this.heartbeat !== null) clearInterval(this.heartbeat);
+      const watch = watchSilence(ws, this.limits.shardSilenceMsMax);
+      this.heartbeat = watch.timer;
+      this.heard = watch.heard;
     });
     ws.on("message", (data: Buffer) => {
-      this.heardAtMs = performance.now();
+      this.heard();
       this.onFrame(data);
     });
-    ws.on("pong", () => { this.heardAtMs = performance.now(); });
     ws.once("close", () => this.onClose(ws));
-  }
-
-  /** Pings the replica and drops it once it has said nothing for feedSilenceMsMax. */
-  private watch(ws: WebSocket): void {
-    this.heardAtMs = performance.now();
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => {
-      if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
-      if (performance.now() - this.heardAtMs <= this.limits.feedSilenceMsMax) return ws.ping();
-      ws.terminate();
-    }, Math.max(1, Math.floor(this.limits.feedSilenceMsMax / PINGS_PER_SILENCE)));
   }
 
   private onClose(ws: WebSocket): void {
