@@ -21,6 +21,7 @@ import uWS from "uWebSockets.js";
 import { Engine, REASON_NAME, type Reason } from "../engine/index.js";
 import { bookChecksum, CHECKSUM_LEVELS } from "../protocol/checksum.js";
 import { encode } from "../protocol/codec.js";
+import { packSequenced } from "../protocol/wire.js";
 import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Pong } from "../protocol/messages.js";
 import { chainNext, decodeRecord, GENESIS_CHAIN, RecordError } from "../protocol/record.js";
 import { instrumentRef, type InstrumentRef } from "../protocol/reference.js";
@@ -33,7 +34,7 @@ import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
 import { PromText } from "../metrics/prometheus.js";
-import { CommandOutputs, type TradeOut } from "./outputs.js";
+import { CommandOutputs, type ReportOut, type TradeOut } from "./outputs.js";
 import { serveRest } from "./rest.js";
 import { ReplicaLatency, type Halt, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
 import type { ReplicaOptions } from "./options.js";
@@ -46,6 +47,9 @@ export type { Halt, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
 interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
 
 const bookTopic = (inst: number): string => `book/${inst}`;
+/** One report of the resume ring: its frame once encoded. */
+interface RingedReport { readonly seq: number; readonly rep: ReportOut; frame: Buffer | undefined }
+const reportFrame = (seq: number, rep: ReportOut): Buffer => packSequenced(PROTOCOL_VERSION, MsgType.REPORT, seq, rep);
 /** Feed clients send small requests (HELLO, SUB_BOOK, SUB_REPORTS, INSTRUMENTS); uWS closes a connection sending larger frames. */
 const FEED_FRAME_BYTES_MAX = 4096;
 /** uWS closes a feed connection idle this long (market data keeps subscribed ones busy). */
@@ -81,7 +85,12 @@ export class Replica {
   private readonly reportSubs = new Map<number, Set<uWS.WebSocket<FeedData>>>();
   /** Reports produced by the batch being applied, per connection, sent when it is done. */
   private readonly feedOut = new Map<uWS.WebSocket<FeedData>, Buffer[]>();
-  private readonly reportRing: Ring<{ seq: number; acct: number; frame: Buffer }>;
+  /**
+   * The latest reports, for clients that resume here. A report is encoded when a subscriber of
+   * its account is connected, or later when one resumes from it: a replica nobody reads reports
+   * from (most of a group's replicas) never encodes them.
+   */
+  private readonly reportRing: Ring<RingedReport>;
   private port_ = 0;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
   /** Engine rejects by reason code, and refused feed frames by wire reason code. */
@@ -289,10 +298,13 @@ export class Replica {
     }
     for (const rep of out.reports) {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
-      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, ...rep });
-      this.reportRing.push({ seq, acct: rep.acct, frame });
       const subs = this.reportSubs.get(rep.acct);
-      if (subs === undefined) continue;
+      if (subs === undefined) {
+        this.reportRing.push({ seq, rep, frame: undefined });
+        continue;
+      }
+      const frame = reportFrame(seq, rep);
+      this.reportRing.push({ seq, rep, frame });
       for (const ws of subs) {
         const queued = this.feedOut.get(ws);
         if (queued === undefined) this.feedOut.set(ws, [frame]);
@@ -409,7 +421,7 @@ export class Replica {
     let subs = this.reportSubs.get(m.acct);
     if (subs === undefined) this.reportSubs.set(m.acct, (subs = new Set()));
     subs.add(ws);
-    for (const r of this.reportRing) if (r.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, r.frame);
+    for (const r of this.reportRing) if (r.rep.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, (r.frame ??= reportFrame(r.seq, r.rep)));
   }
 
   metrics(): string {
