@@ -107,6 +107,10 @@ export class Replica {
   readonly latency = new ReplicaLatency();
   private readonly rotateTimer: NodeJS.Timeout;
   private snapshotCorruptions = 0;
+  /** A STATUS is due at the end of this event-loop turn (reportProgress). */
+  private progressPending = false;
+  private batches = 0;
+  private statuses = 0;
 
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
@@ -213,6 +217,7 @@ export class Replica {
   /** Verified new records from the subscriber: apply each (or halt), publish, report, persist. */
   private onRecords(b: VerifiedBatch): void {
     this.epoch = b.ep;
+    this.batches++;
     const est = this.skew.estimate(b.receivedUs);
     this.latency.batchReceived(b, est === null ? null : est.offsetUs);
     const before = this.applied;
@@ -232,10 +237,26 @@ export class Replica {
       this.upstream.leave({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash, halt: code, hseq: this.halt.seq });
     } else {
       this.chain = b.chain;
-      this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
+      this.reportProgress();
       if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.persistInBackground();
     }
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
+  }
+
+  /**
+   * One STATUS per event-loop turn, however many batches the turn applied: a replica that
+   * keeps up gets one batch a read and answers each; one that is behind reads many batches at
+   * once and answers them together, sparing itself a send and the sequencer a frame per batch.
+   */
+  private reportProgress(): void {
+    if (this.progressPending) return;
+    this.progressPending = true;
+    setImmediate(() => {
+      this.progressPending = false;
+      if (this.halt !== null) return;
+      this.statuses++;
+      this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
+    });
   }
 
   /**
@@ -469,6 +490,7 @@ export class Replica {
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
       latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.upstream.counters.gaps, link_silences: this.upstream.counters.silences, stale_epoch_batches: this.upstream.counters.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
+      batches: this.batches, statuses: this.statuses,
       checkpoint: this.checkpoint, forked: this.upstream.forked, halted: this.halt, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),
