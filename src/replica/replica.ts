@@ -47,6 +47,11 @@ export type { Halt, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
 interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
 
 const bookTopic = (inst: number): string => `book/${inst}`;
+/**
+ * An instrument's market data gathered over a batch: the last seq that changed its book (0:
+ * nothing pending), its trades, and the net quantity of each level touched, bids then asks.
+ */
+interface MarketOut { seq: number; readonly trades: TradeOut[]; readonly levels: [Map<number, number>, Map<number, number>] }
 /** One report of the resume ring: its frame once encoded. */
 interface RingedReport { readonly seq: number; readonly rep: ReportOut; frame: Buffer | undefined }
 const reportFrame = (seq: number, rep: ReportOut): Buffer => packSequenced(PROTOCOL_VERSION, MsgType.REPORT, seq, rep);
@@ -83,6 +88,8 @@ export class Replica {
   private readonly feed = new Set<uWS.WebSocket<FeedData>>();
   /** Report subscribers by account, so a report goes straight to its account's connections. */
   private readonly reportSubs = new Map<number, Set<uWS.WebSocket<FeedData>>>();
+  /** Market data of the batch being applied, per instrument with subscribers, published when it is done. */
+  private readonly marketOut = new Map<number, MarketOut>();
   /** Reports produced by the batch being applied, per connection, sent when it is done. */
   private readonly feedOut = new Map<uWS.WebSocket<FeedData>, Buffer[]>();
   /**
@@ -299,10 +306,10 @@ export class Replica {
   }
 
   /**
-   * Per command: its trades and book update first, then its reports, so a report for seq S means
-   * the book already shows S. Market data goes out by uWS pub/sub (one publish, fanned out in
-   * C++, slow subscribers closed by uWS at maxBackpressure); reports go to their account's
-   * connections directly.
+   * Per command: its reports are queued for their accounts, its trades and level changes are
+   * gathered per instrument (for market-data subscribers only: nothing is kept for an
+   * instrument nobody follows). The batch's market data goes out before its reports
+   * (flushFeed), so a report for seq S means the book already shows S.
    */
   private publish(seq: number): void {
     const out = this.out;
@@ -311,11 +318,11 @@ export class Replica {
     for (const t of out.trades) this.recentTrades.get(t.inst)?.push(t);
     for (const [inst, flat] of out.levels) {
       if (flat.length === 0 || app === null || app.numSubscribers(bookTopic(inst)) === 0) continue;
-      const ch: [number, number, number][] = [];
-      for (let i = 0; i < flat.length; i += 3) ch.push([flat[i]!, flat[i + 1]!, flat[i + 2]!]);
-      const d = this.engine.depth(inst, CHECKSUM_LEVELS);
-      for (const t of out.trades) if (t.inst === inst) app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, ...t }), true);
-      app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
+      let m = this.marketOut.get(inst);
+      if (m === undefined) this.marketOut.set(inst, (m = { seq: 0, trades: [], levels: [new Map(), new Map()] }));
+      m.seq = seq;
+      for (let i = 0; i < flat.length; i += 3) m.levels[flat[i]!]!.set(flat[i + 1]!, flat[i + 2]!);
+      for (const t of out.trades) if (t.inst === inst) m.trades.push(t);
     }
     for (const rep of out.reports) {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
@@ -335,10 +342,36 @@ export class Replica {
   }
 
   /**
+   * The batch's market data, per instrument that changed: its TRADEs in order, then one
+   * BOOK_UPDATE with the net change of every level the batch touched, as of the batch's last
+   * command that changed the book, and the checksum of the book then. One depth read, one
+   * checksum and one publish per instrument and batch, not per command.
+   */
+  private flushMarketData(): void {
+    const app = this.app;
+    for (const [inst, m] of this.marketOut) {
+      if (m.seq === 0) continue;
+      if (app !== null) {
+        const topic = bookTopic(inst);
+        for (const t of m.trades) app.publish(topic, encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, ...t }), true);
+        const ch: [number, number, number][] = [];
+        for (let side = 0; side < 2; side++) for (const [px, qty] of m.levels[side]!) ch.push([side, px, qty]);
+        const d = this.engine.depth(inst, CHECKSUM_LEVELS);
+        app.publish(topic, encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq: m.seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
+      }
+      m.seq = 0;
+      m.trades.length = 0;
+      m.levels[0]!.clear();
+      m.levels[1]!.clear();
+    }
+  }
+
+  /**
    * Sends the reports queued while applying a batch, each connection's corked into one write
    * (outside a uWS callback every uncorked send is its own system call).
    */
   private flushFeed(): void {
+    this.flushMarketData();
     for (const [ws, frames] of this.feedOut) {
       if (ws.getUserData().closed) continue;
       ws.cork(() => { for (const f of frames) this.sendFeed(ws, f); });
