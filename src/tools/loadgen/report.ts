@@ -184,49 +184,41 @@ function natsSustained(h: Headline): string {
 
 const cell = (x: number | null | undefined): string => (x === null || x === undefined ? "–" : fmt(x));
 
+type System = "floor" | "nats" | "lockstep";
+const SYSTEM_TITLES: Record<System, string> = { floor: "floor", nats: "NATS peer", lockstep: "Lockstep" };
+
 /**
- * CPU µs per order by role: each system's processes in the order they were metered (the
- * ordering node, the followers, the generator), one row per role.
+ * One figure per process laid out by role: a row per role (the ordering node, the followers,
+ * the generator, in the order the run metered them), a column per system that ran. The roles
+ * are those of the CPU figures, which every process has.
  */
-export function cpuTable(h: Headline): string[] {
-  const systems: [string, CpuFigures | undefined][] = [["floor", h.cpu_us_per_order.floor], ["NATS peer", h.cpu_us_per_order.nats], ["Lockstep", h.cpu_us_per_order.lockstep]];
-  const present = systems.filter((x): x is [string, CpuFigures] => x[1] !== undefined);
-  const names = present.map(([, c]) => Object.keys(c.processes));
+function roleTable<T>(h: Headline, title: string, figures: (s: System) => Record<string, T> | undefined, show: (x: T | undefined) => string): string[] {
+  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => h.cpu_us_per_order[s] !== undefined);
+  const names = systems.map((s) => Object.keys(h.cpu_us_per_order[s]!.processes));
   const rows = Math.max(...names.map((n) => n.length));
-  const out = [
-    "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)",
-    "",
-    `| process | ${present.map(([s]) => s).join(" | ")} |`,
-    `|---|${present.map(() => "---:").join("|")}|`,
-  ];
+  const out = [title, "", `| process | ${systems.map((s) => SYSTEM_TITLES[s]).join(" | ")} |`, `|---|${systems.map(() => "---:").join("|")}|`];
   for (let k = 0; k < rows; k++) {
-    out.push(`| ${[...new Set(names.map((n) => n[k] ?? ""))].join(" / ")} | ${present.map(([, c], j) => cell(c.processes[names[j]![k] ?? ""])).join(" | ")} |`);
+    out.push(`| ${[...new Set(names.map((n) => n[k] ?? ""))].join(" / ")} | ${systems.map((s, j) => show(figures(s)?.[names[j]![k] ?? ""])).join(" | ")} |`);
   }
-  out.push(`| **total** | ${present.map(([, c]) => `**${cell(c.total)}**`).join(" | ")} |`);
   return out;
 }
 
+/** CPU µs per order by role, and each system's total. */
+export function cpuTable(h: Headline): string[] {
+  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => h.cpu_us_per_order[s] !== undefined);
+  return [
+    ...roleTable(h, "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)", (s) => h.cpu_us_per_order[s]?.processes, (x) => cell(x)),
+    `| **total** | ${systems.map((s) => `**${cell(h.cpu_us_per_order[s]!.total)}**`).join(" | ")} |`,
+  ];
+}
+
 /**
- * Collections by role, as cpuTable lays out CPU: per 100k orders (of which major), the pause
- * per 1,000 orders and the longest pause. nats-server (Go) has none to count.
+ * Collections by role: per 100k orders (of which major), the pause per 1,000 orders and the
+ * longest pause. nats-server (Go) has none to count.
  */
 export function gcTable(h: Headline): string[] {
-  const systems: [string, Record<string, GcFigures> | undefined][] = [["floor", h.gc.floor], ["NATS peer", h.gc.nats], ["Lockstep", h.gc.lockstep]];
-  const present = systems.filter((x): x is [string, Record<string, GcFigures>] => x[1] !== undefined);
-  // The roles of cpuTable's rows, so both tables line up (nats-server has no collections to count).
-  const cpuNames = [h.cpu_us_per_order.floor, h.cpu_us_per_order.nats, h.cpu_us_per_order.lockstep].filter((c) => c !== undefined).map((c) => Object.keys(c.processes));
-  const rows = Math.max(...cpuNames.map((n) => n.length));
-  const gcCell = (g: GcFigures | undefined): string => (g === undefined ? "–" : `${g.per_100k} (${g.major_per_100k}) · ${g.pause_ms_per_1k} · ${g.pause_max_ms}`);
-  const out = [
-    "**Garbage collection** over the same window (each Node process's `--trace-gc` lines; the generator's own observer): collections per 100k orders (of which major) · pause ms per 1,000 orders · longest pause ms; median over runs",
-    "",
-    `| process | ${present.map(([s]) => s).join(" | ")} |`,
-    `|---|${present.map(() => "---:").join("|")}|`,
-  ];
-  for (let k = 0; k < rows; k++) {
-    out.push(`| ${[...new Set(cpuNames.map((n) => n[k] ?? ""))].join(" / ")} | ${present.map(([, g], j) => gcCell(g[cpuNames[j]![k] ?? ""])).join(" | ")} |`);
-  }
-  return out;
+  const show = (g: GcFigures | undefined): string => (g === undefined ? "–" : `${g.per_100k} (${g.major_per_100k}) · ${g.pause_ms_per_1k} · ${g.pause_max_ms}`);
+  return roleTable(h, "**Garbage collection** over the same window (each Node process's `--trace-gc` lines; the generator's own observer): collections per 100k orders (of which major) · pause ms per 1,000 orders · longest pause ms; median over runs", (s) => h.gc[s], show);
 }
 
 const HOP_ROWS: [keyof Hops, string, string][] = [
