@@ -3,10 +3,12 @@
  * sends behind it, and their latency is charged from their intended times), and `bench e2e`
  * runs the floor, the NATS peer (when nats-server is installed) and a cluster as processes and
  * reports them side by side, with ratios, nothing lost, and its result files; with the CPU each process
- * spent per order, Lockstep's order→fill hop by hop, and a CPU profile per node under --profile.
+ * spent per order and its garbage collections, Lockstep's order→fill hop by hop, and a CPU
+ * profile per node under --profile.
  * (Short and slow: this checks the method, not the performance.)
  */
 import { execFile } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +18,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { nowNs, Pacer } from "../dist/src/tools/loadgen/pacer.js";
 import { childCpuUs } from "../src/tools/loadgen/cpu.js";
 import { bisectRate } from "../src/tools/loadgen/e2e.js";
+import { GcMeter, parseTraceGc, type GcFigures } from "../src/tools/loadgen/gc.js";
 import { findNatsServer } from "../src/tools/loadgen/nats.js";
 
 const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
@@ -48,7 +51,21 @@ describe("open-loop pacer", () => {
 });
 
 interface Hop { p50: number; p99: number | null; p999: number | null; max: number | null; mean: number; count: number }
-type Side = { fills: number; sent: number; cpu_us_per_order: Record<string, number | null>; cpu_total_us_per_order: number | null; order_to_fill_service_us: { p50: number; max: number } };
+type Side = {
+  fills: number; sent: number; cpu_us_per_order: Record<string, number | null>; cpu_total_us_per_order: number | null; order_to_fill_service_us: { p50: number; max: number };
+  gc: Record<string, GcFigures>;
+};
+
+/** Every Node process of a system (and the generator) has its collections counted; returns how many per 100k orders in all. */
+function expectGc(side: Side, processes: string[]): number {
+  expect(Object.keys(side.gc)).toEqual(processes);
+  for (const g of Object.values(side.gc)) {
+    expect(g.major_per_100k).toBeLessThanOrEqual(g.per_100k);
+    expect(g.pause_max_ms).toBeGreaterThanOrEqual(0);
+    expect(g.pause_ms_per_1k).toBeGreaterThanOrEqual(0);
+  }
+  return Object.values(side.gc).reduce((a, g) => a + g.per_100k, 0);
+}
 
 /** Every process of a system has a CPU cost per order, and they add up to the total. */
 function expectCpu(side: Side, processes: string[]): void {
@@ -59,6 +76,31 @@ function expectCpu(side: Side, processes: string[]): void {
   const sum = Object.values(side.cpu_us_per_order).reduce((a: number, b) => a + b!, 0);
   expect(side.cpu_total_us_per_order).toBeCloseTo(sum, 0);
 }
+
+describe("garbage collection counts", () => {
+  it("reads the kind and pause of V8's --trace-gc lines, and nothing else", () => {
+    expect(parseTraceGc("[32385:0x14b8b490]       81 ms: Scavenge 3.8 (4.0) -> 3.4 (5.0) MB, 6.28 / 0.00 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ")).toEqual({ kind: "Scavenge", pauseMs: 6.28 });
+    expect(parseTraceGc("[32393:0x3c986490]      569 ms: Mark-Compact 84.7 (118.2) -> 69.7 (103.1) MB, 80.81 / 0.01 ms  (+ 4.5 ms in 11 steps since start of marking, biggest step 3.8 ms, walltime since start of marking 255 ms) (average mu = 1.000, current mu = 1.000) finalize incremental marking via stack guard; GC in old space requested")).toEqual({ kind: "Mark-Compact", pauseMs: 80.81 });
+    expect(parseTraceGc("[1:0x1]  9 ms: Mark-Compact (reduce) 9.1 (12.0) -> 8.0 (11.0) MB, 3.50 / 0.00 ms  (average mu = 0.9) memory reducer")).toEqual({ kind: "Mark-Compact (reduce)", pauseMs: 3.5 });
+    expect(parseTraceGc('{"ready":true,"port":1234}')).toBeNull();
+    expect(parseTraceGc("a log line that says 12 ms: nothing")).toBeNull();
+  });
+
+  it("counts a node's collections only while the window is open, per orders sent", () => {
+    const lines = new EventEmitter();
+    const meter = new GcMeter([{ name: "n", lines }]);
+    const scavenge = (ms: number): string => `[1:0x1]  10 ms: Scavenge 3.8 (4.0) -> 3.4 (5.0) MB, ${ms} / 0.00 ms  (average mu = 1.000) allocation failure;`;
+    lines.emit("line", scavenge(9));
+    meter.start();
+    lines.emit("line", scavenge(0.5));
+    lines.emit("line", "[1:0x1]  20 ms: Mark-Compact 84.7 (118.2) -> 69.7 (103.1) MB, 2.25 / 0.01 ms  (+ 1 ms in 2 steps) finalize");
+    lines.emit("line", "not a gc line");
+    meter.end();
+    lines.emit("line", scavenge(7));
+    expect(meter.perOrders(1000)).toEqual({ n: { per_100k: 200, major_per_100k: 100, pause_ms_per_1k: 2.75, pause_max_ms: 2.25 } });
+    expect(meter.perOrders(0)).toEqual({ n: { per_100k: 0, major_per_100k: 0, pause_ms_per_1k: 0, pause_max_ms: 2.25 } });
+  });
+});
 
 describe("CPU counters and the NATS peer's rate search", () => {
   it("reads a process's CPU time from /proc/PID/stat as the process itself counts it", () => {
@@ -121,6 +163,11 @@ describe("lockstep bench e2e (short)", () => {
     expectCpu(run.lockstep, ["sequencer", "r1", "r2", "r3", "generator"]);
     if (nats) expectCpu(run.nats!, ["nats-server", "nats-r1", "nats-r2", "nats-r3", "generator"]);
     expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("Cost: CPU µs per order");
+    // Collections of every Node process (nats-server is Go): some process collected in 3,000 orders.
+    const collections = expectGc(run.floor, ["relay-seq", "relay-r1", "relay-r2", "relay-r3", "generator"]) +
+      expectGc(run.lockstep, ["sequencer", "r1", "r2", "r3", "generator"]) + (nats ? expectGc(run.nats!, ["nats-r1", "nats-r2", "nats-r3", "generator"]) : 0);
+    expect(collections).toBeGreaterThan(0);
+    expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("**Garbage collection**");
     // Lockstep's hops: non-negative, ordered percentiles, and together of the order of the total.
     const hops = run.lockstep.hops;
     expect(Object.keys(hops).sort()).toEqual(["client_to_sequencer_us", "replica_receipt_to_send_us", "replica_to_client_us", "sequencer_queue_us", "sequencer_to_client_us", "sequencer_to_replica_compensated_us", "sequencer_to_replica_raw_us"]);

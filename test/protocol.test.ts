@@ -10,12 +10,25 @@ import { MsgType, OrdType, PROTOCOL_VERSION, WireReason } from "../src/protocol/
 import { decodeRecord, encodeRecord, RecordError, type SeqRecord } from "../src/protocol/record.js";
 import { validateClientFrame, validateFeedFrame, validateFollowerFrame } from "../src/protocol/validate.js";
 import { bookChecksum } from "../src/protocol/checksum.js";
+import { packSequenced } from "../src/protocol/wire.js";
 
 const INSTRUMENTS = new Set([1]);
 const v = PROTOCOL_VERSION;
 const newOrder = { v, t: MsgType.NEW, cid: 7, inst: 1, side: 0, ord: OrdType.LIMIT, px: 100, qty: 5 };
 
 describe("codec and validation", () => {
+  it("writes a sequenced message (v, t, seq, then the body's fields) byte for byte as encode writes the spread object", () => {
+    const value = fc.oneof(fc.maxSafeInteger(), fc.string({ maxLength: 40 }), fc.boolean(), fc.constant(undefined));
+    // Keys other than the three of the head and other than array indices (which JavaScript lists
+    // before every other key of an object); up to 20 of them, so map16 headers are covered too.
+    const key = fc.string({ minLength: 1, maxLength: 6 }).filter((k) => !["v", "t", "seq", "__proto__"].includes(k) && !/^(0|[1-9][0-9]*)$/.test(k));
+    const body = fc.dictionary(key, value, { maxKeys: 20 });
+    fc.assert(fc.property(fc.nat(255), fc.nat(255), fc.maxSafeInteger(), body, (ver, t, seq, b) => {
+      const spread = Buffer.from(encode({ v: ver, t, seq, ...b }));
+      expect(Buffer.from(packSequenced(ver, t, seq, b)).equals(spread)).toBe(true);
+    }), { numRuns: 500 });
+  });
+
   it("round-trips a valid order and accepts it", () => {
     const back = decode(encode(newOrder));
     expect(back).toEqual(newOrder);

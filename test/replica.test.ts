@@ -53,6 +53,14 @@ describe("replicated cluster", () => {
     await late.waitFor(lastSeq);
     expect(late.stateHash()).toBe(hashes[0]);
     expect((c.sequencer.stats() as { divergences: number }).divergences).toBe(0);
+    // Nobody read reports from the late replica while it applied them, so it kept them unencoded;
+    // clients resuming from it now get every one, equal to what the live subscribers got.
+    const lateReports = new Map<number, Report[]>(ACCOUNTS.map((a) => [a, []]));
+    const lateClients = ACCOUNTS.map((acct) => new FeedClient({ urls: [c.feedUrl(late)], account: acct, onReport: (rep) => lateReports.get(acct)!.push(rep) }));
+    await Promise.all(lateClients.map((fc) => fc.connect()));
+    await until(() => ACCOUNTS.every((a) => lateReports.get(a)!.length === feeds[0]!.reports.get(a)!.length));
+    for (const acct of ACCOUNTS) expect(lateReports.get(acct)).toEqual(feeds[0]!.reports.get(acct));
+    lateClients.forEach((fc) => fc.close());
     for (const t of traders) await t.close();
     for (const f of feeds) f.clients.forEach((fc) => fc.close());
   });

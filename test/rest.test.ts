@@ -137,7 +137,8 @@ describe("REST book and trades", () => {
       expect(book.checksum(), `checksum after seq ${u.seq}`).toBe(u.cs);
       applied++;
     }
-    expect(applied).toBeGreaterThan(100);
+    // One update per batch that changed the book (net changes), so fewer than the commands.
+    expect(applied).toBeGreaterThan(10);
     expect(book.top()).toEqual({ bids: end.bids, asks: end.asks });
     expect(end.checksum).toBe(book.checksum());
 

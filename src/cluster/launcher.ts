@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { createInterface, type Interface } from "node:readline";
 
 /** The package's root, seen from dist/src/cluster (compiled) or src/cluster (tests run from source). */
 export const PACKAGE_ROOT = [resolve(import.meta.dirname, "..", ".."), resolve(import.meta.dirname, "..", "..", "..")].find((d) => existsSync(join(d, "bin", "lockstep.js"))) ?? resolve(import.meta.dirname, "..", "..", "..");
@@ -28,6 +28,8 @@ export interface NodeProcess {
   readonly child: ChildProcess;
   /** The node's ready line: role, port and endpoint URLs. */
   readonly ready: Record<string, unknown>;
+  /** Every line the node writes on stdout (the ready line, and e.g. --trace-gc's lines). */
+  readonly stdout: Interface;
 }
 
 import type { ReplicaStats } from "../replica/replica.js";
@@ -68,12 +70,13 @@ export function spawnNode(name: string, args: string[], logDir: string, extras: 
       if (child.stderr!.closed) failed();
       else child.stderr!.once("close", failed);
     });
-    createInterface({ input: child.stdout! }).on("line", (line) => {
+    const stdout = createInterface({ input: child.stdout! });
+    stdout.on("line", (line) => {
       try {
         const ready = JSON.parse(line) as Record<string, unknown>;
         if (ready.ready === true) {
           clearTimeout(timer);
-          resolveReady({ name, child, ready });
+          resolveReady({ name, child, ready, stdout });
         }
       } catch {
         /* not the ready line */

@@ -145,6 +145,11 @@ function packMap(m: Record<string, unknown>): void {
   // in the rare map of more than 15 entries).
   room(1);
   const at = pos++;
+  closeMap(at, packEntries(m));
+}
+
+/** Writes m's defined entries, in their order; returns how many. */
+function packEntries(m: Record<string, unknown>): number {
   let n = 0;
   for (const k in m) {
     const x = m[k];
@@ -153,6 +158,11 @@ function packMap(m: Record<string, unknown>): void {
     packValue(x);
     n++;
   }
+  return n;
+}
+
+/** Patches the header at `at` for a map of n entries written after it. */
+function closeMap(at: number, n: number): void {
   if (n <= 15) {
     chunk[at] = 0x80 | n;
     return;
@@ -171,10 +181,36 @@ function packMap(m: Record<string, unknown>): void {
  * undefined are left out, as if the field were absent.
  */
 export function pack(v: unknown): Buffer {
+  return frame(v, -1, 0, 0);
+}
+
+/**
+ * The bytes `pack({ v, t, seq, ...body })` writes, without building that object: a map of
+ * version, type and seq followed by body's entries (body must not repeat those three keys, nor
+ * have array-index keys such as "0", which an object literal would list first).
+ * The replica's execution reports go out this way, one per order event.
+ */
+export function packSequenced(v: number, t: number, seq: number, body: object): Buffer {
+  return frame(body, v, t, seq);
+}
+
+/** Writes `value` (with the v/t/seq head when v ≥ 0) into the chunk and returns its bytes. */
+function frame(value: unknown, v: number, t: number, seq: number): Buffer {
   for (;;) {
     const start = pos;
     try {
-      packValue(v);
+      if (v < 0) packValue(value);
+      else {
+        room(1);
+        const at = pos++;
+        packString("v");
+        packInt(v);
+        packString("t");
+        packInt(t);
+        packString("seq");
+        packInt(seq);
+        closeMap(at, 3 + packEntries(value as Record<string, unknown>));
+      }
       return chunk.subarray(start, pos);
     } catch (err) {
       pos = start;

@@ -75,6 +75,8 @@ export interface ReplicaStats {
   clock_injected_error_us?: number;
   latency: ReplicaLatencyStats; latency_last_second: ReplicaLatencyStats;
   gaps: number; stale_epoch_batches: number; snapshot_corruptions: number;
+  /** Batches applied, and STATUS frames sent for them (one per event-loop turn, not per batch). */
+  batches: number; statuses: number;
   /** Connections to a sequencer cut because nothing arrived within the silence deadline. */
   link_silences: number;
   checkpoint: { seq: number; hash: string }; forked: string | null; halted: Halt | null;

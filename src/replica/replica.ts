@@ -21,6 +21,7 @@ import uWS from "uWebSockets.js";
 import { Engine, REASON_NAME, type Reason } from "../engine/index.js";
 import { bookChecksum, CHECKSUM_LEVELS } from "../protocol/checksum.js";
 import { encode } from "../protocol/codec.js";
+import { packSequenced } from "../protocol/wire.js";
 import { HALT_REASON_NAME, HaltReason, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, ReportKind, type Pong } from "../protocol/messages.js";
 import { chainNext, decodeRecord, GENESIS_CHAIN, RecordError } from "../protocol/record.js";
 import { instrumentRef, type InstrumentRef } from "../protocol/reference.js";
@@ -33,7 +34,7 @@ import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
 import { PromText } from "../metrics/prometheus.js";
-import { CommandOutputs, type TradeOut } from "./outputs.js";
+import { CommandOutputs, type ReportOut, type TradeOut } from "./outputs.js";
 import { serveRest } from "./rest.js";
 import { ReplicaLatency, type Halt, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
 import type { ReplicaOptions } from "./options.js";
@@ -46,6 +47,14 @@ export type { Halt, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
 interface FeedData { acct: number; books: Set<number>; closed: boolean; loggedIn: number }
 
 const bookTopic = (inst: number): string => `book/${inst}`;
+/**
+ * An instrument's market data gathered over a batch: the last seq that changed its book (0:
+ * nothing pending), its trades, and the net quantity of each level touched, bids then asks.
+ */
+interface MarketOut { seq: number; readonly trades: TradeOut[]; readonly levels: [Map<number, number>, Map<number, number>] }
+/** One report of the resume ring: its frame once encoded. */
+interface RingedReport { readonly seq: number; readonly rep: ReportOut; frame: Buffer | undefined }
+const reportFrame = (seq: number, rep: ReportOut): Buffer => packSequenced(PROTOCOL_VERSION, MsgType.REPORT, seq, rep);
 /** Feed clients send small requests (HELLO, SUB_BOOK, SUB_REPORTS, INSTRUMENTS); uWS closes a connection sending larger frames. */
 const FEED_FRAME_BYTES_MAX = 4096;
 /** uWS closes a feed connection idle this long (market data keeps subscribed ones busy). */
@@ -79,9 +88,16 @@ export class Replica {
   private readonly feed = new Set<uWS.WebSocket<FeedData>>();
   /** Report subscribers by account, so a report goes straight to its account's connections. */
   private readonly reportSubs = new Map<number, Set<uWS.WebSocket<FeedData>>>();
+  /** Market data of the batch being applied, per instrument with subscribers, published when it is done. */
+  private readonly marketOut = new Map<number, MarketOut>();
   /** Reports produced by the batch being applied, per connection, sent when it is done. */
   private readonly feedOut = new Map<uWS.WebSocket<FeedData>, Buffer[]>();
-  private readonly reportRing: Ring<{ seq: number; acct: number; frame: Buffer }>;
+  /**
+   * The latest reports, for clients that resume here. A report is encoded when a subscriber of
+   * its account is connected, or later when one resumes from it: a replica nobody reads reports
+   * from (most of a group's replicas) never encodes them.
+   */
+  private readonly reportRing: Ring<RingedReport>;
   private port_ = 0;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
   /** Engine rejects by reason code, and refused feed frames by wire reason code. */
@@ -98,6 +114,10 @@ export class Replica {
   readonly latency = new ReplicaLatency();
   private readonly rotateTimer: NodeJS.Timeout;
   private snapshotCorruptions = 0;
+  /** A STATUS is due at the end of this event-loop turn (reportProgress). */
+  private progressPending = false;
+  private batches = 0;
+  private statuses = 0;
 
   constructor(private readonly o: ReplicaOptions) {
     mkdirSync(o.dataDir, { recursive: true });
@@ -204,6 +224,7 @@ export class Replica {
   /** Verified new records from the subscriber: apply each (or halt), publish, report, persist. */
   private onRecords(b: VerifiedBatch): void {
     this.epoch = b.ep;
+    this.batches++;
     const est = this.skew.estimate(b.receivedUs);
     this.latency.batchReceived(b, est === null ? null : est.offsetUs);
     const before = this.applied;
@@ -223,10 +244,26 @@ export class Replica {
       this.upstream.leave({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash, halt: code, hseq: this.halt.seq });
     } else {
       this.chain = b.chain;
-      this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
+      this.reportProgress();
       if (this.applied - this.lastSnapshotSeq >= this.o.snapshotEverySeq) this.persistInBackground();
     }
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.applied) this.waiters.shift()!.resolve();
+  }
+
+  /**
+   * One STATUS per event-loop turn, however many batches the turn applied: a replica that
+   * keeps up gets one batch a read and answers each; one that is behind reads many batches at
+   * once and answers them together, sparing itself a send and the sequencer a frame per batch.
+   */
+  private reportProgress(): void {
+    if (this.progressPending) return;
+    this.progressPending = true;
+    setImmediate(() => {
+      this.progressPending = false;
+      if (this.halt !== null) return;
+      this.statuses++;
+      this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
+    });
   }
 
   /**
@@ -269,10 +306,10 @@ export class Replica {
   }
 
   /**
-   * Per command: its trades and book update first, then its reports, so a report for seq S means
-   * the book already shows S. Market data goes out by uWS pub/sub (one publish, fanned out in
-   * C++, slow subscribers closed by uWS at maxBackpressure); reports go to their account's
-   * connections directly.
+   * Per command: its reports are queued for their accounts, its trades and level changes are
+   * gathered per instrument (for market-data subscribers only: nothing is kept for an
+   * instrument nobody follows). The batch's market data goes out before its reports
+   * (flushFeed), so a report for seq S means the book already shows S.
    */
   private publish(seq: number): void {
     const out = this.out;
@@ -281,18 +318,21 @@ export class Replica {
     for (const t of out.trades) this.recentTrades.get(t.inst)?.push(t);
     for (const [inst, flat] of out.levels) {
       if (flat.length === 0 || app === null || app.numSubscribers(bookTopic(inst)) === 0) continue;
-      const ch: [number, number, number][] = [];
-      for (let i = 0; i < flat.length; i += 3) ch.push([flat[i]!, flat[i + 1]!, flat[i + 2]!]);
-      const d = this.engine.depth(inst, CHECKSUM_LEVELS);
-      for (const t of out.trades) if (t.inst === inst) app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, ...t }), true);
-      app.publish(bookTopic(inst), encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
+      let m = this.marketOut.get(inst);
+      if (m === undefined) this.marketOut.set(inst, (m = { seq: 0, trades: [], levels: [new Map(), new Map()] }));
+      m.seq = seq;
+      for (let i = 0; i < flat.length; i += 3) m.levels[flat[i]!]!.set(flat[i + 1]!, flat[i + 2]!);
+      for (const t of out.trades) if (t.inst === inst) m.trades.push(t);
     }
     for (const rep of out.reports) {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
-      const frame = encode({ v: PROTOCOL_VERSION, t: MsgType.REPORT, seq, ...rep });
-      this.reportRing.push({ seq, acct: rep.acct, frame });
       const subs = this.reportSubs.get(rep.acct);
-      if (subs === undefined) continue;
+      if (subs === undefined) {
+        this.reportRing.push({ seq, rep, frame: undefined });
+        continue;
+      }
+      const frame = reportFrame(seq, rep);
+      this.reportRing.push({ seq, rep, frame });
       for (const ws of subs) {
         const queued = this.feedOut.get(ws);
         if (queued === undefined) this.feedOut.set(ws, [frame]);
@@ -302,10 +342,36 @@ export class Replica {
   }
 
   /**
+   * The batch's market data, per instrument that changed: its TRADEs in order, then one
+   * BOOK_UPDATE with the net change of every level the batch touched, as of the batch's last
+   * command that changed the book, and the checksum of the book then. One depth read, one
+   * checksum and one publish per instrument and batch, not per command.
+   */
+  private flushMarketData(): void {
+    const app = this.app;
+    for (const [inst, m] of this.marketOut) {
+      if (m.seq === 0) continue;
+      if (app !== null) {
+        const topic = bookTopic(inst);
+        for (const t of m.trades) app.publish(topic, encode({ v: PROTOCOL_VERSION, t: MsgType.TRADE, ...t }), true);
+        const ch: [number, number, number][] = [];
+        for (let side = 0; side < 2; side++) for (const [px, qty] of m.levels[side]!) ch.push([side, px, qty]);
+        const d = this.engine.depth(inst, CHECKSUM_LEVELS);
+        app.publish(topic, encode({ v: PROTOCOL_VERSION, t: MsgType.BOOK_UPDATE, inst, seq: m.seq, ch, cs: bookChecksum(d.bids, d.asks) }), true);
+      }
+      m.seq = 0;
+      m.trades.length = 0;
+      m.levels[0]!.clear();
+      m.levels[1]!.clear();
+    }
+  }
+
+  /**
    * Sends the reports queued while applying a batch, each connection's corked into one write
    * (outside a uWS callback every uncorked send is its own system call).
    */
   private flushFeed(): void {
+    this.flushMarketData();
     for (const [ws, frames] of this.feedOut) {
       if (ws.getUserData().closed) continue;
       ws.cork(() => { for (const f of frames) this.sendFeed(ws, f); });
@@ -409,7 +475,7 @@ export class Replica {
     let subs = this.reportSubs.get(m.acct);
     if (subs === undefined) this.reportSubs.set(m.acct, (subs = new Set()));
     subs.add(ws);
-    for (const r of this.reportRing) if (r.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, r.frame);
+    for (const r of this.reportRing) if (r.rep.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, (r.frame ??= reportFrame(r.seq, r.rep)));
   }
 
   metrics(): string {
@@ -457,6 +523,7 @@ export class Replica {
       skew: e === null ? null : { offset_us: Math.round(e.offsetUs), bound_us: Math.round(e.boundUs), drift_ppm: Math.round(e.driftPpm * 10) / 10, samples: e.samples },
       ...(this.o.drillTruth === true ? { clock_injected_error_us: Math.round(this.clock.injectedErrorUs()) } : {}),
       latency: hist("cumulative"), latency_last_second: hist("interval"), gaps: this.upstream.counters.gaps, link_silences: this.upstream.counters.silences, stale_epoch_batches: this.upstream.counters.staleEpochBatches, snapshot_corruptions: this.snapshotCorruptions,
+      batches: this.batches, statuses: this.statuses,
       checkpoint: this.checkpoint, forked: this.upstream.forked, halted: this.halt, subscribers: this.feed.size, last_record_ts_us: this.lastRecordTsUs,
       engine_rejects: Object.fromEntries([...this.engineRejects].map(([k, n]) => [REASON_NAME[k as Reason], n])),
       feed_rejects: Object.fromEntries([...this.feedRejects].map(([k, n]) => [WIRE_REASON_NAME[k as WireReason], n])),

@@ -104,7 +104,7 @@ export class Publisher {
   private readonly halted = new Map<string, { seq: number; reason: string }>();
   /** Standbys' last durable seq, by id (kept after a disconnect: the ISR decides). */
   private readonly durable = new Map<string, number>();
-  readonly counters = { divergences: 0, catchUps: 0, statusRefused: 0, refusedLogins: 0, silentFollowers: 0 };
+  readonly counters = { divergences: 0, catchUps: 0, statuses: 0, statusRefused: 0, refusedLogins: 0, silentFollowers: 0 };
   private readonly silenceTimer: NodeJS.Timeout;
 
   constructor(private readonly o: PublisherOptions) {
@@ -313,6 +313,7 @@ export class Publisher {
   private onStatus(ws: Socket, m: Status): void {
     const d = ws.getUserData();
     const sent = d.next - 1;
+    this.counters.statuses++;
     if (m.seq > sent || m.ck > m.seq) {
       this.counters.statusRefused++;
       this.o.log.warn({ rid: d.rid, seq: m.seq, ck: m.ck, sent }, "follower claimed progress beyond what it was sent: refused");

@@ -76,7 +76,7 @@ export interface SequencerStats {
   journal_stalled: string | null; journal_stalls: number;
   id?: string; leader?: string | null; following?: string | null; isr?: string[]; forked?: string | null;
   commands: number; acks: number; pending_acks: number; rejects: Record<string, number>;
-  divergences: number; catch_ups: number; status_refused: number; silent_followers: number; seal_failures: number; logged_in: number; waiting_to_log_in: number;
+  divergences: number; catch_ups: number; status_frames: number; status_refused: number; silent_followers: number; seal_failures: number; logged_in: number; waiting_to_log_in: number;
   halted_replicas: { id: string; seq: number; reason: string }[];
   replicas: FollowerStats[];
 }
@@ -444,7 +444,7 @@ export class Sequencer implements HaHost {
       ...(this.ha === null ? {} : this.ha.stats()),
       commands: this.counters.commands, acks: this.counters.acks, pending_acks: this.pendingAcks.length,
       rejects: Object.fromEntries([...this.counters.rejects].map(([k, v]) => [WIRE_REASON_NAME[k as WireReason], v])),
-      divergences: c.divergences, catch_ups: c.catchUps, status_refused: c.statusRefused, silent_followers: c.silentFollowers, seal_failures: this.counters.sealFailures,
+      divergences: c.divergences, catch_ups: c.catchUps, status_frames: c.statuses, status_refused: c.statusRefused, silent_followers: c.silentFollowers, seal_failures: this.counters.sealFailures,
       logged_in: this.loggedIn, waiting_to_log_in: this.tradeGate.size + this.publisher.waiting,
       halted_replicas: this.publisher.haltedReplicas(), replicas: this.publisher.followers(),
     };

@@ -17,7 +17,8 @@ import { runLoad, wsTransport, type LoadOptions, type LoadResult, type Target, t
 import { CpuMeter, totalPerOrder, type MeteredProcess } from "./cpu.js";
 import { journalStamps, lockstepHops, wallClockOfNs, type Hops } from "./hops.js";
 import { findNatsServer, natsTransport, startNatsServer } from "./nats.js";
-import { nameProfiles, profiled } from "./profile.js";
+import { GcMeter, type GcFigures, type GcSource } from "./gc.js";
+import { nameProfiles, profiled, withNodeArgs } from "./profile.js";
 
 export interface E2eOptions {
   readonly baseConfig: string;
@@ -47,6 +48,8 @@ export interface SideResult {
   /** CPU µs per order sent, by process, over the measured window (cpu.ts), and their sum. */
   cpu_us_per_order: Record<string, number | null>;
   cpu_total_us_per_order: number | null;
+  /** Garbage collections over the same window, by Node process (gc.ts): not nats-server, which is Go. */
+  gc: Record<string, GcFigures>;
 }
 
 export interface LockstepExtras {
@@ -68,12 +71,14 @@ const CURVE_PERCENTILES = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 
 const DRAIN_MS = 10_000;
 /** The generator: this process (cpu.ts reads it with process.cpuUsage()). */
 const GENERATOR: MeteredProcess = { name: "generator", pid: null };
+/** Every node of every system prints its collections (gc.ts reads them off stdout). */
+const NODE_GC_ARGS = "--trace-gc";
 
 function pct(s: LatencySummary): Percentiles {
   return { p50: s.p50, p90: s.p90, p99: s.p99, p999: s.p999, p9999: s.p9999, max: s.max, count: s.count };
 }
 
-function side(r: LoadResult, cpu: CpuMeter): SideResult {
+function side(r: LoadResult, cpu: CpuMeter, gc: GcMeter): SideResult {
   const h = r.fillResponse.histogram("cumulative");
   const curve = h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((p) => [p, p === 100 ? h.maxValue : h.getValueAtPercentile(p)] as [number, number]);
   const perOrder = cpu.perOrder(r.sent);
@@ -82,19 +87,26 @@ function side(r: LoadResult, cpu: CpuMeter): SideResult {
     order_to_ack_us: pct(r.ackResponse.summary()), order_to_ack_service_us: pct(r.ackService.summary()),
     order_to_fill_us: pct(r.fillResponse.summary()), order_to_fill_service_us: pct(r.fillService.summary()),
     generator_lateness_us: pct(r.lateness.summary()), fill_curve: curve, cpu_us_per_order: perOrder, cpu_total_us_per_order: totalPerOrder(perOrder),
+    gc: gc.perOrders(r.sent),
   };
 }
 
-/** Runs the load against `transport` with the CPU of `nodes` (and the generator's) metered over the window. */
-function load(o: E2eOptions, phase: string, transport: Transport, nodes: readonly MeteredProcess[]): Promise<{ r: LoadResult; cpu: CpuMeter }> {
+/**
+ * Runs the load against `transport` with the CPU of `nodes` (and the generator's) metered over
+ * the window, and the collections of the Node processes among them (`gcOf`) counted.
+ */
+function load(o: E2eOptions, phase: string, transport: Transport, nodes: readonly MeteredProcess[], gcOf: readonly NodeProcess[]): Promise<Metered> {
   const cpu = new CpuMeter([...nodes, GENERATOR]);
+  const gc = new GcMeter([...gcOf.map((n): GcSource => ({ name: n.name, lines: n.stdout })), { name: GENERATOR.name, lines: null }]);
   const lo: LoadOptions = {
     ratePerS: o.ratePerS, durationS: o.durationS, clients: o.clients, instrument: o.instrument, mid: o.mid, seed: o.seed, drainMs: DRAIN_MS,
-    window: { start: () => cpu.start(), end: () => cpu.end() },
+    window: { start: () => { cpu.start(); gc.start(); }, end: () => { cpu.end(); gc.end(); } },
     ...(o.progress === undefined ? {} : { onProgress: (sent: number, total: number) => o.progress!(phase, sent, total) }),
   };
-  return runLoad(transport, lo).then((r) => ({ r, cpu }));
+  return runLoad(transport, lo).then((r) => ({ r, cpu, gc }));
 }
+
+interface Metered { r: LoadResult; cpu: CpuMeter; gc: GcMeter }
 
 const metered = (n: NodeProcess): MeteredProcess => ({ name: n.name, pid: n.child.pid! });
 
@@ -112,8 +124,8 @@ async function runFloor(o: E2eOptions, logDir: string, profileDir?: string): Pro
     nodes.push(seq);
     for (let i = 0; i < o.replicas; i++) nodes.push(await spawnNode(`relay-r${i + 1}`, ["relay", "replica", "--port", "0", "--upstream", `ws://127.0.0.1:${String(seq.ready.port)}/replicate`], logDir));
     const target: Target = { tradeUrl: `ws://127.0.0.1:${String(seq.ready.port)}/trade`, feedUrl: `ws://127.0.0.1:${String(nodes[1]!.ready.port)}/feed` };
-    const { r, cpu } = await load(o, "floor", wsTransport(target), nodes.map(metered));
-    return side(r, cpu);
+    const { r, cpu, gc } = await load(o, "floor", wsTransport(target), nodes.map(metered), nodes);
+    return side(r, cpu, gc);
   } finally {
     await stopAll(nodes, profileDir);
   }
@@ -125,8 +137,8 @@ async function runNats(o: E2eOptions, dir: string, logDir: string, profileDir?: 
   const nodes: NodeProcess[] = [];
   try {
     for (let i = 0; i < o.replicas; i++) nodes.push(await spawnNode(`nats-r${i + 1}`, ["relay", "nats-replica", "--nats", server.url, ...(i === 0 ? ["--reports"] : [])], logDir));
-    const { r, cpu } = await load(o, "nats", natsTransport(server.url), [{ name: "nats-server", pid: server.pid }, ...nodes.map(metered)]);
-    return side(r, cpu);
+    const { r, cpu, gc } = await load(o, "nats", natsTransport(server.url), [{ name: "nats-server", pid: server.pid }, ...nodes.map(metered)], nodes);
+    return side(r, cpu, gc);
   } finally {
     await stopAll(nodes, profileDir);
     await server.stop();
@@ -152,7 +164,7 @@ function lagSampler(c: DrillCluster): { stop: () => void; result: () => Lockstep
   };
 }
 
-interface LockstepMeasured { r: LoadResult; cpu: CpuMeter; lag: LockstepExtras["lag_seq"]; rs: ReplicaStats[] }
+interface LockstepMeasured extends Metered { lag: LockstepExtras["lag_seq"]; rs: ReplicaStats[] }
 
 async function runLockstep(o: E2eOptions, dir: string, profileDir?: string): Promise<SideResult & LockstepExtras> {
   const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas: o.replicas, sequencer: { limits: BENCH_LIMITS } });
@@ -162,7 +174,7 @@ async function runLockstep(o: E2eOptions, dir: string, profileDir?: string): Pro
   try {
     await c.start();
     const lag = lagSampler(c);
-    const run = await load(o, "lockstep", wsTransport({ tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) }), nodes().map(metered)).finally(lag.stop);
+    const run = await load(o, "lockstep", wsTransport({ tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) }), nodes().map(metered), nodes()).finally(lag.stop);
     // settle() returns each replica's whole /stats, read after it caught up.
     m = { ...run, lag: lag.result(), rs: await c.settle(60_000) };
   } finally {
@@ -177,7 +189,7 @@ function lockstepResult(m: LockstepMeasured, tsOf: ReadonlyMap<number, number>, 
   let lost = 0;
   for (const s of m.r.ackedSeqs) if (s > applied) lost++;
   return {
-    ...side(m.r, m.cpu), lost, hashes_agree: new Set(m.rs.map((x) => x.hash)).size === 1,
+    ...side(m.r, m.cpu, m.gc), lost, hashes_agree: new Set(m.rs.map((x) => x.hash)).size === 1,
     replicas: m.rs.map((s) => ({
       id: s.id, seq: s.seq, hash: s.hash, one_way_raw_us: pct(s.latency.one_way_raw_us), one_way_compensated_us: pct(s.latency.one_way_compensated_us),
       skew_offset_us: s.skew?.offset_us ?? null, skew_bound_us: s.skew?.bound_us ?? null,
@@ -199,20 +211,23 @@ async function inTempDir<T>(fn: (dir: string, logDir: string) => Promise<T>): Pr
   }
 }
 
+/** One system's run with its nodes' collections traced (and profiled into `dir`, if given). */
+const traced = <T>(dir: string | undefined, fn: () => Promise<T>): Promise<T> => withNodeArgs(NODE_GC_ARGS, () => profiled(dir, fn));
+
 export function runE2eOnce(o: E2eOptions): Promise<E2eRun> {
   const prof = (system: string): string | undefined => (o.profileDir === undefined ? undefined : join(o.profileDir, system));
   return inTempDir(async (dir, logDir) => {
     o.log(`  floor: bare uWebSockets.js relays, ${o.replicas} replica relays, ${o.ratePerS} orders/s for ${o.durationS} s`);
-    const floor = await profiled(prof("floor"), () => runFloor(o, logDir, prof("floor")));
+    const floor = await traced(prof("floor"), () => runFloor(o, logDir, prof("floor")));
     let nats: SideResult | undefined;
     const found = findNatsServer();
     if ("missing" in found) o.log(`  NATS peer skipped: ${found.missing}`);
     else {
       o.log(`  NATS peer: nats-server with JetStream, ${o.replicas} ordered consumers, same load`);
-      nats = await profiled(prof("nats"), () => runNats(o, dir, logDir, prof("nats")));
+      nats = await traced(prof("nats"), () => runNats(o, dir, logDir, prof("nats")));
     }
     o.log(`  lockstep: sequencer + ${o.replicas} replicas, same load`);
-    const lockstep = await profiled(prof("lockstep"), () => runLockstep(o, dir, prof("lockstep")));
+    const lockstep = await traced(prof("lockstep"), () => runLockstep(o, dir, prof("lockstep")));
     return { floor, ...(nats === undefined ? {} : { nats }), lockstep };
   });
 }

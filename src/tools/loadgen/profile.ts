@@ -17,8 +17,13 @@ const TOP_FUNCTIONS = 12;
 export async function profiled<T>(dir: string | undefined, fn: () => Promise<T>): Promise<T> {
   if (dir === undefined) return fn();
   mkdirSync(dir, { recursive: true });
+  return withNodeArgs(`--cpu-prof --cpu-prof-dir=${dir}`, fn);
+}
+
+/** Runs `fn` with `args` added to the node flags of every node it starts (LOCKSTEP_NODE_ARGS). */
+export async function withNodeArgs<T>(args: string, fn: () => Promise<T>): Promise<T> {
   const before = process.env.LOCKSTEP_NODE_ARGS;
-  process.env.LOCKSTEP_NODE_ARGS = `${before ?? ""} --cpu-prof --cpu-prof-dir=${dir}`.trim();
+  process.env.LOCKSTEP_NODE_ARGS = `${before ?? ""} ${args}`.trim();
   try {
     return await fn();
   } finally {

@@ -6,6 +6,7 @@
  * axes, and a static SVG written by the command needs no browser or canvas to produce.
  */
 import { KEEPS_UP_SHARE, type E2eRun, type NatsProbe, type Percentiles, type SideResult } from "./e2e.js";
+import type { GcFigures } from "./gc.js";
 import type { Hop, Hops } from "./hops.js";
 
 export interface Headline {
@@ -28,6 +29,8 @@ export interface Headline {
   lost: number;
   /** CPU µs per order sent, by process (medians over runs), per system, and each system's total. */
   cpu_us_per_order: { floor: CpuFigures; nats?: CpuFigures; lockstep: CpuFigures };
+  /** Garbage collections per order by Node process (gc.ts), medians over runs, per system. */
+  gc: { floor: Record<string, GcFigures>; nats?: Record<string, GcFigures>; lockstep: Record<string, GcFigures> };
   /** Lockstep's order→fill hop by hop (hops.ts), medians over runs. */
   hops: Hops;
   /** When the NATS peer did not keep up: the highest rate at which it did (a bisection of short runs). */
@@ -72,8 +75,22 @@ export function headline(runs: readonly E2eRun[]): Headline {
       floor: medianCpu(runs.map((r) => r.floor)), lockstep: medianCpu(runs.map((r) => r.lockstep)),
       ...(runs.some((r) => r.nats !== undefined) ? { nats: medianCpu(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
     },
+    gc: {
+      floor: medianGc(runs.map((r) => r.floor)), lockstep: medianGc(runs.map((r) => r.lockstep)),
+      ...(runs.some((r) => r.nats !== undefined) ? { nats: medianGc(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
+    },
     hops: medianHops(runs.map((r) => r.lockstep.hops)),
   };
+}
+
+/** Each figure of each process: the median over runs. */
+function medianGc(sides: readonly SideResult[]): Record<string, GcFigures> {
+  const out: Record<string, GcFigures> = {};
+  for (const name of Object.keys(sides[0]!.gc)) {
+    const fig = (f: keyof GcFigures): number => Math.round(median(sides.map((s) => s.gc[name]?.[f] ?? 0)) * 100) / 100;
+    out[name] = { per_100k: fig("per_100k"), major_per_100k: fig("major_per_100k"), pause_ms_per_1k: fig("pause_ms_per_1k"), pause_max_ms: fig("pause_max_ms") };
+  }
+  return out;
 }
 
 const medianOrNull = (xs: (number | null)[]): number | null => (xs.some((x) => x === null) ? null : Math.round(median(xs as number[]) * 10) / 10);
@@ -147,6 +164,8 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     "",
     ...cpuTable(h),
     "",
+    ...gcTable(h),
+    "",
     ...hopTable(h, medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
   ];
   return lines.join("\n");
@@ -165,26 +184,41 @@ function natsSustained(h: Headline): string {
 
 const cell = (x: number | null | undefined): string => (x === null || x === undefined ? "–" : fmt(x));
 
+type System = "floor" | "nats" | "lockstep";
+const SYSTEM_TITLES: Record<System, string> = { floor: "floor", nats: "NATS peer", lockstep: "Lockstep" };
+
 /**
- * CPU µs per order by role: each system's processes in the order they were metered (the
- * ordering node, the followers, the generator), one row per role.
+ * One figure per process laid out by role: a row per role (the ordering node, the followers,
+ * the generator, in the order the run metered them), a column per system that ran. The roles
+ * are those of the CPU figures, which every process has.
  */
-export function cpuTable(h: Headline): string[] {
-  const systems: [string, CpuFigures | undefined][] = [["floor", h.cpu_us_per_order.floor], ["NATS peer", h.cpu_us_per_order.nats], ["Lockstep", h.cpu_us_per_order.lockstep]];
-  const present = systems.filter((x): x is [string, CpuFigures] => x[1] !== undefined);
-  const names = present.map(([, c]) => Object.keys(c.processes));
+function roleTable<T>(h: Headline, title: string, figures: (s: System) => Record<string, T> | undefined, show: (x: T | undefined) => string): string[] {
+  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => h.cpu_us_per_order[s] !== undefined);
+  const names = systems.map((s) => Object.keys(h.cpu_us_per_order[s]!.processes));
   const rows = Math.max(...names.map((n) => n.length));
-  const out = [
-    "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)",
-    "",
-    `| process | ${present.map(([s]) => s).join(" | ")} |`,
-    `|---|${present.map(() => "---:").join("|")}|`,
-  ];
+  const out = [title, "", `| process | ${systems.map((s) => SYSTEM_TITLES[s]).join(" | ")} |`, `|---|${systems.map(() => "---:").join("|")}|`];
   for (let k = 0; k < rows; k++) {
-    out.push(`| ${[...new Set(names.map((n) => n[k] ?? ""))].join(" / ")} | ${present.map(([, c], j) => cell(c.processes[names[j]![k] ?? ""])).join(" | ")} |`);
+    out.push(`| ${[...new Set(names.map((n) => n[k] ?? ""))].join(" / ")} | ${systems.map((s, j) => show(figures(s)?.[names[j]![k] ?? ""])).join(" | ")} |`);
   }
-  out.push(`| **total** | ${present.map(([, c]) => `**${cell(c.total)}**`).join(" | ")} |`);
   return out;
+}
+
+/** CPU µs per order by role, and each system's total. */
+export function cpuTable(h: Headline): string[] {
+  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => h.cpu_us_per_order[s] !== undefined);
+  return [
+    ...roleTable(h, "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)", (s) => h.cpu_us_per_order[s]?.processes, (x) => cell(x)),
+    `| **total** | ${systems.map((s) => `**${cell(h.cpu_us_per_order[s]!.total)}**`).join(" | ")} |`,
+  ];
+}
+
+/**
+ * Collections by role: per 100k orders (of which major), the pause per 1,000 orders and the
+ * longest pause. nats-server (Go) has none to count.
+ */
+export function gcTable(h: Headline): string[] {
+  const show = (g: GcFigures | undefined): string => (g === undefined ? "–" : `${g.per_100k} (${g.major_per_100k}) · ${g.pause_ms_per_1k} · ${g.pause_max_ms}`);
+  return roleTable(h, "**Garbage collection** over the same window (each Node process's `--trace-gc` lines; the generator's own observer): collections per 100k orders (of which major) · pause ms per 1,000 orders · longest pause ms; median over runs", (s) => h.gc[s], show);
 }
 
 const HOP_ROWS: [keyof Hops, string, string][] = [
