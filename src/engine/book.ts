@@ -5,7 +5,7 @@
  * O(1) in the common case. Bids and asks share one code path through a direction sign:
  * a level's rank is `dir * price`, ascending, with dir = +1 for bids and -1 for asks.
  */
-import { OrderKind, Side, Stp, Tif, type InstrumentConfig } from "./types.js";
+import { InstrumentMode, OrderKind, Side, Stp, Tif, type InstrumentConfig } from "./types.js";
 
 export class Order {
   id = 0;
@@ -33,6 +33,8 @@ export class Order {
   next: Order | null = null;
   /** The other leg of a one-cancels-other pair. While resting, a peer is always a pending stop. */
   peer: Order | null = null;
+  /** While its book is IMPORTING: the order's id on the shard it is moving from; 0 otherwise. */
+  fromId = 0;
 }
 
 export class Level {
@@ -156,7 +158,13 @@ export class StopSide {
     this.orders.splice(this.lowerBound(this.sign * o.stopPrice), 0, o);
   }
 
-  /** Appends in storage order; used only by snapshot restore. */
+  /** True when a stop at `stopPrice` may be appended (push) without breaking the trigger order. */
+  appendable(stopPrice: number): boolean {
+    const last = this.top();
+    return last === undefined || this.sign * stopPrice >= this.sign * last.stopPrice;
+  }
+
+  /** Appends in storage order; used only by snapshot restore and imports (which check appendable). */
   push(o: Order): void {
     this.orders.push(o);
   }
@@ -177,6 +185,15 @@ export class Book {
   readonly sellStops = new StopSide(Side.SELL);
   /** Price of the last trade, 0 before the first. Stops trigger on it. */
   lastPrice = 0;
+  /** Only an ACTIVE book trades (see InstrumentMode); the fields below describe a move under way. */
+  mode: InstrumentMode = InstrumentMode.ACTIVE;
+  /** HALTED: the seq of the HALT that froze the book. */
+  haltSeq = 0;
+  /** IMPORTING: the shard it comes from; AWAY: the shard it went to (or came from, when an import was abandoned); "" otherwise. */
+  peerShard = "";
+  /** IMPORTING: the order count and book hash the import began with. */
+  expectOrders = 0;
+  expectHash = "";
 
   constructor(readonly config: InstrumentConfig) {}
 

@@ -8,7 +8,7 @@
  * unique per account among its live and recently finished orders; absent (or "") means none.
  * Cancel and modify name their order by `orderId` or by `clientOrderId`, exactly one of them.
  */
-import type { Side, Stp, Tif } from "./types.js";
+import type { OrderKind, Side, Stp, Tif } from "./types.js";
 
 export interface LimitCommand {
   readonly type: "limit";
@@ -92,4 +92,83 @@ export interface CancelAllCommand {
   readonly account: number;
 }
 
-export type Command = LimitCommand | MarketCommand | StopCommand | OcoCommand | CancelCommand | ModifyCommand | CancelAllCommand;
+// ---- moving an instrument between shards (docs/scaling.md): operator commands, account 0 ----
+
+/** Freezes an ACTIVE book: it is refused every command (INSTRUMENT_MOVING) until RESUME or RELEASE. `seq` is this command's own seq. */
+export interface HaltCommand {
+  readonly type: "halt";
+  readonly instrument: number;
+  readonly account: number;
+  readonly seq: number;
+}
+
+/** Lets a HALTED book trade again: the move was abandoned before the instrument went live elsewhere. */
+export interface ResumeCommand {
+  readonly type: "resume";
+  readonly instrument: number;
+  readonly account: number;
+}
+
+/** Empties a HALTED book, its orders having gone live on shard `toShard`: the instrument is AWAY here from now on. */
+export interface ReleaseCommand {
+  readonly type: "release";
+  readonly instrument: number;
+  readonly account: number;
+  readonly toShard: string;
+}
+
+/** Starts filling an AWAY book with the `orders` orders of shard `fromShard`'s book, whose book hash is `bookHash`. */
+export interface ImportBeginCommand {
+  readonly type: "import-begin";
+  readonly instrument: number;
+  readonly account: number;
+  readonly fromShard: string;
+  readonly orders: number;
+  readonly lastPrice: number;
+  /** 16 lower-case hex digits: Engine.bookHash of the exported book. */
+  readonly bookHash: string;
+}
+
+/**
+ * One order of an import, in the export's order (docs/scaling.md): it takes `orderId` (the seq
+ * of its record) on this shard. `peer`, for the limit leg of an OCO pair, is 1 + the import
+ * index of its stop leg (stops come first); 0 otherwise.
+ */
+export interface ImportOrderCommand {
+  readonly type: "import-order";
+  readonly instrument: number;
+  readonly account: number;
+  readonly orderId: number;
+  readonly fromOrderId: number;
+  readonly owner: number;
+  readonly side: Side;
+  readonly kind: OrderKind;
+  readonly tif: Tif;
+  readonly stp: Stp;
+  readonly postOnly: boolean;
+  readonly price: number;
+  readonly stopPrice: number;
+  readonly leaves: number;
+  readonly cum: number;
+  readonly notional: number;
+  readonly peer: number;
+  readonly clientOrderId?: string;
+}
+
+/** Ends an import: the book goes ACTIVE if it has the count and hash the import began with, else IMPORT_MISMATCH and it stays IMPORTING. */
+export interface ImportEndCommand {
+  readonly type: "import-end";
+  readonly instrument: number;
+  readonly account: number;
+}
+
+/** Abandons an import: the partly filled book is emptied without reports (its owners were never told of it) and is AWAY again. */
+export interface ImportAbortCommand {
+  readonly type: "import-abort";
+  readonly instrument: number;
+  readonly account: number;
+}
+
+export type MoveCommand = HaltCommand | ResumeCommand | ReleaseCommand | ImportBeginCommand | ImportOrderCommand | ImportEndCommand | ImportAbortCommand;
+
+export type Command = LimitCommand | MarketCommand | StopCommand | OcoCommand | CancelCommand | ModifyCommand | CancelAllCommand | MoveCommand;

@@ -7,11 +7,13 @@
  */
 import { Book, Level, Order, type SideBook } from "./book.js";
 import { ClientIds, type FinishedOrder } from "./client-ids.js";
-import type { CancelCommand, Command, ModifyCommand } from "./commands.js";
+import type { CancelCommand, Command, HaltCommand, ImportBeginCommand, ImportOrderCommand, ModifyCommand, ReleaseCommand } from "./commands.js";
 import { StateHasher } from "./hash.js";
 import { IdMap } from "./id-map.js";
+import { bookHashOf, isBookHash, isShardName, MOVE_ORDERS_MAX, type BookExport, type MoveRow } from "./move.js";
 import {
   CancelReason,
+  InstrumentMode,
   isClientOrderId,
   OrderKind,
   OrderStatus,
@@ -60,14 +62,28 @@ export type SnapshotRow = [
 /** A recently finished order's client order id, as a snapshot keeps it. */
 export type FinishedRow = [coid: string, orderId: number, status: number, cum: number, notional: number];
 
+/** A book's move state in a snapshot, present only when it is not ACTIVE (see InstrumentMode). */
+export interface SnapshotMove {
+  readonly mode: InstrumentMode;
+  readonly haltSeq: number;
+  readonly peerShard: string;
+  readonly expectOrders: number;
+  readonly expectHash: string;
+  /** IMPORTING: each order's id on the shard it comes from, aligned with the book's rows. */
+  readonly fromIds: readonly number[];
+}
+
 export interface EngineSnapshot {
-  /** 2 since orders carry cum, notional and client order ids; format 1 is refused (its state hashes differently). */
-  readonly format: 2;
+  /**
+   * 3 since books carry their move state (SnapshotMove); 2 (every book ACTIVE) is read as 3
+   * without it; format 1 is refused (its state hashes differently).
+   */
+  readonly format: 2 | 3;
   readonly tradeSeq: number;
   readonly openOrdersMaxPerAccount: number;
   readonly recentClientOrderIdsMaxPerAccount: number;
   readonly instruments: readonly InstrumentConfig[];
-  readonly books: readonly { readonly instrument: number; readonly lastPrice: number; readonly orders: SnapshotRow[] }[];
+  readonly books: readonly { readonly instrument: number; readonly lastPrice: number; readonly orders: SnapshotRow[]; readonly move?: SnapshotMove }[];
   /** Accounts ascending, each with its recently finished client order ids, oldest first. */
   readonly recentClientOrderIds: readonly { readonly account: number; readonly orders: FinishedRow[] }[];
 }
@@ -111,6 +127,12 @@ export interface EngineOptions {
    * definition like openOrdersMaxPerAccount. Default RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT.
    */
   readonly recentClientOrderIdsMaxPerAccount?: number;
+  /**
+   * Configured instruments this shard does not hold at the start of its log: their books begin
+   * AWAY (empty, refusing orders with INSTRUMENT_MOVED) until a move imports them. Part of the
+   * state machine's definition like the limits above.
+   */
+  readonly awayInstruments?: readonly number[];
 }
 
 export class Engine {
@@ -138,6 +160,11 @@ export class Engine {
       if (this.books.has(c.id)) throw new Error(`instrument ${c.id} is configured twice`);
       this.books.set(c.id, new Book({ ...c }));
     }
+    for (const id of options.awayInstruments ?? []) {
+      const book = this.books.get(id);
+      if (book === undefined) throw new Error(`awayInstruments names instrument ${id}, which is not configured`);
+      book.mode = InstrumentMode.AWAY;
+    }
   }
 
   // ---- commands -------------------------------------------------------------------------
@@ -158,6 +185,20 @@ export class Engine {
         return this.applyModify(c);
       case "cancel-all":
         return this.cancelAll(c.account);
+      case "halt":
+        return this.halt(c);
+      case "resume":
+        return this.resume(c.instrument, c.account);
+      case "release":
+        return this.release(c);
+      case "import-begin":
+        return this.importBegin(c);
+      case "import-order":
+        return this.importOrder(c);
+      case "import-end":
+        return this.importEnd(c.instrument, c.account);
+      case "import-abort":
+        return this.importAbort(c.instrument, c.account);
       default:
         return this.reject(0, 0, Reason.INVALID_FIELD);
     }
@@ -265,6 +306,7 @@ export class Engine {
     const o = this.orders.get(id);
     const r = this.checkOwned(o, id, account);
     if (r !== Reason.OK) return this.reject(id, account, r);
+    if (o!.book!.mode !== InstrumentMode.ACTIVE) return this.rejectOn(o!, account, Reason.INSTRUMENT_MOVING);
     this.remove(o!, CancelReason.USER);
     return Reason.OK;
   }
@@ -273,6 +315,7 @@ export class Engine {
   cancelByClientOrderId(coid: string, account: number): Reason {
     const o = this.liveByClientId(coid, account);
     if (o === undefined) return this.rejectUnknownClientId(coid, account);
+    if (o.book!.mode !== InstrumentMode.ACTIVE) return this.rejectOn(o, account, Reason.INSTRUMENT_MOVING);
     this.remove(o, CancelReason.USER);
     return Reason.OK;
   }
@@ -289,7 +332,8 @@ export class Engine {
     const o = this.orders.get(id);
     let r = this.checkOwned(o, id, account);
     if (r !== Reason.OK) return this.reject(id, account, r);
-    if (o!.level === null) r = Reason.NOT_MODIFIABLE;
+    if (o!.book!.mode !== InstrumentMode.ACTIVE) r = Reason.INSTRUMENT_MOVING;
+    else if (o!.level === null) r = Reason.NOT_MODIFIABLE;
     const b = o!.book!;
     if (r === Reason.OK) r = this.checkPrice(b, price);
     if (r === Reason.OK) r = this.checkQty(b, qty);
@@ -323,21 +367,252 @@ export class Engine {
   /**
    * The kill switch: cancels every live order of `account` (resting and pending stops, OCO
    * peers with them), instrument by instrument in canonical order, with reason KILL, then tells
-   * the listener it is done and how many it cancelled (0 included).
+   * the listener it is done and how many it cancelled (0 included). A book that is not ACTIVE
+   * (being moved) is frozen and left as it is: its orders are killed where they go live.
    */
   cancelAll(account: number): Reason {
     if (!isId(account)) return this.reject(0, isAccount(account) ? account : 0, Reason.INVALID_FIELD);
     const ids = [...this.books.keys()].sort((a, b) => a - b);
     let cancelled = 0;
     for (const id of ids) {
+      const book = this.books.get(id)!;
+      if (book.mode !== InstrumentMode.ACTIVE) continue;
       const victims: Order[] = [];
-      this.forEachOrder(this.books.get(id)!, (o) => { if (o.account === account) victims.push(o); });
+      this.forEachOrder(book, (o) => { if (o.account === account) victims.push(o); });
       // An OCO peer may already be gone with its partner; it is one of the victims all the same.
       for (const o of victims) if (o.book !== null) this.remove(o, CancelReason.KILL);
       cancelled += victims.length;
     }
     this.listener.killed(account, cancelled);
     return Reason.OK;
+  }
+
+  // ---- moving an instrument (docs/scaling.md) ---------------------------------------------
+
+  /** The book a move command names, when the sender is the operator (account 0) and the book is in `mode`; otherwise the refusal, reported. */
+  private moveTarget(instrument: number, account: number, mode: InstrumentMode): Book | Reason {
+    const book = this.books.get(instrument);
+    const r = account !== 0 ? Reason.INVALID_FIELD : book === undefined ? Reason.UNKNOWN_INSTRUMENT : book.mode !== mode ? Reason.MOVE_STATE : Reason.OK;
+    return r === Reason.OK ? book! : this.reject(0, account, r);
+  }
+
+  /** Freezes an ACTIVE book at this command's seq: from now on its state is its state at the HALT. */
+  halt(c: HaltCommand): Reason {
+    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.ACTIVE);
+    if (typeof b === "number") return b;
+    if (!isId(c.seq)) return this.reject(0, 0, Reason.INVALID_FIELD);
+    b.mode = InstrumentMode.HALTED;
+    b.haltSeq = c.seq;
+    return Reason.OK;
+  }
+
+  /** A HALTED book trades again, as it was: the move was abandoned before the instrument went live elsewhere. */
+  resume(instrument: number, account: number): Reason {
+    const b = this.moveTarget(instrument, account, InstrumentMode.HALTED);
+    if (typeof b === "number") return b;
+    b.mode = InstrumentMode.ACTIVE;
+    b.haltSeq = 0;
+    return Reason.OK;
+  }
+
+  /** Empties a HALTED book whose orders went live on `toShard`: each owner is told (movedAway), the levels go to 0, the book is AWAY. */
+  release(c: ReleaseCommand): Reason {
+    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.HALTED);
+    if (typeof b === "number") return b;
+    if (!isShardName(c.toShard)) return this.reject(0, 0, Reason.INVALID_FIELD);
+    for (const o of this.exportOrder(b)) this.listener.movedAway(b.id, o.id, o.account, o.leaves, o.cum, o.notional, o.coid, c.toShard);
+    this.dropOrders(b, true);
+    b.mode = InstrumentMode.AWAY;
+    b.haltSeq = 0;
+    b.peerShard = c.toShard;
+    return Reason.OK;
+  }
+
+  /** An AWAY book starts taking the `orders` orders of `fromShard`'s book; nothing trades until importEnd finds the count and hash. */
+  importBegin(c: ImportBeginCommand): Reason {
+    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.AWAY);
+    if (typeof b === "number") return b;
+    const shape = isShardName(c.fromShard) && Number.isSafeInteger(c.orders) && c.orders >= 0 && c.orders <= MOVE_ORDERS_MAX && isBookHash(c.bookHash);
+    if (!shape || (c.lastPrice !== 0 && this.checkPrice(b, c.lastPrice) !== Reason.OK)) return this.reject(0, 0, Reason.INVALID_FIELD);
+    b.mode = InstrumentMode.IMPORTING;
+    b.peerShard = c.fromShard;
+    b.expectOrders = c.orders;
+    b.expectHash = c.bookHash;
+    b.lastPrice = c.lastPrice;
+    return Reason.OK;
+  }
+
+  /** One order of an import, appended where the export order puts it (see move.ts); a row that does not fit is refused, IMPORT_INVALID. */
+  importOrder(c: ImportOrderCommand): Reason {
+    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.IMPORTING);
+    if (typeof b === "number") return b;
+    if (!this.importFits(b, c)) return this.reject(isId(c.orderId) ? c.orderId : 0, 0, Reason.IMPORT_INVALID);
+    const o = this.newOrder(b, c.orderId, c.owner, c.side, c.kind, c.price, c.stopPrice, c.leaves, c.tif, c.stp, c.postOnly, c.clientOrderId ?? "");
+    o.cum = c.cum;
+    o.notional = c.notional;
+    o.fromId = c.fromOrderId;
+    if (c.kind === OrderKind.LIMIT) {
+      const s = b.side(c.side);
+      let level = s.byPrice.get(c.price);
+      if (level === undefined) {
+        level = this.levelPool.pop() ?? new Level();
+        level.price = c.price;
+        s.insert(level);
+      }
+      level.append(o);
+    } else b.stops(c.side).push(o);
+    this.indexOrder(o);
+    if (c.peer !== 0) {
+      const p = this.stopAt(b, c.peer - 1)!;
+      o.peer = p;
+      p.peer = o;
+    }
+    return Reason.OK;
+  }
+
+  /** The import's order `index` among the stops imported so far (buy stops, then sell stops), if there is one. */
+  private stopAt(b: Book, index: number): Order | undefined {
+    const buys = b.buyStops.orders;
+    return index < buys.length ? buys[index] : b.sellStops.orders[index - buys.length];
+  }
+
+  /** Whether an imported row is a valid resting or pending order of `b` that comes where the export order says. */
+  private importFits(b: Book, c: ImportOrderCommand): boolean {
+    const cfg = b.config;
+    const shape = isId(c.orderId) && !this.orders.has(c.orderId) && isId(c.fromOrderId) && isAccount(c.owner) && isEnum(c.side, Side.SELL) && isEnum(c.tif, Tif.FOK)
+      && isEnum(c.stp, Stp.CANCEL_BOTH) && typeof c.postOnly === "boolean" && Number.isSafeInteger(c.peer) && c.peer >= 0;
+    if (!shape) return false;
+    const qty = isId(c.leaves) && c.leaves % cfg.lotSize === 0 && Number.isSafeInteger(c.cum) && c.cum >= 0 && c.cum % cfg.lotSize === 0 && c.cum + c.leaves <= cfg.qtyMax
+      && Number.isSafeInteger(c.notional) && c.notional >= 0 && c.notional <= cfg.qtyMax * cfg.priceMax && (c.cum === 0) === (c.notional === 0);
+    if (!qty) return false;
+    const coid = c.clientOrderId ?? "";
+    if (coid !== "" && !isClientOrderId(coid)) return false;
+    const holder = coid === "" ? undefined : this.clientIds.get(c.owner);
+    const peer = c.peer === 0 ? undefined : this.stopAt(b, c.peer - 1);
+    // A client id in use is refused, unless it is the pair's own: the stop leg came first and holds it until its limit leg arrives.
+    if (holder !== undefined && holder.has(coid) && (peer === undefined || holder.live.get(coid) !== peer)) return false;
+    if (c.kind === OrderKind.LIMIT) return this.limitFits(b, c, peer);
+    if (c.kind !== OrderKind.STOP_LIMIT && c.kind !== OrderKind.STOP_MARKET) return false;
+    const resting = b.bids.levels.length + b.asks.levels.length;
+    const order = resting === 0 && c.peer === 0 && !c.postOnly && (c.side === Side.SELL || b.sellStops.orders.length === 0) && b.stops(c.side).appendable(c.stopPrice);
+    const prices = this.checkPrice(b, c.stopPrice) === Reason.OK && !b.stops(c.side).reached(b.lastPrice, c.stopPrice)
+      && (c.kind === OrderKind.STOP_MARKET ? c.price === 0 && c.tif === Tif.IOC : this.checkPrice(b, c.price) === Reason.OK);
+    return order && prices;
+  }
+
+  /** A resting limit: GTC, on tick and in band, bids best to worst before asks best to worst, not crossing; its OCO stop leg already imported and free. */
+  private limitFits(b: Book, c: ImportOrderCommand, peer: Order | undefined): boolean {
+    if (c.tif !== Tif.GTC || this.checkPrice(b, c.price) !== Reason.OK) return false;
+    if (c.peer !== 0 && (peer === undefined || peer.peer !== null || peer.account !== c.owner || peer.side !== c.side)) return false;
+    const worst = b.side(c.side).levels[0];
+    if (c.side === Side.BUY) return b.asks.levels.length === 0 && (worst === undefined || c.price <= worst.price);
+    const bid = b.bids.best();
+    return (worst === undefined || c.price >= worst.price) && (bid === undefined || c.price > bid.price);
+  }
+
+  /** Ends an import: with the count and book hash it began with, the book goes ACTIVE, each owner is told (imported) and the levels appear. */
+  importEnd(instrument: number, account: number): Reason {
+    const b = this.moveTarget(instrument, account, InstrumentMode.IMPORTING);
+    if (typeof b === "number") return b;
+    const orders = this.exportOrder(b);
+    if (orders.length !== b.expectOrders || this.bookHashOfBook(b) !== b.expectHash) return this.reject(0, 0, Reason.IMPORT_MISMATCH);
+    for (const o of orders) this.listener.imported(b.id, o.id, o.account, o.fromId, liveStatus(o), o.leaves, o.cum, o.notional, o.coid, b.peerShard);
+    for (const o of orders) o.fromId = 0;
+    for (const side of [b.bids, b.asks]) {
+      for (let i = side.levels.length - 1; i >= 0; i--) this.listener.level(b.id, side.side, side.levels[i]!.price, side.levels[i]!.qty);
+    }
+    b.mode = InstrumentMode.ACTIVE;
+    b.peerShard = "";
+    b.expectOrders = 0;
+    b.expectHash = "";
+    return Reason.OK;
+  }
+
+  /** Abandons an import: the orders taken so far are dropped without reports (their owners were never told of them); the book is AWAY again. */
+  importAbort(instrument: number, account: number): Reason {
+    const b = this.moveTarget(instrument, account, InstrumentMode.IMPORTING);
+    if (typeof b === "number") return b;
+    this.dropOrders(b, false);
+    b.mode = InstrumentMode.AWAY;
+    b.expectOrders = 0;
+    b.expectHash = "";
+    return Reason.OK;
+  }
+
+  /** Takes every order out of `b` (index, client ids, pool) and clears its levels and stops, emitting each level's end when `levels`; lastPrice goes to 0. */
+  private dropOrders(b: Book, levels: boolean): void {
+    for (const o of this.exportOrder(b)) {
+      this.unindexOrder(o);
+      if (o.coid !== "") {
+        const ids = this.clientIds.get(o.account);
+        if (ids !== undefined && ids.live.get(o.coid) === o) {
+          ids.live.delete(o.coid);
+          if (ids.empty) this.clientIds.delete(o.account);
+        }
+      }
+      this.free(o);
+    }
+    for (const side of [b.bids, b.asks]) {
+      for (let i = side.levels.length - 1; i >= 0; i--) {
+        const level = side.levels[i]!;
+        if (levels) this.listener.level(b.id, side.side, level.price, 0);
+        level.head = null;
+        level.tail = null;
+        level.qty = 0;
+        level.count = 0;
+        side.byPrice.delete(level.price);
+        this.levelPool.push(level);
+      }
+      side.levels.length = 0;
+    }
+    b.buyStops.orders.length = 0;
+    b.sellStops.orders.length = 0;
+    b.lastPrice = 0;
+  }
+
+  /** The book's live orders in the export order (move.ts): buy stops, sell stops, bids best to worst, asks best to worst. */
+  private exportOrder(b: Book): Order[] {
+    const out: Order[] = [...b.buyStops.orders, ...b.sellStops.orders];
+    for (const side of [b.bids, b.asks]) {
+      for (let i = side.levels.length - 1; i >= 0; i--) {
+        for (let o = side.levels[i]!.head; o !== null; o = o.next) out.push(o);
+      }
+    }
+    return out;
+  }
+
+  private exportRows(b: Book): MoveRow[] {
+    const orders = this.exportOrder(b);
+    const stopIndex = new Map<Order, number>();
+    const stops = b.buyStops.orders.length + b.sellStops.orders.length;
+    for (let i = 0; i < stops; i++) stopIndex.set(orders[i]!, i);
+    return orders.map((o): MoveRow => {
+      const peer = o.level !== null && o.peer !== null ? stopIndex.get(o.peer)! + 1 : 0;
+      return [o.id, o.account, o.side, o.kind, o.tif, o.stp, o.postOnly ? 1 : 0, o.price, o.stopPrice, o.leaves, o.cum, o.notional, peer, o.coid];
+    });
+  }
+
+  private bookHashOfBook(b: Book): string {
+    return bookHashOf(b.config, b.lastPrice, this.exportRows(b));
+  }
+
+  /** The instrument's book hash (move.ts): equal on a move's source at its HALT and on its target at the end of its import. */
+  bookHash(instrument: number): string | undefined {
+    const b = this.books.get(instrument);
+    return b === undefined ? undefined : this.bookHashOfBook(b);
+  }
+
+  /** The instrument's book for a move, with its mode and the seq of its HALT; what a replica serves the mover. */
+  exportBook(instrument: number): BookExport | undefined {
+    const b = this.books.get(instrument);
+    if (b === undefined) return undefined;
+    const orders = this.exportRows(b);
+    return { instrument: b.config, mode: b.mode, haltSeq: b.haltSeq, lastPrice: b.lastPrice, orders, bookHash: bookHashOf(b.config, b.lastPrice, orders) };
+  }
+
+  /** Where the instrument stands on this shard (InstrumentMode), undefined when it is not configured. */
+  instrumentMode(instrument: number): InstrumentMode | undefined {
+    return this.books.get(instrument)?.mode;
   }
 
   // ---- validation -----------------------------------------------------------------------
@@ -359,6 +634,7 @@ export class Engine {
   }
 
   private checkNew(book: Book, id: number, account: number, side: Side, qty: number, stp: Stp): Reason {
+    if (book.mode !== InstrumentMode.ACTIVE) return book.mode === InstrumentMode.AWAY ? Reason.INSTRUMENT_MOVED : Reason.INSTRUMENT_MOVING;
     if (!isId(id) || !isAccount(account) || !isEnum(side, Side.SELL) || !isEnum(stp, Stp.CANCEL_BOTH)) return Reason.INVALID_FIELD;
     const r = this.checkQty(book, qty);
     if (r !== Reason.OK) return r;
@@ -686,6 +962,7 @@ export class Engine {
     o.notional = 0;
     o.coid = coid;
     o.book = book;
+    o.fromId = 0;
     if (coid !== "") this.idsOf(account).live.set(coid, o);
     return o;
   }
@@ -811,7 +1088,11 @@ export class Engine {
       this.forEachOrder(book, (o) => {
         orders.push([o.id, o.account, o.side, o.kind, o.tif, o.stp, o.postOnly ? 1 : 0, o.price, o.stopPrice, o.leaves, o.peer?.id ?? 0, o.cum, o.notional, o.coid]);
       });
-      return { instrument: book.id, lastPrice: book.lastPrice, orders };
+      if (book.mode === InstrumentMode.ACTIVE) return { instrument: book.id, lastPrice: book.lastPrice, orders };
+      const fromIds: number[] = [];
+      if (book.mode === InstrumentMode.IMPORTING) this.forEachOrder(book, (o) => { fromIds.push(o.fromId); });
+      const move: SnapshotMove = { mode: book.mode, haltSeq: book.haltSeq, peerShard: book.peerShard, expectOrders: book.expectOrders, expectHash: book.expectHash, fromIds };
+      return { instrument: book.id, lastPrice: book.lastPrice, orders, move };
     });
     const recentClientOrderIds = this.accountsWithRecentIds().map((account) => {
       const orders: FinishedRow[] = [];
@@ -819,14 +1100,14 @@ export class Engine {
       return { account, orders };
     });
     return {
-      format: 2, tradeSeq: this.tradeSeq, openOrdersMaxPerAccount: this.openOrdersMax, recentClientOrderIdsMaxPerAccount: this.recentIdsMax,
+      format: 3, tradeSeq: this.tradeSeq, openOrdersMaxPerAccount: this.openOrdersMax, recentClientOrderIdsMaxPerAccount: this.recentIdsMax,
       instruments: this.instruments(), books, recentClientOrderIds,
     };
   }
 
   /** Rebuilds an engine from a snapshot; `options` (the node's configuration) win over the snapshot's. */
   static restore(snap: EngineSnapshot, listener: EngineListener, options?: EngineOptions): Engine {
-    if (snap.format !== 2) throw new Error(`unsupported engine snapshot format ${String(snap.format)}`);
+    if (snap.format !== 2 && snap.format !== 3) throw new Error(`unsupported engine snapshot format ${String(snap.format)} (this engine reads formats 2 and 3)`);
     const e = new Engine(snap.instruments, listener, options ?? { openOrdersMaxPerAccount: snap.openOrdersMaxPerAccount, recentClientOrderIdsMaxPerAccount: snap.recentClientOrderIdsMaxPerAccount });
     e.tradeSeq = snap.tradeSeq;
     for (const b of snap.books) {
@@ -834,6 +1115,7 @@ export class Engine {
       if (book === undefined) throw new Error(`snapshot names unknown instrument ${b.instrument}`);
       book.lastPrice = b.lastPrice;
       for (const row of b.orders) e.restoreOrder(book, row);
+      if (b.move !== undefined) e.restoreMove(book, b.orders, b.move);
     }
     for (const b of snap.books) {
       for (const row of b.orders) {
@@ -845,6 +1127,16 @@ export class Engine {
       for (const [coid, orderId, status, cum, notional] of orders) e.idsOf(account).remember({ coid, orderId, status: status as OrderStatus, cum, notional }, e.recentIdsMax);
     }
     return e;
+  }
+
+  private restoreMove(book: Book, rows: readonly SnapshotRow[], m: SnapshotMove): void {
+    book.mode = m.mode;
+    book.haltSeq = m.haltSeq;
+    book.peerShard = m.peerShard;
+    book.expectOrders = m.expectOrders;
+    book.expectHash = m.expectHash;
+    if (m.fromIds.length !== 0 && m.fromIds.length !== rows.length) throw new Error(`snapshot: instrument ${book.id} has ${rows.length} orders and ${m.fromIds.length} import ids`);
+    m.fromIds.forEach((fromId, i) => { this.orders.get(rows[i]![0])!.fromId = fromId; });
   }
 
   private restoreOrder(book: Book, row: SnapshotRow): void {
@@ -884,6 +1176,11 @@ export class Engine {
         h.add(o.postOnly ? 1 : 0); h.add(o.price); h.add(o.stopPrice); h.add(o.leaves); h.add(o.peer?.id ?? 0);
         h.add(o.cum); h.add(o.notional); h.addText(o.coid);
       });
+      // Only a book being moved adds its move state, so the hash of a shard that never moved anything is what it always was.
+      if (book.mode !== InstrumentMode.ACTIVE) {
+        h.add(-2); h.add(book.mode); h.add(book.haltSeq); h.addText(book.peerShard); h.add(book.expectOrders); h.addText(book.expectHash);
+        this.forEachOrder(book, (o) => h.add(o.fromId));
+      }
       h.add(-1);
     }
     for (const account of this.accountsWithRecentIds()) {

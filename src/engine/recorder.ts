@@ -17,7 +17,12 @@ export type EngineEvent =
   | { readonly e: "modified"; readonly instrument: number; readonly orderId: number; readonly account: number; readonly price: number; readonly qty: number; readonly cum: number; readonly notional: number; readonly coid: string }
   | { readonly e: "triggered"; readonly instrument: number; readonly orderId: number; readonly account: number; readonly leftQty: number; readonly coid: string }
   | { readonly e: "killed"; readonly account: number; readonly cancelledCount: number }
-  | { readonly e: "level"; readonly instrument: number; readonly side: Side; readonly price: number; readonly qty: number };
+  | { readonly e: "level"; readonly instrument: number; readonly side: Side; readonly price: number; readonly qty: number }
+  | { readonly e: "movedAway"; readonly instrument: number; readonly orderId: number; readonly account: number; readonly leftQty: number; readonly cum: number; readonly notional: number; readonly coid: string; readonly toShard: string }
+  | {
+    readonly e: "imported"; readonly instrument: number; readonly orderId: number; readonly account: number; readonly fromOrderId: number; readonly status: OrderStatus;
+    readonly leftQty: number; readonly cum: number; readonly notional: number; readonly coid: string; readonly fromShard: string;
+  };
 
 export class EventRecorder implements EngineListener {
   events: EngineEvent[] = [];
@@ -58,5 +63,11 @@ export class EventRecorder implements EngineListener {
   }
   level(instrument: number, side: Side, price: number, qty: number): void {
     this.events.push({ e: "level", instrument, side, price, qty });
+  }
+  movedAway(instrument: number, orderId: number, account: number, leftQty: number, cum: number, notional: number, coid: string, toShard: string): void {
+    this.events.push({ e: "movedAway", instrument, orderId, account, leftQty, cum, notional, coid, toShard });
+  }
+  imported(instrument: number, orderId: number, account: number, fromOrderId: number, status: OrderStatus, leftQty: number, cum: number, notional: number, coid: string, fromShard: string): void {
+    this.events.push({ e: "imported", instrument, orderId, account, fromOrderId, status, leftQty, cum, notional, coid, fromShard });
   }
 }

@@ -105,6 +105,11 @@ export const Reason = {
   INVALID_OCO: 16,
   TOO_MANY_OPEN_ORDERS: 17,
   DUPLICATE_CLIENT_ORDER_ID: 18,
+  INSTRUMENT_MOVING: 19,
+  INSTRUMENT_MOVED: 20,
+  MOVE_STATE: 21,
+  IMPORT_INVALID: 22,
+  IMPORT_MISMATCH: 23,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -128,6 +133,11 @@ export const REASON_NAME: Readonly<Record<Reason, string>> = {
   16: "INVALID_OCO",
   17: "TOO_MANY_OPEN_ORDERS",
   18: "DUPLICATE_CLIENT_ORDER_ID",
+  19: "INSTRUMENT_MOVING",
+  20: "INSTRUMENT_MOVED",
+  21: "MOVE_STATE",
+  22: "IMPORT_INVALID",
+  23: "IMPORT_MISMATCH",
 };
 
 export const REASON_TEXT: Readonly<Record<Reason, string>> = {
@@ -150,7 +160,23 @@ export const REASON_TEXT: Readonly<Record<Reason, string>> = {
   16: "an OCO pair needs two distinct new order ids",
   17: "the account already has the maximum number of open orders",
   18: "the account already used this client order id for a live or recent order",
+  19: "the instrument is being moved to another shard: its book is frozen until the move ends; send again after it (to the shard the new map names)",
+  20: "the instrument is held by another shard: read the shard map again and send it there",
+  21: "the instrument is not in the state this step of a move needs (halt needs it trading, resume and release need it halted, an import needs it held elsewhere)",
+  22: "an imported order is not a valid resting order of this book, or does not come in the export's order",
+  23: "the imported book does not have the order count and book hash its import began with",
 };
+
+/**
+ * Where an instrument stands on this shard (docs/scaling.md, "Moving an instrument"). Only an
+ * ACTIVE book trades. A HALTED book is frozen by a sequenced HALT, so its state at any later seq
+ * is its state at the HALT; an IMPORTING book is being filled by a sequenced import and trades
+ * only once the import ends with the hash it began with; an AWAY book is empty, the instrument
+ * being held by another shard.
+ */
+export const InstrumentMode = { ACTIVE: 0, HALTED: 1, IMPORTING: 2, AWAY: 3 } as const;
+export type InstrumentMode = (typeof InstrumentMode)[keyof typeof InstrumentMode];
+export const INSTRUMENT_MODE_NAME: Readonly<Record<InstrumentMode, string>> = { 0: "ACTIVE", 1: "HALTED", 2: "IMPORTING", 3: "AWAY" };
 
 /** Per-instrument trading rules. All integers: prices in ticks of the smallest unit, sizes in lots. */
 export interface InstrumentConfig {
@@ -207,6 +233,13 @@ export interface EngineListener {
   killed(account: number, cancelledCount: number): void;
   /** The aggregate open quantity at a price changed; 0 means the level is gone. */
   level(instrument: number, side: Side, price: number, qty: number): void;
+  /**
+   * A move released this instrument from this shard: order `orderId` left this shard's book, open
+   * for `leftQty`, to go on living on shard `toShard` under a new id (told there by `imported`).
+   */
+  movedAway(instrument: number, orderId: number, account: number, leftQty: number, cum: number, notional: number, coid: string, toShard: string): void;
+  /** A move's import ended here: order `orderId` rests on this shard, moved from shard `fromShard` where it was `fromOrderId`. */
+  imported(instrument: number, orderId: number, account: number, fromOrderId: number, status: OrderStatus, leftQty: number, cum: number, notional: number, coid: string, fromShard: string): void;
 }
 
 /** Ignores every event; extend it to listen to a few. */
@@ -223,4 +256,6 @@ export class NullListener implements EngineListener {
   triggered(_instrument: number, _orderId: number, _account: number, _leftQty: number, _coid: string): void {}
   killed(_account: number, _cancelledCount: number): void {}
   level(_instrument: number, _side: Side, _price: number, _qty: number): void {}
+  movedAway(_instrument: number, _orderId: number, _account: number, _leftQty: number, _cum: number, _notional: number, _coid: string, _toShard: string): void {}
+  imported(_instrument: number, _orderId: number, _account: number, _fromOrderId: number, _status: OrderStatus, _leftQty: number, _cum: number, _notional: number, _coid: string, _fromShard: string): void {}
 }
