@@ -94,6 +94,7 @@ export function sequencerFromConfig(cfg: Config, dataDir: string, port: number, 
     journal: { ...s.journal, dir: resolve(dataDir, ...(ha === undefined ? [] : [ha.id]), s.journal.dir) }, ack: s.ack, ...(ha === undefined ? {} : { ha }),
     frameBytesMax: s.frameBytesMax, ...(s.followerSilenceMsMax === undefined ? {} : { followerSilenceMsMax: s.followerSilenceMsMax }), batchRecordsMax: s.batchRecordsMax, replicaBufferBytesMax: s.replicaBufferBytesMax, ringRecordsMax: s.ringRecordsMax,
     clock, log, ...(authFrom(cfg) === undefined ? {} : { auth: authFrom(cfg)! }), ...(s.limits === undefined ? {} : { limits: s.limits }),
+    ...(s.operatorAccount === undefined ? {} : { operatorAccount: s.operatorAccount }),
   });
 }
 
@@ -146,7 +147,7 @@ export async function runReplica(args: string[]): Promise<number> {
   clockControl(clock, v["drill-clock-control"], log);
   const r = new Replica({
     id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
-    instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax, recentClientOrderIdsMaxPerAccount: cfg.accountRecentClientOrderIdsMax }, ...cfg.replicaDefaults, log, clock, drillTruth: v["drill-truth"] === true,
+    instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax, recentClientOrderIdsMaxPerAccount: cfg.accountRecentClientOrderIdsMax, awayInstruments: cfg.instrumentsAway }, ...(cfg.sequencer.operatorAccount === undefined ? {} : { operatorAccount: cfg.sequencer.operatorAccount }), ...cfg.replicaDefaults, log, clock, drillTruth: v["drill-truth"] === true,
     ...replicaAuth(cfg, rc.key),
   });
   const port = await r.start();

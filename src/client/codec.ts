@@ -73,6 +73,7 @@ export function orderRefFields(ref: OrderRef): { oid: number } | { coid: string 
 export const REPORT_KIND_NAME = {
   [ReportKind.ACCEPTED]: "accepted", [ReportKind.REJECTED]: "rejected", [ReportKind.FILL]: "fill", [ReportKind.CANCELLED]: "cancelled",
   [ReportKind.EXPIRED]: "expired", [ReportKind.MODIFIED]: "modified", [ReportKind.TRIGGERED]: "triggered", [ReportKind.KILL_DONE]: "killDone",
+  [ReportKind.MOVED]: "moved", [ReportKind.IMPORTED]: "imported",
 } as const;
 export type ExecutionKind = (typeof REPORT_KIND_NAME)[keyof typeof REPORT_KIND_NAME];
 
@@ -113,6 +114,11 @@ export interface ExecutionReport {
   readonly liquidity?: "maker" | "taker";
   /** killDone: how many orders the kill switch cancelled. */
   readonly cancelledCount?: number;
+  /** moved: the shard the order went to with its instrument (its new id comes in the imported report there). */
+  readonly toShard?: string;
+  /** imported: the shard the order came from, and its id there (orderId is its id on this shard from now on). */
+  readonly fromShard?: string;
+  readonly fromOrderId?: number;
 }
 
 /** A wire REPORT in the SDK's words (fields the report does not carry stay absent). */
@@ -123,6 +129,6 @@ export function executionReportOf(r: Report): ExecutionReport {
     clientOrderId: r.coid, status: r.st === undefined ? undefined : ORDER_STATUS_NAME[r.st as OrderStatus], price: r.px, quantity: r.qty,
     leavesQty: r.left, cumQty: r.cum, notional: r.ntl, averagePrice: r.cum !== undefined && r.cum > 0 && r.ntl !== undefined ? r.ntl / r.cum : undefined,
     reason: reason ?? (r.code === undefined ? undefined : String(r.code)), tradeId: r.tid, liquidity: r.liq === undefined ? undefined : r.liq === 0 ? "maker" : "taker",
-    cancelledCount: r.cnt,
+    cancelledCount: r.cnt, toShard: r.to, fromShard: r.from, fromOrderId: r.foid,
   };
 }

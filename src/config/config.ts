@@ -65,6 +65,8 @@ export const ConfigSchema = z.object({
     journal: z.object({ dir: z.string().default("journal"), segmentBytesMax: posInt, fsync: Fsync, retainSegmentsMax: z.number().int().min(0) }).strict(),
     ack: Ack, frameBytesMax: posInt, batchRecordsMax: posInt, replicaBufferBytesMax: posInt, ringRecordsMax: posInt, clock, region: z.string().optional(),
     followerSilenceMsMax: posInt.optional(),
+    /** The account whose logins may send the steps of a move (docs/scaling.md); absent, nobody may. */
+    operatorAccount: posInt.optional(),
     limits: z.object({
       connectionRatePerS: posInt, connectionBurst: posInt, accountRatePerS: posInt, accountBurst: posInt, connectionsMax: posInt,
       loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
@@ -79,6 +81,12 @@ export const ConfigSchema = z.object({
   regions: z.array(Region).optional(),
   /** Live orders one account may have (0 = no limit); the same for every replica. */
   accountOpenOrdersMax: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /**
+   * Instruments configured here (reference data) that this group does not hold at the start of
+   * its log: their books begin AWAY until a move imports them (docs/scaling.md). The same for
+   * every replica.
+   */
+  instrumentsAway: z.array(posInt).default([]),
   /** Finished orders per account whose client order ids stay reserved (FIFO); the same for every replica. */
   accountRecentClientOrderIdsMax: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT),
   /**
@@ -136,6 +144,9 @@ export const ConfigSchema = z.object({
     if (!instrumentIds.has(Number(inst))) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["sharding", "pins", inst], message: `no instrument ${inst}` });
     if (!shardIds.has(shard)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["sharding", "pins", inst], message: `shard "${shard}" is not listed in sharding.shards` });
   }
+  c.instrumentsAway.forEach((id, i) => {
+    if (!instrumentIds.has(id)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["instrumentsAway", i], message: `instrument ${id} is not configured` });
+  });
   if (!c.instruments.some((i) => i.id === c.demo.instrument)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["demo", "instrument"], message: `no instrument ${c.demo.instrument}` });
 });
 

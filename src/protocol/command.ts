@@ -10,6 +10,7 @@ import { decodeRecord, encodeRecord, type SeqRecord } from "./record.js";
 
 export type { Command, InstrumentConfig };
 
+/** A trading client's messages that are sequenced; the operator's move messages are src/protocol/move.ts's. */
 export type SequencedMessage = NewOrder | CancelOrder | ModifyOrder | KillSwitch;
 
 /**

@@ -34,6 +34,14 @@ export const MsgType = {
   TRADE: 45,
   /** Reference data: a request with no fields, answered by one INSTRUMENTS listing every instrument. */
   INSTRUMENTS: 46,
+  // operator ↔ sequencer (/trade, the configured operator account only): moving an instrument (docs/scaling.md)
+  MOVE_HALT: 50,
+  MOVE_RESUME: 51,
+  MOVE_RELEASE: 52,
+  MOVE_BEGIN: 53,
+  MOVE_ORDERS: 54,
+  MOVE_END: 55,
+  MOVE_ABORT: 56,
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
@@ -72,6 +80,8 @@ export const WireReason = {
   STORAGE_UNAVAILABLE: 118,
   /** HTTP: no resource at this method and path (the REST paths are in docs/protocol.md). */
   NOT_FOUND: 119,
+  /** A command that only the operator account may send (moving an instrument), from another account or with none configured. */
+  NOT_OPERATOR: 120,
   // 130 and up: refusals of a gateway (lockstep gateway), apart from the nodes' codes.
   /** Gateway: the shard that holds the instrument or order has no leader this gateway could log in to now; nothing was sent. */
   SHARD_UNAVAILABLE: 130,
@@ -101,6 +111,7 @@ export const WIRE_REASON_NAME: Readonly<Record<WireReason, string>> = {
   117: "FIELD_NOT_APPLICABLE",
   118: "STORAGE_UNAVAILABLE",
   119: "NOT_FOUND",
+  120: "NOT_OPERATOR",
   130: "SHARD_UNAVAILABLE",
   131: "UNROUTABLE",
 };
@@ -152,7 +163,22 @@ export interface Ack { v: number; t: typeof MsgType.ACK; cid: number; seq: numbe
 export interface ShardAck { sh: number; id: string; seq?: number; code?: number; msg?: string }
 export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code: number; msg: string }
 
-export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | KillSwitch;
+/**
+ * The operator's steps of a move (docs/scaling.md), each sequenced as a record of account 0.
+ * `to`/`from` are shard ids; `h` a book hash (16 hex digits); `rows` a MOVE_ORDERS frame's
+ * orders, packed as src/protocol/move.ts says. An ACK's `seq` is the step's seq; for MOVE_ORDERS
+ * the last row's, with `oid` the first row's (the rows take the seqs oid … seq as their ids).
+ */
+export interface MoveHalt { v: number; t: typeof MsgType.MOVE_HALT; cid: number; inst: number }
+export interface MoveResume { v: number; t: typeof MsgType.MOVE_RESUME; cid: number; inst: number }
+export interface MoveRelease { v: number; t: typeof MsgType.MOVE_RELEASE; cid: number; inst: number; to: string }
+export interface MoveBegin { v: number; t: typeof MsgType.MOVE_BEGIN; cid: number; inst: number; from: string; n: number; lpx: number; h: string }
+export interface MoveOrders { v: number; t: typeof MsgType.MOVE_ORDERS; cid: number; inst: number; rows: Uint8Array }
+export interface MoveEnd { v: number; t: typeof MsgType.MOVE_END; cid: number; inst: number }
+export interface MoveAbort { v: number; t: typeof MsgType.MOVE_ABORT; cid: number; inst: number }
+export type MoveMessage = MoveHalt | MoveResume | MoveRelease | MoveBegin | MoveOrders | MoveEnd | MoveAbort;
+
+export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | KillSwitch | MoveMessage;
 
 // ---- replica ↔ sequencer -----------------------------------------------------------------
 
@@ -183,7 +209,8 @@ export interface BookUpdate { v: number; t: typeof MsgType.BOOK_UPDATE; inst: nu
 /** `sh`: through a gateway only, the one shard (by its number in the map) to (re)subscribe from `from`. */
 export interface SubReports { v: number; t: typeof MsgType.SUB_REPORTS; acct: number; from: number; sh?: number }
 /** Execution report kinds (REPORT.k). KILL_DONE ends a kill switch's reports, with how many it cancelled. */
-export const ReportKind = { ACCEPTED: 0, REJECTED: 1, FILL: 2, CANCELLED: 3, EXPIRED: 4, MODIFIED: 5, TRIGGERED: 6, KILL_DONE: 7 } as const;
+/** MOVED: the order left this shard with its instrument (`to`: the shard it went to). IMPORTED: it arrived here (`from`, `foid`: its shard and id there). */
+export const ReportKind = { ACCEPTED: 0, REJECTED: 1, FILL: 2, CANCELLED: 3, EXPIRED: 4, MODIFIED: 5, TRIGGERED: 6, KILL_DONE: 7, MOVED: 8, IMPORTED: 9 } as const;
 export type ReportKind = (typeof ReportKind)[keyof typeof ReportKind];
 /**
  * One execution report for account `acct`, produced while applying command `seq`. `n` numbers
@@ -196,7 +223,7 @@ export type ReportKind = (typeof ReportKind)[keyof typeof ReportKind];
 export interface Report {
   v: number; t: typeof MsgType.REPORT; seq: number; n: number; last?: boolean; acct: number; k: number; oid: number;
   st?: number; coid?: string; px?: number; qty?: number; left?: number; cum?: number; ntl?: number;
-  code?: number; tid?: number; liq?: number; cnt?: number;
+  code?: number; tid?: number; liq?: number; cnt?: number; to?: string; from?: string; foid?: number;
   /** Through a gateway only: the number of the shard the report comes from (its `seq` is that shard's). */
   sh?: number;
 }

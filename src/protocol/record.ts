@@ -13,6 +13,15 @@
  *   type 7 oco    [instrument, limitId, side, qty, price, postOnly 0|1, stopId, stopPrice, stopLimitPrice (0 = market), stp] + optional coid
  *   type 8 cancel by client order id [] + coid
  *   type 9 modify by client order id [price, qty] + coid
+ * The operator's commands that move an instrument between shards (account 0; docs/scaling.md):
+ *   type 10 halt          [instrument, seq (its own)]
+ *   type 11 resume        [instrument]
+ *   type 12 release       [instrument] + shard (where the orders went)
+ *   type 13 import-begin  [instrument, orders, lastPrice, bookHash high 32 bits, bookHash low 32 bits] + shard (where they come from)
+ *   type 14 import-order  [instrument, orderId, fromOrderId, owner, side, kind, tif, stp, postOnly 0|1, price, stopPrice, leaves, cum, notional, peer] + optional coid
+ *   type 15 import-end    [instrument]
+ *   type 16 import-abort  [instrument]
+ * A shard id travels as a client order id does (its characters are a subset of theirs).
  * A client order id travels as its length followed by its character codes, one integer each:
  * the record stays an array of integers, and since every character is visible ASCII (0x21 to
  * 0x7e) each code is a one-byte positive fixint, so an id costs one byte per character plus
@@ -23,7 +32,7 @@
  * the log that a replica would refuse.
  */
 import * as crypto from "node:crypto";
-import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, type Command, type Side, type Stp, type Tif } from "../engine/index.js";
+import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, isShardName, type Command, type OrderKind, type Side, type Stp, type Tif } from "../engine/index.js";
 import { asNotIntegers, IntArrayReader, pack } from "./wire.js";
 
 export interface SeqRecord {
@@ -35,11 +44,14 @@ export interface SeqRecord {
 }
 
 const HEAD_FIELDS = 5;
-/** Head fields plus the longest command (oco: 10 fields) and the longest client order id with its length. */
-const RECORD_FIELDS_MAX = HEAD_FIELDS + 10 + 1 + CLIENT_ORDER_ID_LENGTH_MAX;
+/** Head fields plus the longest command (import-order: 15 fields) and the longest client order id with its length. */
+const RECORD_FIELDS_MAX = HEAD_FIELDS + 15 + 1 + CLIENT_ORDER_ID_LENGTH_MAX;
 
-/** Fields after the head, by record type, and whether a client order id follows them. */
-const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: "none" | "optional" | "required" }>> = {
+/**
+ * Fields after the head, by record type, and whether a text follows them: a client order id,
+ * or for types 12 and 13 (`shard`) a shard id.
+ */
+const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: "none" | "optional" | "required"; readonly shard?: true }>> = {
   1: { fields: 8, coid: "optional" },
   2: { fields: 5, coid: "optional" },
   3: { fields: 8, coid: "optional" },
@@ -49,7 +61,19 @@ const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: 
   7: { fields: 10, coid: "optional" },
   8: { fields: 0, coid: "required" },
   9: { fields: 2, coid: "required" },
+  10: { fields: 2, coid: "none" },
+  11: { fields: 1, coid: "none" },
+  12: { fields: 1, coid: "required", shard: true },
+  13: { fields: 5, coid: "required", shard: true },
+  14: { fields: 15, coid: "optional" },
+  15: { fields: 1, coid: "none" },
+  16: { fields: 1, coid: "none" },
 };
+
+const TWO_32 = 0x1_0000_0000;
+/** A book hash (16 hex digits) as two unsigned 32-bit integers, and back. */
+const hashHalves = (h: string): [number, number] => [parseInt(h.slice(0, 8), 16), parseInt(h.slice(8), 16)];
+const hashOf = (hi: number, lo: number): string => hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
 
 /** The record's bytes do not decode to a sequenced command. */
 export class RecordError extends Error {}
@@ -81,6 +105,23 @@ function fieldsOf(c: Command): [type: number, fields: number[]] {
         c.instrument, c.limitId, c.side, c.qty, c.price, c.postOnly === true ? 1 : 0, c.stopId, c.stopPrice, c.stopLimitPrice ?? 0, c.stp ?? 0,
         ...coidInts(c.clientOrderId),
       ]];
+    case "halt":
+      return [10, [c.instrument, c.seq]];
+    case "resume":
+      return [11, [c.instrument]];
+    case "release":
+      return [12, [c.instrument, ...coidInts(c.toShard)]];
+    case "import-begin":
+      return [13, [c.instrument, c.orders, c.lastPrice, ...hashHalves(c.bookHash), ...coidInts(c.fromShard)]];
+    case "import-order":
+      return [14, [
+        c.instrument, c.orderId, c.fromOrderId, c.owner, c.side, c.kind, c.tif, c.stp, c.postOnly ? 1 : 0, c.price, c.stopPrice, c.leaves, c.cum, c.notional, c.peer,
+        ...coidInts(c.clientOrderId),
+      ]];
+    case "import-end":
+      return [15, [c.instrument]];
+    case "import-abort":
+      return [16, [c.instrument]];
     default:
       throw new Error(`record: ${(c as { type: string }).type} commands are not sequenced`);
   }
@@ -130,6 +171,7 @@ function readRecord(bytes: Uint8Array): SeqRecord {
   if (n < HEAD_FIELDS + layout.fields) throw new RecordError(`record: type ${type} has ${layout.fields} fields, not ${n - HEAD_FIELDS}`);
   for (let k = 0; k < layout.fields; k++) fieldsRead[k] = r.int();
   const coid = readCoid(type, n - HEAD_FIELDS - layout.fields);
+  if (type >= 10 && account !== 0) throw new RecordError(`record: type ${type} is the operator's (account 0), not account ${account}'s`);
   r.end();
   return { seq, epoch, tsUs, cmd: commandFrom(type, account, fieldsRead, coid) };
 }
@@ -147,6 +189,7 @@ function readCoid(type: number, rest: number): string | undefined {
   let coid = "";
   for (let k = 0; k < n; k++) coid += String.fromCharCode(inRange("client order id character", reader.int(), 0, 0xffff));
   if (!isClientOrderId(coid)) throw new RecordError("record: a client order id has a character outside 0x21..0x7e");
+  if (layout.shard === true && !isShardName(coid)) throw new RecordError("record: a shard id is 1-32 ASCII letters, digits, '_' or '-'");
   return coid;
 }
 
@@ -177,8 +220,30 @@ function commandFrom(type: number, account: number, f: readonly number[], coid: 
       };
     case 8:
       return { type: "cancel", account, clientOrderId: coid! };
-    default:
+    case 10:
+      return { type: "halt", account, instrument: f[0]!, seq: f[1]! };
+    case 11:
+      return { type: "resume", account, instrument: f[0]! };
+    case 12:
+      return { type: "release", account, instrument: f[0]!, toShard: coid! };
+    case 13:
+      return {
+        type: "import-begin", account, instrument: f[0]!, orders: f[1]!, lastPrice: f[2]!,
+        bookHash: hashOf(inRange("book hash high half", f[3]!, 0, TWO_32 - 1), inRange("book hash low half", f[4]!, 0, TWO_32 - 1)), fromShard: coid!,
+      };
+    case 14:
+      return {
+        type: "import-order", account, instrument: f[0]!, orderId: f[1]!, fromOrderId: f[2]!, owner: f[3]!, side: side(4), kind: inRange("kind", f[5]!, 0, 3) as OrderKind,
+        tif: tif(6), stp: stp(7), postOnly: flag("postOnly", 8), price: f[9]!, stopPrice: f[10]!, leaves: f[11]!, cum: f[12]!, notional: f[13]!, peer: f[14]!, ...named,
+      };
+    case 15:
+      return { type: "import-end", account, instrument: f[0]! };
+    case 16:
+      return { type: "import-abort", account, instrument: f[0]! };
+    case 9:
       return { type: "modify", account, price: f[0]!, qty: f[1]!, clientOrderId: coid! };
+    default:
+      throw new RecordError(`record: unknown command type ${type}`);
   }
 }
 

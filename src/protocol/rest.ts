@@ -41,7 +41,24 @@ export const RestPath = {
   book: "/v1/book/",
   trades: "/v1/trades/",
   orders: "/v1/orders",
+  /** GET /v1/move/{instrument id}: the instrument's book as a move exports it (docs/scaling.md). */
+  move: "/v1/move/",
 } as const;
+
+/** The body of GET /v1/move/{instrument}: the book in the export order (src/engine/move.ts), as of `seq`. */
+export interface MoveExportResponse {
+  readonly seq: number;
+  readonly instrument: number;
+  readonly symbol: string;
+  /** ACTIVE, HALTED, IMPORTING or AWAY (src/engine/types.ts InstrumentMode). */
+  readonly mode: string;
+  /** The seq of the HALT that froze the book (0 unless HALTED): while HALTED, the export is the book as of that seq. */
+  readonly halt_seq: number;
+  readonly last_price: number;
+  readonly book_hash: string;
+  /** [fromId, owner, side, kind, tif, stp, postOnly, price, stopPrice, leaves, cum, notional, peer, coid] per order. */
+  readonly orders: readonly (readonly (number | string)[])[];
+}
 
 /** The body of every refusal, with the HTTP status beside it. */
 export interface RestErrorBody { readonly code: number; readonly reason: string; readonly message: string }

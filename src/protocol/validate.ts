@@ -4,8 +4,8 @@
  * field and carries a WireReason code. Every endpoint's frames come in through here: trading
  * clients (/trade), feed clients (/feed) and followers (/replicate).
  */
-import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, Side, Stp, Tif } from "../engine/index.js";
-import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, type ClientToSequencer, type FeedClientToReplica, type FollowerToSequencer, type NewOrder } from "./messages.js";
+import { CLIENT_ORDER_ID_LENGTH_MAX, isBookHash, isClientOrderId, isShardName, MOVE_ORDERS_MAX, Side, Stp, Tif } from "../engine/index.js";
+import { MsgType, OrdType, PROTOCOL_VERSION, WireReason, type ClientToSequencer, type FeedClientToReplica, type FollowerToSequencer, type MoveMessage, type NewOrder } from "./messages.js";
 import { unpackFields, type Fields } from "./wire.js";
 
 export type Validated<T> = { ok: true; msg: T } | { ok: false; code: WireReason; text: string; cid: number };
@@ -46,7 +46,23 @@ const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.CANCEL]: [int("cid", 0, INT_MAX), optionalId("oid"), coid],
   [MsgType.MODIFY]: [int("cid", 0, INT_MAX), optionalId("oid"), coid, id("px"), id("qty")],
   [MsgType.KILL]: [int("cid", 0, INT_MAX)],
+  // The operator's move steps (docs/scaling.md); shard ids and the hash are checked after the fields.
+  [MsgType.MOVE_HALT]: [int("cid", 0, INT_MAX), id("inst")],
+  [MsgType.MOVE_RESUME]: [int("cid", 0, INT_MAX), id("inst")],
+  [MsgType.MOVE_RELEASE]: [int("cid", 0, INT_MAX), id("inst"), { name: "to", required: true, kind: "string" }],
+  [MsgType.MOVE_BEGIN]: [
+    int("cid", 0, INT_MAX), id("inst"), { name: "from", required: true, kind: "string" }, int("n", 0, MOVE_ORDERS_MAX), int("lpx", 0, INT_MAX),
+    { name: "h", required: true, kind: "string" },
+  ],
+  [MsgType.MOVE_ORDERS]: [int("cid", 0, INT_MAX), id("inst"), { name: "rows", required: true, kind: "bin" }],
+  [MsgType.MOVE_END]: [int("cid", 0, INT_MAX), id("inst")],
+  [MsgType.MOVE_ABORT]: [int("cid", 0, INT_MAX), id("inst")],
 };
+
+/** True for the operator's move messages (MOVE_HALT … MOVE_ABORT). */
+export function isMoveMessage(m: ClientToSequencer): m is MoveMessage {
+  return m.t >= MsgType.MOVE_HALT && m.t <= MsgType.MOVE_ABORT;
+}
 
 /**
  * Which NEW fields each order type takes, beyond the ones every NEW has (cid, inst, side, ord,
@@ -154,6 +170,13 @@ export function validateClientFrame(bytes: Uint8Array, instruments: ReadonlySet<
   if (m.t === MsgType.CANCEL || m.t === MsgType.MODIFY) {
     if (m.oid === undefined && m.coid === undefined) return fail(WireReason.MISSING_FIELD, `field "oid" or "coid" is required: the order to ${m.t === MsgType.CANCEL ? "cancel" : "modify"}`);
     if (m.oid !== undefined && m.coid !== undefined) return fail(WireReason.FIELD_NOT_APPLICABLE, `fields "oid" and "coid" both name the order: give one of them`);
+    return r;
+  }
+  if (isMoveMessage(m)) {
+    if (!instruments.has(m.inst)) return fail(WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
+    if (m.t === MsgType.MOVE_RELEASE && !isShardName(m.to)) return fail(WireReason.OUT_OF_RANGE, `field "to" must be a shard id: 1-32 ASCII letters, digits, '_' or '-'`);
+    if (m.t === MsgType.MOVE_BEGIN && !isShardName(m.from)) return fail(WireReason.OUT_OF_RANGE, `field "from" must be a shard id: 1-32 ASCII letters, digits, '_' or '-'`);
+    if (m.t === MsgType.MOVE_BEGIN && !isBookHash(m.h)) return fail(WireReason.OUT_OF_RANGE, `field "h" must be a book hash: 16 lower-case hex digits`);
     return r;
   }
   if (m.t !== MsgType.NEW) return r;

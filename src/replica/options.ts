@@ -40,6 +40,8 @@ export interface ReplicaOptions {
    * sequencer's clock is not skewed (the drills keep it true). Meaningless in production.
    */
   readonly drillTruth?: boolean;
+  /** The account that may read a book's export for a move (GET /v1/move/{instrument}) when authentication is on: the sequencer's operatorAccount. */
+  readonly operatorAccount?: number;
   /** When set, execution reports are served only to a feed connection logged in (HELLO) as that account. */
   readonly auth?: Authenticator;
   /** This replica's key, proving itself to the sequencer on SUBSCRIBE. */

@@ -18,7 +18,7 @@ export interface ReportOut {
   /** True on the last of this command's reports to `acct`; set by `end()`. */
   last?: boolean;
   st?: number; coid?: string; px?: number; qty?: number; left?: number; cum?: number; ntl?: number;
-  code?: number; tid?: number; liq?: number; cnt?: number;
+  code?: number; tid?: number; liq?: number; cnt?: number; to?: string; from?: string; foid?: number;
 }
 /** One public trade of command `seq`: `side` is the taker's, `ts` the command's sequencer stamp (µs). */
 export interface TradeOut { seq: number; inst: number; tid: number; px: number; qty: number; side: number; ts: number }
@@ -89,6 +89,14 @@ export class CommandOutputs extends NullListener {
   }
   override killed(account: number, cancelledCount: number): void {
     this.reports.push({ n: 0, acct: account, k: ReportKindOf.KILL_DONE, oid: 0, cnt: cancelledCount });
+  }
+  /** The order left with its instrument; it lives on under a new id on `toShard` (its IMPORTED report there names this id). */
+  override movedAway(_i: number, orderId: number, account: number, leftQty: number, cum: number, notional: number, coid: string, toShard: string): void {
+    this.reports.push({ n: 0, acct: account, k: ReportKindOf.MOVED, oid: orderId, st: workingStatus(cum), coid: coidField(coid), left: leftQty, cum, ntl: notional, to: toShard });
+  }
+  /** The order arrived with its instrument: `oid` is its id here from now on, `foid` its id on shard `from`. */
+  override imported(_i: number, orderId: number, account: number, fromOrderId: number, status: OrderStatus, leftQty: number, cum: number, notional: number, coid: string, fromShard: string): void {
+    this.reports.push({ n: 0, acct: account, k: ReportKindOf.IMPORTED, oid: orderId, st: status, coid: coidField(coid), left: leftQty, cum, ntl: notional, from: fromShard, foid: fromOrderId });
   }
   override level(instrument: number, side: Side, price: number, qty: number): void {
     let l = this.levels.get(instrument);

@@ -10,17 +10,18 @@
  *   GET /v1/book/{symbol}?depth=N   public
  *   GET /v1/trades/{symbol}?limit=N public
  *   GET /v1/orders                  the account of `x-lockstep-account`, signed when auth is on
+ *   GET /v1/move/{instrument id}    the book as a move exports it; the operator's, signed, when auth is on
  *   anything else                   404 NOT_FOUND
  */
 import type uWS from "uWebSockets.js";
-import { ORDER_STATUS_NAME, OrderKind, Side, type Depth, type OrderView } from "../engine/index.js";
+import { INSTRUMENT_MODE_NAME, ORDER_STATUS_NAME, OrderKind, Side, type BookExport, type Depth, type OrderView } from "../engine/index.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { bookChecksum, CHECKSUM_LEVELS } from "../protocol/checksum.js";
 import { WireReason } from "../protocol/messages.js";
 import type { InstrumentRef } from "../protocol/reference.js";
 import {
   decodeComponent, positiveIntParam, readQuery, REST_STATUS_LINE, restFailure, RestHeader, RestLimits, RestPath, RestStatus,
-  type BookResponse, type OrdersResponse, type RestFailure, type RestOrder, type RestOrderStatus, type RestOrderType, type TradesResponse,
+  type BookResponse, type MoveExportResponse, type OrdersResponse, type RestFailure, type RestOrder, type RestOrderStatus, type RestOrderType, type TradesResponse,
 } from "../protocol/rest.js";
 import type { Ring } from "../util/ring.js";
 import type { TradeOut } from "./outputs.js";
@@ -34,6 +35,9 @@ export interface RestSource {
   depth(instrument: number, levelsMax: number): Depth;
   trades(instrument: number): Ring<TradeOut> | undefined;
   openOrders(account: number): OrderView[];
+  exportBook(instrument: number): BookExport | undefined;
+  /** Who may read an export when authentication is on (absent: nobody then). */
+  readonly operatorAccount?: number;
   nowUs(): number;
   /** Counts each refusal by reason, for /stats. */
   refused(code: WireReason): void;
@@ -82,10 +86,27 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
     const body: OrdersResponse = { account, seq: src.seq(), orders: src.openOrders(account).map((o) => restOrder(o, symbolOf.get(o.instrument) ?? "")) };
     return ok(body);
   });
+  route(app, `${RestPath.move}:instrument`, src, (req) => {
+    const q = readQuery(req.getQuery(), []);
+    if (!q.ok) return q.failure;
+    const raw = req.getParameter(0) ?? "";
+    const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : 0;
+    const exp = Number.isSafeInteger(id) && id > 0 ? src.exportBook(id) : undefined;
+    if (exp === undefined) return restFailure(RestStatus.NOT_FOUND, WireReason.UNKNOWN_INSTRUMENT, `no instrument has the id ${JSON.stringify(raw.slice(0, 20))}`);
+    if (src.auth !== undefined) {
+      const account = accountOf(req, src, RestPath.move + raw);
+      if (typeof account !== "number") return account;
+      if (account !== src.operatorAccount) return restFailure(RestStatus.UNAUTHORIZED, WireReason.NOT_OPERATOR, "only the operator account (sequencer.operatorAccount) may read a book's export");
+    }
+    const body: MoveExportResponse = {
+      seq: src.seq(), instrument: id, symbol: symbolOf.get(id) ?? "", mode: INSTRUMENT_MODE_NAME[exp.mode], halt_seq: exp.haltSeq, last_price: exp.lastPrice, book_hash: exp.bookHash, orders: exp.orders,
+    };
+    return ok(body);
+  });
   app.any("/*", (res, req) => {
     const method = req.getCaseSensitiveMethod();
     const url = req.getUrl();
-    send(res, src, restFailure(RestStatus.NOT_FOUND, WireReason.NOT_FOUND, `no ${method.slice(0, 16)} ${url.slice(0, 64)} here: the REST reads are GET ${RestPath.instruments}, ${RestPath.book}{symbol}, ${RestPath.trades}{symbol} and ${RestPath.orders}`));
+    send(res, src, restFailure(RestStatus.NOT_FOUND, WireReason.NOT_FOUND, `no ${method.slice(0, 16)} ${url.slice(0, 64)} here: the REST reads are GET ${RestPath.instruments}, ${RestPath.book}{symbol}, ${RestPath.trades}{symbol}, ${RestPath.orders} and ${RestPath.move}{instrument}`));
   });
 }
 
@@ -147,7 +168,7 @@ function trades(src: RestSource, inst: InstrumentRef, limit: number): TradesResp
  * when authentication is on (as SUB_REPORTS needs a HELLO as that account); without it, any
  * account may be read, as any account's reports may be on /feed.
  */
-function accountOf(req: uWS.HttpRequest, src: RestSource): number | RestFailure {
+function accountOf(req: uWS.HttpRequest, src: RestSource, path: string = RestPath.orders): number | RestFailure {
   const text = req.getHeader(RestHeader.account);
   if (text === "") return restFailure(RestStatus.BAD_REQUEST, WireReason.MISSING_FIELD, `header ${RestHeader.account} is required: the account whose open orders to read`);
   if (!ACCOUNT.test(text) || !Number.isSafeInteger(Number(text))) return restFailure(RestStatus.BAD_REQUEST, WireReason.OUT_OF_RANGE, `header ${RestHeader.account} must be an account id, an integer in [1, ${Number.MAX_SAFE_INTEGER}]`);
@@ -160,7 +181,7 @@ function accountOf(req: uWS.HttpRequest, src: RestSource): number | RestFailure 
   }
   if (!TS_US.test(ts)) return unauthorized(`${RestHeader.ts} must be the time in µs since the epoch, in decimal`);
   if (!SIGNATURE_HEX.test(sig)) return unauthorized(`${RestHeader.signature} must be 64 hex digits (HMAC-SHA256)`);
-  const a = src.auth.verifyRequest({ key, ts: Number(ts), nonce, sig: Buffer.from(sig, "hex") }, account, src.nowUs(), "GET", RestPath.orders);
+  const a = src.auth.verifyRequest({ key, ts: Number(ts), nonce, sig: Buffer.from(sig, "hex") }, account, src.nowUs(), "GET", path);
   return a.ok ? account : unauthorized(a.why);
 }
 

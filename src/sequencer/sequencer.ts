@@ -29,8 +29,9 @@ import { PromText } from "../metrics/prometheus.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { encode } from "../protocol/codec.js";
 import { commandOf, orderIdsOf, sealRecord, type Command, type InstrumentConfig } from "../protocol/command.js";
-import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME } from "../protocol/messages.js";
-import { validateClientFrame } from "../protocol/validate.js";
+import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type MoveMessage } from "../protocol/messages.js";
+import { moveCommandsOf, unpackRows } from "../protocol/move.js";
+import { isMoveMessage, validateClientFrame } from "../protocol/validate.js";
 import { Publisher, type FollowerStats, type RingRecord } from "../replication/publisher.js";
 import { CloseCode, LoginGate } from "../util/login-gate.js";
 import { Ring } from "../util/ring.js";
@@ -67,6 +68,11 @@ export interface SequencerOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** Leader election and standby mode; without it this node leads `epoch` on its own. */
   readonly ha?: HaOptions;
+  /**
+   * The account whose logins may send the move steps (MOVE_HALT … MOVE_ABORT, docs/scaling.md),
+   * sequenced as the operator's (account 0). Absent: nobody may; they are refused NOT_OPERATOR.
+   */
+  readonly operatorAccount?: number;
 }
 
 /** What the sequencer's /stats returns (the launcher, dashboard, drills and benches read it). */
@@ -259,6 +265,7 @@ export class Sequencer implements HaHost {
       if (++user.unauthenticated >= UNAUTHENTICATED_FRAMES_MAX) ws.end(4003, "too many frames without logging in");
       return;
     }
+    if (isMoveMessage(m)) return this.onMoveFrame(ws, user, m);
     const refusal = this.admission(user);
     if (refusal !== null) {
       this.reject(ws, m.cid, ...refusal);
@@ -266,7 +273,7 @@ export class Sequencer implements HaHost {
       return;
     }
     const seq = this.journal.lastSeq + 1;
-    if (!this.sequence(commandOf(m, seq, user.acct))) return this.reject(ws, m.cid, WireReason.INTERNAL, "this command could not be recorded faithfully (a bug, logged); it was not sequenced");
+    if (!this.sequence(commandOf(m as Exclude<typeof m, MoveMessage>, seq, user.acct))) return this.reject(ws, m.cid, WireReason.INTERNAL, "this command could not be recorded faithfully (a bug, logged); it was not sequenced");
     const [oid, oid2] = m.t === MsgType.NEW ? orderIdsOf(m, seq) : [m.t === MsgType.KILL ? 0 : m.oid ?? 0, 0];
     this.pendingAcks.push({ ws, cid: m.cid, seq, oid, oid2 });
   }
@@ -298,10 +305,38 @@ export class Sequencer implements HaHost {
     ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO_OK, acct, ep: this.epoch, seq: this.journal.lastSeq }), true);
   }
 
-  /** Why a logged-in client's command may not be sequenced now (rate limits, pending acks), or null. */
-  private admission(user: ClientData): [WireReason, string] | null {
+  /** Why nothing may be sequenced now (journal stalled, too many acks pending), or null. */
+  private capacityRefusal(): [WireReason, string] | null {
     if (this.journal.stalled !== null) return [WireReason.STORAGE_UNAVAILABLE, "this sequencer cannot write its journal (see its log and /stats journal_stalled): nothing new is sequenced until it can; retry later"];
     if (this.pendingAcks.length >= this.limits.pendingAcksMax) return [WireReason.OVERLOADED, `${this.limits.pendingAcksMax} commands are waiting for their durability; retry shortly`];
+    return null;
+  }
+
+  /**
+   * A step of a move (docs/scaling.md) from the operator account: sequenced as account 0, one
+   * record, or one per row for MOVE_ORDERS (each row taking its record's seq as its order id);
+   * not rate limited (the mover bounds its own window), refused by a stalled journal or a full
+   * ack queue like any command. The rows are checked whole before any is sequenced.
+   */
+  private onMoveFrame(ws: Client, user: ClientData, m: MoveMessage): void {
+    if (this.o.operatorAccount === undefined || user.acct !== this.o.operatorAccount) {
+      return this.reject(ws, m.cid, WireReason.NOT_OPERATOR, this.o.operatorAccount === undefined ? "this sequencer has no operator account configured (sequencer.operatorAccount): nobody may move instruments through it" : `only the operator account may move instruments, not account ${user.acct}`);
+    }
+    const busy = this.capacityRefusal();
+    if (busy !== null) return this.reject(ws, m.cid, ...busy);
+    const rows = m.t === MsgType.MOVE_ORDERS ? unpackRows(m.rows) : [];
+    if (typeof rows === "string") return this.reject(ws, m.cid, WireReason.OUT_OF_RANGE, rows);
+    const first = this.journal.lastSeq + 1;
+    for (const cmd of moveCommandsOf(m, first, rows)) {
+      if (!this.sequence(cmd)) return this.reject(ws, m.cid, WireReason.INTERNAL, "a step of this move could not be recorded faithfully (a bug, logged); it and the rest of the frame were not sequenced");
+    }
+    this.pendingAcks.push({ ws, cid: m.cid, seq: this.journal.lastSeq, oid: m.t === MsgType.MOVE_ORDERS ? first : 0, oid2: 0 });
+  }
+
+  /** Why a logged-in client's command may not be sequenced now (rate limits, pending acks), or null. */
+  private admission(user: ClientData): [WireReason, string] | null {
+    const busy = this.capacityRefusal();
+    if (busy !== null) return busy;
     const now = performance.now();
     const limited = !user.bucket!.take(now) ? `more than ${this.limits.connectionRatePerS} commands/s (burst ${this.limits.connectionBurst}) on this connection`
       : !this.accounts.get(user.acct)!.bucket.take(now) ? `more than ${this.limits.accountRatePerS} commands/s (burst ${this.limits.accountBurst}) for this account` : null;
