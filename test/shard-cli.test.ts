@@ -75,7 +75,7 @@ describe.skipIf("missing" in etcd)("lockstep shards", () => {
     expect(lines[0]).toBe("shard map version 1: 3 shards, 300 instruments");
     expect(lines[1]).toBe(`add shard d (weight 2): ${added.length} of 300 instruments move (${((100 * added.length) / 300).toFixed(2)}%; the rule expects about 33.33%, the shard's weight over the total)`);
     expect(lines.filter((l) => /^\s+\d+  /.test(l)).map((l) => l.trim().split(/\s+/))).toEqual(added.map((m) => [String(m.instrument), m.from, m.to]));
-    expect(lines.at(-1)).toBe("nothing has moved: this is a plan (moving instruments is not built yet; docs/scaling.md)");
+    expect(lines.at(-1)).toBe("nothing has moved: this is a plan (`lockstep shards move` moves one instrument; docs/scaling.md)");
 
     const json = lastJson((await shards("plan", "--add", "d", "--weight", "2", "--json")).stdout);
     expect(json).toMatchObject({ version: 1, shards: 3, instruments: 300, change: { add: "d", weight: 2 }, moved: added.length, share: added.length / 300, expected_share: 2 / 6, off_rule_moves: 0, moves: added });
@@ -98,7 +98,7 @@ describe.skipIf("missing" in etcd)("lockstep shards", () => {
       [["plan", "--remove", "z"], 1, "shard \"z\" is not in the map (version 1; shards: a, b, c)"],
       [["plan", "--remove", "a"], 1, "shard \"a\" has pinned instruments (5, 6): unpin them before removing it"],
       [["init"], 2, "shards init needs --config F: a configuration with a sharding section (docs/scaling.md)"],
-      [["frob"], 2, "shards needs a subcommand: show, init or plan, not \"frob\""],
+      [["frob"], 2, "shards needs a subcommand: show, init, plan or move, not \"frob\""],
     ];
     for (const [args, code, message] of cases) {
       const r = await shards(...args);

@@ -38,6 +38,9 @@ commands:
   shards init --etcd URL[,URL…] --config F the first shard map, from F's sharding section and instruments (refused if a map exists)
   shards plan --etcd URL[,URL…] (--add S [--weight W] | --remove S) [--json]
                                            the instruments that would move (instrument, from, to) and the share moved; nothing moves
+  shards move --etcd URL[,URL…] --inst N --to S --account A [--key ID --secret-env VAR] [--abort] [--json]
+                                           move instrument N live to shard S (halt, export, import, map, release) as the
+                                           operator account A; the book hash before and after; --abort undoes an unfinished move
   gateway (--shards-etcd URL[,URL…] | --shard-map FILE) [--port N] [--host H] [--config F]
                                            one endpoint (/trade, /feed) in front of every shard: routes by instrument, merges
                                            reports and books, order ids unique across shards; F's auth section checks logins

@@ -7,10 +7,13 @@
  *           instruments; refused when a map exists.
  *  - plan   what adding (--add S [--weight W]) or removing (--remove S) a shard would move:
  *           each instrument, from and to, and the share moved. Nothing is written.
+ *  - move   moves one instrument live to another shard (src/shard/move.ts): the book hash
+ *           before and after, the map's new version, the time each stage took.
  */
 import { loadConfig } from "../config/config.js";
 import { firstShardMap, offRule, pinsOf, placementOf, rulePlacement, SHARD_MAP_KEY, ShardMapError, weightsOf, type ShardMap } from "../shard/map.js";
 import { plan, SHARD_ID, SHARDS_MAX, WEIGHT_MAX, type Move, type WeightedShard } from "../shard/rendezvous.js";
+import { MoveError, Mover, type MoveResult } from "../shard/move.js";
 import { ShardMapStore } from "../shard/store.js";
 import { numberFlag, parse, UserError, USAGE } from "./args.js";
 
@@ -21,8 +24,8 @@ const LISTED_MAX = 10;
 
 export async function runShards(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : undefined;
-  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init or plan${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
+  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : sub === "move" ? move : undefined;
+  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init, plan or move${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
   try {
     return await run(rest);
   } catch (err) {
@@ -186,7 +189,7 @@ export function planText(r: PlanReport, describe: string): string {
     const w = Math.max(4, ...r.moves.map((m) => m.from.length));
     lines.push(`instrument  ${"from".padEnd(w)}  to`, ...r.moves.map((m) => `${String(m.instrument).padStart(10)}  ${m.from.padEnd(w)}  ${m.to}`));
   }
-  lines.push("nothing has moved: this is a plan (moving instruments is not built yet; docs/scaling.md)");
+  lines.push("nothing has moved: this is a plan (`lockstep shards move` moves one instrument; docs/scaling.md)");
   return lines.join("\n");
 }
 
@@ -200,5 +203,50 @@ async function planCommand(args: string[]): Promise<number> {
     const report = planReport(map, change);
     process.stdout.write(v.json === true ? `${JSON.stringify(report)}\n` : `${planText(report, change.describe)}\n`);
     return 0;
+  });
+}
+
+// ---- move
+
+export function moveText(r: MoveResult): string {
+  if (r.outcome === "aborted") return `move of instrument ${r.instrument} from ${r.from} to ${r.to} undone: ${r.from} trades it again (${r.orders} orders, book hash ${r.hash_before})`;
+  return [
+    `moved instrument ${r.instrument} from ${r.from} to ${r.to}: ${r.orders} orders in ${r.ms.total} ms (halt ${r.ms.halt}, export ${r.ms.export}, import ${r.ms.import}, map ${r.ms.map}, release ${r.ms.release})`,
+    `book hash at the HALT (seq ${r.halt_seq} on ${r.from}): ${r.hash_before}; after the import (seqs ${r.import_seqs[0]}..${r.import_seqs[1]} on ${r.to}): ${r.hash_after}: ${r.hashes_equal ? "equal" : "DIFFERENT"}`,
+    `shard map version ${r.map_version_before} → ${r.map_version}; replicas agreeing: ${r.replicas_agreeing.from} on ${r.from}, ${r.replicas_agreeing.to} on ${r.to}`,
+  ].join("\n");
+}
+
+async function move(args: string[]): Promise<number> {
+  const { values: v } = parse(args, {
+    etcd: { type: "string" }, inst: { type: "string" }, to: { type: "string" }, account: { type: "string" }, key: { type: "string" }, "secret-env": { type: "string" },
+    abort: { type: "boolean" }, json: { type: "boolean" },
+  });
+  const hosts = etcdFlag(v);
+  for (const [flag, what] of [["inst", "N: the instrument to move"], ["to", "S: the shard to move it to"], ["account", "A: the operator account (the sequencers' sequencer.operatorAccount)"]]) {
+    if (v[flag!] === undefined) throw new UserError(`shards move needs --${flag} ${what}`, 2);
+  }
+  const instrument = numberFlag(v, "inst", Number.NaN, 0, Number.MAX_SAFE_INTEGER, true);
+  const account = numberFlag(v, "account", Number.NaN, 0, Number.MAX_SAFE_INTEGER, true);
+  if (typeof v.to !== "string" || !SHARD_ID.test(v.to)) throw new UserError(`--to takes the target shard's id: 1-32 ASCII letters, digits, '_' or '-'${typeof v.to === "string" ? `, not "${v.to}"` : ""}`, 2);
+  if ((v.key === undefined) !== (v["secret-env"] === undefined)) throw new UserError("--key and --secret-env go together: the operator's API key and the environment variable holding its secret", 2);
+  let credentials: { keyId: string; secret: string } | undefined;
+  if (typeof v.key === "string") {
+    const secret = process.env[String(v["secret-env"])];
+    if (secret === undefined || secret === "") throw new UserError(`the environment variable ${String(v["secret-env"])} (--secret-env) is not set`, 2);
+    credentials = { keyId: v.key, secret };
+  }
+  const say = (line: string): void => { if (v.json !== true) process.stdout.write(`${line}\n`); };
+  return withStore(hosts, async (store) => {
+    try {
+      const r = await new Mover(store, { instrument, to: v.to as string, operator: { account, ...(credentials === undefined ? {} : { credentials }) }, abort: v.abort === true, say }).run();
+      process.stdout.write(v.json === true ? `${JSON.stringify(r)}\n` : `${moveText(r)}\n`);
+      return r.hashes_equal ? 0 : 1;
+    } catch (err) {
+      if (!(err instanceof MoveError)) throw err;
+      const left = err.leftAs === "" ? "see lockstep shards show and the shards' logs" : err.leftAs;
+      if (v.json === true) process.stdout.write(`${JSON.stringify({ error: err.problem, message: err.message, left_as: left })}\n`);
+      throw new UserError(`move refused (${err.problem}): ${err.message}; ${left}`, 1);
+    }
   });
 }

@@ -126,6 +126,14 @@ export class TradingClient {
   cancelAll(): Promise<Ack> {
     return this.request({ t: MsgType.KILL });
   }
+  /**
+   * One step of moving an instrument between shards (MOVE_HALT … MOVE_ABORT, docs/scaling.md),
+   * for the operator account only; src/shard/move.ts drives the steps. `body` is the message
+   * without `v` and `cid`.
+   */
+  moveStep(body: { readonly t: number } & Record<string, unknown>): Promise<Ack> {
+    return this.request(body);
+  }
   /** Sends raw bytes (tests of bad input); a REJECT with cid 0 rejects the oldest pending request. */
   sendRaw(bytes: Uint8Array): Promise<Ack> {
     return new Promise((resolve, reject) => {

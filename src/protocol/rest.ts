@@ -55,6 +55,8 @@ export interface MoveExportResponse {
   /** The seq of the HALT that froze the book (0 unless HALTED): while HALTED, the export is the book as of that seq. */
   readonly halt_seq: number;
   readonly last_price: number;
+  /** The instrument's trading rules, which the book hash covers (integers, in the wire's units). */
+  readonly config: { readonly id: number; readonly tickSize: number; readonly lotSize: number; readonly qtyMin: number; readonly qtyMax: number; readonly priceMin: number; readonly priceMax: number };
   readonly book_hash: string;
   /** [fromId, owner, side, kind, tif, stp, postOnly, price, stopPrice, leaves, cum, notional, peer, coid] per order. */
   readonly orders: readonly (readonly (number | string)[])[];

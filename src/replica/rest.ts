@@ -98,8 +98,10 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
       if (typeof account !== "number") return account;
       if (account !== src.operatorAccount) return restFailure(RestStatus.UNAUTHORIZED, WireReason.NOT_OPERATOR, "only the operator account (sequencer.operatorAccount) may read a book's export");
     }
+    const c = exp.instrument;
     const body: MoveExportResponse = {
-      seq: src.seq(), instrument: id, symbol: symbolOf.get(id) ?? "", mode: INSTRUMENT_MODE_NAME[exp.mode], halt_seq: exp.haltSeq, last_price: exp.lastPrice, book_hash: exp.bookHash, orders: exp.orders,
+      seq: src.seq(), instrument: id, symbol: symbolOf.get(id) ?? "", mode: INSTRUMENT_MODE_NAME[exp.mode], halt_seq: exp.haltSeq, last_price: exp.lastPrice,
+      config: { id, tickSize: c.tickSize, lotSize: c.lotSize, qtyMin: c.qtyMin, qtyMax: c.qtyMax, priceMin: c.priceMin, priceMax: c.priceMax }, book_hash: exp.bookHash, orders: exp.orders,
     };
     return ok(body);
   });

@@ -1,0 +1,363 @@
+/**
+ * Moving an instrument live from its shard to another (docs/scaling.md, "Moving an instrument").
+ * Every change to a book is a sequenced command on its shard, so each shard's replicas stay
+ * deterministic; the mover only reads replicas, sends the operator's steps and writes the map.
+ *
+ *  1. read     the shard map; the instrument's shard (source) and the target; the instrument's
+ *              mode on both (from their replicas), which says where an earlier move stopped
+ *  2. halt     MOVE_HALT on the source: from its seq on the book is frozen (INSTRUMENT_MOVING)
+ *  3. export   every source replica that answers, once it has applied the HALT, serves the book
+ *              (GET /v1/move/{instrument}); all must report the same book hash, and the rows
+ *              must hash to it here: that is the book as of the HALT's seq
+ *  4. import   MOVE_BEGIN (count, last price, hash), MOVE_ORDERS frames (a bounded window in
+ *              flight), MOVE_END on the target; its replicas must show it ACTIVE with that hash
+ *  5. map      the map's next version, the instrument on the target (compare-and-swap in etcd)
+ *  6. release  MOVE_RELEASE on the source: its book is emptied, each owner told where it went
+ *
+ * A failure before 4 ends is undone: the target's partial import is aborted (MOVE_ABORT) and
+ * the source resumed (MOVE_RESUME). From the end of 4 on the target trades the instrument, so
+ * nothing is undone: the source stays halted and running the move again finishes 5 and 6.
+ * Never are both shards live for the instrument.
+ */
+import { TradingClient, type Credentials } from "../client/trading.js";
+import { bookHashOf, type MoveRow } from "../engine/index.js";
+import { MsgType, type Ack } from "../protocol/messages.js";
+import { rowChunks } from "../protocol/move.js";
+import type { MoveExportResponse } from "../protocol/rest.js";
+import { ShardMapError, type ShardMap } from "./map.js";
+import type { ShardMapStore } from "./store.js";
+
+/** Why a move stopped. */
+export const MoveProblem = {
+  INSTRUMENT_NOT_IN_MAP: "INSTRUMENT_NOT_IN_MAP",
+  UNKNOWN_SHARD: "UNKNOWN_SHARD",
+  SAME_SHARD: "SAME_SHARD",
+  /** No trade URL of a shard took the operator's login. */
+  SHARD_UNREACHABLE: "SHARD_UNREACHABLE",
+  /** A sequencer refused a step (its wire reason is in the message). */
+  STEP_REFUSED: "STEP_REFUSED",
+  /** No replica of a shard answered with the state a step needs within MOVE_LIMITS.replicaWaitMsMax. */
+  REPLICAS_UNAVAILABLE: "REPLICAS_UNAVAILABLE",
+  /** The source's replicas disagree on the book hash, or the rows do not hash to it. */
+  EXPORT_DISAGREES: "EXPORT_DISAGREES",
+  /** The target ended the import with another count or hash (IMPORT_MISMATCH there). */
+  IMPORT_MISMATCH: "IMPORT_MISMATCH",
+  /** The instrument is in a state no move step starts from (e.g. live on both, or away on both). */
+  STATE: "STATE",
+  /** etcd refused or did not take the map's next version. */
+  MAP_WRITE_FAILED: "MAP_WRITE_FAILED",
+} as const;
+export type MoveProblem = (typeof MoveProblem)[keyof typeof MoveProblem];
+
+export class MoveError extends Error {
+  override readonly name = "MoveError";
+  constructor(readonly problem: MoveProblem, message: string, readonly leftAs: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Every wait and window of a move, with its unit. */
+export const MOVE_LIMITS = {
+  /** One step's ACK (or one frame's), ms. */
+  ackMsMax: 10_000,
+  /** Replicas reaching a step's seq and showing its state, ms. */
+  replicaWaitMsMax: 10_000,
+  /** Between two polls of a replica waiting for a seq, ms. */
+  replicaPollMs: 5,
+  /** One HTTP read of a replica, ms. */
+  httpMsMax: 5_000,
+  /** MOVE_ORDERS frames sent and not yet acked, at most (each holds at most VALUE_BYTES_MAX bytes of rows). */
+  framesInFlightMax: 64,
+  /** Compare-and-swap attempts of the map's next version against writers in between. */
+  mapWriteTriesMax: 3,
+} as const;
+
+export interface MoveOptions {
+  readonly instrument: number;
+  readonly to: string;
+  /** The account the sequencers take move steps from (their sequencer.operatorAccount), and its key when auth is on. */
+  readonly operator: { readonly account: number; readonly credentials?: Credentials };
+  /** Undo what an earlier, unfinished move left (resume the source, abort the target's import) instead of finishing it. */
+  readonly abort?: boolean;
+  /** Progress lines, for a human. */
+  readonly say?: (line: string) => void;
+}
+
+export interface MoveResult {
+  instrument: number;
+  from: string;
+  to: string;
+  /** "moved", or "aborted" with --abort. */
+  outcome: "moved" | "aborted";
+  orders: number;
+  halt_seq: number;
+  /** The book hash at the HALT on the source, and at the end of the import on the target. */
+  hash_before: string;
+  hash_after: string;
+  hashes_equal: boolean;
+  import_seqs: [first: number, last: number];
+  map_version_before: number;
+  map_version: number;
+  replicas_agreeing: { from: number; to: number };
+  /** Wall time per stage, ms (one decimal). */
+  ms: { halt: number; export: number; import: number; map: number; release: number; total: number };
+}
+
+type Mode = "ACTIVE" | "HALTED" | "IMPORTING" | "AWAY";
+interface Shard { readonly id: string; readonly trade: readonly string[]; readonly rest: readonly string[] }
+
+/** ws://host:port/feed → http://host:port (the replica's REST reads share its feed's port). */
+export function restBaseOf(feedUrl: string): string {
+  const u = new URL(feedUrl);
+  return `${u.protocol === "wss:" ? "https:" : "http:"}//${u.host}`;
+}
+
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
+export class Mover {
+  private readonly conns = new Map<string, TradingClient>();
+
+  constructor(private readonly store: ShardMapStore, private readonly o: MoveOptions) {}
+
+  private say(line: string): void {
+    this.o.say?.(line);
+  }
+
+  /** Runs (or finishes, or with `abort` undoes) the move; a MoveError says why it stopped and what it left. */
+  async run(): Promise<MoveResult> {
+    try {
+      return await this.runSteps();
+    } finally {
+      await Promise.all([...this.conns.values()].map((c) => c.close()));
+    }
+  }
+
+  private async runSteps(): Promise<MoveResult> {
+    const t0 = performance.now();
+    const { map } = await this.store.readOrFail();
+    const { from, to } = this.shardsOf(map);
+    const inst = this.o.instrument;
+    const [src, dst] = await Promise.all([this.exportOf(from, 0), this.exportOf(to, 0)]);
+    const state = `${src.mode}/${dst.mode}`;
+    this.say(`instrument ${inst}: ${src.mode} on ${from.id} (map version ${map.version}), ${dst.mode} on ${to.id}`);
+    if (this.o.abort === true) return this.undo(map, from, to, src, dst, t0);
+    const ms = { halt: 0, export: 0, import: 0, map: 0, release: 0, total: 0 };
+    let exp = src;
+    let haltSeq = src.halt_seq;
+    let hashAfter = dst.book_hash;
+    let seqs: [number, number] = [0, 0];
+    let agreeing = { from: 0, to: 0 };
+    if (state === "ACTIVE/AWAY" || state === "HALTED/AWAY" || state === "HALTED/IMPORTING") {
+      try {
+        if (dst.mode === "IMPORTING") await this.step(to, { t: MsgType.MOVE_ABORT, inst }, "abort the target's unfinished import");
+        let t = performance.now();
+        if (src.mode === "ACTIVE") haltSeq = (await this.step(from, { t: MsgType.MOVE_HALT, inst }, "halt")).seq;
+        ms.halt = performance.now() - t;
+        t = performance.now();
+        const agreed = await this.agreedExport(from, haltSeq);
+        exp = agreed.exp;
+        ms.export = performance.now() - t;
+        this.say(`halted at seq ${haltSeq} on ${from.id}: ${exp.orders.length} orders, book hash ${exp.book_hash} (${agreed.replicas} replicas agree)`);
+        t = performance.now();
+        seqs = await this.importTo(to, from, exp);
+        const done = await this.targetState(to, seqs[1]);
+        hashAfter = done.exp.book_hash;
+        agreeing = { from: agreed.replicas, to: done.replicas };
+        ms.import = performance.now() - t;
+      } catch (err) {
+        throw await this.rollBack(from, to, err);
+      }
+      this.say(`imported on ${to.id} at seqs ${seqs[0]}..${seqs[1]}: book hash ${hashAfter}`);
+    } else if (state !== "HALTED/ACTIVE" && state !== "AWAY/ACTIVE") {
+      throw new MoveError(MoveProblem.STATE, `instrument ${inst} is ${src.mode} on ${from.id} and ${dst.mode} on ${to.id}: no move starts from there`, "nothing was changed");
+    }
+    let t = performance.now();
+    const version = await this.writeMap(map, inst, from.id, to.id);
+    ms.map = performance.now() - t;
+    t = performance.now();
+    if (src.mode !== "AWAY") await this.step(from, { t: MsgType.MOVE_RELEASE, inst, to: to.id }, "release the source's book", "the target trades the instrument and the map names it; the source is still halted: run the move again to release it");
+    ms.release = performance.now() - t;
+    ms.total = performance.now() - t0;
+    for (const k of Object.keys(ms) as (keyof typeof ms)[]) ms[k] = round1(ms[k]);
+    return {
+      instrument: inst, from: from.id, to: to.id, outcome: "moved", orders: exp.orders.length, halt_seq: haltSeq, hash_before: exp.book_hash, hash_after: hashAfter,
+      hashes_equal: exp.book_hash === hashAfter, import_seqs: seqs, map_version_before: map.version, map_version: version, replicas_agreeing: agreeing, ms,
+    };
+  }
+
+  /** The instrument's shard in `map` (where its book is) and the target, both with their endpoints. */
+  private shardsOf(map: ShardMap): { from: Shard; to: Shard } {
+    const inst = this.o.instrument;
+    const shard = (s: ShardMap["shards"][number]): Shard => ({ id: s.id, trade: s.endpoints.trade, rest: s.endpoints.feed.map(restBaseOf) });
+    const from = map.shards.find((s) => s.instruments.includes(inst));
+    if (from === undefined) throw new MoveError(MoveProblem.INSTRUMENT_NOT_IN_MAP, `instrument ${inst} is on no shard of the map (version ${map.version})`, "nothing was changed");
+    const to = map.shards.find((s) => s.id === this.o.to);
+    if (to === undefined) throw new MoveError(MoveProblem.UNKNOWN_SHARD, `shard "${this.o.to}" is not in the map (version ${map.version}; shards: ${map.shards.map((s) => s.id).join(", ")})`, "nothing was changed");
+    if (to.id === from.id) throw new MoveError(MoveProblem.SAME_SHARD, `instrument ${inst} is already on shard "${from.id}"`, "nothing was changed");
+    return { from: shard(from), to: shard(to) };
+  }
+
+  /** --abort: resumes a halted source after aborting the target's unfinished import; refuses once the target trades. */
+  private async undo(map: ShardMap, from: Shard, to: Shard, src: MoveExportResponse, dst: MoveExportResponse, t0: number): Promise<MoveResult> {
+    const inst = this.o.instrument;
+    if (dst.mode === "ACTIVE") throw new MoveError(MoveProblem.STATE, `instrument ${inst} already trades on ${to.id}: a finished import is not undone; run the move without --abort to finish it`, "nothing was changed");
+    if (dst.mode === "IMPORTING") await this.step(to, { t: MsgType.MOVE_ABORT, inst }, "abort the target's import");
+    if (src.mode === "HALTED") await this.step(from, { t: MsgType.MOVE_RESUME, inst }, "resume the source");
+    else if (src.mode !== "ACTIVE") throw new MoveError(MoveProblem.STATE, `instrument ${inst} is ${src.mode} on ${from.id}: nothing to resume`, "nothing was changed");
+    const total = round1(performance.now() - t0);
+    return {
+      instrument: inst, from: from.id, to: to.id, outcome: "aborted", orders: src.orders.length, halt_seq: src.halt_seq, hash_before: src.book_hash, hash_after: src.book_hash, hashes_equal: true,
+      import_seqs: [0, 0], map_version_before: map.version, map_version: map.version, replicas_agreeing: { from: 0, to: 0 }, ms: { halt: 0, export: 0, import: 0, map: 0, release: 0, total },
+    };
+  }
+
+  /** After a failure before the target trades: abort its import and resume the source, so the instrument trades where the map says. */
+  private async rollBack(from: Shard, to: Shard, err: unknown): Promise<MoveError> {
+    const inst = this.o.instrument;
+    const why = err instanceof MoveError ? err : new MoveError(MoveProblem.STEP_REFUSED, (err as Error).message, "", { cause: err });
+    try {
+      const [src, dst] = await Promise.all([this.exportOf(from, 0), this.exportOf(to, 0)]);
+      if (dst.mode === "ACTIVE") return new MoveError(why.problem, why.message, "the target trades the instrument: run the move again to write the map and release the source", { cause: err });
+      if (dst.mode === "IMPORTING") await this.step(to, { t: MsgType.MOVE_ABORT, inst }, "abort the target's import");
+      if (src.mode === "HALTED") await this.step(from, { t: MsgType.MOVE_RESUME, inst }, "resume the source");
+      const undone = src.mode === "HALTED" || dst.mode === "IMPORTING";
+      return new MoveError(why.problem, why.message, undone ? `undone: ${dst.mode === "IMPORTING" ? `the import on ${to.id} was aborted and ` : ""}${from.id} trades the instrument again` : "nothing was changed", { cause: err });
+    } catch (undo) {
+      return new MoveError(why.problem, `${why.message}; undoing it failed too (${(undo as Error).message})`, `${from.id} may still be halted: run the move again, or with --abort`, { cause: err });
+    }
+  }
+
+  /** The operator's connection to a shard's leader, made once. */
+  private async conn(s: Shard): Promise<TradingClient> {
+    const have = this.conns.get(s.id);
+    if (have !== undefined) return have;
+    try {
+      const c = await TradingClient.connectAny(s.trade, this.o.operator.account, MOVE_LIMITS.ackMsMax, this.o.operator.credentials);
+      this.conns.set(s.id, c);
+      return c;
+    } catch (err) {
+      throw new MoveError(MoveProblem.SHARD_UNREACHABLE, `no sequencer of shard ${s.id} took the operator's login (${s.trade.join(", ")}): ${(err as Error).message}`, "", { cause: err });
+    }
+  }
+
+  /** Sends one step and waits for its ACK (at most MOVE_LIMITS.ackMsMax); a refusal is STEP_REFUSED with the sequencer's reason. */
+  private async step(s: Shard, body: { t: number } & Record<string, unknown>, what: string, leftAs = ""): Promise<Ack> {
+    const c = await this.conn(s);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no ACK within ${MOVE_LIMITS.ackMsMax} ms`)), MOVE_LIMITS.ackMsMax); });
+    try {
+      return await Promise.race([c.moveStep(body), late]);
+    } catch (err) {
+      throw new MoveError(MoveProblem.STEP_REFUSED, `shard ${s.id} did not take the step "${what}": ${(err as Error).message}`, leftAs, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** GET a replica's JSON, or null when it does not answer with 200 within MOVE_LIMITS.httpMsMax. */
+  private async getJson<T>(url: string, deadline: number): Promise<T | null> {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, Math.min(MOVE_LIMITS.httpMsMax, deadline - performance.now()))) });
+      return res.ok ? await res.json() as T : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** One replica's export once it has applied `seq` (its cheap /seq polled until then), or null by the deadline. */
+  private async readExport(base: string, seq: number, deadline: number): Promise<MoveExportResponse | null> {
+    while (performance.now() < deadline) {
+      const at = await this.getJson<{ seq: number }>(`${base}/seq`, deadline);
+      if (at !== null && at.seq >= seq) {
+        const exp = await this.getJson<MoveExportResponse>(`${base}/v1/move/${this.o.instrument}`, deadline);
+        if (exp !== null && exp.seq >= seq) return exp;
+      }
+      await new Promise((r) => setTimeout(r, MOVE_LIMITS.replicaPollMs));
+    }
+    return null;
+  }
+
+  /** The first export a replica of `s` serves at `seq` or later (the others are not waited for). */
+  private async exportOf(s: Shard, seq: number): Promise<MoveExportResponse> {
+    const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
+    const first = await Promise.any(s.rest.map(async (b) => {
+      const e = await this.readExport(b, seq, deadline);
+      if (e === null) throw new Error("no answer");
+      return e;
+    })).catch(() => null);
+    if (first === null) throw this.unavailable(s, seq);
+    return first;
+  }
+
+  /** Exports from every replica of `s` that serves one at `seq` or later by MOVE_LIMITS.replicaWaitMsMax; at least one. */
+  private async exportsAt(s: Shard, seq: number): Promise<MoveExportResponse[]> {
+    const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
+    const got = (await Promise.all(s.rest.map((b) => this.readExport(b, seq, deadline)))).filter((e): e is MoveExportResponse => e !== null);
+    if (got.length === 0) throw this.unavailable(s, seq);
+    return got;
+  }
+
+  private unavailable(s: Shard, seq: number): MoveError {
+    return new MoveError(MoveProblem.REPLICAS_UNAVAILABLE, `no replica of shard ${s.id} (${s.rest.join(", ")}) served instrument ${this.o.instrument} at seq ${seq} or later within ${MOVE_LIMITS.replicaWaitMsMax} ms`, "");
+  }
+
+  /** The halted book, as every answering source replica serves it at the HALT's seq, checked against its hash. */
+  private async agreedExport(s: Shard, haltSeq: number): Promise<{ exp: MoveExportResponse; replicas: number }> {
+    const all = await this.exportsAt(s, haltSeq);
+    const exp = all[0]!;
+    if (all.some((e) => e.mode !== "HALTED" || e.halt_seq !== haltSeq)) throw new MoveError(MoveProblem.STATE, `a replica of ${s.id} does not show instrument ${this.o.instrument} halted at seq ${haltSeq} (${all.map((e) => `${e.mode}@${e.halt_seq}`).join(", ")})`, "");
+    if (all.some((e) => e.book_hash !== exp.book_hash)) throw new MoveError(MoveProblem.EXPORT_DISAGREES, `the replicas of ${s.id} disagree on the halted book's hash (${all.map((e) => e.book_hash).join(", ")})`, "");
+    const mine = bookHashOf({ ...exp.config, symbol: exp.symbol }, exp.last_price, exp.orders as MoveRow[]);
+    if (mine !== exp.book_hash) throw new MoveError(MoveProblem.EXPORT_DISAGREES, `the exported rows hash to ${mine}, not to the book hash ${exp.book_hash} the replicas computed`, "");
+    return { exp, replicas: all.length };
+  }
+
+  /** MOVE_BEGIN, the rows in bounded windows of frames, MOVE_END; returns the first row's seq and MOVE_END's seq. */
+  private async importTo(to: Shard, from: Shard, exp: MoveExportResponse): Promise<[number, number]> {
+    const inst = this.o.instrument;
+    const begin = await this.step(to, { t: MsgType.MOVE_BEGIN, inst, from: from.id, n: exp.orders.length, lpx: exp.last_price, h: exp.book_hash }, "begin the import");
+    const chunks = rowChunks(exp.orders as MoveRow[]);
+    let first = 0;
+    for (let k = 0; k < chunks.length; k += MOVE_LIMITS.framesInFlightMax) {
+      const window = chunks.slice(k, k + MOVE_LIMITS.framesInFlightMax);
+      const acks = await Promise.all(window.map((rows) => this.step(to, { t: MsgType.MOVE_ORDERS, inst, rows }, "import orders")));
+      if (k === 0) first = acks[0]!.oid;
+    }
+    const end = await this.step(to, { t: MsgType.MOVE_END, inst }, "end the import");
+    return [chunks.length === 0 ? begin.seq : first, end.seq];
+  }
+
+  /** The target's replicas at the import's end: ACTIVE with the export's hash, or IMPORT_MISMATCH. */
+  private async targetState(to: Shard, endSeq: number): Promise<{ exp: MoveExportResponse; replicas: number }> {
+    const all = await this.exportsAt(to, endSeq);
+    const modes = new Set(all.map((e) => e.mode as Mode));
+    if (modes.size === 1 && modes.has("IMPORTING")) throw new MoveError(MoveProblem.IMPORT_MISMATCH, `shard ${to.id} refused to end the import (IMPORT_MISMATCH): its book does not have the export's order count and hash`, "");
+    if (modes.size !== 1 || !modes.has("ACTIVE")) throw new MoveError(MoveProblem.STATE, `the replicas of ${to.id} show instrument ${this.o.instrument} as ${[...modes].join(", ")} after the import`, "");
+    const hashes = new Set(all.map((e) => e.book_hash));
+    if (hashes.size !== 1) throw new MoveError(MoveProblem.EXPORT_DISAGREES, `the replicas of ${to.id} disagree on the imported book's hash (${[...hashes].join(", ")})`, "");
+    return { exp: all[0]!, replicas: all.length };
+  }
+
+  /** The map's next version with the instrument on `to` (a pin follows it), by compare-and-swap; a writer in between is retried against. */
+  private async writeMap(map: ShardMap, inst: number, from: string, to: string): Promise<number> {
+    let current = map;
+    for (let attempt = 1; ; attempt++) {
+      const holder = current.shards.find((s) => s.instruments.includes(inst))?.id;
+      if (holder === to) return current.version;
+      const next: ShardMap = {
+        version: current.version + 1,
+        shards: current.shards.map((s) => ({ ...s, instruments: s.id === to ? [...s.instruments, inst].sort((a, b) => a - b) : s.instruments.filter((i) => i !== inst) })),
+        pins: current.pins[String(inst)] === undefined ? current.pins : { ...current.pins, [String(inst)]: to },
+      };
+      try {
+        await this.store.write(next);
+        this.say(`shard map version ${next.version}: instrument ${inst} on ${to} (was ${holder ?? from})`);
+        return next.version;
+      } catch (err) {
+        const left = `the target trades the instrument; the map still names ${holder ?? from}, whose book is halted: run the move again to write the map`;
+        if (!(err instanceof ShardMapError) || attempt >= MOVE_LIMITS.mapWriteTriesMax) throw new MoveError(MoveProblem.MAP_WRITE_FAILED, `the shard map's next version was not written: ${(err as Error).message}`, left, { cause: err });
+        current = (await this.store.readOrFail()).map;
+      }
+    }
+  }
+}
