@@ -1,0 +1,226 @@
+/**
+ * `lockstep shards move` between two real groups (a sequencer and two replicas each, as
+ * processes, as `lockstep start --shards 2` runs them) sharing one etcd. Proves: (1) a move
+ * whose target cannot be reached is undone (the source trades again), with a reason and no
+ * stack; (2) under load, instrument 1's book (resting limits, stops, an OCO pair, client ids,
+ * a partial fill) moves from s1 to s2 with equal book hashes before and after, instruments 2
+ * (on s1) and 3 (on s2) trade throughout, orders for instrument 1 meanwhile are refused
+ * INSTRUMENT_MOVING (then INSTRUMENT_MOVED), the map goes to version 2, owners get MOVED on s1
+ * and IMPORTED on s2 and can cancel a moved order on s2 by its new id, and every replica of
+ * each shard ends at its shard's last seq with one state hash; (3) a move of an instrument on
+ * no shard, to an unknown shard or to its own shard is refused with its reason.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FeedClient } from "../src/client/feed.js";
+import { TradingClient } from "../src/client/trading.js";
+import { drain, spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats, type SequencerStats } from "../src/cluster/launcher.js";
+import { findEtcd, startEtcd, type EtcdProcess } from "../src/cluster/etcd.js";
+import { Reason } from "../src/engine/index.js";
+import { ReportKind, type Report } from "../src/protocol/messages.js";
+import type { MoveExportResponse } from "../src/protocol/rest.js";
+import { ShardMapStore } from "../src/shard/store.js";
+import type { ShardMap } from "../src/shard/map.js";
+import type { MoveResult } from "../src/shard/move.js";
+import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
+
+const OPERATOR = 9000;
+const TRADER = 7;
+/** Orders per second of each background flow, and how long a flow may run at most (it is stopped sooner). */
+const FLOW_RATE_PER_S = 400;
+const FLOW_MS_MAX = 30_000;
+
+interface Group { id: string; dir: string; seq: NodeProcess; replicas: NodeProcess[] }
+
+const etcd = findEtcd();
+describe.skipIf("missing" in etcd)("lockstep shards move", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-move-"));
+  let server: EtcdProcess | undefined;
+  const groups: Group[] = [];
+  let store: ShardMapStore;
+
+  const base = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, unknown>;
+  const inst = (id: number, symbol: string): object => ({ id, symbol, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
+
+  async function startGroup(id: string, away: number[]): Promise<Group> {
+    const gdir = join(dir, id);
+    mkdirSync(join(gdir, "logs"), { recursive: true });
+    const cfg = {
+      ...base, instruments: [inst(1, "MOVE"), inst(2, "STAY-A"), inst(3, "STAY-B")], instrumentsAway: away,
+      sequencer: { ...(base.sequencer as object), operatorAccount: OPERATOR }, replicas: [{ id: "r1", port: 0 }, { id: "r2", port: 0 }],
+    };
+    writeFileSync(join(gdir, "config.json"), JSON.stringify(cfg));
+    const seq = await spawnNode(`${id}-seq`, ["sequencer", "--config", join(gdir, "config.json"), "--data", gdir, "--port", "0"], join(gdir, "logs"));
+    const g: Group = { id, dir: gdir, seq, replicas: [] };
+    groups.push(g);
+    for (const r of ["r1", "r2"]) {
+      g.replicas.push(await spawnNode(`${id}-${r}`, ["replica", "--config", join(gdir, "config.json"), "--id", r, "--data", gdir, "--sequencer", String(seq.ready.replicate), "--port", "0"], join(gdir, "logs")));
+    }
+    return g;
+  }
+
+  const trade = (g: Group): string => String(g.seq.ready.trade);
+  const feeds = (g: Group): string[] => g.replicas.map((r) => String(r.ready.feed));
+  const entry = (g: Group, instruments: number[], tradeUrls = [trade(g)]): ShardMap["shards"][number] => ({ id: g.id, weight: 1, endpoints: { trade: tradeUrls, feed: feeds(g) }, instruments });
+  const exportAt = async (g: Group, id: number): Promise<MoveExportResponse> => {
+    const url = String(g.replicas[0]!.ready.feed).replace(/^ws/, "http").replace(/\/feed$/, "");
+    return (await fetch(`${url}/v1/move/${id}`)).json() as Promise<MoveExportResponse>;
+  };
+  const move = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", server!.url, "--account", String(OPERATOR), ...args);
+
+  beforeAll(async () => {
+    server = await startEtcd(dir, join(dir, "logs"));
+    await Promise.all([startGroup("s1", [3]), startGroup("s2", [1, 2])]);
+    groups.sort((a, b) => a.id.localeCompare(b.id));
+    store = new ShardMapStore([server.url]);
+  }, 60_000);
+
+  afterAll(async () => {
+    store?.close();
+    await Promise.all(groups.flatMap((g) => [g.seq, ...g.replicas]).map(stopNode));
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("(1) a target that cannot be reached: the move is undone, the source trades again", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    // In this map s2's trade URL is a loopback port nobody listens on (9, discard).
+    const dead = "ws://127.0.0.1:9/trade";
+    await store.write({ version: 1, shards: [entry(s1, [1, 2]), entry(s2, [3], [dead])], pins: {} });
+    const r = await move("--inst", "1", "--to", "s2", "--json");
+    expect(r.code, r.stderr).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({ error: "SHARD_UNREACHABLE" });
+    expect(r.stderr).toContain("undone");
+    noStack(r.stderr);
+    expect((await exportAt(s1, 1)).mode).toBe("ACTIVE");
+    expect((await exportAt(s2, 1)).mode).toBe("AWAY");
+    expect((await store.read())!.map.version).toBe(1);
+    await store.write({ version: 2, shards: [entry(s1, [1, 2]), entry(s2, [3])], pins: {} });
+  });
+
+  it("(2) moves instrument 1 under load: equal hashes, other instruments trade on, INSTRUMENT_MOVING meanwhile, map version 3, replicas agree", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    const c1 = await TradingClient.connect(trade(s1), TRADER);
+    const reports1: Report[] = [];
+    const reports2: Report[] = [];
+    const f1 = new FeedClient({ urls: feeds(s1), account: TRADER, onReport: (x) => reports1.push(x) });
+    const f2 = new FeedClient({ urls: feeds(s2), account: TRADER, onReport: (x) => reports2.push(x) });
+    // The flow on instrument 1 trades as account TRADER + 1 (see flow).
+    const flowReports: Report[] = [];
+    const f3 = new FeedClient({ urls: feeds(s1), account: TRADER + 1, onReport: (x) => flowReports.push(x) });
+    await Promise.all([f1.connect(), f2.connect(), f3.connect()]);
+    // A book with depth on both sides, a partial fill, a stop, an OCO pair and client ids.
+    const placed: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const buy = i % 2 === 0;
+      placed.push((await c1.submit({ instrument: 1, side: buy ? "buy" : "sell", price: buy ? 9_000 - (i % 40) : 11_000 + (i % 40), quantity: 5 + (i % 3), ...(i % 10 === 0 ? { clientOrderId: `m${i}` } : {}) })).oid);
+    }
+    await c1.submit({ instrument: 1, side: "buy", price: 11_001, quantity: 2 });
+    await c1.submit({ instrument: 1, side: "sell", type: "stop", stopPrice: 8_000, quantity: 3 });
+    await c1.submit({ instrument: 1, side: "sell", type: "oco", price: 12_000, stopPrice: 8_500, quantity: 4, clientOrderId: "pair" });
+    const before = await exportAt(s1, 1);
+    expect(before.orders.length).toBe(203);
+    expect(before.orders.some((o) => o[12] !== 0)).toBe(true);
+
+    let stop = false;
+    const flows = [flow(trade(s1), 2, () => stop), flow(trade(s2), 3, () => stop), flow(trade(s1), 1, () => stop)];
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    const r = await move("--inst", "1", "--to", "s2", "--json");
+    const t1 = performance.now();
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    const [a2, a3, a1] = await Promise.all(flows);
+    expect(r.code, r.stderr).toBe(0);
+    const m = lastJson(r.stdout) as unknown as MoveResult;
+    // The flow on instrument 1 added orders of its own (account 8) before the HALT.
+    expect(m).toMatchObject({ instrument: 1, from: "s1", to: "s2", outcome: "moved", hashes_equal: true, map_version_before: 2, map_version: 3 });
+    expect(m.orders).toBeGreaterThanOrEqual(203);
+    expect(m.hash_after).toBe(m.hash_before);
+    expect(m.replicas_agreeing).toEqual({ from: 2, to: 2 });
+    // Instruments 2 and 3 were acked while the move ran; instrument 1's orders meanwhile were refused by s1's engine.
+    expect(a2.ackedAt.filter((t) => t >= t0 && t <= t1).length).toBeGreaterThan(0);
+    expect(a3.ackedAt.filter((t) => t >= t0 && t <= t1).length).toBeGreaterThan(0);
+    expect(a2.refused + a3.refused).toBe(0);
+    const map = (await store.read())!.map;
+    expect(map.version).toBe(3);
+    expect(map.shards.find((s) => s.id === "s2")!.instruments).toEqual([1, 3]);
+    expect(map.shards.find((s) => s.id === "s1")!.instruments).toEqual([2]);
+    const after = await exportAt(s2, 1);
+    expect(after).toMatchObject({ mode: "ACTIVE", book_hash: m.hash_before });
+    const seeded = (rows: MoveExportResponse["orders"]): unknown[] => rows.filter((o) => o[1] === TRADER).map((o) => o.slice(1));
+    expect(seeded(after.orders)).toEqual(seeded(before.orders));
+    expect((await exportAt(s1, 1)).mode).toBe("AWAY");
+
+    // Every replica of each shard at its last seq, with one hash.
+    for (const g of groups) {
+      const last = (await statsOf<SequencerStats>(g.seq)).seq;
+      const rs = await drain(g.replicas, last, 20_000);
+      expect(rs.map((x) => x.seq), g.id).toEqual([last, last]);
+      expect(new Set(rs.map((x: ReplicaStats) => x.hash)).size, g.id).toBe(1);
+    }
+    await until(() => reports2.some((x) => x.k === ReportKind.IMPORTED && x.foid === placed[0]));
+    await until(() => flowReports.length > 0 && flowReports.at(-1)!.seq >= a1.lastSeq);
+    const codes = flowReports.filter((x) => x.k === ReportKind.REJECTED).map((x) => x.code);
+    expect(a1.acked).toBeGreaterThan(0);
+    expect(codes).toContain(Reason.INSTRUMENT_MOVING);
+    expect(codes).toContain(Reason.INSTRUMENT_MOVED);
+    expect(reports1.filter((x) => x.k === ReportKind.MOVED && x.to === "s2").length).toBeGreaterThanOrEqual(200);
+    // The owner cancels a moved order on s2 by the id its IMPORTED report gives.
+    const imported = reports2.find((x) => x.k === ReportKind.IMPORTED && x.foid === placed[0])!;
+    expect(imported.from).toBe("s1");
+    const c2 = await TradingClient.connect(trade(s2), TRADER);
+    await c2.cancel(imported.oid);
+    await c2.cancel({ clientOrderId: "pair" });
+    await until(() => reports2.filter((x) => x.k === ReportKind.CANCELLED).length >= 3);
+    await Promise.all([c1.close(), c2.close(), f1.close(), f2.close(), f3.close()]);
+  }, 120_000);
+
+  it("(3) refusals: an instrument on no shard, an unknown shard, its own shard, bad flags", async () => {
+    const cases: [string[], number, string][] = [
+      [["--inst", "99", "--to", "s1"], 1, "INSTRUMENT_NOT_IN_MAP"],
+      [["--inst", "1", "--to", "s9"], 1, "UNKNOWN_SHARD"],
+      [["--inst", "1", "--to", "s2"], 1, "SAME_SHARD"],
+      [["--inst", "x", "--to", "s2"], 2, "--inst must be an integer"],
+      [["--to", "s2"], 2, "shards move needs --inst"],
+      [["--inst", "1", "--to", "no way"], 2, "--to takes the target shard's id"],
+    ];
+    for (const [args, code, text] of cases) {
+      const r = await move(...args);
+      expect(r.code, args.join(" ")).toBe(code);
+      expect(r.stderr).toContain(text);
+      noStack(r.stderr);
+    }
+    expect((await store.read())!.map.version).toBe(3);
+  });
+});
+
+/** Waits for a condition fed by incoming reports, re-checking every 10 ms; bounded. */
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Limit orders on one instrument at FLOW_RATE_PER_S until `stop` (or FLOW_MS_MAX); the time of each ack, and refusals. */
+async function flow(url: string, instrument: number, stop: () => boolean): Promise<{ acked: number; refused: number; ackedAt: number[]; lastSeq: number }> {
+  const c = await TradingClient.connect(url, TRADER + instrument);
+  const out = { acked: 0, refused: 0, ackedAt: [] as number[], lastSeq: 0 };
+  const end = performance.now() + FLOW_MS_MAX;
+  for (let i = 0; !stop() && performance.now() < end; i++) {
+    try {
+      out.lastSeq = (await c.submit({ instrument, side: i % 2 === 0 ? "buy" : "sell", price: 10_000 + (i % 7) - 3, quantity: 1 })).seq;
+      out.acked++;
+      out.ackedAt.push(performance.now());
+    } catch {
+      out.refused++;
+    }
+    await new Promise((r) => setTimeout(r, 1000 / FLOW_RATE_PER_S));
+  }
+  await c.close();
+  return out;
+}
