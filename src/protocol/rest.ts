@@ -58,7 +58,7 @@ export interface MoveExportResponse {
   /** The instrument's trading rules, which the book hash covers (integers, in the wire's units). */
   readonly config: { readonly id: number; readonly tickSize: number; readonly lotSize: number; readonly qtyMin: number; readonly qtyMax: number; readonly priceMin: number; readonly priceMax: number };
   readonly book_hash: string;
-  /** [fromId, owner, side, kind, tif, stp, postOnly, price, stopPrice, leaves, cum, notional, peer, coid] per order. */
+  /** [fromId, owner, side, kind, tif, stp, postOnly, price, stopPrice, leaves, cum, notional, peer, coid] per order; none with ?orders=0. */
   readonly orders: readonly (readonly (number | string)[])[];
 }
 

@@ -87,8 +87,10 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
     return ok(body);
   });
   route(app, `${RestPath.move}:instrument`, src, (req) => {
-    const q = readQuery(req.getQuery(), []);
+    const q = readQuery(req.getQuery(), ["orders"]);
     if (!q.ok) return q.failure;
+    const rows = q.params.get("orders");
+    if (rows !== undefined && rows !== "0" && rows !== "1") return restFailure(RestStatus.BAD_REQUEST, WireReason.OUT_OF_RANGE, "query parameter orders is 0 (the book's mode and hash only) or 1 (with every order; the default)");
     const raw = req.getParameter(0) ?? "";
     const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : 0;
     const exp = Number.isSafeInteger(id) && id > 0 ? src.exportBook(id) : undefined;
@@ -101,7 +103,7 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
     const c = exp.instrument;
     const body: MoveExportResponse = {
       seq: src.seq(), instrument: id, symbol: symbolOf.get(id) ?? "", mode: INSTRUMENT_MODE_NAME[exp.mode], halt_seq: exp.haltSeq, last_price: exp.lastPrice,
-      config: { id, tickSize: c.tickSize, lotSize: c.lotSize, qtyMin: c.qtyMin, qtyMax: c.qtyMax, priceMin: c.priceMin, priceMax: c.priceMax }, book_hash: exp.bookHash, orders: exp.orders,
+      config: { id, tickSize: c.tickSize, lotSize: c.lotSize, qtyMin: c.qtyMin, qtyMax: c.qtyMax, priceMin: c.priceMin, priceMax: c.priceMax }, book_hash: exp.bookHash, orders: rows === "0" ? [] : exp.orders,
     };
     return ok(body);
   });

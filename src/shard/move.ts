@@ -99,8 +99,8 @@ export interface MoveResult {
   map_version_before: number;
   map_version: number;
   replicas_agreeing: { from: number; to: number };
-  /** Wall time per stage, ms (one decimal). */
-  ms: { halt: number; export: number; import: number; map: number; release: number; total: number };
+  /** Wall time per stage, ms (one decimal); `import_sent`: of `import`, until MOVE_END's ACK (the rest is the target's replicas confirming). */
+  ms: { halt: number; export: number; import: number; import_sent: number; map: number; release: number; total: number };
 }
 
 type Mode = "ACTIVE" | "HALTED" | "IMPORTING" | "AWAY";
@@ -141,7 +141,7 @@ export class Mover {
     const state = `${src.mode}/${dst.mode}`;
     this.say(`instrument ${inst}: ${src.mode} on ${from.id} (map version ${map.version}), ${dst.mode} on ${to.id}`);
     if (this.o.abort === true) return this.undo(map, from, to, src, dst, t0);
-    const ms = { halt: 0, export: 0, import: 0, map: 0, release: 0, total: 0 };
+    const ms = { halt: 0, export: 0, import: 0, import_sent: 0, map: 0, release: 0, total: 0 };
     let exp = src;
     let haltSeq = src.halt_seq;
     let hashAfter = dst.book_hash;
@@ -160,6 +160,7 @@ export class Mover {
         this.say(`halted at seq ${haltSeq} on ${from.id}: ${exp.orders.length} orders, book hash ${exp.book_hash} (${agreed.replicas} replicas agree)`);
         t = performance.now();
         seqs = await this.importTo(to, from, exp);
+        ms.import_sent = performance.now() - t;
         const done = await this.targetState(to, seqs[1]);
         hashAfter = done.exp.book_hash;
         agreeing = { from: agreed.replicas, to: done.replicas };
@@ -207,7 +208,7 @@ export class Mover {
     const total = round1(performance.now() - t0);
     return {
       instrument: inst, from: from.id, to: to.id, outcome: "aborted", orders: src.orders.length, halt_seq: src.halt_seq, hash_before: src.book_hash, hash_after: src.book_hash, hashes_equal: true,
-      import_seqs: [0, 0], map_version_before: map.version, map_version: map.version, replicas_agreeing: { from: 0, to: 0 }, ms: { halt: 0, export: 0, import: 0, map: 0, release: 0, total },
+      import_seqs: [0, 0], map_version_before: map.version, map_version: map.version, replicas_agreeing: { from: 0, to: 0 }, ms: { halt: 0, export: 0, import: 0, import_sent: 0, map: 0, release: 0, total },
     };
   }
 
@@ -264,12 +265,12 @@ export class Mover {
     }
   }
 
-  /** One replica's export once it has applied `seq` (its cheap /seq polled until then), or null by the deadline. */
-  private async readExport(base: string, seq: number, deadline: number): Promise<MoveExportResponse | null> {
+  /** One replica's export (`rows`: with its orders) once it has applied `seq` (its cheap /seq polled until then), or null by the deadline. */
+  private async readExport(base: string, seq: number, deadline: number, rows = false): Promise<MoveExportResponse | null> {
     while (performance.now() < deadline) {
       const at = await this.getJson<{ seq: number }>(`${base}/seq`, deadline);
       if (at !== null && at.seq >= seq) {
-        const exp = await this.getJson<MoveExportResponse>(`${base}/v1/move/${this.o.instrument}`, deadline);
+        const exp = await this.getJson<MoveExportResponse>(`${base}/v1/move/${this.o.instrument}?orders=${rows ? 1 : 0}`, deadline);
         if (exp !== null && exp.seq >= seq) return exp;
       }
       await new Promise((r) => setTimeout(r, MOVE_LIMITS.replicaPollMs));
@@ -289,10 +290,17 @@ export class Mover {
     return first;
   }
 
-  /** Exports from every replica of `s` that serves one at `seq` or later by MOVE_LIMITS.replicaWaitMsMax; at least one. */
-  private async exportsAt(s: Shard, seq: number): Promise<MoveExportResponse[]> {
+  /**
+   * The mode and hash (no orders) from every replica of `s` that serves them at `seq` or later
+   * by MOVE_LIMITS.replicaWaitMsMax, at least one, each with the replica's REST base.
+   */
+  private async exportsAt(s: Shard, seq: number): Promise<(MoveExportResponse & { base: string })[]> {
     const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
-    const got = (await Promise.all(s.rest.map((b) => this.readExport(b, seq, deadline)))).filter((e): e is MoveExportResponse => e !== null);
+    const answers = await Promise.all(s.rest.map(async (base) => {
+      const e = await this.readExport(base, seq, deadline);
+      return e === null ? null : { ...e, base };
+    }));
+    const got = answers.filter((e): e is MoveExportResponse & { base: string } => e !== null);
     if (got.length === 0) throw this.unavailable(s, seq);
     return got;
   }
@@ -304,25 +312,32 @@ export class Mover {
   /** The halted book, as every answering source replica serves it at the HALT's seq, checked against its hash. */
   private async agreedExport(s: Shard, haltSeq: number): Promise<{ exp: MoveExportResponse; replicas: number }> {
     const all = await this.exportsAt(s, haltSeq);
-    const exp = all[0]!;
+    // The orders from one replica (the book is frozen, so any seq from the HALT on gives the same), checked against every replica's hash below.
+    const exp = await this.readExport(all[0]!.base, haltSeq, performance.now() + MOVE_LIMITS.replicaWaitMsMax, true);
+    if (exp === null) throw this.unavailable(s, haltSeq);
+    const replicas = all.length;
+    all.push({ ...exp, base: all[0]!.base });
     if (all.some((e) => e.mode !== "HALTED" || e.halt_seq !== haltSeq)) throw new MoveError(MoveProblem.STATE, `a replica of ${s.id} does not show instrument ${this.o.instrument} halted at seq ${haltSeq} (${all.map((e) => `${e.mode}@${e.halt_seq}`).join(", ")})`, "");
     if (all.some((e) => e.book_hash !== exp.book_hash)) throw new MoveError(MoveProblem.EXPORT_DISAGREES, `the replicas of ${s.id} disagree on the halted book's hash (${all.map((e) => e.book_hash).join(", ")})`, "");
     const mine = bookHashOf({ ...exp.config, symbol: exp.symbol }, exp.last_price, exp.orders as MoveRow[]);
     if (mine !== exp.book_hash) throw new MoveError(MoveProblem.EXPORT_DISAGREES, `the exported rows hash to ${mine}, not to the book hash ${exp.book_hash} the replicas computed`, "");
-    return { exp, replicas: all.length };
+    return { exp, replicas };
   }
 
-  /** MOVE_BEGIN, the rows in bounded windows of frames, MOVE_END; returns the first row's seq and MOVE_END's seq. */
+  /** MOVE_BEGIN, the rows in a bounded window of frames, MOVE_END; returns the first row's seq and MOVE_END's seq. */
   private async importTo(to: Shard, from: Shard, exp: MoveExportResponse): Promise<[number, number]> {
     const inst = this.o.instrument;
     const begin = await this.step(to, { t: MsgType.MOVE_BEGIN, inst, from: from.id, n: exp.orders.length, lpx: exp.last_price, h: exp.book_hash }, "begin the import");
     const chunks = rowChunks(exp.orders as MoveRow[]);
-    let first = 0;
-    for (let k = 0; k < chunks.length; k += MOVE_LIMITS.framesInFlightMax) {
-      const window = chunks.slice(k, k + MOVE_LIMITS.framesInFlightMax);
-      const acks = await Promise.all(window.map((rows) => this.step(to, { t: MsgType.MOVE_ORDERS, inst, rows }, "import orders")));
-      if (k === 0) first = acks[0]!.oid;
+    // A sliding window: up to framesInFlightMax frames unacked; one connection keeps them in order.
+    const acks: Promise<Ack>[] = [];
+    for (let k = 0; k < chunks.length; k++) {
+      if (k >= MOVE_LIMITS.framesInFlightMax) await acks[k - MOVE_LIMITS.framesInFlightMax];
+      acks.push(this.step(to, { t: MsgType.MOVE_ORDERS, inst, rows: chunks[k]! }, "import orders"));
+      // A refusal anywhere ends the import at once, not when the window reaches it.
+      acks[k]!.catch(() => undefined);
     }
+    const first = chunks.length === 0 ? 0 : (await Promise.all(acks))[0]!.oid;
     const end = await this.step(to, { t: MsgType.MOVE_END, inst }, "end the import");
     return [chunks.length === 0 ? begin.seq : first, end.seq];
   }

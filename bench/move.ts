@@ -1,0 +1,133 @@
+/**
+ * How long a live move of one instrument takes (docs/scaling.md, "Moving an instrument"): two
+ * groups as processes (a sequencer and two replicas each) and an etcd on loopback, instrument 1
+ * on s1 with --orders resting orders (limits on many levels, stops, OCO pairs, client ids),
+ * background traffic on instrument 2 (s1) and 3 (s2), then `Mover` moves instrument 1 to s2.
+ * Prints the move's stages, both book hashes, and the background's acks and slowest ack while
+ * the move ran (instruments on the other shard, and the other instrument on the source, are
+ * not paused). Every loop is bounded; every process is stopped at the end.
+ *
+ *   npm run build && node dist/bench/move.js [--orders N] [--rate R] [--json]
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { TradingClient } from "../src/client/trading.js";
+import { PACKAGE_ROOT, spawnNode, stopNode, type NodeProcess } from "../src/cluster/launcher.js";
+import { startEtcd } from "../src/cluster/etcd.js";
+import { Mover } from "../src/shard/move.js";
+import { ShardMapStore } from "../src/shard/store.js";
+
+const OPERATOR = 9000;
+/** Seeding window: orders in flight at once. */
+const SEED_IN_FLIGHT_MAX = 512;
+/** Background traffic runs at most this long (it is stopped when the move ends). */
+const BACKGROUND_MS_MAX = 120_000;
+/** Background orders in flight per stream. */
+const BACKGROUND_IN_FLIGHT_MAX = 16;
+
+interface Group { id: string; seq: NodeProcess; replicas: NodeProcess[] }
+
+const { values: v } = parseArgs({ options: { orders: { type: "string", default: "10000" }, rate: { type: "string", default: "1000" }, json: { type: "boolean" } } });
+const ordersWanted = Number(v.orders);
+const ratePerS = Number(v.rate);
+if (!Number.isSafeInteger(ordersWanted) || ordersWanted < 1 || ordersWanted > 200_000) throw new Error("--orders is an integer from 1 to 200000");
+if (!Number.isSafeInteger(ratePerS) || ratePerS < 1 || ratePerS > 20_000) throw new Error("--rate is an integer from 1 to 20000 (orders/s per background stream)");
+
+const dir = mkdtempSync(join(tmpdir(), "lockstep-bench-move-"));
+const base = JSON.parse(readFileSync(join(PACKAGE_ROOT, "config", "local.json"), "utf8")) as Record<string, unknown>;
+const inst = (id: number, symbol: string): object => ({ id, symbol, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
+
+async function startGroup(id: string, away: number[]): Promise<Group> {
+  const gdir = join(dir, id);
+  mkdirSync(join(gdir, "logs"), { recursive: true });
+  const cfg = {
+    ...base, instruments: [inst(1, "MOVE"), inst(2, "STAY-A"), inst(3, "STAY-B")], instrumentsAway: away,
+    sequencer: { ...(base.sequencer as object), operatorAccount: OPERATOR }, replicas: [{ id: "r1", port: 0 }, { id: "r2", port: 0 }],
+  };
+  writeFileSync(join(gdir, "config.json"), JSON.stringify(cfg));
+  const seq = await spawnNode(`${id}-seq`, ["sequencer", "--config", join(gdir, "config.json"), "--data", gdir, "--port", "0"], join(gdir, "logs"));
+  const replicas = await Promise.all(["r1", "r2"].map((r) => spawnNode(`${id}-${r}`, ["replica", "--config", join(gdir, "config.json"), "--id", r, "--data", gdir, "--sequencer", String(seq.ready.replicate), "--port", "0"], join(gdir, "logs"))));
+  return { id, seq, replicas };
+}
+
+/** Resting orders on instrument 1: limits over 1,000 levels a side, 1 % stops, 1 % OCO pairs (two orders each), 10 % with client ids. */
+async function seed(c: TradingClient, n: number): Promise<void> {
+  let sent = 0;
+  const one = async (i: number): Promise<void> => {
+    const coid = i % 10 === 0 ? { clientOrderId: `b${i}` } : {};
+    if (i % 100 === 1) await c.submit({ instrument: 1, side: "sell", type: "stop", stopPrice: 5_000 - (i % 50), quantity: 1 + (i % 5), ...coid });
+    else if (i % 100 === 2) await c.submit({ instrument: 1, side: "sell", type: "oco", price: 12_000 + (i % 300), stopPrice: 4_000 - (i % 50), quantity: 2, ...coid });
+    else await c.submit({ instrument: 1, side: i % 2 === 0 ? "buy" : "sell", price: i % 2 === 0 ? 9_000 - (i % 1000) : 11_000 + (i % 1000), quantity: 1 + (i % 9), ...coid });
+  };
+  const workers = Array.from({ length: SEED_IN_FLIGHT_MAX }, async () => {
+    while (sent < n) await one(sent++);
+  });
+  await Promise.all(workers);
+}
+
+/** Orders at `rate`/s on one instrument until `stop`; the ack times while the move ran and the slowest ack then. */
+async function background(url: string, account: number, instrument: number, stop: () => boolean, window: () => [number, number]): Promise<{ acked: number; ackedDuringMove: number; slowestAckDuringMoveMs: number }> {
+  const c = await TradingClient.connect(url, account);
+  const out = { acked: 0, ackedDuringMove: 0, slowestAckDuringMoveMs: 0 };
+  const end = performance.now() + BACKGROUND_MS_MAX;
+  const gapMs = (1000 * BACKGROUND_IN_FLIGHT_MAX) / ratePerS;
+  await Promise.all(Array.from({ length: BACKGROUND_IN_FLIGHT_MAX }, async (_, w) => {
+    for (let i = w; !stop() && performance.now() < end; i += BACKGROUND_IN_FLIGHT_MAX) {
+      const t = performance.now();
+      await c.submit({ instrument, side: i % 2 === 0 ? "buy" : "sell", price: 10_000 + (i % 7) - 3, quantity: 1 });
+      const done = performance.now();
+      out.acked++;
+      const [from, to] = window();
+      if (done >= from && t <= to) {
+        out.ackedDuringMove++;
+        out.slowestAckDuringMoveMs = Math.max(out.slowestAckDuringMoveMs, done - t);
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, gapMs - (done - t))));
+    }
+  }));
+  await c.close();
+  return out;
+}
+
+async function main(): Promise<void> {
+  const etcd = await startEtcd(dir, join(dir, "logs"));
+  const groups: Group[] = [];
+  const store = new ShardMapStore([etcd.url]);
+  try {
+    groups.push(...await Promise.all([startGroup("s1", [3]), startGroup("s2", [1, 2])]));
+    const [s1, s2] = groups as [Group, Group];
+    const entry = (g: Group, instruments: number[]): object => ({ id: g.id, weight: 1, endpoints: { trade: [String(g.seq.ready.trade)], feed: g.replicas.map((r) => String(r.ready.feed)) }, instruments });
+    await store.write({ version: 1, shards: [entry(s1, [1, 2]), entry(s2, [3])], pins: {} } as never);
+    const seeder = await TradingClient.connect(String(s1.seq.ready.trade), 7);
+    const ts = performance.now();
+    await seed(seeder, ordersWanted);
+    const seedMs = performance.now() - ts;
+    await seeder.close();
+    let stop = false;
+    let moveWindow: [number, number] = [Infinity, -Infinity];
+    const bg = [background(String(s1.seq.ready.trade), 21, 2, () => stop, () => moveWindow), background(String(s2.seq.ready.trade), 22, 3, () => stop, () => moveWindow)];
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = performance.now();
+    moveWindow = [t0, Infinity];
+    const result = await new Mover(store, { instrument: 1, to: "s2", operator: { account: OPERATOR } }).run();
+    moveWindow = [t0, performance.now()];
+    await new Promise((r) => setTimeout(r, 500));
+    stop = true;
+    const [onSource, onTarget] = await Promise.all(bg);
+    const out = {
+      command: `node dist/bench/move.js --orders ${ordersWanted} --rate ${ratePerS}`, machine: `${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}`,
+      seeded_orders: ordersWanted, seed_ms: Math.round(seedMs), move: result,
+      background: { instrument_2_on_s1: onSource, instrument_3_on_s2: onTarget, rate_per_s_each: ratePerS },
+    };
+    process.stdout.write(v.json === true ? `${JSON.stringify(out)}\n` : `${JSON.stringify(out, null, 2)}\n`);
+  } finally {
+    store.close();
+    await Promise.all(groups.flatMap((g) => [g.seq, ...g.replicas]).map(stopNode));
+    await etcd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
