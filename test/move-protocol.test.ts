@@ -1,0 +1,134 @@
+/**
+ * The wire and log side of moving an instrument (docs/protocol.md): records 10-16 round-trip and
+ * are decoded strictly (operator's account only, shard ids and hash halves in range, every
+ * arity); MOVE_* frames are validated field by field; the rows codec packs every row into
+ * bounded fields and refuses what is not rows; and a sequencer takes the steps only from its
+ * operator account, sequencing one record per row with consecutive seqs as order ids.
+ */
+import { describe, expect, it } from "vitest";
+import { TradingClient } from "../src/client/trading.js";
+import type { MoveRow } from "../src/engine/index.js";
+import { encode } from "../src/protocol/codec.js";
+import { MsgType, PROTOCOL_VERSION, WireReason } from "../src/protocol/messages.js";
+import { packRows, rowChunks, unpackRows } from "../src/protocol/move.js";
+import { decodeRecord, encodeRecord, RecordError, type SeqRecord } from "../src/protocol/record.js";
+import { validateClientFrame } from "../src/protocol/validate.js";
+import { VALUE_BYTES_MAX } from "../src/protocol/wire.js";
+import { TestCluster } from "./cluster-helpers.js";
+
+const v = PROTOCOL_VERSION;
+const INSTRUMENTS = new Set([1]);
+const row = (i: number, coid = ""): MoveRow => [i, 3, i % 2, 0, 0, 1, 0, 100 + i, 0, 5, 2, 200, 0, coid];
+
+describe("move records", () => {
+  const records: SeqRecord[] = [
+    { seq: 1, epoch: 1, tsUs: 5, cmd: { type: "halt", account: 0, instrument: 1, seq: 1 } },
+    { seq: 2, epoch: 1, tsUs: 5, cmd: { type: "resume", account: 0, instrument: 1 } },
+    { seq: 3, epoch: 1, tsUs: 5, cmd: { type: "release", account: 0, instrument: 1, toShard: "eu-2_b" } },
+    { seq: 4, epoch: 1, tsUs: 5, cmd: { type: "import-begin", account: 0, instrument: 1, orders: 10_000, lastPrice: 101, bookHash: "00ff0a0b0c0d0e0f", fromShard: "s1" } },
+    { seq: 5, epoch: 1, tsUs: 5, cmd: { type: "import-begin", account: 0, instrument: 1, orders: 0, lastPrice: 0, bookHash: "ffffffffffffffff", fromShard: "x".repeat(32) } },
+    {
+      seq: 6, epoch: 1, tsUs: 5,
+      cmd: { type: "import-order", account: 0, instrument: 1, orderId: 6, fromOrderId: 2 ** 52 + 9, owner: 3, side: 1, kind: 2, tif: 2, stp: 3, postOnly: false, price: 99, stopPrice: 98, leaves: 5, cum: 0, notional: 0, peer: 0 },
+    },
+    {
+      seq: 7, epoch: 1, tsUs: 5,
+      cmd: { type: "import-order", account: 0, instrument: 1, orderId: 7, fromOrderId: 1, owner: 0, side: 0, kind: 0, tif: 0, stp: 0, postOnly: true, price: 100, stopPrice: 0, leaves: 5, cum: 3, notional: 300, peer: 1, clientOrderId: "pair" },
+    },
+    { seq: 8, epoch: 1, tsUs: 5, cmd: { type: "import-end", account: 0, instrument: 1 } },
+    { seq: 9, epoch: 1, tsUs: 5, cmd: { type: "import-abort", account: 0, instrument: 1 } },
+  ];
+  it.each(records)("round-trips a $cmd.type record", (r) => {
+    expect(decodeRecord(encodeRecord(r))).toEqual(r);
+  });
+  it("refuses a move record of any account but the operator's, a bad shard id, a hash half out of range, a wrong arity or kind", () => {
+    const head = [1, 1, 5];
+    const bad: unknown[][] = [
+      [...head, 3, 10, 1, 1],                      // halt by account 3
+      [...head, 0, 10, 1],                         // halt without its seq
+      [...head, 0, 11, 1, 5],                      // resume with an extra field
+      [...head, 0, 12, 1],                         // release without a shard
+      [...head, 0, 12, 1, 2, 97, 32],              // release to a shard id with a space
+      [...head, 0, 12, 1, 1, 0x21],                // '!' is a client order id character, not a shard id one
+      [...head, 0, 13, 1, 5, 0, 2 ** 32, 0, 1, 97], // hash high half beyond 32 bits
+      [...head, 0, 13, 1, 5, 0, -1, 0, 1, 97],     // hash half negative
+      [...head, 0, 14, 1, 7, 1, 3, 0, 4, 0, 0, 0, 100, 0, 5, 0, 0, 0], // kind 4
+      [...head, 0, 14, 1, 7, 1, 3, 0, 0, 0, 0, 2, 100, 0, 5, 0, 0, 0], // postOnly 2
+      [...head, 0, 15],                            // end without an instrument
+    ];
+    for (const a of bad) expect(() => decodeRecord(encode(a)), JSON.stringify(a)).toThrow(RecordError);
+  });
+});
+
+describe("move frames", () => {
+  const ok = (m: object): void => {
+    const r = validateClientFrame(encode({ v, cid: 1, ...m }), INSTRUMENTS);
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+  };
+  const refused = (m: object, code: WireReason, text: RegExp): void => {
+    const r = validateClientFrame(encode({ v, cid: 1, ...m }), INSTRUMENTS);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.code).toBe(code);
+      expect(r.text).toMatch(text);
+    }
+  };
+  it("validates every step's fields, shard ids and hash", () => {
+    ok({ t: MsgType.MOVE_HALT, inst: 1 });
+    ok({ t: MsgType.MOVE_RELEASE, inst: 1, to: "s2" });
+    ok({ t: MsgType.MOVE_BEGIN, inst: 1, from: "s1", n: 3, lpx: 0, h: "0123456789abcdef" });
+    ok({ t: MsgType.MOVE_ORDERS, inst: 1, rows: packRows([row(1)]) });
+    refused({ t: MsgType.MOVE_HALT, inst: 2 }, WireReason.UNKNOWN_INSTRUMENT, /no instrument 2/);
+    refused({ t: MsgType.MOVE_HALT, inst: 1, to: "s2" }, WireReason.UNKNOWN_FIELD, /"to"/);
+    refused({ t: MsgType.MOVE_RELEASE, inst: 1, to: "s 2" }, WireReason.OUT_OF_RANGE, /shard id/);
+    refused({ t: MsgType.MOVE_RELEASE, inst: 1 }, WireReason.MISSING_FIELD, /"to"/);
+    refused({ t: MsgType.MOVE_BEGIN, inst: 1, from: "s1", n: 3, lpx: 0, h: "0123456789ABCDEF" }, WireReason.OUT_OF_RANGE, /book hash/);
+    refused({ t: MsgType.MOVE_BEGIN, inst: 1, from: "s1", n: 1_000_001, lpx: 0, h: "0123456789abcdef" }, WireReason.OUT_OF_RANGE, /"n"/);
+    refused({ t: MsgType.MOVE_ORDERS, inst: 1, rows: "abc" }, WireReason.OUT_OF_RANGE, /binary/);
+  });
+  it("packs any rows into fields of at most VALUE_BYTES_MAX bytes, in order, and refuses what is not rows", () => {
+    const rows = Array.from({ length: 2000 }, (_, i) => row(i + 1, i % 3 === 0 ? "c".repeat(1 + (i % 36)) : ""));
+    const big: MoveRow = [2 ** 53 - 1, 2 ** 53 - 1, 1, 3, 2, 3, 1, 2 ** 53 - 1, 2 ** 53 - 1, 2 ** 53 - 1, 2 ** 53 - 1, 2 ** 53 - 1, 2 ** 53 - 1, "x".repeat(36)];
+    const chunks = rowChunks([...rows, ...new Array<MoveRow>(20).fill(big)]);
+    expect(chunks.every((c) => c.length <= VALUE_BYTES_MAX)).toBe(true);
+    expect(chunks.flatMap((c) => unpackRows(c) as MoveRow[])).toEqual([...rows, ...new Array<MoveRow>(20).fill(big)]);
+    expect(unpackRows(encode([1, 2, 3]))).toMatch(/a row has at least 14/);
+    expect(unpackRows(encode([]))).toBe("rows: no rows");
+    expect(unpackRows(encode({ a: 1 }))).toMatch(/not an array of integers/);
+    expect(unpackRows(packRows([[1, 3, 2, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, ""]]))).toMatch(/out of range/);
+    expect(unpackRows(packRows([[1, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, "a b"]]))).toMatch(/character outside/);
+  });
+});
+
+describe("the sequencer's operator gate", () => {
+  it("takes move steps only from sequencer.operatorAccount, as account 0; MOVE_ORDERS sequences one record per row", async () => {
+    const c = new TestCluster();
+    await c.start(0, { operatorAccount: 77 });
+    try {
+      const trader = await TradingClient.connect(c.tradeUrl, 5);
+      await expect(trader.moveStep({ t: MsgType.MOVE_HALT, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: only the operator account/);
+      await trader.close();
+      const op = await TradingClient.connect(c.tradeUrl, 77);
+      await expect(op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, rows: encode([1, 2]) })).rejects.toThrow(/OUT_OF_RANGE: rows/);
+      const halt = await op.moveStep({ t: MsgType.MOVE_HALT, inst: 1 });
+      const orders = await op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, rows: packRows([row(1), row(2), row(3)]) });
+      expect([halt.seq, orders.oid, orders.seq]).toEqual([1, 2, 4]);
+      const logged = [0, 1, 2, 3].map((i) => decodeRecord(c.sequencer.ring.at(i)!.payload).cmd);
+      expect(logged.map((x) => x.account)).toEqual([0, 0, 0, 0]);
+      expect(logged.map((x) => x.type)).toEqual(["halt", "import-order", "import-order", "import-order"]);
+      expect(logged.slice(1).map((x) => (x as { orderId: number }).orderId)).toEqual([2, 3, 4]);
+      await op.close();
+    } finally {
+      c.stop();
+    }
+    const none = new TestCluster();
+    await none.start(0);
+    try {
+      const op = await TradingClient.connect(none.tradeUrl, 77);
+      await expect(op.moveStep({ t: MsgType.MOVE_HALT, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: this sequencer has no operator account/);
+      await op.close();
+    } finally {
+      none.stop();
+    }
+  });
+});
