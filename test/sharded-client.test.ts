@@ -95,6 +95,32 @@ describe("ShardedTradingClient", () => {
     }
   });
 
+  it("the kill switch cancels the account's orders on every shard, also from a client that has sent nothing to them yet", async () => {
+    const account = 11;
+    const open = async (k: "a" | "b"): Promise<number> => {
+      const r = clusters[k].replicas[0]!;
+      const res = await fetch(`http://127.0.0.1:${r.port}/v1/orders`, { headers: { "x-lockstep-account": String(account) } });
+      return ((await res.json()) as { orders: unknown[] }).orders.length;
+    };
+    const trader = new ShardedTradingClient(mapV1(), { account });
+    const kill = new ShardedTradingClient(mapV1(), { account });
+    try {
+      const placed = [
+        await trader.submit({ instrument: 1, side: "buy", price: 100, quantity: 5 }), await trader.submit({ instrument: 3, side: "sell", type: "stop", stopPrice: 50, quantity: 1 }),
+        await trader.submit({ instrument: 2, side: "sell", price: 300, quantity: 5 }), await trader.submit({ instrument: 4, side: "buy", type: "oco", price: 90, stopPrice: 400, quantity: 2 }),
+      ];
+      const last = (k: "a" | "b"): number => Math.max(...placed.filter((p) => p.shard === k).map((p) => p.seq));
+      await until(() => clusters.a.replicas[0]!.appliedSeq >= last("a") && clusters.b.replicas[0]!.appliedSeq >= last("b"));
+      expect([await open("a"), await open("b")]).toEqual([2, 3]);
+      const acks = await kill.cancelAll();
+      expect(acks.map((a) => a.shard)).toEqual(["a", "b"]);
+      await until(() => clusters.a.replicas[0]!.appliedSeq >= acks[0]!.seq && clusters.b.replicas[0]!.appliedSeq >= acks[1]!.seq);
+      expect([await open("a"), await open("b")]).toEqual([0, 0]);
+    } finally {
+      await Promise.all([trader.close(), kill.close()]);
+    }
+  });
+
   it("refuses what the map cannot route, with its reason, and the wire's refusals stay LockstepErrors", async () => {
     const c = new ShardedTradingClient(mapV1(), { account: 2 });
     try {
