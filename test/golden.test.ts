@@ -27,7 +27,10 @@ const toWire = (x: unknown): unknown => Array.isArray(x) ? x.map(toWire)
 const fromWire = (x: unknown): unknown => x instanceof Uint8Array ? { bin: Buffer.from(x).toString("hex") } : Array.isArray(x) ? x.map(fromWire)
   : x !== null && typeof x === "object" ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, fromWire(v)])) : x;
 
-const CLIENT = new Set<number>([MsgType.HELLO, MsgType.NEW, MsgType.CANCEL, MsgType.MODIFY, MsgType.KILL]);
+const CLIENT = new Set<number>([
+  MsgType.HELLO, MsgType.NEW, MsgType.CANCEL, MsgType.MODIFY, MsgType.KILL,
+  MsgType.MOVE_HALT, MsgType.MOVE_RESUME, MsgType.MOVE_RELEASE, MsgType.MOVE_BEGIN, MsgType.MOVE_ORDERS, MsgType.MOVE_END, MsgType.MOVE_ABORT,
+]);
 const FEED = new Set<number>([MsgType.SUB_BOOK, MsgType.SUB_REPORTS]);
 /** INSTRUMENTS goes both ways: the request is the one without `insts`. */
 const isRequest = (m: { t: number; insts?: unknown }): boolean => m.t === MsgType.INSTRUMENTS && m.insts === undefined;
