@@ -1,11 +1,12 @@
 /**
  * `lockstep shards move` between two real groups (a sequencer and two replicas each, as
  * processes, as `lockstep start --shards 2` runs them) sharing one etcd. Proves: (1) a move
- * whose target cannot be reached is undone (the source trades again), with a reason and no
- * stack; (2) under load, instrument 1's book (resting limits, stops, an OCO pair, client ids,
+ * whose target cannot be reached changes nothing, and one whose import the target refuses (a
+ * client order id its owner holds on both shards; found after the HALT) is undone, the target's
+ * import aborted and the source trading again, each with a reason and no stack; (2) under load, instrument 1's book (resting limits, stops, an OCO pair, client ids,
  * a partial fill) moves from s1 to s2 with equal book hashes before and after, instruments 2
  * (on s1) and 3 (on s2) trade throughout, orders for instrument 1 meanwhile are refused
- * INSTRUMENT_MOVING (then INSTRUMENT_MOVED), the map goes to version 2, owners get MOVED on s1
+ * INSTRUMENT_MOVING (then INSTRUMENT_MOVED), the map goes to its next version, owners get MOVED on s1
  * and IMPORTED on s2 and can cancel a moved order on s2 by its new id, and every replica of
  * each shard ends at its shard's last seq with one state hash; (3) a move of an instrument on
  * no shard, to an unknown shard or to its own shard is refused with its reason.
@@ -84,20 +85,33 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("(1) a target that cannot be reached: the move is undone, the source trades again", async () => {
+  it("(1) a target that cannot be reached changes nothing; an import the target refuses is found out after the HALT and the move is undone", async () => {
     const [s1, s2] = groups as [Group, Group];
     // In this map s2's trade URL is a loopback port nobody listens on (9, discard).
-    const dead = "ws://127.0.0.1:9/trade";
-    await store.write({ version: 1, shards: [entry(s1, [1, 2]), entry(s2, [3], [dead])], pins: {} });
-    const r = await move("--inst", "1", "--to", "s2", "--json");
-    expect(r.code, r.stderr).toBe(1);
-    expect(lastJson(r.stdout)).toMatchObject({ error: "SHARD_UNREACHABLE" });
-    expect(r.stderr).toContain("undone");
-    noStack(r.stderr);
+    await store.write({ version: 1, shards: [entry(s1, [1, 2]), entry(s2, [3], ["ws://127.0.0.1:9/trade"])], pins: {} });
+    const dead = await move("--inst", "1", "--to", "s2", "--json");
+    expect(dead.code, dead.stderr).toBe(1);
+    expect(lastJson(dead.stdout)).toMatchObject({ error: "SHARD_UNREACHABLE", left_as: "nothing was changed" });
+    noStack(dead.stderr);
     expect((await exportAt(s1, 1)).mode).toBe("ACTIVE");
-    expect((await exportAt(s2, 1)).mode).toBe("AWAY");
-    expect((await store.read())!.map.version).toBe(1);
     await store.write({ version: 2, shards: [entry(s1, [1, 2]), entry(s2, [3])], pins: {} });
+    // Account 31 holds client order id "clash" on both shards: s2 refuses that row of the import, so the import cannot end.
+    const a1 = await TradingClient.connect(trade(s1), 31);
+    const a2 = await TradingClient.connect(trade(s2), 31);
+    await a1.submit({ instrument: 1, side: "buy", price: 5_000, quantity: 1, clientOrderId: "clash" });
+    await a1.submit({ instrument: 1, side: "sell", price: 15_000, quantity: 1 });
+    await a2.submit({ instrument: 3, side: "buy", price: 5_000, quantity: 1, clientOrderId: "clash" });
+    const refused = await move("--inst", "1", "--to", "s2", "--json");
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(lastJson(refused.stdout)).toMatchObject({ error: "IMPORT_MISMATCH", left_as: "undone: the import on s2 was aborted and s1 trades the instrument again" });
+    noStack(refused.stderr);
+    expect((await exportAt(s1, 1))).toMatchObject({ mode: "ACTIVE", halt_seq: 0 });
+    expect((await exportAt(s2, 1))).toMatchObject({ mode: "AWAY", orders: [] });
+    expect((await store.read())!.map.version).toBe(2);
+    // s1 trades instrument 1 again: account 31's orders there are cancelled (so the next test's move has no clash).
+    await a1.cancel({ clientOrderId: "clash" });
+    await a1.cancelAll();
+    await Promise.all([a1.close(), a2.close()]);
   });
 
   it("(2) moves instrument 1 under load: equal hashes, other instruments trade on, INSTRUMENT_MOVING meanwhile, map version 3, replicas agree", async () => {

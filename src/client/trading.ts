@@ -43,7 +43,7 @@ export class TradingClient {
   private nextCid = 1;
   private readonly pending = new Map<number, Pending>();
   epoch = 0;
-  /** Highest seq acknowledged to this client. */
+  /** Highest seq acknowledged to this client, or the sequencer's last seq when it logged in (HELLO_OK), whichever is higher. */
   lastSeq = 0;
   /**
    * Highest seq acknowledged per shard, through a gateway (key: the ACK's `sh`; -1 for ACKs
@@ -83,6 +83,7 @@ export class TradingClient {
         }
         const c = new TradingClient(ws, account);
         c.epoch = m.ep;
+        c.lastSeq = m.seq;
         resolve(c);
       });
     });

@@ -137,7 +137,14 @@ export class Mover {
     const { map } = await this.store.readOrFail();
     const { from, to } = this.shardsOf(map);
     const inst = this.o.instrument;
-    const [src, dst] = await Promise.all([this.exportOf(from, 0), this.exportOf(to, 0)]);
+    // Both leaders first: nothing changes unless both take the operator, and the state is read as of their last seq.
+    const logins = await Promise.allSettled([this.conn(from), this.conn(to)]);
+    const refused = logins.find((l): l is PromiseRejectedResult => l.status === "rejected");
+    if (refused !== undefined) {
+      const e = refused.reason as MoveError;
+      throw new MoveError(e.problem, e.message, "nothing was changed", { cause: e });
+    }
+    const [src, dst] = await Promise.all([this.exportOf(from, this.seqOf(from)), this.exportOf(to, this.seqOf(to))]);
     const state = `${src.mode}/${dst.mode}`;
     this.say(`instrument ${inst}: ${src.mode} on ${from.id} (map version ${map.version}), ${dst.mode} on ${to.id}`);
     if (this.o.abort === true) return this.undo(map, from, to, src, dst, t0);
@@ -217,7 +224,7 @@ export class Mover {
     const inst = this.o.instrument;
     const why = err instanceof MoveError ? err : new MoveError(MoveProblem.STEP_REFUSED, (err as Error).message, "", { cause: err });
     try {
-      const [src, dst] = await Promise.all([this.exportOf(from, 0), this.exportOf(to, 0)]);
+      const [src, dst] = await Promise.all([this.exportOf(from, this.seqOf(from)), this.exportOf(to, this.seqOf(to))]);
       if (dst.mode === "ACTIVE") return new MoveError(why.problem, why.message, "the target trades the instrument: run the move again to write the map and release the source", { cause: err });
       if (dst.mode === "IMPORTING") await this.step(to, { t: MsgType.MOVE_ABORT, inst }, "abort the target's import");
       if (src.mode === "HALTED") await this.step(from, { t: MsgType.MOVE_RESUME, inst }, "resume the source");
@@ -226,6 +233,11 @@ export class Mover {
     } catch (undo) {
       return new MoveError(why.problem, `${why.message}; undoing it failed too (${(undo as Error).message})`, `${from.id} may still be halted: run the move again, or with --abort`, { cause: err });
     }
+  }
+
+  /** The last seq this mover knows of on a shard (its leader's at login, or a later ACK): replicas are read as of it, never older. */
+  private seqOf(s: Shard): number {
+    return this.conns.get(s.id)?.lastSeq ?? 0;
   }
 
   /** The operator's connection to a shard's leader, made once. */
