@@ -26,7 +26,7 @@ import { prove, type Authenticator } from "../protocol/auth.js";
 import { encode } from "../protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type Ack, type CancelOrder, type ClientToSequencer, type ErrorMsg, type ModifyOrder, type NewOrder, type Reject, type Report, type ShardAck } from "../protocol/messages.js";
 import type { InstrumentRef } from "../protocol/reference.js";
-import { validateClientFrame, validateGatewayFeedFrame } from "../protocol/validate.js";
+import { isMoveMessage, validateClientFrame, validateGatewayFeedFrame } from "../protocol/validate.js";
 import type { ShardMap } from "../shard/map.js";
 import { CloseCode, DEFAULT_LOGIN_LIMITS, LoginGate, type LoginLimits } from "../util/login-gate.js";
 import { closeAll, listen, upgradeWith } from "../util/uws.js";
@@ -201,6 +201,7 @@ export class Gateway {
     if (d.pending >= this.limits.pendingCommandsMax) return this.reject(ws, m.cid, WireReason.OVERLOADED, `${this.limits.pendingCommandsMax} commands of this connection are waiting for their shards' answers; wait for some`);
     this.counters.commands++;
     if (m.t === MsgType.KILL) return this.kill(ws, m.cid);
+    if (isMoveMessage(m)) return this.reject(ws, m.cid, WireReason.UNKNOWN_TYPE, "a gateway does not take the operator's move steps: send them to the shard's own sequencer (lockstep shards move does)");
     const f = this.routeCommand(ws, m);
     if ("code" in f) return this.reject(ws, m.cid, f.code, f.msg);
     this.forward(ws, f);
