@@ -58,6 +58,8 @@ export interface MoveExportResponse {
   /** The instrument's trading rules, which the book hash covers (integers, in the wire's units). */
   readonly config: { readonly id: number; readonly tickSize: number; readonly lotSize: number; readonly qtyMin: number; readonly qtyMax: number; readonly priceMin: number; readonly priceMax: number };
   readonly book_hash: string;
+  /** How many orders the book has (with ?orders=0 too). */
+  readonly order_count: number;
   /** [fromId, owner, side, kind, tif, stp, postOnly, price, stopPrice, leaves, cum, notional, peer, coid] per order; none with ?orders=0. */
   readonly orders: readonly (readonly (number | string)[])[];
 }

@@ -150,6 +150,8 @@ export class Mover {
     if (this.o.abort === true) return this.undo(map, from, to, src, dst, t0);
     const ms = { halt: 0, export: 0, import: 0, import_sent: 0, map: 0, release: 0, total: 0 };
     let exp = src;
+    // Finishing a move begun before: the orders are the target's, the hashes the source's frozen one and the target's now.
+    let orders = dst.order_count;
     let haltSeq = src.halt_seq;
     let hashAfter = dst.book_hash;
     let seqs: [number, number] = [0, 0];
@@ -163,6 +165,7 @@ export class Mover {
         t = performance.now();
         const agreed = await this.agreedExport(from, haltSeq);
         exp = agreed.exp;
+        orders = exp.orders.length;
         ms.export = performance.now() - t;
         this.say(`halted at seq ${haltSeq} on ${from.id}: ${exp.orders.length} orders, book hash ${exp.book_hash} (${agreed.replicas} replicas agree)`);
         t = performance.now();
@@ -188,7 +191,7 @@ export class Mover {
     ms.total = performance.now() - t0;
     for (const k of Object.keys(ms) as (keyof typeof ms)[]) ms[k] = round1(ms[k]);
     return {
-      instrument: inst, from: from.id, to: to.id, outcome: "moved", orders: exp.orders.length, halt_seq: haltSeq, hash_before: exp.book_hash, hash_after: hashAfter,
+      instrument: inst, from: from.id, to: to.id, outcome: "moved", orders, halt_seq: haltSeq, hash_before: exp.book_hash, hash_after: hashAfter,
       hashes_equal: exp.book_hash === hashAfter, import_seqs: seqs, map_version_before: map.version, map_version: version, replicas_agreeing: agreeing, ms,
     };
   }
@@ -214,7 +217,7 @@ export class Mover {
     else if (src.mode !== "ACTIVE") throw new MoveError(MoveProblem.STATE, `instrument ${inst} is ${src.mode} on ${from.id}: nothing to resume`, "nothing was changed");
     const total = round1(performance.now() - t0);
     return {
-      instrument: inst, from: from.id, to: to.id, outcome: "aborted", orders: src.orders.length, halt_seq: src.halt_seq, hash_before: src.book_hash, hash_after: src.book_hash, hashes_equal: true,
+      instrument: inst, from: from.id, to: to.id, outcome: "aborted", orders: src.order_count, halt_seq: src.halt_seq, hash_before: src.book_hash, hash_after: src.book_hash, hashes_equal: true,
       import_seqs: [0, 0], map_version_before: map.version, map_version: map.version, replicas_agreeing: { from: 0, to: 0 }, ms: { halt: 0, export: 0, import: 0, import_sent: 0, map: 0, release: 0, total },
     };
   }
