@@ -8,7 +8,9 @@
  * (on s1) and 3 (on s2) trade throughout, orders for instrument 1 meanwhile are refused
  * INSTRUMENT_MOVING (then INSTRUMENT_MOVED), the map goes to its next version, owners get MOVED on s1
  * and IMPORTED on s2 and can cancel a moved order on s2 by its new id, and every replica of
- * each shard ends at its shard's last seq with one state hash; (3) a move of an instrument on
+ * each shard ends at its shard's last seq with one state hash; a client of a gateway gets its
+ * moved order's IMPORTED report with the id it knew as the former id, and cancels it by the new
+ * one through the gateway; (3) a move of an instrument on
  * no shard, to an unknown shard or to its own shard is refused with its reason.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,6 +31,8 @@ import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
 
 const OPERATOR = 9000;
 const TRADER = 7;
+/** An account that trades through a `lockstep gateway` reading the map in etcd. */
+const GATEWAY_TRADER = 12;
 /** Orders per second of each background flow, and how long a flow may run at most (it is stopped sooner). */
 const FLOW_RATE_PER_S = 400;
 const FLOW_MS_MAX = 30_000;
@@ -125,6 +129,13 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     const flowReports: Report[] = [];
     const f3 = new FeedClient({ urls: feeds(s1), account: TRADER + 1, onReport: (x) => flowReports.push(x) });
     await Promise.all([f1.connect(), f2.connect(), f3.connect()]);
+    // A client of a gateway that follows the map in etcd (version 2 now): one resting order on instrument 1.
+    const gw = await spawnNode("gateway", ["gateway", "--shards-etcd", server!.url, "--port", "0"], join(dir, "logs"));
+    const gwReports: Report[] = [];
+    const gwTrade = await TradingClient.connect(String(gw.ready.trade), GATEWAY_TRADER);
+    const gwFeed = new FeedClient({ urls: [String(gw.ready.feed)], account: GATEWAY_TRADER, onReport: (x) => gwReports.push(x) });
+    await gwFeed.connect();
+    const gwOrder = (await gwTrade.submit({ instrument: 1, side: "buy", price: 8_000, quantity: 3 })).oid;
     // A book with depth on both sides, a partial fill, a stop, an OCO pair and client ids.
     const placed: number[] = [];
     for (let i = 0; i < 200; i++) {
@@ -135,7 +146,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     await c1.submit({ instrument: 1, side: "sell", type: "stop", stopPrice: 8_000, quantity: 3 });
     await c1.submit({ instrument: 1, side: "sell", type: "oco", price: 12_000, stopPrice: 8_500, quantity: 4, clientOrderId: "pair" });
     const before = await exportAt(s1, 1);
-    expect(before.orders.length).toBe(203);
+    expect(before.orders.length).toBe(204);
     expect(before.orders.some((o) => o[12] !== 0)).toBe(true);
 
     let stop = false;
@@ -151,7 +162,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     const m = lastJson(r.stdout) as unknown as MoveResult;
     // The flow on instrument 1 added orders of its own (account 8) before the HALT.
     expect(m).toMatchObject({ instrument: 1, from: "s1", to: "s2", outcome: "moved", hashes_equal: true, map_version_before: 2, map_version: 3 });
-    expect(m.orders).toBeGreaterThanOrEqual(203);
+    expect(m.orders).toBeGreaterThanOrEqual(204);
     expect(m.hash_after).toBe(m.hash_before);
     expect(m.replicas_agreeing).toEqual({ from: 2, to: 2 });
     // Instruments 2 and 3 were acked while the move ran; instrument 1's orders meanwhile were refused by s1's engine.
@@ -189,7 +200,18 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     await c2.cancel(imported.oid);
     await c2.cancel({ clientOrderId: "pair" });
     await until(() => reports2.filter((x) => x.k === ReportKind.CANCELLED).length >= 3);
-    await Promise.all([c1.close(), c2.close(), f1.close(), f2.close(), f3.close()]);
+
+    // Through the gateway: MOVED names the id the client knew; IMPORTED gives it as the former
+    // id, with the new id (on s2, shard number 1) by which the client cancels it, still through the gateway.
+    await until(() => gwReports.some((x) => x.k === ReportKind.IMPORTED));
+    expect(gwReports.find((x) => x.k === ReportKind.MOVED)).toMatchObject({ oid: gwOrder, to: "s2", sh: 0 });
+    const gwImported = gwReports.find((x) => x.k === ReportKind.IMPORTED)!;
+    expect(gwImported).toMatchObject({ from: "s1", foid: gwOrder, sh: 1 });
+    expect(gwImported.oid).not.toBe(gwOrder);
+    await gwTrade.cancel(gwImported.oid);
+    await until(() => gwReports.some((x) => x.k === ReportKind.CANCELLED && x.oid === gwImported.oid));
+    await Promise.all([c1.close(), c2.close(), f1.close(), f2.close(), f3.close(), gwTrade.close(), gwFeed.close()]);
+    await stopNode(gw);
   }, 120_000);
 
   it("(3) refusals: an instrument on no shard, an unknown shard, its own shard, bad flags", async () => {

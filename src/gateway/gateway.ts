@@ -268,6 +268,19 @@ export class Gateway {
   }
 
   /** A shard's order id as the client sees it; 0 for an id a gateway cannot name (seq beyond 2^46 − 1, logged). */
+  /**
+   * An IMPORTED report's former id, as clients of a gateway knew it: the source shard's own id
+   * mapped with that shard's number; 0 when this map has no shard of that name.
+   */
+  private formerId(r: Report): number {
+    const source = this.table.shards.find((x) => x.shard.id === r.from);
+    if (source === undefined) {
+      this.o.log.warn({ from: r.from, foid: r.foid }, "an IMPORTED report names a source shard this map does not have: its former id is sent as 0");
+      return 0;
+    }
+    return this.mapped(source, r.foid!);
+  }
+
   private mapped(route: Route, raw: number): number {
     if (raw === 0) return 0;
     const id = gatewayOrderId(route.n, raw);
@@ -466,7 +479,7 @@ export class Gateway {
     const have = d.links.get(route.n);
     if (have !== undefined) return have;
     const sink: FeedSink = {
-      report: (r) => this.send(ws, { ...r, oid: this.mapped(route, r.oid), sh: route.n } satisfies Report),
+      report: (r) => this.send(ws, { ...r, oid: this.mapped(route, r.oid), ...(r.foid === undefined ? {} : { foid: this.formerId(r) }), sh: route.n } satisfies Report),
       market: (frame) => this.sendFrame(ws, frame),
       instruments: (list) => this.instrumentsFrom(ws, route, list),
       error: (e) => this.feedError(ws, e.code as WireReason, `shard "${route.shard.id}": ${e.msg}`),
