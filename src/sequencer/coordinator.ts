@@ -116,8 +116,10 @@ export class Coordinator {
         reading = false;
       }
     };
-    // Watch first, then read: a change between the two is then seen by the watch.
-    const w = await this.client.watch().prefix(this.electionPrefix).create();
+    // The watch is not waited for (its stream may take a while to connect, e.g. after etcd was
+    // unreachable): who leads is read now, and again once it connects, so nothing between the two
+    // is missed.
+    const w = this.client.watch().prefix(this.electionPrefix).watcher();
     this.watcher = w;
     w.on("put", () => void read()).on("delete", () => void read()).on("connected", () => void read());
     w.on("error", (err) => this.o.log.error({ err: err.message }, "etcd: the watch on who leads failed"));
