@@ -1,9 +1,10 @@
 /**
  * Latency recorders: percentiles within HDR's 3 significant digits of the exact ones, signed
- * values handled across zero, many samples at once, intervals rotate, and the Prometheus text
- * carries every quantile.
+ * values handled across zero, many samples at once, intervals rotate, means exact and read
+ * without walking the histogram, and the Prometheus text carries every quantile.
  */
-import { describe, expect, it } from "vitest";
+import * as hdr from "hdr-histogram-js";
+import { describe, expect, it, vi } from "vitest";
 import { LatencyRecorder, SignedLatency } from "../src/metrics/latency.js";
 import { PromText } from "../src/metrics/prometheus.js";
 
@@ -60,6 +61,31 @@ describe("latency recorders", () => {
     r.rotate();
     expect(r.summary("interval")).toMatchObject({ count: 1, p50: 1000 });
     expect(r.summary("cumulative").count).toBe(2);
+  });
+
+  // Finding 6 (docs/failover.md): hdr-histogram-js's `mean` walks every bucket up to the largest
+  // value; a replica's /stats read ~30 of them on its event loop (250 ms to seconds under load),
+  // long enough to cut its replication link. Means now come from running sums: exact, and cheap.
+  it("means are the exact means of the recorded values, per interval and cumulative, and never walk the histogram", () => {
+    const probe = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, autoResize: false, useWebAssembly: false });
+    const walked = vi.spyOn(Object.getPrototypeOf(probe) as object, "mean", "get");
+    try {
+      const r = new LatencyRecorder();
+      r.record(3);
+      r.record(1_000_001);
+      r.recordMany(10, 2);
+      r.rotate();
+      r.record(59_999_999);
+      expect(r.summary("interval").mean).toBe(Math.round((3 + 1_000_001 + 20) / 4));
+      expect(r.summary("cumulative").mean).toBe(Math.round((3 + 1_000_001 + 20 + 59_999_999) / 5));
+      const s = new SignedLatency();
+      s.record(-1_000_001);
+      s.record(3_000_003);
+      expect(s.summary().mean).toBe(1_000_001);
+      expect(walked).not.toHaveBeenCalled();
+    } finally {
+      walked.mockRestore();
+    }
   });
 
   it("renders a Prometheus summary with every quantile, max, count and sum", () => {

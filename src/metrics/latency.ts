@@ -6,6 +6,12 @@
  *
  * Some hops can be negative before skew compensation (a receiver whose clock is behind the
  * sender's); SignedLatency keeps negatives in a second histogram so percentiles still make sense.
+ *
+ * Means come from running sums kept beside each histogram, never from hdr-histogram-js's `mean`:
+ * that getter walks every bucket up to the largest value (about 20 ms per histogram on our 2-core
+ * machine), and a replica's /stats reads some 30 of them on the event loop that also serves its
+ * replication link: 250 ms to seconds of a busy replica's loop per /stats, long enough for the
+ * link's silence deadlines to cut it (docs/failover.md, finding 6).
  */
 import * as hdr from "hdr-histogram-js";
 
@@ -34,7 +40,7 @@ const clamp = (us: number): number => (us < LATENCY_US_MIN ? LATENCY_US_MIN : us
 /**
  * Non-negative latencies (values below 1 µs count as 1 µs). A sample goes into the current
  * interval only; rotate() folds each finished interval into the cumulative histogram, so the
- * per-message cost is one histogram update.
+ * per-message cost is one histogram update and one addition to the interval's running sum.
  */
 export class LatencyRecorder {
   private readonly completed = newHistogram();
@@ -42,14 +48,22 @@ export class LatencyRecorder {
   private last = newHistogram();
   /** Reused for the cumulative view, so reading a summary allocates nothing either. */
   private readonly merged = newHistogram();
+  /** Sums of the recorded (clamped) values, µs, of the same three spans: the means. */
+  private completedSumUs = 0;
+  private intervalSumUs = 0;
+  private lastSumUs = 0;
 
   record(us: number): void {
-    this.interval.recordValue(clamp(Math.round(us)));
+    const v = clamp(Math.round(us));
+    this.interval.recordValue(v);
+    this.intervalSumUs += v;
   }
 
   /** `count` samples of one value at once: a batch's hop, counted once per record it carried. */
   recordMany(us: number, count: number): void {
-    this.interval.recordValueWithCount(clamp(Math.round(us)), count);
+    const v = clamp(Math.round(us));
+    this.interval.recordValueWithCount(v, count);
+    this.intervalSumUs += v * count;
   }
 
   /** Ends the current interval: it becomes the last interval and joins the cumulative one. */
@@ -59,6 +73,9 @@ export class LatencyRecorder {
     this.interval = this.last;
     this.interval.reset();
     this.last = done;
+    this.completedSumUs += this.intervalSumUs;
+    this.lastSumUs = this.intervalSumUs;
+    this.intervalSumUs = 0;
   }
 
   /** Everything recorded so far, or the last completed interval. Valid until the next call. */
@@ -71,14 +88,14 @@ export class LatencyRecorder {
   }
 
   summary(which: "cumulative" | "interval" = "cumulative"): LatencySummary {
-    return summarize(this.histogram(which));
+    return summarize(this.histogram(which), which === "interval" ? this.lastSumUs : this.completedSumUs + this.intervalSumUs);
   }
 }
 
-function summarize(h: hdr.Histogram): LatencySummary {
+function summarize(h: hdr.Histogram, sumUs: number): LatencySummary {
   if (h.totalCount === 0) return { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, p9999: 0, max: 0, mean: 0 };
   const [p50, p90, p99, p999, p9999] = PERCENTILES.map((p) => h.getValueAtPercentile(p)) as [number, number, number, number, number];
-  return { count: h.totalCount, p50, p90, p99, p999, p9999, max: h.maxValue, mean: Math.round(h.mean) };
+  return { count: h.totalCount, p50, p90, p99, p999, p9999, max: h.maxValue, mean: Math.round(sumUs / h.totalCount) };
 }
 
 /** Latencies that may be negative: magnitudes of negatives are kept apart. */

@@ -11,12 +11,19 @@
  *  - epochs     one key per epoch with its first seq: a node rejoining cuts its journal back to
  *               the start of the first epoch newer than its own last record.
  *
+ * Who leads is read, never inferred: on every change under the election's prefix (and whenever
+ * the watch reconnects) the oldest campaign key is read again. etcd3's own ElectionObserver,
+ * used before, took the last key created after a moment with no leader for the leader, though
+ * the oldest one is elected: after every lease expired at once, standbys believed a candidate
+ * that was not elected led, and followed it, or (believing themselves elected) nobody, until
+ * that key went away (docs/failover.md, finding 7).
+ *
  * A node may take over only when its log is known to hold everything that was committed: it is
  * in the ISR, or it led the current epoch with an empty ISR (and its journal reaches that
  * epoch's start), or the cluster has never had a leader. The promotion transaction also checks that the state is unchanged
  * since it was read.
  */
-import { Etcd3, type Campaign, type Election, type ElectionObserver, type Lease } from "etcd3";
+import { Etcd3, type Campaign, type Election, type Lease, type Watcher } from "etcd3";
 import type { Logger } from "pino";
 
 export interface ClusterState {
@@ -39,11 +46,16 @@ export interface CoordinatorOptions {
 }
 
 const pad = (n: number): string => String(n).padStart(20, "0");
+/** After a failed read of who leads, it is read again this much later (until one succeeds). */
+const LEADER_READ_RETRY_MS = 250;
 
 export class Coordinator {
   private readonly client: Etcd3;
   private readonly election: Election;
-  private observer: ElectionObserver | null = null;
+  private watcher: Watcher | null = null;
+  private leaderRetry: NodeJS.Timeout | null = null;
+  /** The election's keys, one per candidate: `<prefix><lease>`, the oldest leads. */
+  private readonly electionPrefix: string;
   private campaign_: Campaign | null = null;
   private lease: Lease | null = null;
   private keepaliveFiredMs = 0;
@@ -56,6 +68,7 @@ export class Coordinator {
   constructor(private readonly o: CoordinatorOptions) {
     this.client = new Etcd3({ hosts: [...o.hosts], dialTimeout: 2000 });
     this.election = this.client.election(`lockstep/${o.cluster}/leader`, o.leaseTtlS);
+    this.electionPrefix = `election/lockstep/${o.cluster}/leader/`;
     this.stateKey = `lockstep/${o.cluster}/state`;
     this.epochPrefix = `lockstep/${o.cluster}/epochs/`;
   }
@@ -76,12 +89,42 @@ export class Coordinator {
       .sort((a, b) => a.epoch - b.epoch);
   }
 
-  /** Calls back with the leader's URL whenever it changes (undefined: no leader). */
+  /**
+   * Calls back with the leader's URL now and whenever it changes (undefined: no leader): the
+   * value of the oldest key under the election's prefix, read again after every put or delete
+   * there and every reconnection of the watch (events missed while disconnected are not replayed).
+   */
   async observe(onLeader: (url: string | undefined) => void): Promise<void> {
-    this.observer = await this.election.observe();
-    this.observer.on("change", (v) => onLeader(v));
-    this.observer.on("error", (err) => this.o.log.error({ err: err.message }, "etcd: leader observer failed"));
-    onLeader(this.observer.leader());
+    let reported: string | undefined | null = null;
+    let reading = false;
+    let again = false;
+    const read = async (): Promise<void> => {
+      if (reading) return void (again = true);
+      reading = true;
+      try {
+        do {
+          again = false;
+          const url = await this.election.leader();
+          if (this.closed) return;
+          if (url !== reported) onLeader((reported = url));
+        } while (again);
+      } catch (err) {
+        if (this.closed) return;
+        this.o.log.error({ err: (err as Error).message }, "etcd: could not read who leads; reading again");
+        if (this.leaderRetry === null) this.leaderRetry = setTimeout(() => { this.leaderRetry = null; void read(); }, LEADER_READ_RETRY_MS);
+      } finally {
+        reading = false;
+      }
+    };
+    // The watch is not waited for (its stream may take a while to connect, e.g. after etcd was
+    // unreachable): who leads is read now, and again once it connects, so nothing between the two
+    // is missed.
+    const w = this.client.watch().prefix(this.electionPrefix).watcher();
+    this.watcher = w;
+    w.on("put", () => void read()).on("delete", () => void read()).on("connected", () => void read());
+    w.on("error", (err) => this.o.log.error({ err: err.message }, "etcd: the watch on who leads failed"));
+    const url = await this.election.leader();
+    if (reported === null) onLeader((reported = url));
   }
 
   /**
@@ -155,7 +198,8 @@ export class Coordinator {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.observer?.cancel().catch(() => undefined);
+    if (this.leaderRetry !== null) clearTimeout(this.leaderRetry);
+    await this.watcher?.cancel().catch(() => undefined);
     await this.resign();
     this.client.close();
   }

@@ -7,7 +7,8 @@
  *               hold (planRounds: the same seed and kinds give the same schedule)
  *   2. break    per round: resolve roles (who leads now), apply, hold, heal
  *   3. recover  after each round's last heal: time to the first ack, to every replica caught up
- *               with what was committed at the heal, to a full in-sync set
+ *               with what was committed at the heal (read from each replica's cheap /seq: its
+ *               /stats is the wrong probe, see recovery()), to a full in-sync set
  *   4. settle   heal everything, stop the load, wait until every node holds the same log and
  *               every replica applied it
  *   5. check    history.ts, from the clients' records and the journals on disk alone
@@ -138,6 +139,13 @@ const OP_TIMEOUT_MS = 3_000;
 /** Stats polls of the nodes (the drill's own monitoring path, not through the proxies). */
 const POLL_TIMEOUT_MS = 400;
 const POLL_MS = 50;
+/**
+ * The check's one read of each replica's /stats (seq and state hash), after the load stopped:
+ * an answer is needed, not a poll, so it may take this long and be tried this many times (a
+ * 400 ms poll timing out once counted a replica as diverged, at seq -1).
+ */
+const CHECK_READ_TIMEOUT_MS = 5_000;
+const CHECK_READ_TRIES = 3;
 /** A round not recovered this long after its last heal is counted unrecovered. */
 export const RECOVERY_MS_MAX = 30_000;
 const SETTLE_MS_MAX = 90_000;
@@ -209,10 +217,23 @@ export class NemesisCluster {
     return getJson<HaSequencerStats>(String(n.ready.stats), 1, POLL_TIMEOUT_MS).catch(() => null);
   }
 
-  async replicaStats(i: number): Promise<ReplicaStats | null> {
+  async replicaStats(i: number, tries = 1, timeoutMs = POLL_TIMEOUT_MS): Promise<ReplicaStats | null> {
     const n = this.cluster.processOf("replica", i);
     if (n === null) return null;
-    return getJson<ReplicaStats>(String(n.ready.stats), 1, POLL_TIMEOUT_MS).catch(() => null);
+    return getJson<ReplicaStats>(String(n.ready.stats), tries, timeoutMs).catch(() => null);
+  }
+
+  /** Replica i's applied seq from its /seq (null: down or no answer within the poll timeout). */
+  async replicaSeq(i: number): Promise<number | null> {
+    const n = this.cluster.processOf("replica", i);
+    if (n === null) return null;
+    const base = String(n.ready.stats).replace(/\/stats$/, "");
+    return getJson<{ seq: number }>(`${base}/seq`, 1, POLL_TIMEOUT_MS).then((p) => p.seq, () => null);
+  }
+
+  /** Every replica's applied seq (null where one did not answer). */
+  replicaSeqs(): Promise<(number | null)[]> {
+    return Promise.all(this.cluster.ids.map((_, i) => this.replicaSeq(i)));
   }
 
   /** The node that leads in the newest epoch, with its stats, or null. */
@@ -328,7 +349,14 @@ export class NemesisCluster {
 
   // ---- recovery ----------------------------------------------------------------------------------
 
-  /** Times from `healedMs` until service is whole again (null: not within RECOVERY_MS_MAX). */
+  /**
+   * Times from `healedMs` until service is whole again (null: not within RECOVERY_MS_MAX).
+   * Replicas' progress is read from /seq. It was read from /stats, which summarizes some 30
+   * latency histograms and hashes the book on the replica's event loop: 0.3–2.2 s per answer under
+   * the drill's load, so most polls ran out of their 400 ms and counted the replica as behind,
+   * while each poll held the replica's loop long enough to cut its replication link for
+   * silence (docs/failover.md, finding 6).
+   */
   async recovery(healedMs: number): Promise<Recovery> {
     const r: Recovery = { first_ack_ms: null, replicas_caught_up_ms: null, isr_full_ms: null, full_service_ms: null };
     let target = -1;
@@ -340,8 +368,8 @@ export class NemesisCluster {
       if (l !== null && target < 0) target = l.stats.committed_seq;
       if (l !== null && r.isr_full_ms === null && l.stats.isr.length === this.seqIds.length - 1) r.isr_full_ms = since();
       if (target >= 0 && r.replicas_caught_up_ms === null) {
-        const rs = await Promise.all(this.cluster.ids.map((_, i) => this.replicaStats(i)));
-        if (rs.every((s) => s !== null && s.seq >= target)) r.replicas_caught_up_ms = since();
+        const seqs = await this.replicaSeqs();
+        if (seqs.every((s) => s !== null && s >= target)) r.replicas_caught_up_ms = since();
       }
       if (r.first_ack_ms !== null && r.replicas_caught_up_ms !== null && r.isr_full_ms !== null) break;
       await sleep(POLL_MS);
@@ -361,11 +389,11 @@ export class NemesisCluster {
     while (performance.now() < deadline) {
       const l = await this.leader();
       const seqs = await Promise.all(this.seqIds.map((_, i) => this.seqStats(i)));
-      const reps = await Promise.all(this.cluster.ids.map((_, i) => this.replicaStats(i)));
+      const reps = await this.replicaSeqs();
       if (l === null) why = "no leader";
       else if (l.stats.committed_seq !== l.stats.seq) why = `leader ${this.seqIds[l.index]} committed ${l.stats.committed_seq} of ${l.stats.seq}`;
       else if (seqs.some((s) => s === null || s.seq !== l.stats.seq)) why = `sequencer nodes at ${seqs.map((s) => s?.seq ?? "down").join("/")}, leader at ${l.stats.seq}`;
-      else if (reps.some((s) => s === null || s.seq !== l.stats.seq)) why = `replicas at ${reps.map((s) => s?.seq ?? "down").join("/")}, leader at ${l.stats.seq}`;
+      else if (reps.some((s) => s !== l.stats.seq)) why = `replicas at ${reps.map((s) => s ?? "no answer").join("/")}, leader at ${l.stats.seq}`;
       else return { settled: true, leader: l.index, why: "" };
       await sleep(POLL_MS * 4);
     }
@@ -376,7 +404,7 @@ export class NemesisCluster {
   /** Settles, then checks the history against the journals on disk. */
   async check(): Promise<{ settle: { settled: boolean; why: string }; verdict: Verdict }> {
     const s = await this.settle();
-    const replicas = (await Promise.all(this.cluster.ids.map((_, i) => this.replicaStats(i)))).map((r, i) => ({ id: this.cluster.ids[i]!, seq: r?.seq ?? -1, hash: r?.hash ?? "" }));
+    const replicas = (await Promise.all(this.cluster.ids.map((_, i) => this.replicaStats(i, CHECK_READ_TRIES, CHECK_READ_TIMEOUT_MS)))).map((r, i) => ({ id: this.cluster.ids[i]!, seq: r?.seq ?? -1, hash: r?.hash ?? "" }));
     await this.cluster.stopSequencers();
     const logs = this.seqIds.map((id, i) => readNodeLog(id, this.cluster.seqJournalDir(i)));
     const finalLog = s.leader >= 0 ? s.leader : logs.reduce((b, l, i) => (l.lastSeq > logs[b]!.lastSeq ? i : b), 0);
