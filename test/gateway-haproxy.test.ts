@@ -10,7 +10,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +24,7 @@ import { ReportKind, type Report } from "../src/protocol/messages.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { ShardMapStore } from "../src/shard/store.js";
 import { TestCluster, until } from "./cluster-helpers.js";
+import { listening } from "./lockstep-cli.js";
 
 function has(cmd: string): boolean {
   try {
@@ -41,19 +41,6 @@ if (!HAVE_HAPROXY || !HAVE_ETCD) console.warn(`gateway haproxy test skipped: ${[
 const EXAMPLE = join(import.meta.dirname, "..", "config", "haproxy-gateways.cfg");
 const inst = (id: number): InstrumentConfig => ({ id, symbol: `I${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
 
-/** Resolves once something accepts TCP connections on the port (bounded). */
-async function listening(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, "127.0.0.1", () => { s.destroy(); r(true); });
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function writeMap(url: string, m: ShardMap): Promise<void> {
   const store = new ShardMapStore([url]);

@@ -9,7 +9,6 @@
  * and resumes its reports per shard, losing and repeating none; logins are checked by the
  * gateway, which logs in to the shards with proofs of its own.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +27,7 @@ import { OCO_STOP_LEG_ID_OFFSET } from "../src/protocol/command.js";
 import { MsgType, ReportKind, WireReason, type Ack, type Report, type TradeMsg } from "../src/protocol/messages.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { TestCluster, until } from "./cluster-helpers.js";
-import { lockstep, noStack } from "./lockstep-cli.js";
+import { client, lockstep, noStack } from "./lockstep-cli.js";
 
 const silent = pino({ level: "silent" });
 const inst = (id: number): InstrumentConfig => ({ id, symbol: `I${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
@@ -452,15 +451,6 @@ describe("gateway: authentication", () => {
     }
   });
 });
-
-/** `lockstep client ARGS` fed `script` on stdin: exit code and stdout. */
-function client(args: string[], script: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "bin", "lockstep.js"), "client", ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
-  child.stdin.end(script);
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, out })));
-}
 
 describe("lockstep gateway", () => {
   const dir = mkdtempSync(join(tmpdir(), "lockstep-gateway-cli-"));

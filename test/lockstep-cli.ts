@@ -1,5 +1,6 @@
 /** Runs the built `lockstep` command as a user would: a real child process, bounded in time. */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
@@ -23,3 +24,26 @@ export const lastJson = (stdout: string): Record<string, unknown> => JSON.parse(
 
 /** No stack trace reached the user. */
 export const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+/);
+
+/** `lockstep client ARGS` fed `script` on stdin: exit code and stdout. */
+export function client(args: string[], script: string): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [BIN, "client", ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+  child.stdin.end(script);
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, out })));
+}
+
+/** Resolves once something accepts TCP connections on the port (bounded). */
+export async function listening(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, "127.0.0.1", () => { s.destroy(); r(true); });
+      s.once("error", () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -8,7 +8,6 @@
  * `lockstep client --shard-map FILE` routes its lines the same way. With an etcd on the path,
  * the same client reads the map from etcd and follows a change there.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +20,7 @@ import { ReportKind, type Report } from "../src/protocol/messages.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { ShardMapStore } from "../src/shard/store.js";
 import { TestCluster, until } from "./cluster-helpers.js";
-import { lockstep, noStack } from "./lockstep-cli.js";
+import { client, lockstep, noStack } from "./lockstep-cli.js";
 
 const inst = (id: number): InstrumentConfig => ({ id, symbol: `I${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
 /** Shard a's group holds 1 and 3; shard b's holds 2, 3 and 4 (3 is where a new map moves it). */
@@ -171,15 +170,6 @@ describe("ShardedTradingClient", () => {
     }
   });
 });
-
-/** `lockstep client ARGS` fed `script` on stdin: exit code and stdout. */
-function client(args: string[], script: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "bin", "lockstep.js"), "client", ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
-  child.stdin.end(script);
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, out })));
-}
 
 describe("lockstep client --shard-map", () => {
   const dir = mkdtempSync(join(tmpdir(), "lockstep-client-map-"));

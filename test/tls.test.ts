@@ -7,7 +7,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,6 +14,7 @@ import { FeedClient, TradingClient } from "../src/client/index.js";
 import { freePort } from "../src/cluster/ports.js";
 import type { Report } from "../src/protocol/messages.js";
 import { TestCluster, until } from "./cluster-helpers.js";
+import { listening } from "./lockstep-cli.js";
 
 function has(cmd: string): boolean {
   try {
@@ -36,19 +36,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Resolves once something accepts TCP connections on the port (bounded). */
-async function listening(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, "127.0.0.1", () => { s.destroy(); r(true); });
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(!HAVE)("TLS through haproxy", () => {
   it("trades and reads reports over wss://, and refuses clients that do not trust the certificate", async () => {
