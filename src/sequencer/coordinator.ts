@@ -48,6 +48,55 @@ export interface CoordinatorOptions {
 const pad = (n: number): string => String(n).padStart(20, "0");
 /** After a failed read of who leads, it is read again this much later (until one succeeds). */
 const LEADER_READ_RETRY_MS = 250;
+/** Keepalives sent and not yet answered that are remembered; more means etcd has not answered for many TTLs. */
+export const KEEPALIVES_UNANSWERED_MAX = 64;
+/** While campaigning, how often the event loop's own progress is checked. */
+const LOOP_CHECK_MS = 50;
+
+/**
+ * How long our lease is certainly alive, from the keepalives: an answer proves the lease alive
+ * for a TTL from when its request was sent, not from when the answer is read. Answers on the
+ * keepalive stream come in the order of the requests, so each is paired with the oldest request
+ * not yet answered. (Pairing it with the latest request instead is wrong after a pause: the
+ * timer sends a new keepalive as the process wakes, and an answer that arrived during the
+ * pause, to a request sent before it, then looked like a fresh renewal.)
+ */
+export class LeaseValidity {
+  private readonly sentMs: number[] = [];
+  /** performance.now() until which the lease is certainly alive (0: never renewed). */
+  untilMs = 0;
+
+  constructor(private readonly ttlMs: number) {}
+
+  sent(nowMs: number): void {
+    // Past the limit a request is not remembered: its answer is paired with an older one (earlier, so safe).
+    if (this.sentMs.length < KEEPALIVES_UNANSWERED_MAX) this.sentMs.push(nowMs);
+  }
+
+  answered(): void {
+    const at = this.sentMs.shift();
+    if (at !== undefined) this.untilMs = Math.max(this.untilMs, at + this.ttlMs);
+  }
+
+  /** A new keepalive stream (or a failed one): answers to the old stream's requests will not come. */
+  reset(): void {
+    this.sentMs.length = 0;
+  }
+
+  lost(): void {
+    this.sentMs.length = 0;
+    this.untilMs = 0;
+  }
+
+  /**
+   * The process did not run for `gapMs` (a pause, a stall). From half a TTL on, nothing proved
+   * before counts any more, and no answer read from now on is paired with a request sent before:
+   * only keepalives sent after waking can prove the lease again.
+   */
+  stalled(gapMs: number): void {
+    if (gapMs >= this.ttlMs / 2) this.lost();
+  }
+}
 
 export class Coordinator {
   private readonly client: Etcd3;
@@ -58,15 +107,16 @@ export class Coordinator {
   private readonly electionPrefix: string;
   private campaign_: Campaign | null = null;
   private lease: Lease | null = null;
-  private keepaliveFiredMs = 0;
-  /** performance.now() until which our lease is certainly still alive (0: not leading). */
-  private validUntilMs = 0;
+  /** Until when our lease is certainly still alive (untilMs 0: not leading). */
+  private validity: LeaseValidity;
+  private loopCheck: NodeJS.Timeout | null = null;
   private readonly stateKey: string;
   private readonly epochPrefix: string;
   private closed = false;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.client = new Etcd3({ hosts: [...o.hosts], dialTimeout: 2000 });
+    this.validity = new LeaseValidity(o.leaseTtlS * 1000);
     this.election = this.client.election(`lockstep/${o.cluster}/leader`, o.leaseTtlS);
     this.electionPrefix = `election/lockstep/${o.cluster}/leader/`;
     this.stateKey = `lockstep/${o.cluster}/state`;
@@ -141,8 +191,21 @@ export class Coordinator {
     const lease = (c as unknown as { lease?: Lease }).lease;
     if (lease === undefined || typeof lease.on !== "function") throw new Error("etcd3: Campaign has no lease (library changed?)");
     this.lease = lease;
-    lease.on("keepaliveFired", () => { if (this.campaign_ === c) this.keepaliveFiredMs = performance.now(); });
-    lease.on("keepaliveSucceeded", () => { if (this.campaign_ === c) this.validUntilMs = this.keepaliveFiredMs + this.o.leaseTtlS * 1000; });
+    const validity = new LeaseValidity(this.o.leaseTtlS * 1000);
+    this.validity = validity;
+    lease.on("keepaliveEstablished", () => validity.reset());
+    lease.on("keepaliveFailed", () => validity.reset());
+    lease.on("keepaliveFired", () => validity.sent(performance.now()));
+    lease.on("keepaliveSucceeded", () => validity.answered());
+    // A pause shows as a late timer: forget what was proved before it (see LeaseValidity.stalled).
+    if (this.loopCheck !== null) clearInterval(this.loopCheck);
+    let lastLoopMs = performance.now();
+    this.loopCheck = setInterval(() => {
+      const now = performance.now();
+      validity.stalled(now - lastLoopMs - LOOP_CHECK_MS);
+      lastLoopMs = now;
+    }, LOOP_CHECK_MS);
+    this.loopCheck.unref();
     // etcd3 goes on waiting for election after the lease is lost, and may then announce
     // 'elected' for a key that no longer exists: only the current, live campaign counts.
     let lost = false;
@@ -153,20 +216,22 @@ export class Coordinator {
       void c.resign().catch(() => undefined);
       if (this.campaign_ !== c) return;
       this.campaign_ = null;
-      this.validUntilMs = 0;
+      validity.lost();
       if (!this.closed) onLost(err.message);
     });
   }
 
   /** Whether our lease is still certainly alive (false when not campaigning or lost). */
   get leading(): boolean {
-    return this.campaign_ !== null && performance.now() < this.validUntilMs;
+    return this.campaign_ !== null && performance.now() < this.validity.untilMs;
   }
 
   async resign(): Promise<void> {
     const c = this.campaign_;
     this.campaign_ = null;
-    this.validUntilMs = 0;
+    if (this.loopCheck !== null) clearInterval(this.loopCheck);
+    this.loopCheck = null;
+    this.validity.lost();
     if (c !== null) await c.resign().catch(() => undefined);
   }
 
