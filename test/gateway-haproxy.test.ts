@@ -8,7 +8,7 @@
  * runs moves an instrument, and the gateways route it to its new shard. Needs haproxy and etcd
  * (.ci/run installs both); skipped with a message where either is missing.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,16 +24,8 @@ import { ReportKind, type Report } from "../src/protocol/messages.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { ShardMapStore } from "../src/shard/store.js";
 import { TestCluster, until } from "./cluster-helpers.js";
-import { listening } from "./lockstep-cli.js";
+import { has, listening } from "./lockstep-cli.js";
 
-function has(cmd: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const HAVE_HAPROXY = has("haproxy");
 const HAVE_ETCD = !("missing" in findEtcd());
 if (!HAVE_HAPROXY || !HAVE_ETCD) console.warn(`gateway haproxy test skipped: ${[HAVE_HAPROXY ? "" : "haproxy", HAVE_ETCD ? "" : "etcd"].filter((x) => x !== "").join(" and ")} missing (.ci/run installs both from Debian's packages)`);

@@ -1,5 +1,5 @@
 /** Runs the built `lockstep` command as a user would: a real child process, bounded in time. */
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -45,5 +45,15 @@ export async function listening(port: number, timeoutMs = 10_000): Promise<void>
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Whether a command is on the PATH (tests that need haproxy or openssl skip, saying so, without it). */
+export function has(cmd: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -14,16 +14,8 @@ import { FeedClient, TradingClient } from "../src/client/index.js";
 import { freePort } from "../src/cluster/ports.js";
 import type { Report } from "../src/protocol/messages.js";
 import { TestCluster, until } from "./cluster-helpers.js";
-import { listening } from "./lockstep-cli.js";
+import { has, listening } from "./lockstep-cli.js";
 
-function has(cmd: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const HAVE = has("haproxy") && has("openssl");
 if (!HAVE) console.warn("TLS test skipped: haproxy and openssl are needed (.ci/run installs haproxy from Debian's packages)");
 
