@@ -7,7 +7,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../src/cluster/ports.js";
 import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lockstep-cli-"));
@@ -26,6 +28,28 @@ describe("lockstep command errors and demo", () => {
     const d = await lockstep("replay", "--format", "csv", join(dir, "x"));
     expect(d.code).toBe(2);
     for (const r of [a, b, c, d]) noStack(r.stderr);
+  });
+
+  it("a node whose port is taken says so in one line and exits 1, not as an internal error", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = taken.address() as { port: number };
+      const r = await lockstep("replica", "--id", "r1", "--data", join(dir, "taken"), "--port", String(port), "--sequencer", `ws://127.0.0.1:${await freePort()}`);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trim().split("\n"), r.stderr).toEqual([`lockstep: replica r1: cannot listen on 127.0.0.1:${port} (the port is in use, or the address is not this machine's)`]);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
+
+  it("freePort picks ports below the kernel's ephemeral range, where no outgoing connection's source port can take them", async () => {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    for (let i = 0; i < 20; i++) {
+      const p = await freePort();
+      expect(p).toBeGreaterThanOrEqual(20_000);
+      expect(p).toBeLessThan(low);
+    }
   });
 
   it("start --duration 3 --json runs a 3-replica cluster as processes, and every replica ends at the same seq and hash", async () => {

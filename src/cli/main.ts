@@ -5,6 +5,7 @@
  */
 import { USAGE, UserError } from "./args.js";
 import { ConfigError } from "../config/config.js";
+import { ListenError } from "../util/listen-error.js";
 
 type Run = (args: string[]) => Promise<number>;
 
@@ -81,7 +82,7 @@ function reportError(err: unknown): number {
     process.stderr.write(`lockstep: ${err.message}\n`);
     return err.exitCode;
   }
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof ListenError) {
     process.stderr.write(`lockstep: ${err.message}\n`);
     return 1;
   }

@@ -191,7 +191,7 @@ export function endOfDemo(summary: { readonly hashes_agree: boolean }, json: boo
 
 /** A node that died on its way up as one line (with its last log line); anything else as it is. */
 export function startFailure(err: unknown): unknown {
-  return err instanceof NodeStartError ? new UserError(`the cluster did not start: ${err.message}${err.lastLine === "" ? "" : `: ${err.lastLine}`}`) : err;
+  return err instanceof NodeStartError ? new UserError(`the cluster did not start: ${err.message}`) : err;
 }
 
 export interface DemoLogin { account: number; credentials?: { keyId: string; secret: string } }

@@ -15,10 +15,13 @@ const READY_TIMEOUT_MS = 20_000;
 /** Of a node's stderr, this much is kept in memory to say why it died before it was ready. */
 const STDERR_TAIL_BYTES = 4096;
 
-/** A node exited, or never said it was ready; `lastLine` is the end of what it wrote on stderr. */
+/**
+ * A node exited, or never said it was ready; `lastLine` is the end of what it wrote on stderr,
+ * and the message ends with it (where a node's log is gone, as in CI, it is all there is).
+ */
 export class NodeStartError extends Error {
   constructor(message: string, readonly lastLine: string) {
-    super(message);
+    super(lastLine === "" ? message : `${message}: ${lastLine}`);
   }
 }
 const STOP_TIMEOUT_MS = 10_000;

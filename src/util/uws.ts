@@ -1,11 +1,12 @@
 /** Small helpers around uWebSockets.js shared by every node. */
 import uWS from "uWebSockets.js";
+import { ListenError } from "./listen-error.js";
 
 /** Listens on host:port (0 = a free port); resolves with the listen token and the real port. */
 export function listen(app: uWS.TemplatedApp, host: string, port: number, what: string): Promise<{ token: uWS.us_listen_socket; port: number }> {
   return new Promise((resolve, reject) => {
     app.listen(host, port, (token) => {
-      if (!token) return reject(new Error(`${what}: cannot listen on ${host}:${port}`));
+      if (!token) return reject(new ListenError(what, host, port));
       resolve({ token, port: uWS.us_socket_local_port(token) });
     });
   });
