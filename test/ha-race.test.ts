@@ -18,6 +18,7 @@ import type { ClusterState, Coordinator } from "../src/sequencer/coordinator.js"
 import { Leadership, type HaHost } from "../src/sequencer/ha.js";
 import { Ring } from "../src/util/ring.js";
 import type { Publisher, RingRecord } from "../src/replication/publisher.js";
+import { NodeDisks } from "../src/tools/drill/faults.js";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -25,9 +26,8 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 const record = (seq: number, epoch: number): Buffer =>
   encodeRecord({ seq, epoch, tsUs: 1_000_000 + seq, cmd: { type: "cancel-all", account: 1 } });
 
-/** A journal holding seqs 1–10 of epoch 1. */
-function journalOfTen(): Journal {
-  const dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"));
+/** A journal holding seqs 1–10 of epoch 1 (in `dir`, or a new directory). */
+function journalOfTen(dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"))): Journal {
   dirs.push(dir);
   const journal = Journal.open({ dir, segmentBytesMax: 1 << 20, fsync: { mode: "none" }, retainSegmentsMax: 0 });
   for (let s = 1; s <= 10; s++) journal.append(s, record(s, 1));
@@ -137,6 +137,80 @@ describe("leadership: a leader change announced while being promoted", () => {
     } finally {
       leadership.stop();
       journal.close();
+    }
+  });
+});
+
+/** Records appended one by one until the filled disk refuses one (a page is 4 KiB). */
+const RECORDS_UNTIL_FULL_MAX = 5_000;
+
+describe("leadership: a standby whose journal cannot be written", () => {
+  // A standby elected while its disk was full led from records only in its memory (lead()
+  // commits the journal's end): it would send them to replicas, ack after them, and lose them
+  // if it crashed before the disk freed.
+  it("does not lead, elected or not, and campaigns again once its journal can write", async (ctx) => {
+    const root = mkdtempSync(join(tmpdir(), "lockstep-ha-race-disk-"));
+    dirs.push(root);
+    const dir = join(root, "journal");
+    const disks = NodeDisks.mount([dir], 256 * 1024);
+    try {
+      if (!disks.available) return ctx.skip(disks.why);
+      const journal = journalOfTen(dir);
+      let elected: (() => void) | null = null;
+      let campaigns = 0;
+      let resigns = 0;
+      let promotes = 0;
+      const state: ClusterState = { epoch: 1, leader: "old", startSeq: 1, isr: ["me"] };
+      const coordinator = {
+        leading: true,
+        async epochsAfter() { return []; },
+        async readState() { return { state, rev: "1" }; },
+        async observe() {},
+        campaign(_url: string, onElected: () => void) { campaigns++; elected = onElected; },
+        async promote(_prev: unknown, startSeq: number) { promotes++; return { epoch: 2, leader: "me", startSeq, isr: [] }; },
+        async resign() { resigns++; },
+        async setIsr() { return true; }, async close() {},
+      } as unknown as Coordinator;
+      const host = standbyHost(journal);
+      const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
+      try {
+        await leadership.join();
+        expect(campaigns).toBe(1);
+        // The disk fills while records from the leader arrive: they stay in memory.
+        disks.fill(dir);
+        // (tmpfs gives whole pages: the segment's last page still takes a few records.)
+        for (let s = 11; s <= RECORDS_UNTIL_FULL_MAX && journal.stalled === null; s++) {
+          journal.append(s, record(s, 1));
+          journal.flush();
+        }
+        expect(journal.stalled, "the journal says it cannot write").not.toBeNull();
+        const held = journal.lastSeq;
+        expect(journal.lastWrittenSeq).toBeLessThan(held);
+        // Elected before the sequencer has told Leadership of the stall: it resigns, no promotion.
+        elected!();
+        await until(() => resigns === 1);
+        expect(host.role).toBe("standby");
+        expect(promotes).toBe(0);
+        // Told of the stall: out of the election, and it stays out (no campaign after RECAMPAIGN_MS).
+        leadership.onJournalStalled();
+        await until(() => resigns === 2);
+        await new Promise((r) => setTimeout(r, 700));
+        expect(campaigns, "campaigns while the journal cannot write").toBe(1);
+        // Space returns; the journal writes what it held, and the standby campaigns again.
+        disks.free(dir);
+        await until(() => journal.stalled === null && journal.lastWrittenSeq === held, 5_000);
+        leadership.onJournalWritable();
+        expect(campaigns).toBe(2);
+        elected!();
+        await until(() => host.role === "leader");
+        expect(promotes).toBe(1);
+        expect(host.epoch).toBe(2);
+      } finally {
+        leadership.stop();
+        journal.close();
+      }
+    } finally {
+      disks.unmount();
     }
   });
 });

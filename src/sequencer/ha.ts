@@ -123,14 +123,29 @@ export class Leadership {
     this.timer = setInterval(() => this.host.scheduleTick(), Math.max(ISR_CHECK_MS_MIN, Math.floor(this.ha.isrLagMsMax / ISR_CHECKS_PER_LAG)));
   }
 
-  /** A standby whose journal cannot be written stops taking records (they would pile up in memory)... */
+  /**
+   * A standby whose journal cannot be written stops taking records (they would pile up in
+   * memory) and leaves the election: elected, it would lead from records its disk does not hold,
+   * send them to replicas and ack after them, and lose them if it then crashed...
+   */
   onJournalStalled(): void {
     this.follower.stop();
+    if (this.host.role === "standby") void this.ha.coordinator.resign();
   }
 
-  /** ... and follows again from what it holds once it can. */
+  /** ... and follows again from what it holds, and campaigns again, once it can. */
   onJournalWritable(): void {
-    if (this.host.role === "standby") this.followLeader();
+    if (this.host.role !== "standby") return;
+    this.followLeader();
+    this.campaign();
+  }
+
+  /** Why this node may not lead now, whatever etcd says (null: nothing against it). */
+  private unfitToLead(): string | null {
+    const j = this.host.journal;
+    if (j.stalled !== null) return `its journal cannot be written (${j.stalled})`;
+    if (j.lastWrittenSeq < j.lastSeq) return `records ${j.lastWrittenSeq + 1}..${j.lastSeq} are not on its disk yet`;
+    return null;
   }
 
   /** A standby tells the leader how far its journal is durable. */
@@ -174,7 +189,7 @@ export class Leadership {
   }
 
   private recampaignLater(): void {
-    setTimeout(() => { if (this.host.role === "standby") this.campaign(); }, RECAMPAIGN_MS);
+    setTimeout(() => { if (this.host.role === "standby" && this.host.journal.stalled === null) this.campaign(); }, RECAMPAIGN_MS);
   }
 
   private async onElected(): Promise<void> {
@@ -192,6 +207,11 @@ export class Leadership {
     // Take nothing more from the old leader from here on.
     this.follower.stop();
     j.flush();
+    const unfit = this.unfitToLead();
+    if (unfit !== null) {
+      this.host.log.warn({ lastSeq: j.lastSeq, written: j.lastWrittenSeq }, `elected, but ${unfit}: resigning until it can write`);
+      return await this.stepBack();
+    }
     try {
       const prev = await this.ha.coordinator.readState();
       const next = mayLead(prev.state, this.ha.id, j.lastSeq) ? await this.ha.coordinator.promote(prev, j.lastSeq + 1, lastLoggedEpoch(j)) : null;
@@ -215,6 +235,8 @@ export class Leadership {
   /** Not leading after all: resign, follow the leader again, campaign later. */
   private async stepBack(): Promise<void> {
     await this.ha.coordinator.resign();
+    // A stalled journal follows (and campaigns) again from onJournalWritable.
+    if (this.host.journal.stalled !== null) return;
     this.followLeader();
     this.recampaignLater();
   }
