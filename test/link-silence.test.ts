@@ -6,7 +6,9 @@
  * (2) the replica → sequencer direction blackholed: the sequencer cuts the silent follower
  * within its deadline, so it stops counting for `replicas:K` acks; (3) a replica's feed goes
  * silent under a client: the SDK notices within its deadline, moves to the next replica and
- * resumes its reports with none lost or repeated.
+ * resumes its reports with none lost or repeated; (4) the trade link goes silent, either way:
+ * the trading client drops it within its deadline, its pending request fails (outcome
+ * unknown), and a new login once healed trades at once.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { FeedClient, TradingClient } from "../src/client/index.js";
@@ -105,4 +107,30 @@ describe("silent links", () => {
     feed.close();
     await t.close();
   });
+
+  for (const dir of ["up", "down"] as const) {
+    it(`a trading client notices a trade link silent ${dir === "up" ? "towards" : "from"} the sequencer within its deadline, and trades again once healed`, async () => {
+      cluster = new TestCluster();
+      await cluster.start(1);
+      const url = await proxied(cluster, cluster.sequencer.port, "/trade");
+      const t = await TradingClient.connect(url, 1, 5_000, undefined, undefined, { silenceMsMax: SILENCE_MS });
+      expect((await t.submit({ instrument: 1, side: "buy", price: 100, quantity: 1 })).seq).toBe(1);
+      // A quiet but live sequencer answers pings: no false alarm over 3 deadlines.
+      await new Promise((r) => setTimeout(r, 3 * SILENCE_MS));
+      expect(t.silences).toBe(0);
+      proxy!.fault(dir === "up" ? { up: "blackhole" } : { down: "blackhole" });
+      const cutAt = performance.now();
+      const lost = t.submit({ instrument: 1, side: "sell", price: 101, quantity: 1 }).then(() => "acked", (e: Error) => e.message);
+      await t.closed;
+      expect(performance.now() - cutAt, "silence noticed within the deadline").toBeLessThan(DETECT_MS_MAX);
+      expect(t.silences).toBe(1);
+      expect(await lost).toMatch(/connection closed before the ACK/);
+      proxy!.fault({ up: "pass", down: "pass" });
+      const again = await TradingClient.connect(url, 1, 5_000);
+      const healedAt = performance.now();
+      expect((await again.submit({ instrument: 1, side: "buy", price: 99, quantity: 1 })).seq).toBeGreaterThan(1);
+      expect(performance.now() - healedAt).toBeLessThan(1_000);
+      await again.close();
+    });
+  }
 });

@@ -1,5 +1,5 @@
 /** Public surface of the client SDK. */
-export { LockstepError, TradingClient, type Credentials } from "./trading.js";
+export { LockstepError, TRADE_SILENCE_MS_MAX, TradingClient, type Credentials, type TradeLinkOptions } from "./trading.js";
 export { FeedClient, LocalBook, type FeedOptions } from "./feed.js";
 export { RestClient, RestError, type RestOptions, type BookResponse, type OrdersResponse, type RestOrder, type RestTrade, type TradesResponse } from "./rest.js";
 export { levelsToDecimal, orderFromDecimal, type DecimalOrderRequest } from "./decimal.js";

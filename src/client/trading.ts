@@ -9,6 +9,11 @@
  * resend the same request. The engine never creates a second order for one client order id;
  * the resend gets a REJECTED report (DUPLICATE_CLIENT_ORDER_ID) naming the original order and
  * where it stands. Cancel and modify take the order id or `{ clientOrderId }`.
+ *
+ * A sequencer that goes silent (a link that delivers nothing, without FIN or RST) is noticed
+ * here, not by TCP: the client pings every quarter of `silenceMsMax` (default 2 s) and drops
+ * the connection when it has heard nothing, not even a pong, for that long. Then `closed`
+ * resolves and pending requests fail as on any lost connection.
  */
 import { WebSocket, type ClientOptions } from "ws";
 import { LatencyRecorder } from "../metrics/latency.js";
@@ -39,6 +44,21 @@ export function proofFor(c: Credentials | undefined, account: number): object {
 
 interface Pending { resolve: (a: Ack) => void; reject: (e: Error) => void; sentMs: number }
 
+/** Default `silenceMsMax` of the trade link: the deadline the replication link and feeds use. */
+export const TRADE_SILENCE_MS_MAX = 2_000;
+/** Pings per silence deadline: a live sequencer answers several times before the deadline. */
+const PINGS_PER_SILENCE = 4;
+
+export interface TradeLinkOptions {
+  /**
+   * A sequencer that sends nothing (no frame, no pong) for this long is taken for gone and the
+   * connection dropped (`closed` resolves; pending requests fail, their outcome unknown): a link
+   * that delivers nothing, without FIN or RST, is noticed here rather than by TCP. Default
+   * TRADE_SILENCE_MS_MAX.
+   */
+  readonly silenceMsMax?: number;
+}
+
 export class TradingClient {
   private nextCid = 1;
   private readonly pending = new Map<number, Pending>();
@@ -54,20 +74,42 @@ export class TradingClient {
   readonly ackLatencyUs = new LatencyRecorder();
   /** Resolves once the connection has closed, for whatever reason (pending requests have failed by then). */
   readonly closed: Promise<void>;
+  /** The silence deadline (TradeLinkOptions); may be changed on a live connection. */
+  silenceMsMax: number;
+  /** Connections dropped because the sequencer went silent (0 or 1). */
+  silences = 0;
+  private heardAtMs = performance.now();
+  private readonly heartbeat: NodeJS.Timeout;
 
-  private constructor(private readonly ws: WebSocket, readonly account: number) {
-    ws.on("message", (data: Buffer) => this.onFrame(data));
+  private constructor(private readonly ws: WebSocket, readonly account: number, link: TradeLinkOptions) {
+    this.silenceMsMax = link.silenceMsMax ?? TRADE_SILENCE_MS_MAX;
+    ws.on("message", (data: Buffer) => {
+      this.heardAtMs = performance.now();
+      this.onFrame(data);
+    });
+    ws.on("pong", () => { this.heardAtMs = performance.now(); });
+    this.heartbeat = setInterval(() => this.checkSilence(), Math.max(1, Math.floor(this.silenceMsMax / PINGS_PER_SILENCE)));
     this.closed = new Promise((resolve) => ws.on("close", () => {
+      clearInterval(this.heartbeat);
       this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced"));
       resolve();
     }));
   }
 
+  /** Pings, or drops the connection (terminate: no closing handshake over a dead link) once it has been silent too long. */
+  private checkSilence(): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (performance.now() - this.heardAtMs <= this.silenceMsMax) return this.ws.ping();
+    this.silences++;
+    this.ws.terminate();
+  }
+
   /**
    * `credentials`: the API key and secret, when the sequencer requires authentication.
    * `socket`: options for the WebSocket (e.g. `{ ca }` to trust a TLS proxy's certificate for wss:// URLs).
+   * `link`: the silence deadline of the connection once logged in.
    */
-  static connect(url: string, account: number, timeoutMs = 10_000, credentials?: Credentials, socket?: ClientOptions): Promise<TradingClient> {
+  static connect(url: string, account: number, timeoutMs = 10_000, credentials?: Credentials, socket?: ClientOptions, link: TradeLinkOptions = {}): Promise<TradingClient> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { ...socket, perMessageDeflate: false });
       ws.binaryType = "nodebuffer";
@@ -81,7 +123,7 @@ export class TradingClient {
           ws.terminate();
           return reject(new LockstepError(m?.t === MsgType.REJECT ? m.code : 0, m?.t === MsgType.REJECT ? m.msg : "unexpected reply to HELLO"));
         }
-        const c = new TradingClient(ws, account);
+        const c = new TradingClient(ws, account, link);
         c.epoch = m.ep;
         c.lastSeq = m.seq;
         resolve(c);
@@ -93,11 +135,11 @@ export class TradingClient {
    * With standby sequencers: tries each node's /trade URL in turn and returns the first login
    * that succeeds (standbys refuse with NOT_LEADER). Throws the last refusal if none leads.
    */
-  static async connectAny(urls: readonly string[], account: number, timeoutMs = 10_000, credentials?: Credentials, socket?: ClientOptions): Promise<TradingClient> {
+  static async connectAny(urls: readonly string[], account: number, timeoutMs = 10_000, credentials?: Credentials, socket?: ClientOptions, link: TradeLinkOptions = {}): Promise<TradingClient> {
     let last: unknown = new Error("no sequencer URL given");
     for (const url of urls) {
       try {
-        return await TradingClient.connect(url, account, timeoutMs, credentials, socket);
+        return await TradingClient.connect(url, account, timeoutMs, credentials, socket, link);
       } catch (err) {
         last = err;
       }

@@ -6,13 +6,14 @@
  *             do not wait), up to PENDING_MAX unanswered per connection
  *   deadline  a request unanswered for `opTimeoutMs` is marked timed out and its connection is
  *             taken for dead and dropped (terminate, no handshake); every other request then
- *             pending on it ends "unknown"; the client reconnects to whichever node leads
+ *             pending on it ends "unknown"; the client reconnects to whichever node leads.
+ *             A connection that hears nothing for the SDK's silence deadline is dropped too.
  *   feeds     one feed client per account reads its execution reports from the replicas
  *             (SDK failover across them), each report kept with its arrival time
  * While no connection is up, due operations are not sent and only counted (`unsent`).
  */
 import { FeedClient } from "../../client/feed.js";
-import { LockstepError, TradingClient } from "../../client/trading.js";
+import { LockstepError, TRADE_SILENCE_MS_MAX, TradingClient } from "../../client/trading.js";
 import type { Ack } from "../../protocol/messages.js";
 import { Rng } from "../../util/rng.js";
 import type { Op, ReportSeen } from "./history.js";
@@ -67,12 +68,28 @@ export class OpenLoad {
   private timers: NodeJS.Timeout[] = [];
   private startedMs = 0;
   private stopping = false;
-  /** The request deadline; a scenario may lengthen it (to keep connections to a paused node). */
-  opTimeoutMs: number;
+  private opTimeoutMs_: number;
 
   constructor(private readonly o: OpenLoadOptions) {
     this.accounts = o.accounts.map((a, i) => new Account(a, new Rng(o.seed * 7919 + i)));
-    this.opTimeoutMs = o.opTimeoutMs;
+    this.opTimeoutMs_ = o.opTimeoutMs;
+  }
+
+  /** The request deadline. */
+  get opTimeoutMs(): number {
+    return this.opTimeoutMs_;
+  }
+  /**
+   * A scenario may lengthen it, to keep connections to a paused node: the connections' silence
+   * deadline follows (the SDK's own, TRADE_SILENCE_MS_MAX, at the options' deadline or less).
+   */
+  set opTimeoutMs(ms: number) {
+    this.opTimeoutMs_ = ms;
+    for (const a of this.accounts) if (a.client !== null) a.client.silenceMsMax = this.silenceMsMax();
+  }
+
+  private silenceMsMax(): number {
+    return this.opTimeoutMs_ > this.o.opTimeoutMs ? this.opTimeoutMs_ : TRADE_SILENCE_MS_MAX;
   }
 
   async start(): Promise<void> {
@@ -110,7 +127,7 @@ export class OpenLoad {
     const attempt = async (): Promise<void> => {
       for (const [i, url] of this.o.tradeUrls.entries()) {
         try {
-          const c = await TradingClient.connect(url, a.acct, CONNECT_TIMEOUT_MS);
+          const c = await TradingClient.connect(url, a.acct, CONNECT_TIMEOUT_MS, undefined, undefined, { silenceMsMax: this.silenceMsMax() });
           if (this.stopping) return void c.terminate();
           this.attach(a, c, i);
           return;
