@@ -54,8 +54,15 @@ export const KEEPALIVES_UNANSWERED_MAX = 64;
 const LOOP_CHECK_MS = 50;
 
 /**
+ * How much faster etcd's clock may run than ours while a lease is measured, parts per million:
+ * a proof counts for TTL × (1 − this) of our monotonic clock. Crystal clocks stay within
+ * ±100 ppm and NTP slews at most 500 ppm; 1,000 covers both on each side.
+ */
+export const LEASE_CLOCK_DRIFT_PPM_MAX = 1_000;
+
+/**
  * How long our lease is certainly alive, from the keepalives: an answer proves the lease alive
- * for a TTL from when its request was sent, not from when the answer is read. Answers on the
+ * for a TTL, less the drift margin, from when its request was sent, not from when the answer is read. Answers on the
  * keepalive stream come in the order of the requests, so each is paired with the oldest request
  * not yet answered. (Pairing it with the latest request instead is wrong after a pause: the
  * timer sends a new keepalive as the process wakes, and an answer that arrived during the
@@ -65,8 +72,12 @@ export class LeaseValidity {
   private readonly sentMs: number[] = [];
   /** performance.now() until which the lease is certainly alive (0: never renewed). */
   untilMs = 0;
+  /** How long after its request's sending an answered keepalive proves the lease: the TTL less the drift margin. */
+  readonly provenMs: number;
 
-  constructor(private readonly ttlMs: number) {}
+  constructor(private readonly ttlMs: number) {
+    this.provenMs = ttlMs - Math.ceil((ttlMs * LEASE_CLOCK_DRIFT_PPM_MAX) / 1_000_000);
+  }
 
   sent(nowMs: number): void {
     // Past the limit a request is not remembered: its answer is paired with an older one (earlier, so safe).
@@ -75,7 +86,7 @@ export class LeaseValidity {
 
   answered(): void {
     const at = this.sentMs.shift();
-    if (at !== undefined) this.untilMs = Math.max(this.untilMs, at + this.ttlMs);
+    if (at !== undefined) this.untilMs = Math.max(this.untilMs, at + this.provenMs);
   }
 
   /** A new keepalive stream (or a failed one): answers to the old stream's requests will not come. */
