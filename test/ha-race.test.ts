@@ -215,6 +215,65 @@ describe("leadership: a standby whose journal cannot be written", () => {
   });
 });
 
+describe("leadership: the disk fills while etcd promotes the standby", () => {
+  it("it does not lead the epoch it was given, and leads once its journal can write", async (ctx) => {
+    const root = mkdtempSync(join(tmpdir(), "lockstep-ha-race-disk-"));
+    dirs.push(root);
+    const dir = join(root, "journal");
+    const disks = NodeDisks.mount([dir], 256 * 1024);
+    try {
+      if (!disks.available) return ctx.skip(disks.why);
+      const journal = journalOfTen(dir);
+      let elected: (() => void) | null = null;
+      let promotes = 0;
+      let resigns = 0;
+      let held = 0;
+      const state: ClusterState = { epoch: 1, leader: "old", startSeq: 1, isr: ["me"] };
+      const coordinator = {
+        leading: true,
+        async epochsAfter() { return []; },
+        async readState() { return { state, rev: "1" }; },
+        async observe() {},
+        campaign(_url: string, onElected: () => void) { elected = onElected; },
+        async promote(_prev: unknown, startSeq: number) {
+          // While etcd answers, the disk fills and records from the old leader are still being written.
+          if (++promotes === 1) {
+            disks.fill(dir);
+            for (let s = 11; s <= RECORDS_UNTIL_FULL_MAX && journal.stalled === null; s++) {
+              journal.append(s, record(s, 1));
+              journal.flush();
+            }
+            held = journal.lastSeq;
+          }
+          return { epoch: 1 + promotes, leader: "me", startSeq, isr: [] };
+        },
+        async resign() { resigns++; },
+        async setIsr() { return true; }, async close() {},
+      } as unknown as Coordinator;
+      const host = standbyHost(journal);
+      const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
+      try {
+        await leadership.join();
+        elected!();
+        await until(() => resigns === 1);
+        expect(journal.stalled, "the journal says it cannot write").not.toBeNull();
+        expect(host.role, "promoted in etcd, but not leading with records off its disk").toBe("standby");
+        disks.free(dir);
+        await until(() => journal.stalled === null && journal.lastWrittenSeq === held, 5_000);
+        leadership.onJournalWritable();
+        elected!();
+        await until(() => host.role === "leader");
+        expect(host.epoch).toBe(3);
+      } finally {
+        leadership.stop();
+        journal.close();
+      }
+    } finally {
+      disks.unmount();
+    }
+  });
+});
+
 async function until(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {

@@ -220,6 +220,13 @@ export class Leadership {
         this.ineligibleAt = prev.rev;
         return await this.stepBack();
       }
+      // The disk may have filled while etcd answered: then not leading (the new epoch names us,
+      // so once we can write we may lead it, as its last leader with its log).
+      const late = this.unfitToLead();
+      if (late !== null) {
+        this.host.log.warn({ epoch: next.epoch, lastSeq: j.lastSeq, written: j.lastWrittenSeq }, `promoted, but ${late}: not leading; resigning until it can write`);
+        return await this.stepBack();
+      }
       this.clusterState = next;
       this.isr = new Set();
       this.host.lead(next.epoch);
