@@ -33,6 +33,11 @@ FEED_FRAME_BYTES_MAX = 16 * 1024 * 1024
 CONNECT_TIMEOUT_S = 5.0
 LOGIN_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 1.0
+# A link can stop delivering without closing (no FIN, no RST): a ping every quarter of this, and
+# a connection whose ping gets no pong within it is dropped (websockets then waits up to twice
+# CLOSE_TIMEOUT_S on a close nobody answers: 4.5 s in all; docs/protocol.md, "Connections").
+SILENCE_S = 2.0
+PING_INTERVAL_S = SILENCE_S / 4
 # Rounds over every URL without one working subscription before the client gives up.
 CONNECT_ROUNDS_MAX = 3
 # Pause before a round over the URLs again (not between URLs: the next replica is tried at once).
@@ -192,7 +197,8 @@ class FeedClient:
         opened = loop.time()
         frames = 0
         self._ws = ws = await websockets.connect(  # type: ignore[attr-defined]
-            url, compression=None, max_size=FEED_FRAME_BYTES_MAX, open_timeout=CONNECT_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S
+            url, compression=None, max_size=FEED_FRAME_BYTES_MAX, open_timeout=CONNECT_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S,
+            ping_interval=PING_INTERVAL_S, ping_timeout=SILENCE_S,
         )
         self.url = url
         try:

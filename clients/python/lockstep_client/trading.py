@@ -28,6 +28,11 @@ CONNECT_TIMEOUT_S = 5.0
 # The sequencer closes a connection that has not logged in within 3 s by default.
 LOGIN_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 1.0
+# A link can stop delivering without closing (no FIN, no RST): a ping every quarter of this, and
+# a connection whose ping gets no pong within it is dropped (websockets then waits up to twice
+# CLOSE_TIMEOUT_S on a close nobody answers: 4.5 s in all; docs/protocol.md, "Connections").
+SILENCE_S = 2.0
+PING_INTERVAL_S = SILENCE_S / 4
 # cids are ours to choose; they count up from 1 per connection (0 is a REJECT's "no cid").
 CID_FIRST = 1
 
@@ -55,7 +60,8 @@ class TradingClient:
         """Opens /trade and logs in as `account` (with an HMAC proof when given credentials)."""
         codec.wire_int("account", account, 1)
         ws = await websockets.connect(  # type: ignore[attr-defined]
-            url, compression=None, max_size=TRADE_FRAME_BYTES_MAX, open_timeout=CONNECT_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S
+            url, compression=None, max_size=TRADE_FRAME_BYTES_MAX, open_timeout=CONNECT_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S,
+            ping_interval=PING_INTERVAL_S, ping_timeout=SILENCE_S,
         )
         try:
             await ws.send(encode(MsgType.HELLO, {"acct": account, **login_fields(credentials, account)}))
