@@ -7,7 +7,7 @@ import { defineConfig } from "vitest/config";
 const IN_PROCESS = [
   "bench", "client-codec", "docs", "engine.client-ids", "engine.differential", "engine.move", "engine.property", "engine",
   "gateway-ids", "golden", "history", "id-map", "journal", "latency", "lease-validity", "protocol", "reference", "reports.property",
-  "ring", "shard-rendezvous",
+  "report-ring", "ring", "shard-rendezvous",
 ].map((f) => `test/${f}.test.ts`);
 
 const shared = {

@@ -34,6 +34,7 @@ import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { SystemClock } from "../clock/clock.js";
 import { SkewEstimator, type SkewEstimate } from "../clock/skew.js";
 import { PromText } from "../metrics/prometheus.js";
+import { ReportRing } from "./report-ring.js";
 import { CommandOutputs, type ReportOut, type TradeOut } from "./outputs.js";
 import { serveRest } from "./rest.js";
 import { ReplicaLatency, type Halt, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
@@ -53,7 +54,6 @@ const bookTopic = (inst: number): string => `book/${inst}`;
  */
 interface MarketOut { seq: number; readonly trades: TradeOut[]; readonly levels: [Map<number, number>, Map<number, number>] }
 /** One report of the resume ring: its frame once encoded. */
-interface RingedReport { readonly seq: number; readonly rep: ReportOut; frame: Buffer | undefined }
 const reportFrame = (seq: number, rep: ReportOut): Buffer => packSequenced(PROTOCOL_VERSION, MsgType.REPORT, seq, rep);
 /** Feed clients send small requests (HELLO, SUB_BOOK, SUB_REPORTS, INSTRUMENTS); uWS closes a connection sending larger frames. */
 const FEED_FRAME_BYTES_MAX = 4096;
@@ -97,7 +97,7 @@ export class Replica {
    * its account is connected, or later when one resumes from it: a replica nobody reads reports
    * from (most of a group's replicas) never encodes them.
    */
-  private readonly reportRing: Ring<RingedReport>;
+  private readonly reportRing: ReportRing;
   private port_ = 0;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
   /** Engine rejects by reason code, and refused feed frames by wire reason code. */
@@ -124,7 +124,7 @@ export class Replica {
     this.engine = new Engine(o.instruments, this.out, o.engine);
     this.upstreamUrls = typeof o.sequencerUrl === "string" ? [o.sequencerUrl] : o.sequencerUrl;
     if (this.upstreamUrls.length === 0) throw new Error("replica: no sequencer URL");
-    this.reportRing = new Ring(o.reportRingMax);
+    this.reportRing = new ReportRing(o.reportRingMax);
     this.refs = [...o.instruments].sort((a, b) => a.id - b.id).map(instrumentRef);
     this.instrumentsFrame = Buffer.from(encode({ v: PROTOCOL_VERSION, t: MsgType.INSTRUMENTS, insts: this.refs }));
     for (const i of o.instruments) this.recentTrades.set(i.id, new Ring(o.tradesRecentMax ?? TRADES_RECENT_MAX_DEFAULT));
@@ -328,11 +328,11 @@ export class Replica {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
       const subs = this.reportSubs.get(rep.acct);
       if (subs === undefined) {
-        this.reportRing.push({ seq, rep, frame: undefined });
+        this.reportRing.push(seq, rep, undefined);
         continue;
       }
       const frame = reportFrame(seq, rep);
-      this.reportRing.push({ seq, rep, frame });
+      this.reportRing.push(seq, rep, frame);
       for (const ws of subs) {
         const queued = this.feedOut.get(ws);
         if (queued === undefined) this.feedOut.set(ws, [frame]);
@@ -469,14 +469,14 @@ export class Replica {
       return;
     }
     if (this.o.auth !== undefined && d.loggedIn !== m.acct) return this.feedError(ws, WireReason.NOT_AUTHENTICATED, `log in as account ${m.acct} (HELLO) to read its reports`);
-    const oldest = this.reportRing.at(0)?.seq ?? this.applied + 1;
+    const oldest = this.reportRing.oldestSeq ?? this.applied + 1;
     if (m.from > 0 && m.from < oldest && this.applied >= oldest) return this.feedError(ws, WireReason.OUT_OF_RANGE, `reports before seq ${oldest} are no longer kept here`);
     this.unsubscribeReports(ws);
     d.acct = m.acct;
     let subs = this.reportSubs.get(m.acct);
     if (subs === undefined) this.reportSubs.set(m.acct, (subs = new Set()));
     subs.add(ws);
-    for (const r of this.reportRing) if (r.rep.acct === m.acct && r.seq >= m.from) this.sendFeed(ws, (r.frame ??= reportFrame(r.seq, r.rep)));
+    this.reportRing.forEachFrame(m.acct, m.from, reportFrame, (frame) => this.sendFeed(ws, frame));
   }
 
   metrics(): string {
