@@ -144,133 +144,124 @@ describe("leadership: a leader change announced while being promoted", () => {
 /** Records appended one by one until the filled disk refuses one (a page is 4 KiB). */
 const RECORDS_UNTIL_FULL_MAX = 5_000;
 
+/** A standby on a small real tmpfs, with a scripted coordinator that counts what it is asked. */
+interface FullDiskStandby {
+  readonly journal: Journal;
+  readonly host: ReturnType<typeof standbyHost>;
+  readonly leadership: Leadership;
+  readonly calls: { campaigns: number; resigns: number; promotes: number };
+  /** The last campaign's "elected". */
+  elect(): void;
+  /** Fills the disk and appends records until the journal stalls; returns the last seq held. */
+  fillWhileAppending(): number;
+  free(): void;
+}
+
+/**
+ * Runs `body` with such a standby (joined), or skips where tmpfs cannot be mounted.
+ * `onPromote` runs inside the coordinator's promote, before it answers.
+ */
+async function withFullDiskStandby(ctx: { skip: (why: string) => void }, body: (s: FullDiskStandby) => Promise<void>, onPromote: (s: FullDiskStandby, n: number) => void = () => undefined): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "lockstep-ha-race-disk-"));
+  dirs.push(root);
+  const dir = join(root, "journal");
+  const disks = NodeDisks.mount([dir], 256 * 1024);
+  try {
+    if (!disks.available) return ctx.skip(disks.why);
+    const journal = journalOfTen(dir);
+    const calls = { campaigns: 0, resigns: 0, promotes: 0 };
+    let elected: (() => void) | null = null;
+    const state: ClusterState = { epoch: 1, leader: "old", startSeq: 1, isr: ["me"] };
+    const coordinator = {
+      leading: true,
+      async epochsAfter() { return []; },
+      async readState() { return { state, rev: "1" }; },
+      async observe() {},
+      campaign(_url: string, onElected: () => void) { calls.campaigns++; elected = onElected; },
+      async promote(_prev: unknown, startSeq: number) {
+        onPromote(s, ++calls.promotes);
+        return { epoch: 1 + calls.promotes, leader: "me", startSeq, isr: [] };
+      },
+      async resign() { calls.resigns++; },
+      async setIsr() { return true; }, async close() {},
+    } as unknown as Coordinator;
+    const host = standbyHost(journal);
+    const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
+    const s: FullDiskStandby = {
+      journal, host, leadership, calls,
+      elect: () => elected!(),
+      fillWhileAppending: () => {
+        disks.fill(dir);
+        // (tmpfs gives whole pages: the segment's last page still takes a few records.)
+        for (let seq = journal.lastSeq + 1; seq <= RECORDS_UNTIL_FULL_MAX && journal.stalled === null; seq++) {
+          journal.append(seq, record(seq, 1));
+          journal.flush();
+        }
+        return journal.lastSeq;
+      },
+      free: () => disks.free(dir),
+    };
+    try {
+      await leadership.join();
+      await body(s);
+    } finally {
+      leadership.stop();
+      journal.close();
+    }
+  } finally {
+    disks.unmount();
+  }
+}
+
 describe("leadership: a standby whose journal cannot be written", () => {
   // A standby elected while its disk was full led from records only in its memory (lead()
   // commits the journal's end): it would send them to replicas, ack after them, and lose them
   // if it crashed before the disk freed.
-  it("does not lead, elected or not, and campaigns again once its journal can write", async (ctx) => {
-    const root = mkdtempSync(join(tmpdir(), "lockstep-ha-race-disk-"));
-    dirs.push(root);
-    const dir = join(root, "journal");
-    const disks = NodeDisks.mount([dir], 256 * 1024);
-    try {
-      if (!disks.available) return ctx.skip(disks.why);
-      const journal = journalOfTen(dir);
-      let elected: (() => void) | null = null;
-      let campaigns = 0;
-      let resigns = 0;
-      let promotes = 0;
-      const state: ClusterState = { epoch: 1, leader: "old", startSeq: 1, isr: ["me"] };
-      const coordinator = {
-        leading: true,
-        async epochsAfter() { return []; },
-        async readState() { return { state, rev: "1" }; },
-        async observe() {},
-        campaign(_url: string, onElected: () => void) { campaigns++; elected = onElected; },
-        async promote(_prev: unknown, startSeq: number) { promotes++; return { epoch: 2, leader: "me", startSeq, isr: [] }; },
-        async resign() { resigns++; },
-        async setIsr() { return true; }, async close() {},
-      } as unknown as Coordinator;
-      const host = standbyHost(journal);
-      const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
-      try {
-        await leadership.join();
-        expect(campaigns).toBe(1);
-        // The disk fills while records from the leader arrive: they stay in memory.
-        disks.fill(dir);
-        // (tmpfs gives whole pages: the segment's last page still takes a few records.)
-        for (let s = 11; s <= RECORDS_UNTIL_FULL_MAX && journal.stalled === null; s++) {
-          journal.append(s, record(s, 1));
-          journal.flush();
-        }
-        expect(journal.stalled, "the journal says it cannot write").not.toBeNull();
-        const held = journal.lastSeq;
-        expect(journal.lastWrittenSeq).toBeLessThan(held);
-        // Elected before the sequencer has told Leadership of the stall: it resigns, no promotion.
-        elected!();
-        await until(() => resigns === 1);
-        expect(host.role).toBe("standby");
-        expect(promotes).toBe(0);
-        // Told of the stall: out of the election, and it stays out (no campaign after RECAMPAIGN_MS).
-        leadership.onJournalStalled();
-        await until(() => resigns === 2);
-        await new Promise((r) => setTimeout(r, 700));
-        expect(campaigns, "campaigns while the journal cannot write").toBe(1);
-        // Space returns; the journal writes what it held, and the standby campaigns again.
-        disks.free(dir);
-        await until(() => journal.stalled === null && journal.lastWrittenSeq === held, 5_000);
-        leadership.onJournalWritable();
-        expect(campaigns).toBe(2);
-        elected!();
-        await until(() => host.role === "leader");
-        expect(promotes).toBe(1);
-        expect(host.epoch).toBe(2);
-      } finally {
-        leadership.stop();
-        journal.close();
-      }
-    } finally {
-      disks.unmount();
-    }
-  });
+  it("does not lead, elected or not, and campaigns again once its journal can write", (ctx) => withFullDiskStandby(ctx, async ({ journal, host, leadership, calls, elect, fillWhileAppending, free }) => {
+    expect(calls.campaigns).toBe(1);
+    // The disk fills while records from the leader arrive: they stay in memory.
+    const held = fillWhileAppending();
+    expect(journal.stalled, "the journal says it cannot write").not.toBeNull();
+    expect(journal.lastWrittenSeq).toBeLessThan(held);
+    // Elected before the sequencer has told Leadership of the stall: it resigns, no promotion.
+    elect();
+    await until(() => calls.resigns === 1);
+    expect(host.role).toBe("standby");
+    expect(calls.promotes).toBe(0);
+    // Told of the stall: out of the election, and it stays out (no campaign after RECAMPAIGN_MS).
+    leadership.onJournalStalled();
+    await until(() => calls.resigns === 2);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(calls.campaigns, "campaigns while the journal cannot write").toBe(1);
+    // Space returns; the journal writes what it held, and the standby campaigns again.
+    free();
+    await until(() => journal.stalled === null && journal.lastWrittenSeq === held, 5_000);
+    leadership.onJournalWritable();
+    expect(calls.campaigns).toBe(2);
+    elect();
+    await until(() => host.role === "leader");
+    expect(calls.promotes).toBe(1);
+    expect(host.epoch).toBe(2);
+  }));
 });
 
 describe("leadership: the disk fills while etcd promotes the standby", () => {
-  it("it does not lead the epoch it was given, and leads once its journal can write", async (ctx) => {
-    const root = mkdtempSync(join(tmpdir(), "lockstep-ha-race-disk-"));
-    dirs.push(root);
-    const dir = join(root, "journal");
-    const disks = NodeDisks.mount([dir], 256 * 1024);
-    try {
-      if (!disks.available) return ctx.skip(disks.why);
-      const journal = journalOfTen(dir);
-      let elected: (() => void) | null = null;
-      let promotes = 0;
-      let resigns = 0;
-      let held = 0;
-      const state: ClusterState = { epoch: 1, leader: "old", startSeq: 1, isr: ["me"] };
-      const coordinator = {
-        leading: true,
-        async epochsAfter() { return []; },
-        async readState() { return { state, rev: "1" }; },
-        async observe() {},
-        campaign(_url: string, onElected: () => void) { elected = onElected; },
-        async promote(_prev: unknown, startSeq: number) {
-          // While etcd answers, the disk fills and records from the old leader are still being written.
-          if (++promotes === 1) {
-            disks.fill(dir);
-            for (let s = 11; s <= RECORDS_UNTIL_FULL_MAX && journal.stalled === null; s++) {
-              journal.append(s, record(s, 1));
-              journal.flush();
-            }
-            held = journal.lastSeq;
-          }
-          return { epoch: 1 + promotes, leader: "me", startSeq, isr: [] };
-        },
-        async resign() { resigns++; },
-        async setIsr() { return true; }, async close() {},
-      } as unknown as Coordinator;
-      const host = standbyHost(journal);
-      const leadership = new Leadership({ coordinator, id: "me", isrLagMsMax: 500, onFenced: () => undefined }, host);
-      try {
-        await leadership.join();
-        elected!();
-        await until(() => resigns === 1);
-        expect(journal.stalled, "the journal says it cannot write").not.toBeNull();
-        expect(host.role, "promoted in etcd, but not leading with records off its disk").toBe("standby");
-        disks.free(dir);
-        await until(() => journal.stalled === null && journal.lastWrittenSeq === held, 5_000);
-        leadership.onJournalWritable();
-        elected!();
-        await until(() => host.role === "leader");
-        expect(host.epoch).toBe(3);
-      } finally {
-        leadership.stop();
-        journal.close();
-      }
-    } finally {
-      disks.unmount();
-    }
+  it("it does not lead the epoch it was given, and leads once its journal can write", (ctx) => {
+    let held = 0;
+    // While etcd answers the first promotion, the disk fills with records from the old leader still being written.
+    const onPromote = (s: FullDiskStandby, n: number): void => { if (n === 1) held = s.fillWhileAppending(); };
+    return withFullDiskStandby(ctx, async ({ journal, host, leadership, calls, elect, free }) => {
+      elect();
+      await until(() => calls.resigns === 1);
+      expect(journal.stalled, "the journal says it cannot write").not.toBeNull();
+      expect(host.role, "promoted in etcd, but not leading with records off its disk").toBe("standby");
+      free();
+      await until(() => journal.stalled === null && journal.lastWrittenSeq === held, 5_000);
+      leadership.onJournalWritable();
+      elect();
+      await until(() => host.role === "leader");
+      expect(host.epoch).toBe(3);
+    }, onPromote);
   });
 });
 
