@@ -111,7 +111,13 @@ describe("lockstep command errors and demo", () => {
     const r2 = await lockstep("start", "--config", bad, "--duration", "1");
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('replicas.1.id: replica id "r1" is used twice');
-    for (const x of [r, r2]) noStack(x.stderr);
+    // A resume ring too large to allocate at start is refused before anything starts.
+    cfg.replicas[1].id = "r2";
+    writeFileSync(bad, JSON.stringify({ ...cfg, replicaDefaults: { ...cfg.replicaDefaults, reportRingMax: 5_000_001 } }));
+    const r3 = await lockstep("start", "--config", bad, "--duration", "1");
+    expect(r3.code).toBe(1);
+    expect(r3.stderr).toContain("replicaDefaults.reportRingMax");
+    for (const x of [r, r2, r3]) noStack(x.stderr);
   });
 
   it("an ha configuration is checked too, and a sequencer node must be named with --id", async () => {

@@ -23,6 +23,8 @@ export class ConfigError extends Error {
 }
 
 const posInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** The largest resume ring a replica may keep: it is allocated at start, about 170 bytes a report (850 MB here). */
+const REPORT_RING_MAX = 5_000_000;
 const port = z.number().int().min(0).max(65535);
 const clock = z.object({ offsetMs: z.number().min(-3_600_000).max(3_600_000).default(0), driftPpm: z.number().min(-1000).max(1000).default(0) }).strict().default({});
 
@@ -74,7 +76,7 @@ export const ConfigSchema = z.object({
     }).strict().optional(),
   }).strict(),
   replicaDefaults: z.object({
-    snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt, feedBufferBytesMax: posInt, tradesRecentMax: posInt.max(1_000_000).default(TRADES_RECENT_MAX_DEFAULT), probeIntervalMs: posInt.default(25), silenceMsMax: posInt.optional(),
+    snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt.max(REPORT_RING_MAX), feedBufferBytesMax: posInt, tradesRecentMax: posInt.max(1_000_000).default(TRADES_RECENT_MAX_DEFAULT), probeIntervalMs: posInt.default(25), silenceMsMax: posInt.optional(),
     loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
   }).strict(),
   replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional(), key: z.string().optional() }).strict()).min(1),
