@@ -9,15 +9,16 @@
  *
  *   npm run build && node dist/bench/move.js [--orders N] [--rate R] [--json]
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { TradingClient } from "../src/client/trading.js";
-import { PACKAGE_ROOT, spawnNode, stopNode, type NodeProcess } from "../src/cluster/launcher.js";
+import { stopNode } from "../src/cluster/launcher.js";
 import { startEtcd } from "../src/cluster/etcd.js";
 import { Mover } from "../src/shard/move.js";
 import { ShardMapStore } from "../src/shard/store.js";
+import { startMoveGroup, type MoveGroup } from "../src/tools/move-groups.js";
 
 const OPERATOR = 9000;
 /** Seeding window: orders in flight at once. */
@@ -27,7 +28,7 @@ const BACKGROUND_MS_MAX = 120_000;
 /** Background orders in flight per stream. */
 const BACKGROUND_IN_FLIGHT_MAX = 16;
 
-interface Group { id: string; seq: NodeProcess; replicas: NodeProcess[] }
+type Group = MoveGroup;
 
 const { values: v } = parseArgs({ options: { orders: { type: "string", default: "10000" }, rate: { type: "string", default: "1000" }, json: { type: "boolean" } } });
 const ordersWanted = Number(v.orders);
@@ -36,22 +37,6 @@ if (!Number.isSafeInteger(ordersWanted) || ordersWanted < 1 || ordersWanted > 20
 if (!Number.isSafeInteger(ratePerS) || ratePerS < 1 || ratePerS > 20_000) throw new Error("--rate is an integer from 1 to 20000 (orders/s per background stream)");
 
 const dir = mkdtempSync(join(tmpdir(), "lockstep-bench-move-"));
-const base = JSON.parse(readFileSync(join(PACKAGE_ROOT, "config", "local.json"), "utf8")) as Record<string, unknown>;
-const inst = (id: number, symbol: string): object => ({ id, symbol, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
-
-async function startGroup(id: string, away: number[]): Promise<Group> {
-  const gdir = join(dir, id);
-  mkdirSync(join(gdir, "logs"), { recursive: true });
-  const cfg = {
-    ...base, instruments: [inst(1, "MOVE"), inst(2, "STAY-A"), inst(3, "STAY-B")], instrumentsAway: away,
-    sequencer: { ...(base.sequencer as object), operatorAccount: OPERATOR }, replicas: [{ id: "r1", port: 0 }, { id: "r2", port: 0 }],
-  };
-  writeFileSync(join(gdir, "config.json"), JSON.stringify(cfg));
-  const seq = await spawnNode(`${id}-seq`, ["sequencer", "--config", join(gdir, "config.json"), "--data", gdir, "--port", "0"], join(gdir, "logs"));
-  const replicas = await Promise.all(["r1", "r2"].map((r) => spawnNode(`${id}-${r}`, ["replica", "--config", join(gdir, "config.json"), "--id", r, "--data", gdir, "--sequencer", String(seq.ready.replicate), "--port", "0"], join(gdir, "logs"))));
-  return { id, seq, replicas };
-}
-
 /** Resting orders on instrument 1: limits over 1,000 levels a side, 1 % stops, 1 % OCO pairs (two orders each), 10 % with client ids. */
 async function seed(c: TradingClient, n: number): Promise<void> {
   let sent = 0;
@@ -96,8 +81,7 @@ async function main(): Promise<void> {
   const groups: Group[] = [];
   const store = new ShardMapStore([etcd.url]);
   try {
-    groups.push(...await Promise.all([startGroup("s1", [3]), startGroup("s2", [1, 2])]));
-    const [s1, s2] = groups as [Group, Group];
+    const [s1, s2] = await Promise.all([startMoveGroup(dir, "s1", [3], OPERATOR, (g) => groups.push(g)), startMoveGroup(dir, "s2", [1, 2], OPERATOR, (g) => groups.push(g))]);
     const entry = (g: Group, instruments: number[]): object => ({ id: g.id, weight: 1, endpoints: { trade: [String(g.seq.ready.trade)], feed: g.replicas.map((r) => String(r.ready.feed)) }, instruments });
     await store.write({ version: 1, shards: [entry(s1, [1, 2]), entry(s2, [3])], pins: {} } as never);
     const seeder = await TradingClient.connect(String(s1.seq.ready.trade), 7);

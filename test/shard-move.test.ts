@@ -13,13 +13,13 @@
  * one through the gateway; (3) a move of an instrument on
  * no shard, to an unknown shard or to its own shard is refused with its reason.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FeedClient } from "../src/client/feed.js";
 import { TradingClient } from "../src/client/trading.js";
-import { drain, spawnNode, statsOf, stopNode, type NodeProcess, type ReplicaStats, type SequencerStats } from "../src/cluster/launcher.js";
+import { drain, spawnNode, statsOf, stopNode, type ReplicaStats, type SequencerStats } from "../src/cluster/launcher.js";
 import { findEtcd, startEtcd, type EtcdProcess } from "../src/cluster/etcd.js";
 import { Reason } from "../src/engine/index.js";
 import { ReportKind, type Report } from "../src/protocol/messages.js";
@@ -27,6 +27,7 @@ import type { MoveExportResponse } from "../src/protocol/rest.js";
 import { ShardMapStore } from "../src/shard/store.js";
 import type { ShardMap } from "../src/shard/map.js";
 import type { MoveResult } from "../src/shard/move.js";
+import { startMoveGroup, type MoveGroup } from "../src/tools/move-groups.js";
 import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
 
 const OPERATOR = 9000;
@@ -37,7 +38,7 @@ const GATEWAY_TRADER = 12;
 const FLOW_RATE_PER_S = 400;
 const FLOW_MS_MAX = 30_000;
 
-interface Group { id: string; dir: string; seq: NodeProcess; replicas: NodeProcess[] }
+type Group = MoveGroup;
 
 const etcd = findEtcd();
 describe.skipIf("missing" in etcd)("lockstep shards move", () => {
@@ -45,26 +46,6 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
   let server: EtcdProcess | undefined;
   const groups: Group[] = [];
   let store: ShardMapStore;
-
-  const base = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, unknown>;
-  const inst = (id: number, symbol: string): object => ({ id, symbol, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
-
-  async function startGroup(id: string, away: number[]): Promise<Group> {
-    const gdir = join(dir, id);
-    mkdirSync(join(gdir, "logs"), { recursive: true });
-    const cfg = {
-      ...base, instruments: [inst(1, "MOVE"), inst(2, "STAY-A"), inst(3, "STAY-B")], instrumentsAway: away,
-      sequencer: { ...(base.sequencer as object), operatorAccount: OPERATOR }, replicas: [{ id: "r1", port: 0 }, { id: "r2", port: 0 }],
-    };
-    writeFileSync(join(gdir, "config.json"), JSON.stringify(cfg));
-    const seq = await spawnNode(`${id}-seq`, ["sequencer", "--config", join(gdir, "config.json"), "--data", gdir, "--port", "0"], join(gdir, "logs"));
-    const g: Group = { id, dir: gdir, seq, replicas: [] };
-    groups.push(g);
-    for (const r of ["r1", "r2"]) {
-      g.replicas.push(await spawnNode(`${id}-${r}`, ["replica", "--config", join(gdir, "config.json"), "--id", r, "--data", gdir, "--sequencer", String(seq.ready.replicate), "--port", "0"], join(gdir, "logs")));
-    }
-    return g;
-  }
 
   const trade = (g: Group): string => String(g.seq.ready.trade);
   const feeds = (g: Group): string[] => g.replicas.map((r) => String(r.ready.feed));
@@ -77,7 +58,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
 
   beforeAll(async () => {
     server = await startEtcd(dir, join(dir, "logs"));
-    await Promise.all([startGroup("s1", [3]), startGroup("s2", [1, 2])]);
+    await Promise.all([startMoveGroup(dir, "s1", [3], OPERATOR, (g) => groups.push(g)), startMoveGroup(dir, "s2", [1, 2], OPERATOR, (g) => groups.push(g))]);
     groups.sort((a, b) => a.id.localeCompare(b.id));
     store = new ShardMapStore([server.url]);
   }, 60_000);
