@@ -19,6 +19,7 @@
  * had closed. The opening handshake has the same deadline.
  */
 import { WebSocket, type ClientOptions } from "ws";
+import { watchSilence } from "./silence.js";
 import { bookChecksum } from "../protocol/checksum.js";
 import { decode, encode } from "../protocol/codec.js";
 import { executionReportOf, type ExecutionReport } from "./codec.js";
@@ -62,8 +63,6 @@ const DIRECT = -1;
 
 /** Default `silenceMsMax`: the same deadline the replication link uses. */
 export const FEED_SILENCE_MS_MAX = 2_000;
-/** Pings per silence deadline: a live replica answers several times before the deadline. */
-const PINGS_PER_SILENCE = 4;
 /** Reconnection backoff after a lost replica: first try, then doubling up to the cap. */
 const RECONNECT_MS_MIN = 20;
 const RECONNECT_MS_MAX = 2_000;
@@ -117,8 +116,6 @@ export class FeedClient {
   private closing = false;
   private bookReady = false;
   private readonly seqWaiters: { seq: number; shard: number; resolve: () => void }[] = [];
-  private heartbeat: NodeJS.Timeout | null = null;
-  private heardAtMs = 0;
   private readonly silenceMsMax: number;
   reportsReceived = 0;
   duplicatesDropped = 0;
@@ -190,7 +187,7 @@ export class FeedClient {
         ws.on("error", () => undefined);
         this.ws = ws;
         this.bookReady = false;
-        this.watch(ws);
+        watchSilence(ws, () => this.silenceMsMax, () => { this.silences++; });
         if (this.o.account !== undefined) {
           if (this.o.credentials !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.HELLO, acct: this.o.account, ...proofFor(this.o.credentials, this.o.account) }));
           for (const m of this.subscriptions(this.o.account)) ws.send(encode(m));
@@ -199,33 +196,14 @@ export class FeedClient {
         if (this.o.instrument !== undefined) ws.send(encode({ v: PROTOCOL_VERSION, t: MsgType.SUB_BOOK, inst: this.o.instrument }));
         resolve();
       });
-      ws.on("message", (data: Buffer) => {
-        this.heardAtMs = performance.now();
-        this.onFrame(data);
-      });
-      ws.on("pong", () => { this.heardAtMs = performance.now(); });
+      ws.on("message", (data: Buffer) => this.onFrame(data));
       ws.on("close", () => this.onClose(ws));
     });
-  }
-
-  /** Pings `ws` and drops it (terminate: no closing handshake to wait for) once it has been silent too long. */
-  private watch(ws: WebSocket): void {
-    this.heardAtMs = performance.now();
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => {
-      // Closing already (its 'close' comes next): ping() would throw on a socket that is not open.
-      if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
-      if (performance.now() - this.heardAtMs <= this.silenceMsMax) return ws.ping();
-      this.silences++;
-      ws.terminate();
-    }, Math.max(1, Math.floor(this.silenceMsMax / PINGS_PER_SILENCE)));
   }
 
   private onClose(ws: WebSocket): void {
     if (this.ws !== ws || this.closing) return;
     this.ws = null;
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    this.heartbeat = null;
     this.urlIndex = (this.urlIndex + 1) % this.o.urls.length;
     this.o.onFailover?.(this.url);
     const retry = (delayMs: number): void => {
@@ -310,8 +288,6 @@ export class FeedClient {
 
   close(): void {
     this.closing = true;
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    this.heartbeat = null;
     this.ws?.close();
   }
 }

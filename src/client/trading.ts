@@ -16,6 +16,7 @@
  * resolves and pending requests fail as on any lost connection.
  */
 import { WebSocket, type ClientOptions } from "ws";
+import { watchSilence } from "./silence.js";
 import { LatencyRecorder } from "../metrics/latency.js";
 import { prove } from "../protocol/auth.js";
 import { decode, encode } from "../protocol/codec.js";
@@ -46,8 +47,6 @@ interface Pending { resolve: (a: Ack) => void; reject: (e: Error) => void; sentM
 
 /** Default `silenceMsMax` of the trade link: the deadline the replication link and feeds use. */
 export const TRADE_SILENCE_MS_MAX = 2_000;
-/** Pings per silence deadline: a live sequencer answers several times before the deadline. */
-const PINGS_PER_SILENCE = 4;
 
 export interface TradeLinkOptions {
   /**
@@ -78,30 +77,15 @@ export class TradingClient {
   silenceMsMax: number;
   /** Connections dropped because the sequencer went silent (0 or 1). */
   silences = 0;
-  private heardAtMs = performance.now();
-  private readonly heartbeat: NodeJS.Timeout;
 
   private constructor(private readonly ws: WebSocket, readonly account: number, link: TradeLinkOptions) {
     this.silenceMsMax = link.silenceMsMax ?? TRADE_SILENCE_MS_MAX;
-    ws.on("message", (data: Buffer) => {
-      this.heardAtMs = performance.now();
-      this.onFrame(data);
-    });
-    ws.on("pong", () => { this.heardAtMs = performance.now(); });
-    this.heartbeat = setInterval(() => this.checkSilence(), Math.max(1, Math.floor(this.silenceMsMax / PINGS_PER_SILENCE)));
+    ws.on("message", (data: Buffer) => this.onFrame(data));
+    watchSilence(ws, () => this.silenceMsMax, () => { this.silences++; });
     this.closed = new Promise((resolve) => ws.on("close", () => {
-      clearInterval(this.heartbeat);
       this.failAll(new LockstepError(0, "connection closed before the ACK; check execution reports to learn whether it was sequenced"));
       resolve();
     }));
-  }
-
-  /** Pings, or drops the connection (terminate: no closing handshake over a dead link) once it has been silent too long. */
-  private checkSilence(): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (performance.now() - this.heardAtMs <= this.silenceMsMax) return this.ws.ping();
-    this.silences++;
-    this.ws.terminate();
   }
 
   /**
