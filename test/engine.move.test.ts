@@ -12,8 +12,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  Engine, EventRecorder, InstrumentMode, OrderKind, Reason, type BookExport, type Command, type EngineEvent, type EngineSnapshot, type ImportOrderCommand,
+  bookHashOf, Engine, EventRecorder, IMPORTED_ID_BASE, InstrumentMode, OrderKind, Reason, type BookExport, type Command, type EngineEvent, type EngineSnapshot, type ImportOrderCommand, type ImportOrdersCommand,
 } from "../src/engine/index.js";
+import { importRowOf } from "../src/protocol/move.js";
 import { anyCommandArb, INST } from "./helpers.js";
 
 const seed = Number(process.env.FC_SEED ?? 20261201);
@@ -21,8 +22,21 @@ const seed = Number(process.env.FC_SEED ?? 20261201);
 const TARGET_FIRST_ID = 1_000_000;
 const AFTER_ID_OFFSET = 1000;
 
-function importCommands(exp: BookExport, firstId: number, fromShard = "s1"): Command[] {
+/**
+ * An import of `exp`: per row with ids from `firstId` on (import-order, as logs before
+ * import-orders have it), or with `packed` rows a command (import-orders, as a sequencer
+ * journals a MOVE_ORDERS frame now; the engine numbers the rows).
+ */
+function importCommands(exp: BookExport, firstId: number, fromShard = "s1", packed = 0): Command[] {
   const begin: Command = { type: "import-begin", instrument: exp.instrument.id, account: 0, fromShard, orders: exp.orders.length, lastPrice: exp.lastPrice, bookHash: exp.bookHash };
+  const end: Command = { type: "import-end", instrument: exp.instrument.id, account: 0 };
+  if (packed > 0) {
+    const cmds: Command[] = [begin];
+    for (let i = 0; i < exp.orders.length; i += packed) {
+      cmds.push({ type: "import-orders", instrument: exp.instrument.id, account: 0, rows: exp.orders.slice(i, i + packed).map(importRowOf) });
+    }
+    return [...cmds, end];
+  }
   const rows = exp.orders.map((r, i): ImportOrderCommand => {
     const [fromOrderId, owner, side, kind, tif, stp, postOnly, price, stopPrice, leaves, cum, notional, peer, coid] = r;
     return {
@@ -30,7 +44,7 @@ function importCommands(exp: BookExport, firstId: number, fromShard = "s1"): Com
       stp: stp as 0 | 1 | 2 | 3, postOnly: postOnly === 1, price, stopPrice, leaves, cum, notional, peer, ...(coid === "" ? {} : { clientOrderId: coid }),
     };
   });
-  return [begin, ...rows, { type: "import-end", instrument: exp.instrument.id, account: 0 }];
+  return [begin, ...rows, end];
 }
 
 function target(): { e: Engine; rec: EventRecorder } {
@@ -39,7 +53,7 @@ function target(): { e: Engine; rec: EventRecorder } {
 }
 
 /** Source after `before`, halted and exported; target with the import applied. Returns both and the old → new id map. */
-function move(before: readonly Command[]): { src: Engine; srcRec: EventRecorder; dst: Engine; dstRec: EventRecorder; exp: BookExport; ids: Map<number, number>; results: Reason[] } {
+function move(before: readonly Command[], packed = 0): { src: Engine; srcRec: EventRecorder; dst: Engine; dstRec: EventRecorder; exp: BookExport; ids: Map<number, number>; results: Reason[] } {
   const srcRec = new EventRecorder();
   const src = new Engine([INST], srcRec);
   for (const c of before) src.apply(c);
@@ -48,7 +62,7 @@ function move(before: readonly Command[]): { src: Engine; srcRec: EventRecorder;
   expect(exp.mode).toBe(InstrumentMode.HALTED);
   expect(exp.haltSeq).toBe(77);
   const { e: dst, rec: dstRec } = target();
-  const results = importCommands(exp, TARGET_FIRST_ID).map((c) => dst.apply(c));
+  const results = importCommands(exp, TARGET_FIRST_ID, "s1", packed).map((c) => dst.apply(c));
   const ids = new Map<number, number>();
   for (const ev of dstRec.events) if (ev.e === "imported") ids.set(ev.fromOrderId, ev.orderId);
   return { src, srcRec, dst, dstRec, exp, ids, results };
@@ -69,10 +83,10 @@ const beforeArb = fc.array(anyCommandArb, { minLength: 1, maxLength: 200, size: 
 const afterArb = fc.array(anyCommandArb, { minLength: 0, maxLength: 120, size: "max" });
 
 describe("engine: moving an instrument", () => {
-  it("(a) the book hash after the import equals the hash at the HALT, and every row comes back", () => {
+  it("(a) the book hash after the import equals the hash at the HALT, and every row comes back, a row a command or several", () => {
     const seen = { pairs: 0, stops: 0, partial: 0, coids: 0 };
-    fc.assert(fc.property(beforeArb, (before) => {
-      const { src, dst, exp, ids, results } = move(before);
+    fc.assert(fc.property(beforeArb, fc.integer({ min: 0, max: 9 }), (before, packed) => {
+      const { src, dst, exp, ids, results } = move(before, packed);
       for (const r of exp.orders) {
         if (r[12] !== 0) seen.pairs++;
         if (r[3] !== OrderKind.LIMIT) seen.stops++;
@@ -83,10 +97,16 @@ describe("engine: moving an instrument", () => {
       expect(dst.instrumentMode(INST.id)).toBe(InstrumentMode.ACTIVE);
       expect(dst.bookHash(INST.id)).toBe(exp.bookHash);
       expect(src.bookHash(INST.id)).toBe(exp.bookHash);
+      // The engine hashes its orders as it visits them; the rows it exports hash, by the mover's function, to the same.
+      expect(bookHashOf(exp.instrument, exp.lastPrice, exp.orders)).toBe(exp.bookHash);
+      expect(src.exportBook(INST.id, false)).toEqual({ ...exp, orders: [] });
+      expect(exp.orderCount).toBe(exp.orders.length);
       expect(ids.size).toBe(exp.orders.length);
       const back = dst.exportBook(INST.id)!;
       expect(back.orders.map((r) => r.slice(1))).toEqual(exp.orders.map((r) => r.slice(1)));
       expect(back.orders.map((r) => r[0])).toEqual(exp.orders.map((r) => ids.get(r[0])));
+      // Packed rows take the imported-order ids in the export's order; a row a command keeps the id it carries.
+      expect(back.orders.map((r) => r[0])).toEqual(exp.orders.map((_, i) => (packed > 0 ? IMPORTED_ID_BASE : TARGET_FIRST_ID) + i));
       expect(dst.depth(INST.id)).toEqual(src.depth(INST.id));
     }), { seed, numRuns: 300 });
     // The streams did make books with OCO pairs, pending stops, partly filled orders and client ids.
@@ -95,7 +115,7 @@ describe("engine: moving an instrument", () => {
 
   it("(b) the moved book behaves as the source book would have, priority and triggers included", () => {
     fc.assert(fc.property(beforeArb, afterArb, (before, after) => {
-      const { src, srcRec, dst, dstRec, ids } = move(before);
+      const { src, srcRec, dst, dstRec, ids } = move(before, 8);
       const liveCoids = new Set(src.exportBook(INST.id)!.orders.filter((r) => r[13] !== "").map((r) => `${r[1]}:${r[13]}`));
       expect(src.apply({ type: "resume", instrument: INST.id, account: 0 })).toBe(Reason.OK);
       // The target has no memory of client ids that finished on the source (docs/scaling.md): the streams after the move avoid them.
@@ -185,12 +205,12 @@ describe("engine: moving an instrument", () => {
   });
 
   it("(d) a snapshot mid-import restores to the same hash and finishes the same import; format 2 reads as all books active", () => {
-    fc.assert(fc.property(beforeArb, fc.nat(), (before, cut) => {
+    fc.assert(fc.property(beforeArb, fc.nat(), fc.integer({ min: 0, max: 5 }), (before, cut, packed) => {
       const src = new Engine([INST], new EventRecorder());
       for (const c of before) src.apply(c);
       src.apply({ type: "halt", instrument: 1, account: 0, seq: 1 });
       const exp = src.exportBook(1)!;
-      const cmds = importCommands(exp, TARGET_FIRST_ID);
+      const cmds = importCommands(exp, TARGET_FIRST_ID, "s1", packed);
       const at = 1 + (cut % (cmds.length - 1));
       const { e: straight, rec: r1 } = target();
       for (const c of cmds) straight.apply(c);
@@ -209,5 +229,38 @@ describe("engine: moving an instrument", () => {
     plain.apply({ type: "limit", instrument: 1, orderId: 1, account: 1, side: 0, price: 100, qty: 5 });
     const two = { ...plain.snapshot(), format: 2 } as unknown as EngineSnapshot;
     expect(Engine.restore(two, new EventRecorder()).stateHash()).toBe(plain.stateHash());
+  });
+
+  it("(e) import-orders numbers rows on from IMPORTED_ID_BASE across imports, refuses a bad row alone and a book not importing once", () => {
+    const src = new Engine([INST, { ...INST, id: 2 }], new EventRecorder());
+    src.apply({ type: "limit", instrument: 1, orderId: 1, account: 1, side: 0, price: 100, qty: 5 });
+    src.apply({ type: "limit", instrument: 1, orderId: 2, account: 1, side: 0, price: 98, qty: 5 });
+    src.apply({ type: "limit", instrument: 2, orderId: 3, account: 2, side: 1, price: 110, qty: 5 });
+    src.apply({ type: "halt", instrument: 1, account: 0, seq: 4 });
+    src.apply({ type: "halt", instrument: 2, account: 0, seq: 5 });
+    const rec = new EventRecorder();
+    const e = new Engine([INST, { ...INST, id: 2 }], rec, { awayInstruments: [1, 2] });
+    const never = e.stateHash();
+    const [begin1, rows1, end1] = importCommands(src.exportBook(1)!, 0, "s1", 10);
+    const rows = (rows1 as ImportOrdersCommand).rows;
+    expect(e.apply(rows1!)).toBe(Reason.MOVE_STATE);
+    expect(rec.take().filter((x) => x.e === "rejected")).toHaveLength(1);
+    expect(e.stateHash()).toBe(never);
+    expect(e.apply(begin1!)).toBe(Reason.OK);
+    // The second row repeated is worse than the first, out of the export's order: refused alone, its id spent.
+    expect(e.apply({ ...(rows1 as ImportOrdersCommand), rows: [rows[0]!, { ...rows[0]!, price: 101 }, rows[1]!] })).toBe(Reason.IMPORT_INVALID);
+    expect(rec.take().flatMap((x) => (x.e === "rejected" ? [[x.orderId, x.reason]] : []))).toEqual([[IMPORTED_ID_BASE + 1, Reason.IMPORT_INVALID]]);
+    expect(e.apply(end1!)).toBe(Reason.OK);
+    expect(e.exportBook(1)!.orders.map((r) => r[0])).toEqual([IMPORTED_ID_BASE, IMPORTED_ID_BASE + 2]);
+    const used = e.stateHash();
+    expect(used).not.toBe(never);
+    const restored = Engine.restore(JSON.parse(JSON.stringify(e.snapshot())) as EngineSnapshot, new EventRecorder());
+    expect(restored.stateHash()).toBe(used);
+    for (const engine of [e, restored]) {
+      for (const c of importCommands(src.exportBook(2)!, 0, "s1", 10)) expect(engine.apply(c)).toBe(Reason.OK);
+      expect(engine.exportBook(2)!.orders.map((r) => r[0])).toEqual([IMPORTED_ID_BASE + 3]);
+    }
+    expect(restored.stateHash()).toBe(e.stateHash());
+    expect(() => Engine.restore({ ...e.snapshot(), importedOrders: -1 }, new EventRecorder())).toThrow(/importedOrders/);
   });
 });

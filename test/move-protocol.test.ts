@@ -1,19 +1,21 @@
 /**
- * The wire and log side of moving an instrument (docs/protocol.md): records 10-16 round-trip and
+ * The wire and log side of moving an instrument (docs/protocol.md): records 10-17 round-trip and
  * are decoded strictly (operator's account only, shard ids and hash halves in range, every
  * arity); MOVE_* frames are validated field by field; the rows codec packs every row into
  * bounded fields and refuses what is not rows; and a sequencer takes the steps only from its
- * operator account, sequencing one record per row with consecutive seqs as order ids.
+ * operator account, sequencing a MOVE_ORDERS frame as one import-orders record holding its rows.
  */
 import { describe, expect, it } from "vitest";
 import { TradingClient } from "../src/client/trading.js";
-import type { MoveRow } from "../src/engine/index.js";
+import type { ImportOrdersCommand, MoveRow } from "../src/engine/index.js";
 import { encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WireReason } from "../src/protocol/messages.js";
 import { packRows, rowChunks, unpackRows } from "../src/protocol/move.js";
 import { decodeRecord, encodeRecord, RecordError, type SeqRecord } from "../src/protocol/record.js";
 import { validateClientFrame } from "../src/protocol/validate.js";
-import { VALUE_BYTES_MAX } from "../src/protocol/wire.js";
+import { intBytes, pack, VALUE_BYTES_MAX } from "../src/protocol/wire.js";
+import { httpTimeoutMs, MOVE_LIMITS } from "../src/shard/move.js";
+import fc from "fast-check";
 import { TestCluster } from "./cluster-helpers.js";
 
 const v = PROTOCOL_VERSION;
@@ -37,6 +39,15 @@ describe("move records", () => {
     },
     { seq: 8, epoch: 1, tsUs: 5, cmd: { type: "import-end", account: 0, instrument: 1 } },
     { seq: 9, epoch: 1, tsUs: 5, cmd: { type: "import-abort", account: 0, instrument: 1 } },
+    {
+      seq: 10, epoch: 1, tsUs: 5,
+      cmd: {
+        type: "import-orders", account: 0, instrument: 1, rows: [
+          { fromOrderId: 2 ** 52 + 9, owner: 3, side: 1, kind: 2, tif: 2, stp: 3, postOnly: false, price: 99, stopPrice: 98, leaves: 5, cum: 0, notional: 0, peer: 0 },
+          { fromOrderId: 1, owner: 0, side: 0, kind: 0, tif: 0, stp: 0, postOnly: true, price: 100, stopPrice: 0, leaves: 5, cum: 3, notional: 300, peer: 1, clientOrderId: "pair" },
+        ],
+      },
+    },
   ];
   it.each(records)("round-trips a $cmd.type record", (r) => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);
@@ -55,6 +66,12 @@ describe("move records", () => {
       [...head, 0, 14, 1, 7, 1, 3, 0, 4, 0, 0, 0, 100, 0, 5, 0, 0, 0], // kind 4
       [...head, 0, 14, 1, 7, 1, 3, 0, 0, 0, 0, 2, 100, 0, 5, 0, 0, 0], // postOnly 2
       [...head, 0, 15],                            // end without an instrument
+      [...head, 0, 17, 1],                         // import-orders without a row
+      [...head, 3, 17, 1, 7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0], // import-orders by account 3
+      [...head, 0, 17, 1, 7, 3, 0, 4, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0], // a row of kind 4
+      [...head, 0, 17, 1, 7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 2, 97], // a client order id of 2 characters with 1 given
+      [...head, 0, 17, 1, 7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0, 5], // an integer after the last row
+      [...head, 0, 17, 1, ...Array.from({ length: 80 }, () => [7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0]).flat()], // 1,120 integers of rows, over 1,024
     ];
     for (const a of bad) expect(() => decodeRecord(encode(a)), JSON.stringify(a)).toThrow(RecordError);
   });
@@ -100,8 +117,25 @@ describe("move frames", () => {
   });
 });
 
+describe("sizes and timeouts", () => {
+  it("intBytes is the size pack gives every safe integer (rowChunks sizes rows by it)", () => {
+    const edges = [0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, Number.MIN_SAFE_INTEGER];
+    for (const v of edges) expect(intBytes(v), String(v)).toBe(pack([v]).length - 1);
+    fc.assert(fc.property(fc.maxSafeInteger(), (v) => intBytes(v) === pack([v]).length - 1), { seed: 20261201, numRuns: 2000 });
+  });
+  it("an HTTP read's timeout is a whole number of ms from 1 to httpMsMax, whatever is left of the deadline", () => {
+    expect(httpTimeoutMs(10_000.4, 0)).toBe(MOVE_LIMITS.httpMsMax);
+    expect(httpTimeoutMs(1_000.25, 0)).toBe(1001);
+    expect(httpTimeoutMs(5, 10)).toBe(1);
+    fc.assert(fc.property(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.double({ min: 0, max: 1e6, noNaN: true }), (d, n) => {
+      const t = httpTimeoutMs(d, n);
+      return Number.isInteger(t) && t >= 1 && t <= MOVE_LIMITS.httpMsMax;
+    }), { seed: 20261201 });
+  });
+});
+
 describe("the sequencer's operator gate", () => {
-  it("takes move steps only from sequencer.operatorAccount, as account 0; MOVE_ORDERS sequences one record per row", async () => {
+  it("takes move steps only from sequencer.operatorAccount, as account 0; a MOVE_ORDERS frame is one record of its rows", async () => {
     const c = new TestCluster();
     await c.start(0, { operatorAccount: 77 });
     try {
@@ -112,11 +146,12 @@ describe("the sequencer's operator gate", () => {
       await expect(op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, rows: encode([1, 2]) })).rejects.toThrow(/OUT_OF_RANGE: rows/);
       const halt = await op.moveStep({ t: MsgType.MOVE_HALT, inst: 1 });
       const orders = await op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, rows: packRows([row(1), row(2), row(3)]) });
-      expect([halt.seq, orders.oid, orders.seq]).toEqual([1, 2, 4]);
-      const logged = [0, 1, 2, 3].map((i) => decodeRecord(c.sequencer.ring.at(i)!.payload).cmd);
-      expect(logged.map((x) => x.account)).toEqual([0, 0, 0, 0]);
-      expect(logged.map((x) => x.type)).toEqual(["halt", "import-order", "import-order", "import-order"]);
-      expect(logged.slice(1).map((x) => (x as { orderId: number }).orderId)).toEqual([2, 3, 4]);
+      expect([halt.seq, orders.oid, orders.seq]).toEqual([1, 0, 2]);
+      expect(c.sequencer.ring.at(2)).toBeUndefined();
+      const logged = [0, 1].map((i) => decodeRecord(c.sequencer.ring.at(i)!.payload).cmd);
+      expect(logged.map((x) => x.account)).toEqual([0, 0]);
+      expect(logged.map((x) => x.type)).toEqual(["halt", "import-orders"]);
+      expect((logged[1] as ImportOrdersCommand).rows.map((r) => [r.fromOrderId, r.price])).toEqual([[1, 101], [2, 102], [3, 103]]);
       await op.close();
     } finally {
       c.stop();

@@ -130,8 +130,8 @@ export interface ImportBeginCommand {
 }
 
 /**
- * One order of an import, in the export's order (docs/scaling.md): it takes `orderId` (the seq
- * of its record) on this shard. `peer`, for the limit leg of an OCO pair, is 1 + the import
+ * One order of an import, in the export's order (docs/scaling.md): it takes `orderId` on this
+ * shard (the seq of its record; logs written before import-orders have these). `peer`, for the limit leg of an OCO pair, is 1 + the import
  * index of its stop leg (stops come first); 0 otherwise.
  */
 export interface ImportOrderCommand {
@@ -155,6 +155,21 @@ export interface ImportOrderCommand {
   readonly clientOrderId?: string;
 }
 
+/** One row of an import-orders command: an import-order without its instrument, account and id. */
+export type ImportRow = Omit<ImportOrderCommand, "type" | "instrument" | "account" | "orderId">;
+
+/**
+ * Several orders of an import in one command (one record), in the export's order: each row
+ * takes the engine's next imported-order id (Engine: IMPORTED_ID_BASE + the orders imported
+ * before it on this shard), as ids from the seq space would need one record per row.
+ */
+export interface ImportOrdersCommand {
+  readonly type: "import-orders";
+  readonly instrument: number;
+  readonly account: number;
+  readonly rows: readonly ImportRow[];
+}
+
 /** Ends an import: the book goes ACTIVE if it has the count and hash the import began with, else IMPORT_MISMATCH and it stays IMPORTING. */
 export interface ImportEndCommand {
   readonly type: "import-end";
@@ -169,6 +184,6 @@ export interface ImportAbortCommand {
   readonly account: number;
 }
 
-export type MoveCommand = HaltCommand | ResumeCommand | ReleaseCommand | ImportBeginCommand | ImportOrderCommand | ImportEndCommand | ImportAbortCommand;
+export type MoveCommand = HaltCommand | ResumeCommand | ReleaseCommand | ImportBeginCommand | ImportOrderCommand | ImportOrdersCommand | ImportEndCommand | ImportAbortCommand;
 
 export type Command = LimitCommand | MarketCommand | StopCommand | OcoCommand | CancelCommand | ModifyCommand | CancelAllCommand | MoveCommand;

@@ -7,10 +7,10 @@
  */
 import { Book, Level, Order, type SideBook } from "./book.js";
 import { ClientIds, type FinishedOrder } from "./client-ids.js";
-import type { CancelCommand, Command, HaltCommand, ImportBeginCommand, ImportOrderCommand, ModifyCommand, ReleaseCommand } from "./commands.js";
+import type { CancelCommand, Command, HaltCommand, ImportBeginCommand, ImportOrderCommand, ImportOrdersCommand, ImportRow, ModifyCommand, ReleaseCommand } from "./commands.js";
 import { StateHasher } from "./hash.js";
 import { IdMap } from "./id-map.js";
-import { bookHashOf, isBookHash, isShardName, MOVE_ORDERS_MAX, type BookExport, type MoveRow } from "./move.js";
+import { bookHasher, isBookHash, isShardName, MOVE_ORDERS_MAX, type BookExport, type MoveRow } from "./move.js";
 import {
   CancelReason,
   InstrumentMode,
@@ -80,6 +80,8 @@ export interface EngineSnapshot {
    */
   readonly format: 2 | 3;
   readonly tradeSeq: number;
+  /** Orders imported by import-orders so far (absent: none); the next one's id is IMPORTED_ID_BASE + this. */
+  readonly importedOrders?: number;
   readonly openOrdersMaxPerAccount: number;
   readonly recentClientOrderIdsMaxPerAccount: number;
   readonly instruments: readonly InstrumentConfig[];
@@ -87,6 +89,15 @@ export interface EngineSnapshot {
   /** Accounts ascending, each with its recently finished client order ids, oldest first. */
   readonly recentClientOrderIds: readonly { readonly account: number; readonly orders: FinishedRow[] }[];
 }
+
+/**
+ * Ids of orders imported by import-orders: IMPORTED_ID_BASE + the shard's count of them, below
+ * IMPORTED_ID_END. Every other order's id is the seq of its command, which the sequencer keeps
+ * below IMPORTED_ID_BASE, so the two ranges never meet; both lie below 2^46 (a gateway names
+ * any id of that range, src/gateway/ids.ts) and below an OCO stop leg's offset (2^52).
+ */
+export const IMPORTED_ID_BASE = 2 ** 45;
+export const IMPORTED_ID_END = 2 ** 46;
 
 const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
 const isAccount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
@@ -148,6 +159,8 @@ export class Engine {
   private readonly orderPool: Order[] = [];
   private readonly levelPool: Level[] = [];
   private tradeSeq = 0;
+  /** Orders import-orders has taken (each row its own id), for the next id. */
+  private importedOrders = 0;
 
   constructor(instruments: readonly InstrumentConfig[], private readonly listener: EngineListener, options: EngineOptions = {}) {
     this.openOrdersMax = options.openOrdersMaxPerAccount ?? 0;
@@ -195,6 +208,8 @@ export class Engine {
         return this.importBegin(c);
       case "import-order":
         return this.importOrder(c);
+      case "import-orders":
+        return this.importOrders(c);
       case "import-end":
         return this.importEnd(c.instrument, c.account);
       case "import-abort":
@@ -446,8 +461,13 @@ export class Engine {
   importOrder(c: ImportOrderCommand): Reason {
     const b = this.moveTarget(c.instrument, c.account, InstrumentMode.IMPORTING);
     if (typeof b === "number") return b;
-    if (!this.importFits(b, c)) return this.reject(isId(c.orderId) ? c.orderId : 0, 0, Reason.IMPORT_INVALID);
-    const o = this.newOrder(b, c.orderId, c.owner, c.side, c.kind, c.price, c.stopPrice, c.leaves, c.tif, c.stp, c.postOnly, c.clientOrderId ?? "");
+    return this.importRow(b, c.orderId, c);
+  }
+
+  /** A row into an importing book as order `orderId` (no command object built: import-orders passes its rows as they are). */
+  private importRow(b: Book, orderId: number, c: ImportRow): Reason {
+    if (!this.importFits(b, orderId, c)) return this.reject(isId(orderId) ? orderId : 0, 0, Reason.IMPORT_INVALID);
+    const o = this.newOrder(b, orderId, c.owner, c.side, c.kind, c.price, c.stopPrice, c.leaves, c.tif, c.stp, c.postOnly, c.clientOrderId ?? "");
     o.cum = c.cum;
     o.notional = c.notional;
     o.fromId = c.fromOrderId;
@@ -470,6 +490,26 @@ export class Engine {
     return Reason.OK;
   }
 
+  /**
+   * Rows of an import in one command, each taking the next imported-order id, in order; a row
+   * that does not fit is refused (IMPORT_INVALID, its id spent) and the others are still taken,
+   * as separate import-order commands would be. Refused whole, once, when the book is not importing.
+   */
+  importOrders(c: ImportOrdersCommand): Reason {
+    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.IMPORTING);
+    if (typeof b === "number") return b;
+    let out: Reason = Reason.OK;
+    for (const row of c.rows) {
+      if (IMPORTED_ID_BASE + this.importedOrders >= IMPORTED_ID_END) {
+        out = this.reject(0, 0, Reason.IMPORT_INVALID);
+        continue;
+      }
+      const why = this.importRow(b, IMPORTED_ID_BASE + this.importedOrders++, row);
+      if (why !== Reason.OK) out = why;
+    }
+    return out;
+  }
+
   /** The import's order `index` among the stops imported so far (buy stops, then sell stops), if there is one. */
   private stopAt(b: Book, index: number): Order | undefined {
     const buys = b.buyStops.orders;
@@ -477,9 +517,9 @@ export class Engine {
   }
 
   /** Whether an imported row is a valid resting or pending order of `b` that comes where the export order says. */
-  private importFits(b: Book, c: ImportOrderCommand): boolean {
+  private importFits(b: Book, orderId: number, c: ImportRow): boolean {
     const cfg = b.config;
-    const shape = isId(c.orderId) && !this.orders.has(c.orderId) && isId(c.fromOrderId) && isAccount(c.owner) && isEnum(c.side, Side.SELL) && isEnum(c.tif, Tif.FOK)
+    const shape = isId(orderId) && !this.orders.has(orderId) && isId(c.fromOrderId) && isAccount(c.owner) && isEnum(c.side, Side.SELL) && isEnum(c.tif, Tif.FOK)
       && isEnum(c.stp, Stp.CANCEL_BOTH) && typeof c.postOnly === "boolean" && Number.isSafeInteger(c.peer) && c.peer >= 0;
     if (!shape) return false;
     const qty = isId(c.leaves) && c.leaves % cfg.lotSize === 0 && Number.isSafeInteger(c.cum) && c.cum >= 0 && c.cum % cfg.lotSize === 0 && c.cum + c.leaves <= cfg.qtyMax
@@ -501,7 +541,7 @@ export class Engine {
   }
 
   /** A resting limit: GTC, on tick and in band, bids best to worst before asks best to worst, not crossing; its OCO stop leg already imported and free. */
-  private limitFits(b: Book, c: ImportOrderCommand, peer: Order | undefined): boolean {
+  private limitFits(b: Book, c: ImportRow, peer: Order | undefined): boolean {
     if (c.tif !== Tif.GTC || this.checkPrice(b, c.price) !== Reason.OK) return false;
     if (c.peer !== 0 && (peer === undefined || peer.peer !== null || peer.account !== c.owner || peer.side !== c.side)) return false;
     const worst = b.side(c.side).levels[0];
@@ -515,7 +555,7 @@ export class Engine {
     const b = this.moveTarget(instrument, account, InstrumentMode.IMPORTING);
     if (typeof b === "number") return b;
     const orders = this.exportOrder(b);
-    if (orders.length !== b.expectOrders || this.bookHashOfBook(b) !== b.expectHash) return this.reject(0, 0, Reason.IMPORT_MISMATCH);
+    if (orders.length !== b.expectOrders || this.bookHashOfBook(b, orders) !== b.expectHash) return this.reject(0, 0, Reason.IMPORT_MISMATCH);
     for (const o of orders) this.listener.imported(b.id, o.id, o.account, o.fromId, liveStatus(o), o.leaves, o.cum, o.notional, o.coid, b.peerShard);
     for (const o of orders) o.fromId = 0;
     for (const side of [b.bids, b.asks]) {
@@ -581,19 +621,33 @@ export class Engine {
     return out;
   }
 
-  private exportRows(b: Book): MoveRow[] {
-    const orders = this.exportOrder(b);
-    const stopIndex = new Map<Order, number>();
-    const stops = b.buyStops.orders.length + b.sellStops.orders.length;
-    for (let i = 0; i < stops; i++) stopIndex.set(orders[i]!, i);
+  private exportRows(b: Book, orders = this.exportOrder(b)): MoveRow[] {
+    const stopIndex = this.stopIndexOf(b, orders);
     return orders.map((o): MoveRow => {
       const peer = o.level !== null && o.peer !== null ? stopIndex.get(o.peer)! + 1 : 0;
       return [o.id, o.account, o.side, o.kind, o.tif, o.stp, o.postOnly ? 1 : 0, o.price, o.stopPrice, o.leaves, o.cum, o.notional, peer, o.coid];
     });
   }
 
-  private bookHashOfBook(b: Book): string {
-    return bookHashOf(b.config, b.lastPrice, this.exportRows(b));
+  /** Each stop's index in the export order (stops come first): what an OCO limit leg's row names its stop leg by. */
+  private stopIndexOf(b: Book, orders: readonly Order[]): Map<Order, number> {
+    const stopIndex = new Map<Order, number>();
+    const stops = b.buyStops.orders.length + b.sellStops.orders.length;
+    for (let i = 0; i < stops; i++) stopIndex.set(orders[i]!, i);
+    return stopIndex;
+  }
+
+  /** bookHashOf(exportRows(b)), hashed as the orders are visited: no row is built (a replica serves it on every mover's poll). */
+  private bookHashOfBook(b: Book, orders = this.exportOrder(b)): string {
+    const stopIndex = this.stopIndexOf(b, orders);
+    const h = bookHasher(b.config, b.lastPrice, orders.length);
+    for (const o of orders) {
+      h.add(o.account); h.add(o.side); h.add(o.kind); h.add(o.tif); h.add(o.stp); h.add(o.postOnly ? 1 : 0);
+      h.add(o.price); h.add(o.stopPrice); h.add(o.leaves); h.add(o.cum); h.add(o.notional);
+      h.add(o.level !== null && o.peer !== null ? stopIndex.get(o.peer)! + 1 : 0);
+      h.addText(o.coid);
+    }
+    return h.digest();
   }
 
   /** The instrument's book hash (move.ts): equal on a move's source at its HALT and on its target at the end of its import. */
@@ -602,12 +656,15 @@ export class Engine {
     return b === undefined ? undefined : this.bookHashOfBook(b);
   }
 
-  /** The instrument's book for a move, with its mode and the seq of its HALT; what a replica serves the mover. */
-  exportBook(instrument: number): BookExport | undefined {
+  /** The instrument's book for a move, with its mode and the seq of its HALT; what a replica serves the mover. `rows` false: without the rows. */
+  exportBook(instrument: number, rows = true): BookExport | undefined {
     const b = this.books.get(instrument);
     if (b === undefined) return undefined;
-    const orders = this.exportRows(b);
-    return { instrument: b.config, mode: b.mode, haltSeq: b.haltSeq, lastPrice: b.lastPrice, orders, bookHash: bookHashOf(b.config, b.lastPrice, orders) };
+    const orders = this.exportOrder(b);
+    return {
+      instrument: b.config, mode: b.mode, haltSeq: b.haltSeq, lastPrice: b.lastPrice, orders: rows ? this.exportRows(b, orders) : [], orderCount: orders.length,
+      bookHash: this.bookHashOfBook(b, orders),
+    };
   }
 
   /** Where the instrument stands on this shard (InstrumentMode), undefined when it is not configured. */
@@ -1100,7 +1157,7 @@ export class Engine {
       return { account, orders };
     });
     return {
-      format: 3, tradeSeq: this.tradeSeq, openOrdersMaxPerAccount: this.openOrdersMax, recentClientOrderIdsMaxPerAccount: this.recentIdsMax,
+      format: 3, tradeSeq: this.tradeSeq, ...(this.importedOrders === 0 ? {} : { importedOrders: this.importedOrders }), openOrdersMaxPerAccount: this.openOrdersMax, recentClientOrderIdsMaxPerAccount: this.recentIdsMax,
       instruments: this.instruments(), books, recentClientOrderIds,
     };
   }
@@ -1110,6 +1167,9 @@ export class Engine {
     if (snap.format !== 2 && snap.format !== 3) throw new Error(`unsupported engine snapshot format ${String(snap.format)} (this engine reads formats 2 and 3)`);
     const e = new Engine(snap.instruments, listener, options ?? { openOrdersMaxPerAccount: snap.openOrdersMaxPerAccount, recentClientOrderIdsMaxPerAccount: snap.recentClientOrderIdsMaxPerAccount });
     e.tradeSeq = snap.tradeSeq;
+    const imported = snap.importedOrders ?? 0;
+    if (!Number.isSafeInteger(imported) || imported < 0 || imported > IMPORTED_ID_END - IMPORTED_ID_BASE) throw new Error(`snapshot: importedOrders ${String(imported)} is not a count of imported orders`);
+    e.importedOrders = imported;
     for (const b of snap.books) {
       const book = e.books.get(b.instrument);
       if (book === undefined) throw new Error(`snapshot names unknown instrument ${b.instrument}`);
@@ -1190,6 +1250,8 @@ export class Engine {
       });
       h.add(-1);
     }
+    // Only once import-orders has taken an id, so the hash of a shard that never did is what it always was.
+    if (this.importedOrders !== 0) { h.add(-3); h.add(this.importedOrders); }
     return h.digest();
   }
 }

@@ -1,12 +1,12 @@
 /** Public surface of the engine. Everything else under src/engine is internal. */
-export { Engine, RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT, validateInstrument } from "./engine.js";
+export { Engine, IMPORTED_ID_BASE, IMPORTED_ID_END, RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT, validateInstrument } from "./engine.js";
 export type { EngineOptions } from "./engine.js";
 export type { Depth, EngineSnapshot, FinishedRow, OrderView, SnapshotMove, SnapshotRow } from "./engine.js";
 export { bookHashOf, isBookHash, isShardName, MOVE_ORDERS_MAX, SHARD_NAME_LENGTH_MAX } from "./move.js";
 export type { BookExport, MoveRow } from "./move.js";
 export type {
   Command, LimitCommand, MarketCommand, StopCommand, OcoCommand, CancelCommand, ModifyCommand, CancelAllCommand,
-  MoveCommand, HaltCommand, ResumeCommand, ReleaseCommand, ImportBeginCommand, ImportOrderCommand, ImportEndCommand, ImportAbortCommand,
+  MoveCommand, HaltCommand, ResumeCommand, ReleaseCommand, ImportBeginCommand, ImportOrderCommand, ImportOrdersCommand, ImportRow, ImportEndCommand, ImportAbortCommand,
 } from "./commands.js";
 export { StateHasher } from "./hash.js";
 export {

@@ -31,19 +31,27 @@ export interface BookExport {
   /** Seq of the HALT that froze the book (0 unless HALTED): the export is the book as of that seq. */
   readonly haltSeq: number;
   readonly lastPrice: number;
+  /** The rows, or none when the export was asked for without them (orderCount still counts them). */
   readonly orders: readonly MoveRow[];
+  readonly orderCount: number;
   readonly bookHash: string;
 }
 
 /** Orders one import may carry: a bound on the records a move sequences on its target. */
 export const MOVE_ORDERS_MAX = 1_000_000;
 
-/** The book hash of an export (see the opening comment): 16 hex digits. */
-export function bookHashOf(c: InstrumentConfig, lastPrice: number, rows: readonly MoveRow[]): string {
+/** A book hash's hasher with everything before its rows added; each row then adds fields 1-12 of its MoveRow and its coid. */
+export function bookHasher(c: InstrumentConfig, lastPrice: number, rows: number): StateHasher {
   const h = new StateHasher();
   h.add(c.id); h.add(c.tickSize); h.add(c.lotSize); h.add(c.qtyMin); h.add(c.qtyMax); h.add(c.priceMin); h.add(c.priceMax);
   h.add(lastPrice);
-  h.add(rows.length);
+  h.add(rows);
+  return h;
+}
+
+/** The book hash of an export (see the opening comment): 16 hex digits. */
+export function bookHashOf(c: InstrumentConfig, lastPrice: number, rows: readonly MoveRow[]): string {
+  const h = bookHasher(c, lastPrice, rows.length);
   for (const r of rows) {
     for (let k = 1; k <= 12; k++) h.add(r[k] as number);
     h.addText(r[13]);

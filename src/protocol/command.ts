@@ -4,7 +4,7 @@
  * record, decodes it with the replicas' own decoder and compares the result with what was
  * meant, so a record that a replica would refuse, or read differently, never reaches the log.
  */
-import { Stp, Tif, type Command, type InstrumentConfig } from "../engine/index.js";
+import { IMPORTED_ID_BASE, Stp, Tif, type Command, type InstrumentConfig } from "../engine/index.js";
 import { MsgType, OrdType, type CancelOrder, type KillSwitch, type ModifyOrder, type NewOrder } from "./messages.js";
 import { decodeRecord, encodeRecord, type SeqRecord } from "./record.js";
 
@@ -15,10 +15,13 @@ export type SequencedMessage = NewOrder | CancelOrder | ModifyOrder | KillSwitch
 
 /**
  * An OCO takes one sequence number but needs two order ids: the limit leg has the command's
- * seq, like any new order, and the stop leg that plus 2^52. Sequence numbers stay below 2^52
- * (at a million commands a second, for 140 years), so the two never meet and both are safe.
+ * seq, like any new order, and the stop leg that plus 2^52. Sequence numbers stay below 2^45
+ * (SEQ_MAX), so the two never meet and both are safe.
  */
 export const OCO_STOP_LEG_ID_OFFSET = 2 ** 52;
+
+/** The last seq a shard sequences: a new order takes its seq as its id, and ids from the engine's IMPORTED_ID_BASE on are imported orders'. */
+export const SEQ_MAX = IMPORTED_ID_BASE - 1;
 
 /** The order ids a NEW sequenced as `seq` creates: [limit or only order, OCO stop leg or 0]. */
 export function orderIdsOf(m: NewOrder, seq: number): [number, number] {
@@ -49,11 +52,17 @@ export function commandOf(m: SequencedMessage, orderId: number, account: number)
   return { type: "limit", ...common, price: m.px!, tif: (m.tif ?? Tif.GTC) as Tif, postOnly: m.po ?? false };
 }
 
+/** The same keys with the same values; an array value (import-orders' rows) compared element by element, the same way. */
 function sameFields(a: object, b: object): boolean {
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
   const keys = Object.keys(x);
-  return keys.length === Object.keys(y).length && keys.every((k) => x[k] === y[k]);
+  return keys.length === Object.keys(y).length && keys.every((k) => x[k] === y[k] || sameRows(x[k], y[k]));
+}
+
+function sameRows(a: unknown, b: unknown): boolean {
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  return a.every((row, i) => typeof row === "object" && row !== null && typeof b[i] === "object" && b[i] !== null && sameFields(row as object, b[i] as object));
 }
 
 /**

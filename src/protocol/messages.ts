@@ -166,8 +166,8 @@ export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code
 /**
  * The operator's steps of a move (docs/scaling.md), each sequenced as a record of account 0.
  * `to`/`from` are shard ids; `h` a book hash (16 hex digits); `rows` a MOVE_ORDERS frame's
- * orders, packed as src/protocol/move.ts says. An ACK's `seq` is the step's seq; for MOVE_ORDERS
- * the last row's, with `oid` the first row's (the rows take the seqs oid … seq as their ids).
+ * orders, packed as src/protocol/move.ts says. An ACK's `seq` is the step's seq (a MOVE_ORDERS
+ * frame is one record, whose rows take the target's next imported-order ids), `oid` 0.
  */
 export interface MoveHalt { v: number; t: typeof MsgType.MOVE_HALT; cid: number; inst: number }
 export interface MoveResume { v: number; t: typeof MsgType.MOVE_RESUME; cid: number; inst: number }

@@ -9,9 +9,9 @@
  * a frame holds at most as many rows as fit (about 30 typical ones, at least 6 of the longest):
  * the mover packs as many as fit and sends the rest in the next frame.
  */
-import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, type Command, type MoveRow, type OrderKind, type Side, type Stp, type Tif } from "../engine/index.js";
+import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, type Command, type ImportRow, type MoveRow, type OrderKind, type Side, type Stp, type Tif } from "../engine/index.js";
 import { MsgType, type MoveMessage } from "./messages.js";
-import { asNotIntegers, IntArrayReader, pack, VALUE_BYTES_MAX } from "./wire.js";
+import { asNotIntegers, intBytes, IntArrayReader, pack, VALUE_BYTES_MAX } from "./wire.js";
 
 /** Integers of a row before its client order id's length. */
 const ROW_FIELDS = 13;
@@ -41,12 +41,10 @@ export function rowChunks(rows: readonly MoveRow[]): Buffer[] {
   const out: Buffer[] = [];
   let chunk: MoveRow[] = [];
   let bytes = ARRAY_HEADER_BYTES_MAX;
-  const one: number[] = [];
   for (const r of rows) {
-    one.length = 0;
-    rowInts(r, one);
-    // The row's elements as packed, less the header its own packing adds (fixarray up to 15 elements, array 16 above).
-    const own = pack(one).length - (one.length > 15 ? 3 : 1);
+    // The row's elements as packed: sized integer by integer (intBytes), not packed twice.
+    let own = 1 + r[13].length;
+    for (let k = 0; k < ROW_FIELDS; k++) own += intBytes(r[k] as number);
     if (bytes + own > VALUE_BYTES_MAX && chunk.length > 0) {
       out.push(packRows(chunk));
       chunk = [];
@@ -64,30 +62,9 @@ const reader = new IntArrayReader();
 /** The rows of a MOVE_ORDERS frame, or why they are not rows (a plain sentence). Checks shape and ranges, not the book. */
 export function unpackRows(bytes: Uint8Array): MoveRow[] | string {
   try {
-    const n = reader.open(bytes);
-    const rows: MoveRow[] = [];
-    let read = 0;
-    while (read < n) {
-      if (n - read < ROW_FIELDS + 1) return `rows: ${n - read} integers left, a row has at least ${ROW_FIELDS + 1}`;
-      const f: number[] = [];
-      for (let k = 0; k < ROW_FIELDS; k++) f.push(reader.int());
-      const len = reader.int();
-      read += ROW_FIELDS + 1;
-      if (len < 0 || len > CLIENT_ORDER_ID_LENGTH_MAX || n - read < len) return `rows: row ${rows.length} has a client order id length of ${len}`;
-      let coid = "";
-      for (let i = 0; i < len; i++) {
-        const c = reader.int();
-        if (c < 0 || c > 0xffff) return `rows: row ${rows.length} has a character code ${c}`;
-        coid += String.fromCharCode(c);
-      }
-      read += len;
-      if (len > 0 && !isClientOrderId(coid)) return `rows: row ${rows.length} has a client order id with a character outside 0x21..0x7e`;
-      const problem = rowProblem(f);
-      if (problem !== null) return `rows: row ${rows.length}: ${problem}`;
-      rows.push([f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!, f[8]!, f[9]!, f[10]!, f[11]!, f[12]!, coid]);
-    }
-    reader.end();
-    return rows.length === 0 ? "rows: no rows" : rows;
+    const rows = readRows(reader, reader.open(bytes));
+    if (typeof rows !== "string") reader.end();
+    return rows;
   } catch (err) {
     const bad = asNotIntegers(err);
     if (bad !== null) return `rows: not an array of integers (${bad.message})`;
@@ -95,7 +72,55 @@ export function unpackRows(bytes: Uint8Array): MoveRow[] | string {
   }
 }
 
-/** The ranges a record of type 14 holds its fields to, checked before anything is sequenced. */
+/**
+ * The next `n` integers of `r` read as rows (the layout above), or why they are not rows. For
+ * a MOVE_ORDERS field and for the record an import-orders command is journaled as, which
+ * carries its rows in the same layout. Throws NotIntegers (see asNotIntegers) as `r` does.
+ */
+export function readRows(r: IntArrayReader, n: number): MoveRow[] | string {
+  const rows: MoveRow[] = [];
+  let read = 0;
+  while (read < n) {
+    if (n - read < ROW_FIELDS + 1) return `rows: ${n - read} integers left, a row has at least ${ROW_FIELDS + 1}`;
+    const f: number[] = [];
+    for (let k = 0; k < ROW_FIELDS; k++) f.push(r.int());
+    const len = r.int();
+    read += ROW_FIELDS + 1;
+    if (len < 0 || len > CLIENT_ORDER_ID_LENGTH_MAX || n - read < len) return `rows: row ${rows.length} has a client order id length of ${len}`;
+    let coid = "";
+    for (let i = 0; i < len; i++) {
+      const c = r.int();
+      if (c < 0 || c > 0xffff) return `rows: row ${rows.length} has a character code ${c}`;
+      coid += String.fromCharCode(c);
+    }
+    read += len;
+    if (len > 0 && !isClientOrderId(coid)) return `rows: row ${rows.length} has a client order id with a character outside 0x21..0x7e`;
+    const problem = rowProblem(f);
+    if (problem !== null) return `rows: row ${rows.length}: ${problem}`;
+    rows.push([f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!, f[8]!, f[9]!, f[10]!, f[11]!, f[12]!, coid]);
+  }
+  return rows.length === 0 ? "rows: no rows" : rows;
+}
+
+/** A row as the engine takes it (import-orders): the client order id's key absent when it has none, so a row has one form. */
+export function importRowOf(r: MoveRow): ImportRow {
+  return {
+    fromOrderId: r[0], owner: r[1], side: r[2] as Side, kind: r[3] as OrderKind, tif: r[4] as Tif, stp: r[5] as Stp, postOnly: r[6] === 1,
+    price: r[7], stopPrice: r[8], leaves: r[9], cum: r[10], notional: r[11], peer: r[12], ...(r[13] === "" ? {} : { clientOrderId: r[13] }),
+  };
+}
+
+/** The integers of import rows in the layout above (for the record of an import-orders command). */
+export function importRowInts(rows: readonly ImportRow[], out: number[]): void {
+  for (const r of rows) {
+    out.push(r.fromOrderId, r.owner, r.side, r.kind, r.tif, r.stp, r.postOnly ? 1 : 0, r.price, r.stopPrice, r.leaves, r.cum, r.notional, r.peer);
+    const coid = r.clientOrderId ?? "";
+    out.push(coid.length);
+    for (let i = 0; i < coid.length; i++) out.push(coid.charCodeAt(i));
+  }
+}
+
+/** The ranges a row's fields are held to, checked before anything is sequenced. */
 function rowProblem(f: readonly number[]): string | null {
   const [fromId, owner, side, kind, tif, stp, postOnly, price, stopPrice, leaves, cum, notional, peer] = f as [number, number, number, number, number, number, number, number, number, number, number, number, number];
   if (fromId < 1 || owner < 0) return "fromId is positive and owner not negative";
@@ -105,23 +130,19 @@ function rowProblem(f: readonly number[]): string | null {
 }
 
 /**
- * The commands a move message is sequenced as: one, or one per row for MOVE_ORDERS, the row
- * at `seq + i` taking that seq as its order id. `rows` are MOVE_ORDERS's, already unpacked.
+ * The command a move message is sequenced as, one record each; MOVE_ORDERS's `rows`, already
+ * unpacked, become one import-orders command (each row takes an imported-order id there).
  */
-export function moveCommandsOf(m: MoveMessage, seq: number, rows: readonly MoveRow[] = []): Command[] {
+export function moveCommandOf(m: MoveMessage, seq: number, rows: readonly MoveRow[] = []): Command {
   const account = 0;
   const instrument = m.inst;
   switch (m.t) {
-    case MsgType.MOVE_HALT: return [{ type: "halt", instrument, account, seq }];
-    case MsgType.MOVE_RESUME: return [{ type: "resume", instrument, account }];
-    case MsgType.MOVE_RELEASE: return [{ type: "release", instrument, account, toShard: m.to }];
-    case MsgType.MOVE_BEGIN: return [{ type: "import-begin", instrument, account, fromShard: m.from, orders: m.n, lastPrice: m.lpx, bookHash: m.h }];
-    case MsgType.MOVE_END: return [{ type: "import-end", instrument, account }];
-    case MsgType.MOVE_ABORT: return [{ type: "import-abort", instrument, account }];
-    case MsgType.MOVE_ORDERS:
-      return rows.map((r, i): Command => ({
-        type: "import-order", instrument, account, orderId: seq + i, fromOrderId: r[0], owner: r[1], side: r[2] as Side, kind: r[3] as OrderKind, tif: r[4] as Tif,
-        stp: r[5] as Stp, postOnly: r[6] === 1, price: r[7], stopPrice: r[8], leaves: r[9], cum: r[10], notional: r[11], peer: r[12], ...(r[13] === "" ? {} : { clientOrderId: r[13] }),
-      }));
+    case MsgType.MOVE_HALT: return { type: "halt", instrument, account, seq };
+    case MsgType.MOVE_RESUME: return { type: "resume", instrument, account };
+    case MsgType.MOVE_RELEASE: return { type: "release", instrument, account, toShard: m.to };
+    case MsgType.MOVE_BEGIN: return { type: "import-begin", instrument, account, fromShard: m.from, orders: m.n, lastPrice: m.lpx, bookHash: m.h };
+    case MsgType.MOVE_END: return { type: "import-end", instrument, account };
+    case MsgType.MOVE_ABORT: return { type: "import-abort", instrument, account };
+    case MsgType.MOVE_ORDERS: return { type: "import-orders", instrument, account, rows: rows.map(importRowOf) };
   }
 }

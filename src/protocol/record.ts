@@ -21,6 +21,12 @@
  *   type 14 import-order  [instrument, orderId, fromOrderId, owner, side, kind, tif, stp, postOnly 0|1, price, stopPrice, leaves, cum, notional, peer] + optional coid
  *   type 15 import-end    [instrument]
  *   type 16 import-abort  [instrument]
+ *   type 17 import-orders [instrument] + rows, each fromOrderId, owner, side, kind, tif, stp,
+ *                         postOnly 0|1, price, stopPrice, leaves, cum, notional, peer, coid
+ *                         length (0 for none) and its character codes: a MOVE_ORDERS frame's
+ *                         rows as they came (src/protocol/move.ts); each row takes the engine's
+ *                         next imported-order id. Up to VALUE_BYTES_MAX integers of rows.
+ * (Type 14 is what a move journaled before type 17, one record a row; it is still read.)
  * A shard id travels as a client order id does (its characters are a subset of theirs).
  * A client order id travels as its length followed by its character codes, one integer each:
  * the record stays an array of integers, and since every character is visible ASCII (0x21 to
@@ -33,7 +39,8 @@
  */
 import * as crypto from "node:crypto";
 import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, isShardName, type Command, type OrderKind, type Side, type Stp, type Tif } from "../engine/index.js";
-import { asNotIntegers, IntArrayReader, pack } from "./wire.js";
+import { importRowInts, importRowOf, readRows } from "./move.js";
+import { asNotIntegers, IntArrayReader, pack, VALUE_BYTES_MAX } from "./wire.js";
 
 export interface SeqRecord {
   readonly seq: number;
@@ -122,6 +129,11 @@ function fieldsOf(c: Command): [type: number, fields: number[]] {
       return [15, [c.instrument]];
     case "import-abort":
       return [16, [c.instrument]];
+    case "import-orders": {
+      const out = [c.instrument];
+      importRowInts(c.rows, out);
+      return [IMPORT_ORDERS, out];
+    }
     default:
       throw new Error(`record: ${(c as { type: string }).type} commands are not sequenced`);
   }
@@ -135,6 +147,9 @@ export function encodeRecord(r: SeqRecord): Buffer {
 const reader = new IntArrayReader();
 /** A record's fields, read in place into one reused array (no allocation per record). */
 const fieldsRead: number[] = new Array<number>(RECORD_FIELDS_MAX).fill(0);
+/** An import-orders record: the head, the instrument and at most VALUE_BYTES_MAX integers of rows (a frame's rows field holds no more bytes). */
+const IMPORT_ORDERS = 17;
+const IMPORT_RECORD_FIELDS_MAX = HEAD_FIELDS + 1 + VALUE_BYTES_MAX;
 
 function inRange(what: string, x: number, min: number, max: number): number {
   if (x < min || x > max) throw new RecordError(`record: ${what} ${x} is outside ${min}..${max}`);
@@ -159,13 +174,15 @@ export function decodeRecord(bytes: Uint8Array): SeqRecord {
 function readRecord(bytes: Uint8Array): SeqRecord {
   const r = reader;
   const n = r.open(bytes);
-  if (n < HEAD_FIELDS || n > RECORD_FIELDS_MAX) throw new RecordError(`record: ${n} fields, a record has ${HEAD_FIELDS} to ${RECORD_FIELDS_MAX}`);
+  if (n < HEAD_FIELDS || n > IMPORT_RECORD_FIELDS_MAX) throw new RecordError(`record: ${n} fields, a record has ${HEAD_FIELDS} to ${RECORD_FIELDS_MAX} (an import-orders record up to ${IMPORT_RECORD_FIELDS_MAX})`);
   const seq = inRange("seq", r.int(), 1, Number.MAX_SAFE_INTEGER);
   const epoch = r.int();
   const tsUs = r.int();
   const account = r.int();
   const type = r.int();
   if (epoch < 0 || tsUs < 0 || account < 0) throw new RecordError("record: epoch, time and account are never negative");
+  if (type === IMPORT_ORDERS) return { seq, epoch, tsUs, cmd: importOrdersFrom(account, n - HEAD_FIELDS) };
+  if (n > RECORD_FIELDS_MAX) throw new RecordError(`record: ${n} fields, a record of type ${type} has at most ${RECORD_FIELDS_MAX}`);
   const layout = LAYOUT[type];
   if (layout === undefined) throw new RecordError(`record: unknown command type ${type}`);
   if (n < HEAD_FIELDS + layout.fields) throw new RecordError(`record: type ${type} has ${layout.fields} fields, not ${n - HEAD_FIELDS}`);
@@ -174,6 +191,17 @@ function readRecord(bytes: Uint8Array): SeqRecord {
   if (type >= 10 && account !== 0) throw new RecordError(`record: type ${type} is the operator's (account 0), not account ${account}'s`);
   r.end();
   return { seq, epoch, tsUs, cmd: commandFrom(type, account, fieldsRead, coid) };
+}
+
+/** An import-orders record's command, from its `rest` integers after the head. */
+function importOrdersFrom(account: number, rest: number): Command {
+  if (account !== 0) throw new RecordError(`record: type ${IMPORT_ORDERS} is the operator's (account 0), not account ${account}'s`);
+  if (rest < 2) throw new RecordError(`record: type ${IMPORT_ORDERS} has an instrument and at least one row`);
+  const instrument = reader.int();
+  const rows = readRows(reader, rest - 1);
+  if (typeof rows === "string") throw new RecordError(`record: ${rows}`);
+  reader.end();
+  return { type: "import-orders", account, instrument, rows: rows.map(importRowOf) };
 }
 
 /** The client order id after a record's fields (`rest` integers): undefined when nothing follows them. */

@@ -58,6 +58,12 @@ function packInt(v: number): void {
   else { c[pos++] = 0xd3; c.writeBigInt64BE(BigInt(v), pos); pos += 8; }
 }
 
+/** The bytes packInt writes for `v` (a safe integer): what a packer sizes a field by without packing it. */
+export function intBytes(v: number): number {
+  if (v >= 0) return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : v < TWO_32 ? 5 : 9;
+  return v >= -0x20 ? 1 : v >= -0x80 ? 2 : v >= -0x8000 ? 3 : v >= -0x8000_0000 ? 5 : 9;
+}
+
 function packHeader(len: number, fix: number, fixMax: number, op16: number): void {
   room(5);
   if (len <= fixMax) chunk[pos++] = fix | len;

@@ -423,7 +423,7 @@ export class Replica {
     serveRest(app, {
       instruments: this.refs, auth: this.o.auth, seq: () => this.applied, nowUs: () => this.clock.nowUs(),
       depth: (inst, levelsMax) => this.engine.depth(inst, levelsMax), trades: (inst) => this.recentTrades.get(inst), openOrders: (acct) => this.engine.openOrders(acct),
-      exportBook: (inst) => this.engine.exportBook(inst), ...(this.o.operatorAccount === undefined ? {} : { operatorAccount: this.o.operatorAccount }),
+      exportBook: (inst, rows) => this.engine.exportBook(inst, rows), ...(this.o.operatorAccount === undefined ? {} : { operatorAccount: this.o.operatorAccount }),
       refused: (code) => this.restRejects.set(code, (this.restRejects.get(code) ?? 0) + 1),
       failed: (err) => this.o.log.error({ err: (err as Error).message }, "REST read failed (a bug): answered 500 INTERNAL"),
     });

@@ -35,7 +35,8 @@ export interface RestSource {
   depth(instrument: number, levelsMax: number): Depth;
   trades(instrument: number): Ring<TradeOut> | undefined;
   openOrders(account: number): OrderView[];
-  exportBook(instrument: number): BookExport | undefined;
+  /** `rows` false: the mode, count and hash without the rows (cheaper: the mover polls with ?orders=0). */
+  exportBook(instrument: number, rows: boolean): BookExport | undefined;
   /** Who may read an export when authentication is on (absent: nobody then). */
   readonly operatorAccount?: number;
   nowUs(): number;
@@ -93,7 +94,7 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
     if (rows !== undefined && rows !== "0" && rows !== "1") return restFailure(RestStatus.BAD_REQUEST, WireReason.OUT_OF_RANGE, "query parameter orders is 0 (the book's mode and hash only) or 1 (with every order; the default)");
     const raw = req.getParameter(0) ?? "";
     const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : 0;
-    const exp = Number.isSafeInteger(id) && id > 0 ? src.exportBook(id) : undefined;
+    const exp = Number.isSafeInteger(id) && id > 0 ? src.exportBook(id, rows !== "0") : undefined;
     if (exp === undefined) return restFailure(RestStatus.NOT_FOUND, WireReason.UNKNOWN_INSTRUMENT, `no instrument has the id ${JSON.stringify(raw.slice(0, 20))}`);
     if (src.auth !== undefined) {
       const account = accountOf(req, src, RestPath.move + raw);
@@ -103,7 +104,7 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
     const c = exp.instrument;
     const body: MoveExportResponse = {
       seq: src.seq(), instrument: id, symbol: symbolOf.get(id) ?? "", mode: INSTRUMENT_MODE_NAME[exp.mode], halt_seq: exp.haltSeq, last_price: exp.lastPrice,
-      config: { id, tickSize: c.tickSize, lotSize: c.lotSize, qtyMin: c.qtyMin, qtyMax: c.qtyMax, priceMin: c.priceMin, priceMax: c.priceMax }, book_hash: exp.bookHash, order_count: exp.orders.length, orders: rows === "0" ? [] : exp.orders,
+      config: { id, tickSize: c.tickSize, lotSize: c.lotSize, qtyMin: c.qtyMin, qtyMax: c.qtyMax, priceMin: c.priceMin, priceMax: c.priceMax }, book_hash: exp.bookHash, order_count: exp.orderCount, orders: exp.orders,
     };
     return ok(body);
   });

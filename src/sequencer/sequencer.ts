@@ -28,9 +28,9 @@ import { Journal, type FsyncPolicy } from "../journal/journal.js";
 import { PromText } from "../metrics/prometheus.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { encode } from "../protocol/codec.js";
-import { commandOf, orderIdsOf, sealRecord, type Command, type InstrumentConfig } from "../protocol/command.js";
+import { commandOf, orderIdsOf, sealRecord, SEQ_MAX, type Command, type InstrumentConfig } from "../protocol/command.js";
 import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type MoveMessage } from "../protocol/messages.js";
-import { moveCommandsOf, unpackRows } from "../protocol/move.js";
+import { moveCommandOf, unpackRows } from "../protocol/move.js";
 import { isMoveMessage, validateClientFrame } from "../protocol/validate.js";
 import { Publisher, type FollowerStats, type RingRecord } from "../replication/publisher.js";
 import { CloseCode, LoginGate } from "../util/login-gate.js";
@@ -307,6 +307,7 @@ export class Sequencer implements HaHost {
 
   /** Why nothing may be sequenced now (journal stalled, too many acks pending), or null. */
   private capacityRefusal(): [WireReason, string] | null {
+    if (this.journal.lastSeq >= SEQ_MAX) return [WireReason.STORAGE_UNAVAILABLE, `this shard's log is full: order ids are seqs up to ${SEQ_MAX} (2^45 − 1), the ids above are imported orders'`];
     if (this.journal.stalled !== null) return [WireReason.STORAGE_UNAVAILABLE, "this sequencer cannot write its journal (see its log and /stats journal_stalled): nothing new is sequenced until it can; retry later"];
     if (this.pendingAcks.length >= this.limits.pendingAcksMax) return [WireReason.OVERLOADED, `${this.limits.pendingAcksMax} commands are waiting for their durability; retry shortly`];
     return null;
@@ -314,7 +315,7 @@ export class Sequencer implements HaHost {
 
   /**
    * A step of a move (docs/scaling.md) from the operator account: sequenced as account 0, one
-   * record, or one per row for MOVE_ORDERS (each row taking its record's seq as its order id);
+   * record (for MOVE_ORDERS, one import-orders record holding every row of the frame);
    * not rate limited (the mover bounds its own window), refused by a stalled journal or a full
    * ack queue like any command. The rows are checked whole before any is sequenced.
    */
@@ -326,11 +327,8 @@ export class Sequencer implements HaHost {
     if (busy !== null) return this.reject(ws, m.cid, ...busy);
     const rows = m.t === MsgType.MOVE_ORDERS ? unpackRows(m.rows) : [];
     if (typeof rows === "string") return this.reject(ws, m.cid, WireReason.OUT_OF_RANGE, rows);
-    const first = this.journal.lastSeq + 1;
-    for (const cmd of moveCommandsOf(m, first, rows)) {
-      if (!this.sequence(cmd)) return this.reject(ws, m.cid, WireReason.INTERNAL, "a step of this move could not be recorded faithfully (a bug, logged); it and the rest of the frame were not sequenced");
-    }
-    this.pendingAcks.push({ ws, cid: m.cid, seq: this.journal.lastSeq, oid: m.t === MsgType.MOVE_ORDERS ? first : 0, oid2: 0 });
+    if (!this.sequence(moveCommandOf(m, this.journal.lastSeq + 1, rows))) return this.reject(ws, m.cid, WireReason.INTERNAL, "this step of the move could not be recorded faithfully (a bug, logged); it was not sequenced");
+    this.pendingAcks.push({ ws, cid: m.cid, seq: this.journal.lastSeq, oid: 0, oid2: 0 });
   }
 
   /** Why a logged-in client's command may not be sequenced now (rate limits, pending acks), or null. */

@@ -114,6 +114,11 @@ export function restBaseOf(feedUrl: string): string {
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
+/** One HTTP read's timeout before `deadline` (ms, both on performance.now()'s clock): whole ms from 1 to httpMsMax, as AbortSignal.timeout takes only integers. */
+export function httpTimeoutMs(deadline: number, now: number): number {
+  return Math.max(1, Math.ceil(Math.min(MOVE_LIMITS.httpMsMax, deadline - now)));
+}
+
 export class Mover {
   private readonly conns = new Map<string, TradingClient>();
 
@@ -273,7 +278,7 @@ export class Mover {
   /** GET a replica's JSON, or null when it does not answer with 200 within MOVE_LIMITS.httpMsMax. */
   private async getJson<T>(url: string, deadline: number): Promise<T | null> {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, Math.min(MOVE_LIMITS.httpMsMax, deadline - performance.now()))) });
+      const res = await fetch(url, { signal: AbortSignal.timeout(httpTimeoutMs(deadline, performance.now())) });
       return res.ok ? await res.json() as T : null;
     } catch {
       return null;
@@ -326,12 +331,20 @@ export class Mover {
 
   /** The halted book, as every answering source replica serves it at the HALT's seq, checked against its hash. */
   private async agreedExport(s: Shard, haltSeq: number): Promise<{ exp: MoveExportResponse; replicas: number }> {
-    const all = await this.exportsAt(s, haltSeq);
-    // The orders from one replica (the book is frozen, so any seq from the HALT on gives the same), checked against every replica's hash below.
-    const exp = await this.readExport(all[0]!.base, haltSeq, performance.now() + MOVE_LIMITS.replicaWaitMsMax, true);
+    // The orders from one replica (the book is frozen, so any seq from the HALT on gives the same: the first that serves them, in
+    // the map's order), fetched while every replica's hash is read; all are checked against each other below.
+    const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
+    const rowsFrom = async (): Promise<MoveExportResponse | null> => {
+      for (const base of s.rest) {
+        const exp = await this.readExport(base, haltSeq, Math.min(deadline, performance.now() + MOVE_LIMITS.httpMsMax), true);
+        if (exp !== null) return exp;
+      }
+      return null;
+    };
+    const [all, exp] = await Promise.all([this.exportsAt(s, haltSeq), rowsFrom()]);
     if (exp === null) throw this.unavailable(s, haltSeq);
     const replicas = all.length;
-    all.push({ ...exp, base: all[0]!.base });
+    all.push({ ...exp, base: "" });
     if (all.some((e) => e.mode !== "HALTED" || e.halt_seq !== haltSeq)) throw new MoveError(MoveProblem.STATE, `a replica of ${s.id} does not show instrument ${this.o.instrument} halted at seq ${haltSeq} (${all.map((e) => `${e.mode}@${e.halt_seq}`).join(", ")})`, "");
     if (all.some((e) => e.book_hash !== exp.book_hash)) throw new MoveError(MoveProblem.EXPORT_DISAGREES, `the replicas of ${s.id} disagree on the halted book's hash (${all.map((e) => e.book_hash).join(", ")})`, "");
     const mine = bookHashOf({ ...exp.config, symbol: exp.symbol }, exp.last_price, exp.orders as MoveRow[]);
@@ -339,11 +352,11 @@ export class Mover {
     return { exp, replicas };
   }
 
-  /** MOVE_BEGIN, the rows in a bounded window of frames, MOVE_END; returns the first row's seq and MOVE_END's seq. */
+  /** MOVE_BEGIN, the rows in a bounded window of frames (one import-orders record each), MOVE_END; returns the first rows record's seq and MOVE_END's seq. */
   private async importTo(to: Shard, from: Shard, exp: MoveExportResponse): Promise<[number, number]> {
     const inst = this.o.instrument;
-    const begin = await this.step(to, { t: MsgType.MOVE_BEGIN, inst, from: from.id, n: exp.orders.length, lpx: exp.last_price, h: exp.book_hash }, "begin the import");
     const chunks = rowChunks(exp.orders as MoveRow[]);
+    const begin = await this.step(to, { t: MsgType.MOVE_BEGIN, inst, from: from.id, n: exp.orders.length, lpx: exp.last_price, h: exp.book_hash }, "begin the import");
     // A sliding window: up to framesInFlightMax frames unacked; one connection keeps them in order.
     const acks: Promise<Ack>[] = [];
     for (let k = 0; k < chunks.length; k++) {
@@ -352,7 +365,7 @@ export class Mover {
       // A refusal anywhere ends the import at once, not when the window reaches it.
       acks[k]!.catch(() => undefined);
     }
-    const first = chunks.length === 0 ? 0 : (await Promise.all(acks))[0]!.oid;
+    const first = chunks.length === 0 ? 0 : (await Promise.all(acks))[0]!.seq;
     const end = await this.step(to, { t: MsgType.MOVE_END, inst }, "end the import");
     return [chunks.length === 0 ? begin.seq : first, end.seq];
   }
