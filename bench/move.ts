@@ -18,6 +18,7 @@ import { stopNode } from "../src/cluster/launcher.js";
 import { startEtcd } from "../src/cluster/etcd.js";
 import { Mover } from "../src/shard/move.js";
 import { ShardMapStore } from "../src/shard/store.js";
+import { CpuMeter } from "../src/tools/loadgen/cpu.js";
 import { startMoveGroup, type MoveGroup } from "../src/tools/move-groups.js";
 
 const OPERATOR = 9000;
@@ -80,6 +81,9 @@ async function main(): Promise<void> {
   const etcd = await startEtcd(dir, join(dir, "logs"));
   const groups: Group[] = [];
   const store = new ShardMapStore([etcd.url]);
+  // The background streams, stopped and awaited before the nodes are: a move that fails must not leave them failing on closed connections.
+  let stop = false;
+  let bg: ReturnType<typeof background>[] = [];
   try {
     const [s1, s2] = await Promise.all([startMoveGroup(dir, "s1", [3], OPERATOR, (g) => groups.push(g)), startMoveGroup(dir, "s2", [1, 2], OPERATOR, (g) => groups.push(g))]);
     const entry = (g: Group, instruments: number[]): object => ({ id: g.id, weight: 1, endpoints: { trade: [String(g.seq.ready.trade)], feed: g.replicas.map((r) => String(r.ready.feed)) }, instruments });
@@ -89,13 +93,24 @@ async function main(): Promise<void> {
     await seed(seeder, ordersWanted);
     const seedMs = performance.now() - ts;
     await seeder.close();
-    let stop = false;
     let moveWindow: [number, number] = [Infinity, -Infinity];
-    const bg = [background(String(s1.seq.ready.trade), 21, 2, () => stop, () => moveWindow), background(String(s2.seq.ready.trade), 22, 3, () => stop, () => moveWindow)];
+    bg = [background(String(s1.seq.ready.trade), 21, 2, () => stop, () => moveWindow), background(String(s2.seq.ready.trade), 22, 3, () => stop, () => moveWindow)];
+    // What each process spent during the move (the background's share included), and in the second before it with the
+    // background alone: the difference is the move's cost.
+    const procs = [
+      ...groups.flatMap((g) => [g.seq, ...g.replicas]).map((n) => ({ name: n.name, pid: n.child.pid ?? -1 })),
+      { name: "etcd", pid: etcd.child.pid ?? -1 }, { name: "bench (mover and background clients)", pid: null },
+    ];
+    const before = new CpuMeter(procs);
+    before.start();
     await new Promise((r) => setTimeout(r, 1000));
+    before.end();
+    const meter = new CpuMeter(procs);
     const t0 = performance.now();
     moveWindow = [t0, Infinity];
+    meter.start();
     const result = await new Mover(store, { instrument: 1, to: "s2", operator: { account: OPERATOR } }).run();
+    meter.end();
     moveWindow = [t0, performance.now()];
     await new Promise((r) => setTimeout(r, 500));
     stop = true;
@@ -103,10 +118,15 @@ async function main(): Promise<void> {
     const out = {
       command: `node dist/bench/move.js --orders ${ordersWanted} --rate ${ratePerS}`, machine: `${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}`,
       seeded_orders: ordersWanted, seed_ms: Math.round(seedMs), move: result,
+      // µs per 1,000 "orders" is ms: the CPU time of each process while the move ran.
+      cpu_ms_during_move: meter.perOrder(1000),
+      cpu_ms_in_the_second_before: before.perOrder(1000),
       background: { instrument_2_on_s1: onSource, instrument_3_on_s2: onTarget, rate_per_s_each: ratePerS },
     };
     process.stdout.write(v.json === true ? `${JSON.stringify(out)}\n` : `${JSON.stringify(out, null, 2)}\n`);
   } finally {
+    stop = true;
+    await Promise.allSettled(bg);
     store.close();
     await Promise.all(groups.flatMap((g) => [g.seq, ...g.replicas]).map(stopNode));
     await etcd.stop();
