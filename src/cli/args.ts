@@ -41,6 +41,10 @@ commands:
   shards move --etcd URL[,URL…] --inst N --to S --account A [--key ID --secret-env VAR] [--abort] [--json]
                                            move instrument N live to shard S (halt, export, import, map, release) as the
                                            operator account A; the book hash before and after; --abort undoes an unfinished move
+  shards add --etcd URL[,URL…] --id S --trade URL[,URL…] --feed URL[,URL…] [--weight W] [--json]
+                                           shard S (its group's /trade and /feed URLs) in the map's next version, holding nothing yet
+  shards rebalance --etcd URL[,URL…] --account A [--key ID --secret-env VAR] [--json]
+                                           move every instrument that is off the rule to where it puts it, one live move at a time
   gateway (--shards-etcd URL[,URL…] | --shard-map FILE) [--port N] [--host H] [--config F]
                                            one endpoint (/trade, /feed) in front of every shard: routes by instrument, merges
                                            reports and books, order ids unique across shards; F's auth section checks logins

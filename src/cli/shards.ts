@@ -9,9 +9,14 @@
  *           each instrument, from and to, and the share moved. Nothing is written.
  *  - move   moves one instrument live to another shard (src/shard/move.ts): the book hash
  *           before and after, the map's new version, the time each stage took.
+ *  - add    a new shard (its endpoints and weight) in the map's next version, holding nothing:
+ *           what the rule now puts on it is off the rule until moved.
+ *  - rebalance  moves every instrument that is off the rule to where it puts it, one live move
+ *           at a time (src/shard/rebalance.ts).
  */
 import { loadConfig } from "../config/config.js";
-import { firstShardMap, offRule, pinsOf, placementOf, rulePlacement, SHARD_MAP_KEY, ShardMapError, weightsOf, type ShardMap } from "../shard/map.js";
+import { firstShardMap, offRule, pinsOf, placementOf, rulePlacement, SHARD_MAP_KEY, ShardMapError, ShardSpecSchema, weightsOf, withShardAdded, type ShardMap } from "../shard/map.js";
+import { rebalance, RebalanceError } from "../shard/rebalance.js";
 import { plan, SHARD_ID, SHARDS_MAX, WEIGHT_MAX, type Move, type WeightedShard } from "../shard/rendezvous.js";
 import { MoveError, Mover, type MoveResult } from "../shard/move.js";
 import { ShardMapStore } from "../shard/store.js";
@@ -24,8 +29,8 @@ const LISTED_MAX = 10;
 
 export async function runShards(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : sub === "move" ? move : undefined;
-  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init, plan or move${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
+  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : sub === "move" ? move : sub === "add" ? add : sub === "rebalance" ? rebalanceCommand : undefined;
+  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init, plan, move, add or rebalance${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
   try {
     return await run(rest);
   } catch (err) {
@@ -229,13 +234,7 @@ async function move(args: string[]): Promise<number> {
   const instrument = numberFlag(v, "inst", Number.NaN, 0, Number.MAX_SAFE_INTEGER, true);
   const account = numberFlag(v, "account", Number.NaN, 0, Number.MAX_SAFE_INTEGER, true);
   if (typeof v.to !== "string" || !SHARD_ID.test(v.to)) throw new UserError(`--to takes the target shard's id: 1-32 ASCII letters, digits, '_' or '-'${typeof v.to === "string" ? `, not "${v.to}"` : ""}`, 2);
-  if ((v.key === undefined) !== (v["secret-env"] === undefined)) throw new UserError("--key and --secret-env go together: the operator's API key and the environment variable holding its secret", 2);
-  let credentials: { keyId: string; secret: string } | undefined;
-  if (typeof v.key === "string") {
-    const secret = process.env[String(v["secret-env"])];
-    if (secret === undefined || secret === "") throw new UserError(`the environment variable ${String(v["secret-env"])} (--secret-env) is not set`, 2);
-    credentials = { keyId: v.key, secret };
-  }
+  const credentials = credentialsFlags(v);
   const say = (line: string): void => { if (v.json !== true) process.stdout.write(`${line}\n`); };
   return withStore(hosts, async (store) => {
     try {
@@ -247,6 +246,61 @@ async function move(args: string[]): Promise<number> {
       const left = err.leftAs === "" ? "see lockstep shards show and the shards' logs" : err.leftAs;
       if (v.json === true) process.stdout.write(`${JSON.stringify({ error: err.problem, message: err.message, left_as: left })}\n`);
       throw new UserError(`move refused (${err.problem}): ${err.message}; ${left}`, 1);
+    }
+  });
+}
+
+/** --key ID --secret-env VAR: the operator's API key and the environment variable that holds its secret (both, or neither). */
+function credentialsFlags(v: Values): { keyId: string; secret: string } | undefined {
+  if ((v.key === undefined) !== (v["secret-env"] === undefined)) throw new UserError("--key and --secret-env go together: the operator's API key and the environment variable holding its secret", 2);
+  if (typeof v.key !== "string") return undefined;
+  const secret = process.env[String(v["secret-env"])];
+  if (secret === undefined || secret === "") throw new UserError(`the environment variable ${String(v["secret-env"])} (--secret-env) is not set`, 2);
+  return { keyId: v.key, secret };
+}
+
+// ---- add
+
+async function add(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, id: { type: "string" }, trade: { type: "string" }, feed: { type: "string" }, weight: { type: "string" }, json: { type: "boolean" } });
+  const hosts = etcdFlag(v);
+  for (const [flag, what] of [["id", "S: the new shard's id"], ["trade", "URL[,URL…]: every sequencer node's /trade URL of its group"], ["feed", "URL[,URL…]: its replicas' /feed URLs"]]) {
+    if (v[flag!] === undefined) throw new UserError(`shards add needs --${flag} ${what}`, 2);
+  }
+  const spec = ShardSpecSchema.safeParse({ id: v.id, weight: numberFlag(v, "weight", 1, 0, WEIGHT_MAX, true), endpoints: { trade: String(v.trade).split(","), feed: String(v.feed).split(",") } });
+  if (!spec.success) throw new UserError(`shards add: ${spec.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, 2);
+  return withStore(hosts, async (store, etcd) => {
+    const { map } = await store.readOrFail();
+    const next = withShardAdded(map, spec.data);
+    await store.write(next);
+    const off = offRule(next);
+    const report = { version: next.version, added: spec.data.id, weight: spec.data.weight, off_rule: off.length, moves: off };
+    process.stdout.write(v.json === true ? `${JSON.stringify(report)}\n`
+      : `shard map version ${next.version} in etcd at ${etcd}: shard ${spec.data.id} added (weight ${spec.data.weight}), holding no instrument yet; the rule puts ${off.length} of ${placementOf(next).size} instruments on it: \`lockstep shards rebalance\` moves them\n`);
+    return 0;
+  });
+}
+
+// ---- rebalance
+
+async function rebalanceCommand(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, account: { type: "string" }, key: { type: "string" }, "secret-env": { type: "string" }, json: { type: "boolean" } });
+  const hosts = etcdFlag(v);
+  if (v.account === undefined) throw new UserError("shards rebalance needs --account A: the operator account (the sequencers' sequencer.operatorAccount)", 2);
+  const account = numberFlag(v, "account", Number.NaN, 0, Number.MAX_SAFE_INTEGER, true);
+  const credentials = credentialsFlags(v);
+  const say = (line: string): void => { if (v.json !== true) process.stdout.write(`${line}\n`); };
+  return withStore(hosts, async (store) => {
+    try {
+      const r = await rebalance(store, { account, ...(credentials === undefined ? {} : { credentials }) }, say);
+      if (v.json === true) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else say(`rebalanced: ${r.moved.length} instruments moved${r.already.length > 0 ? `, ${r.already.length} found moved already` : ""} in ${r.ms_total} ms; shard map version ${r.map_version_before} → ${r.map_version}`);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof RebalanceError)) throw err;
+      const left = `${err.done.moved.length} of ${err.done.planned.length} moves were made before it; run the rebalance again to carry on`;
+      if (v.json === true) process.stdout.write(`${JSON.stringify({ error: err.why.problem, message: err.message, done: err.done, left_as: left })}\n`);
+      throw new UserError(`rebalance stopped: ${err.message}; ${left}`, 1);
     }
   });
 }

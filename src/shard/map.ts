@@ -168,3 +168,14 @@ export function firstShardMap(shards: readonly ShardSpec[], pins: Readonly<Recor
   for (const i of [...new Set(instruments)].sort((a, b) => a - b)) held.get(rule.place(i))!.push(i);
   return validateShardMap({ version: 1, shards: shards.map((s) => ({ ...s, instruments: held.get(s.id)! })), pins: { ...pins } }, "the first shard map");
 }
+
+/**
+ * The next version of `map` with shard `spec` added, holding no instruments yet: every instrument
+ * the rule now puts on it is off the rule until it is moved (`lockstep shards rebalance`).
+ * Throws ShardMapError (INVALID) for a shard id the map has, a 65th shard or a bad endpoint.
+ */
+export function withShardAdded(map: ShardMap, spec: ShardSpec): ShardMap {
+  if (map.shards.some((s) => s.id === spec.id)) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${spec.id}" is already in the map (version ${map.version})`);
+  if (map.shards.length >= SHARDS_MAX) throw new ShardMapError(ShardMapProblem.INVALID, `the map has ${map.shards.length} shards, the most a map may have`);
+  return validateShardMap({ ...map, version: map.version + 1, shards: [...map.shards, { ...spec, instruments: [] }] }, `the map with shard ${spec.id} added`);
+}
