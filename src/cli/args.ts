@@ -34,6 +34,7 @@ commands:
   drill client-failover [--rate R] [--json]                 a client's replica dies; reports exactly once vs the sequencer's log
   drill sequencer-restart [--kills K] [--fsync batch|always] [--json]   kill -9 the sequencer; no acked order lost
   drill sequencer-failover [--kills K] [--rate R] [--wipe] [--json]  kill -9 the leader; a standby takes over (etcd)
+  drill shards [--duration S] [--rate R] [--results DIR] [--json]   2 → 3 shards under load, rebalance, kill s1's leader
   shards show --etcd URL[,URL…] [--json]   the shard map in etcd: version, shards (weight, endpoints, instruments), pins
   shards init --etcd URL[,URL…] --config F the first shard map, from F's sharding section and instruments (refused if a map exists)
   shards plan --etcd URL[,URL…] (--add S [--weight W] | --remove S) [--json]

@@ -6,6 +6,7 @@ import { runClientFailoverDrill, runReplicaKillDrill, runSequencerFailoverDrill,
 import { findEtcd } from "../cluster/etcd.js";
 import { runSkewDrill } from "../tools/drill/skew.js";
 import { DEFAULT_FAULTS, FAULT_KINDS, runNemesisDrill, type FaultKind } from "../tools/drill/nemesis.js";
+import { runShardsDrill } from "../tools/drill/shards.js";
 import { DEFAULT_CONFIG, loadConfig } from "../config/config.js";
 import { numberFlag, parse, UserError } from "./args.js";
 
@@ -95,12 +96,41 @@ async function runNemesis(rest: string[]): Promise<number> {
   return 0;
 }
 
+/** `lockstep drill shards [--duration S] [--rate R] [--json]`: scale out 2 → 3 shards under load, rebalance, kill s1's leader. */
+async function runShards(rest: string[]): Promise<number> {
+  const { values: v } = parse(rest, { config: { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
+  const durationS = numberFlag(v, "duration", 30, 6, 3600);
+  const ratePerS = numberFlag(v, "rate", 400, 8, 20_000);
+  const etcd = findEtcd();
+  if ("missing" in etcd) throw new UserError(`drill shards needs etcd: ${etcd.missing}`);
+  const json = v.json === true;
+  const log = (line: string): boolean => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const result = await runShardsDrill({ baseConfig: String(v.config ?? DEFAULT_CONFIG), durationS, ratePerS, log });
+  save(typeof v.results === "string" ? v.results : RESULTS, "shards", `lockstep drill shards ${rest.join(" ")}`.trim(), result);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    const c = result.checks;
+    log(`orders: ${result.orders.sent} sent, ${result.orders.acked} acked, ${result.orders.rejected} refused, ${result.orders.unknown} unanswered`);
+    log(`rebalance: ${result.rebalance.moved} instruments moved to s3 in ${result.rebalance.ms_total} ms, book hashes ${result.rebalance.hashes_equal ? "equal" : "DIFFERENT"}; map version ${result.map_version}`);
+    log(`kill: ${result.kill.killed} (s1's leader); ${result.kill.new_leader} led after ${result.kill.failover_ms} ms`);
+    log("order→ack ms p50/p99 (orders)   quiet            scale-out        kill             tail");
+    for (const [id, ph] of Object.entries(result.ack_latency)) {
+      const cell = (p: keyof typeof ph): string => (ph[p] === undefined ? "–" : `${ph[p]!.p50_ms}/${ph[p]!.p99_ms} (${ph[p]!.orders})`).padEnd(17);
+      log(`${id.padEnd(30)}   ${cell("quiet")}${cell("scale_out")}${cell("kill")}${cell("tail")}`);
+    }
+    log(`lost ${c.lost}, duplicates ${c.duplicates}, forks ${c.forks}, diverged ${c.diverged}; unanswered orders in a log ${c.unknown_in_log}, absent ${c.unknown_absent}`);
+  }
+  const c = result.checks;
+  return c.lost + c.duplicates + c.forks + c.diverged === 0 && result.rebalance.hashes_equal && result.rebalance.error === undefined ? 0 : 1;
+}
+
 export async function runDrill(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   if (what === "geo") return runGeo(rest);
   if (what === "nemesis") return runNemesis(rest);
+  if (what === "shards") return runShards(rest);
   if ((FAILOVER_DRILLS as readonly string[]).includes(what ?? "")) return runFailover(what as (typeof FAILOVER_DRILLS)[number], rest);
-  if (what !== "skew") throw new UserError(`drill needs a name: skew, geo, nemesis, ${FAILOVER_DRILLS.join(", ")}${what === undefined ? "" : ` (not "${what}")`}`, 2);
+  if (what !== "skew") throw new UserError(`drill needs a name: skew, geo, nemesis, shards, ${FAILOVER_DRILLS.join(", ")}${what === undefined ? "" : ` (not "${what}")`}`, 2);
   const { values: v } = parse(rest, { config: { type: "string" }, "offset-ms": { type: "string" }, "drift-ppm": { type: "string" }, duration: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" }, results: { type: "string" } });
   const offsetsMs = numberList(v["offset-ms"], [250, -40, 3], "--offset-ms");
   const driftsPpm = numberList(v["drift-ppm"], offsetsMs.length === 3 ? [40, -25, 10] : offsetsMs.map(() => 0), "--drift-ppm");

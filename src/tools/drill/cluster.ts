@@ -40,8 +40,10 @@ export interface DrillClusterOptions {
   /** Overrides merged into the base config (e.g. a small snapshotEverySeq, an ack policy). */
   readonly sequencer?: Record<string, unknown>;
   readonly replicaDefaults?: Record<string, unknown>;
+  /** Top-level overrides merged into the base config (e.g. `instruments`, `instrumentsAway` for one shard's group). */
+  readonly config?: Record<string, unknown>;
   /** Standby sequencers: `sequencers` nodes (s1 leads first) with leadership in the etcd at `etcd`. */
-  readonly ha?: { readonly etcd: string; readonly sequencers: number; readonly leaseTtlS?: number };
+  readonly ha?: { readonly etcd: string; readonly sequencers: number; readonly leaseTtlS?: number; readonly cluster?: string };
   /** Called once the ports are chosen, before any node starts: how to route each node's links. */
   readonly wire?: (ports: { readonly sequencers: readonly number[]; readonly replicas: readonly number[] }) => Promise<DrillWiring>;
   /** Start again, after this many ms, any node that exits without being asked to. */
@@ -78,7 +80,7 @@ export class DrillCluster {
   }
 
   async start(): Promise<void> {
-    const base = JSON.parse(readFileSync(this.o.baseConfig, "utf8")) as { sequencer: Record<string, unknown>; replicaDefaults: Record<string, unknown>; replicas: unknown[] };
+    const base = { ...JSON.parse(readFileSync(this.o.baseConfig, "utf8")), ...this.o.config } as { sequencer: Record<string, unknown>; replicaDefaults: Record<string, unknown>; replicas: unknown[] };
     this.seqPort = await freePort();
     for (let i = 0; i < this.o.replicas; i++) this.replicaPorts.push(await freePort());
     base.sequencer = { ...base.sequencer, ...this.o.sequencer, port: this.seqPort };
@@ -87,7 +89,7 @@ export class DrillCluster {
     if (this.o.ha !== undefined) {
       for (let i = 0; i < this.seqIds.length; i++) this.seqPorts.push(await freePort());
       (base as Record<string, unknown>).ha = {
-        etcd: [this.o.ha.etcd], cluster: "drill", leaseTtlS: this.o.ha.leaseTtlS ?? 1,
+        etcd: [this.o.ha.etcd], cluster: this.o.ha.cluster ?? "drill", leaseTtlS: this.o.ha.leaseTtlS ?? 1,
         nodes: this.seqIds.map((id, i) => ({ id, port: this.seqPorts[i] })),
       };
     }

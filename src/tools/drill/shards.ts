@@ -1,0 +1,299 @@
+/**
+ * `lockstep drill shards` (docs/scaling.md, "lockstep drill shards"): scaling out under load.
+ * Shards s1 and s2, each a whole group (a leader and a standby in one shared etcd, two
+ * replicas, every node supervised), trade instruments 1 … INSTRUMENTS placed by the rule; a
+ * load routed by the shard map in etcd (ShardedTradingClient, watching it) sends orders to every
+ * instrument. The run:
+ *
+ *   1. quiet      the load alone, for a third of --duration: each shard's ack times, the baseline
+ *   2. scale out  shard s3 starts (holding nothing), is added to the map (withShardAdded), and the
+ *                 rebalance moves live every instrument the rule now gives it (rebalance.ts)
+ *   3. kill       kill -9 of s1's leader; its standby takes over; the node is started again
+ *   4. tail       the load for the last third of --duration, then it stops and every node settles
+ *   5. check      from the clients' acks and every node's journal on disk: every acked order is in
+ *                 its shard's log at the seq its ACK named (lost), no order is in the logs twice
+ *                 (duplicates), the two sequencer nodes of each shard hold the same records
+ *                 (forks), each shard's replicas end with one hash (diverged), and each move's
+ *                 book hash before equals the hash after
+ *
+ * Order→ack times, per shard, per phase: an order's phase is the one it was sent in, and the
+ * kill phase is the KILL_WINDOW_MS after the kill. Every wait is bounded; every process is
+ * stopped at the end.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LockstepError, TradingClient } from "../../client/trading.js";
+import { ShardedTradingClient } from "../../client/sharded.js";
+import { startEtcd, type EtcdProcess } from "../../cluster/etcd.js";
+import { decodeRecord } from "../../protocol/record.js";
+import { firstShardMap, withShardAdded, type ShardSpec } from "../../shard/map.js";
+import { placement } from "../../shard/rendezvous.js";
+import { rebalance, RebalanceError, type RebalanceResult } from "../../shard/rebalance.js";
+import { ShardMapStore } from "../../shard/store.js";
+import { DrillCluster } from "./cluster.js";
+import { readNodeLog, type NodeLog } from "./history.js";
+
+export interface ShardsDrillOptions {
+  readonly baseConfig: string;
+  readonly durationS: number;
+  /** Orders per second over all instruments. */
+  readonly ratePerS: number;
+  readonly log: (line: string) => void;
+}
+
+/** Instruments the drill trades, 1 … INSTRUMENTS. */
+const INSTRUMENTS = 8;
+const OPERATOR = 9_000;
+/** Each instrument's stream trades as its own account: ACCOUNT_BASE + instrument. */
+const ACCOUNT_BASE = 100;
+/** Orders of one stream sent and not yet answered, at most. */
+const IN_FLIGHT_MAX = 4;
+/** One order's answer, ms: past it the order's outcome is unknown (it may still be in the log). */
+const ORDER_MS_MAX = 10_000;
+/** The kill phase: orders sent this long after the kill. */
+const KILL_WINDOW_MS = 5_000;
+/** s1's standby leading after the kill, and every node settled at the end, at most (ms). */
+const FAILOVER_MS_MAX = 20_000;
+const SETTLE_MS_MAX = 60_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const instrument = (id: number): object => ({ id, symbol: `SH-${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
+const ALL = Array.from({ length: INSTRUMENTS }, (_, i) => i + 1);
+
+type Phase = "quiet" | "scale_out" | "kill" | "tail";
+interface Op { readonly inst: number; readonly acct: number; readonly qty: number; readonly phase: Phase; readonly sentMs: number; ms: number; outcome: "ack" | "reject" | "unknown"; shard: string; seq: number }
+
+export interface PhaseLatency { orders: number; p50_ms: number; p99_ms: number; max_ms: number }
+export interface ShardsDrillResult {
+  duration_s: number; rate_per_s: number; instruments: number;
+  orders: { sent: number; acked: number; rejected: number; unknown: number };
+  /** Per shard, per phase: order→ack of the orders sent in it and acked. */
+  ack_latency: Record<string, Partial<Record<Phase, PhaseLatency>>>;
+  /** Each shard's p99 in the kill phase over its quiet p99 (s3 has no quiet phase). */
+  kill_p99_over_quiet: Record<string, number | null>;
+  rebalance: { moved: number; ms_total: number; hashes_equal: boolean; moves: { instrument: number; from: string; to: string; orders: number; ms: number }[]; error?: string };
+  kill: { shard: string; killed: string; new_leader: string; failover_ms: number };
+  map_version: number;
+  checks: { lost: number; duplicates: number; forks: number; diverged: number; unknown_in_log: number; unknown_absent: number };
+  shards: { id: string; seq: number; replicas: { id: string; seq: number; hash: string }[]; journals_identical: boolean }[];
+  examples: Record<string, unknown[]>;
+}
+
+/** Until the group's leader takes a login (a group that has just started may lead before it serves), at most `timeoutMs`. */
+async function untilTrading(g: DrillCluster, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      await (await TradingClient.connectAny(g.tradeUrls, OPERATOR, 2_000)).close();
+      return;
+    } catch (err) {
+      if (performance.now() > deadline) throw new Error(`no node of the new group took a login within ${timeoutMs} ms: ${(err as Error).message}`);
+      await sleep(100);
+    }
+  }
+}
+
+/** Until both sequencer nodes run and hold the leader's last seq (the restarted one caught up as standby); returns that seq. At most `timeoutMs`. */
+async function untilInSync(g: DrillCluster, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const up = g.seqIds.every((_, i) => g.processOf("sequencer", i) !== null);
+    const seqs = up ? await Promise.all(g.seqIds.map((_, i) => g.seqNodeStats(i).then((x) => ({ seq: x.seq, leads: x.ha_role === "leader" }), () => null))) : [];
+    const leader = seqs.find((x): x is { seq: number; leads: boolean } => x?.leads === true);
+    if (leader !== undefined && seqs.every((x) => x !== null && x.seq === leader.seq)) return leader.seq;
+    if (performance.now() > deadline) throw new Error(`the sequencer nodes did not hold one seq with one of them leading within ${timeoutMs} ms (${JSON.stringify(seqs)})`);
+    await sleep(50);
+  }
+}
+
+function latency(ms: number[]): PhaseLatency {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number): number => Math.round((s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0) * 10) / 10;
+  return { orders: s.length, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: Math.round((s.at(-1) ?? 0) * 10) / 10 };
+}
+
+export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrillResult> {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-drill-shards-"));
+  let etcd: EtcdProcess | undefined;
+  const groups = new Map<string, DrillCluster>();
+  let store: ShardMapStore | undefined;
+  const clients: ShardedTradingClient[] = [];
+  let stopping = false;
+  const streams: Promise<void>[] = [];
+  try {
+    etcd = await startEtcd(dir, join(dir, "logs"));
+    store = new ShardMapStore([etcd.url]);
+    const first = placement(ALL, [{ id: "s1", weight: 1 }, { id: "s2", weight: 1 }]);
+    const group = async (id: string, holds: (i: number) => boolean): Promise<DrillCluster> => {
+      mkdirSync(join(dir, id), { recursive: true });
+      const g = new DrillCluster({
+        baseConfig: o.baseConfig, dir: join(dir, id), replicas: 2, sequencer: { operatorAccount: OPERATOR },
+        config: { instruments: ALL.map(instrument), instrumentsAway: ALL.filter((i) => !holds(i)) },
+        ha: { etcd: etcd!.url, sequencers: 2, cluster: id }, supervise: { restartMs: 200 },
+      });
+      groups.set(id, g);
+      await g.start();
+      return g;
+    };
+    const spec = (id: string, g: DrillCluster): ShardSpec => ({ id, weight: 1, endpoints: { trade: g.tradeUrls, feed: g.ids.map((_, i) => g.feedUrl(i)) } });
+    const [g1, g2] = await Promise.all([group("s1", (i) => first.get(i) === "s1"), group("s2", (i) => first.get(i) === "s2")]);
+    await store.write(firstShardMap([spec("s1", g1), spec("s2", g2)], {}, ALL));
+    o.log(`s1 holds ${ALL.filter((i) => first.get(i) === "s1").join(",")}; s2 holds ${ALL.filter((i) => first.get(i) === "s2").join(",")}`);
+
+    // ---- the load: one stream per instrument, its own account, routed by the map in etcd
+    const ops: Op[] = [];
+    let phase: Phase = "quiet";
+    let killAtMs = Infinity;
+    const gapMs = (1000 * INSTRUMENTS * IN_FLIGHT_MAX) / o.ratePerS;
+    for (const inst of ALL) {
+      const acct = ACCOUNT_BASE + inst;
+      const c = await ShardedTradingClient.fromEtcd([etcd.url], { account: acct });
+      clients.push(c);
+      let qty = 0;
+      for (let w = 0; w < IN_FLIGHT_MAX; w++) {
+        streams.push((async () => {
+          while (!stopping) {
+            const t = performance.now();
+            // Every order of an account has its own quantity: its tag in the logs.
+            const op: Op = { inst, acct, qty: ++qty, phase: t >= killAtMs && t < killAtMs + KILL_WINDOW_MS ? "kill" : phase, sentMs: t, ms: 0, outcome: "unknown", shard: "", seq: 0 };
+            ops.push(op);
+            let timer: NodeJS.Timeout | undefined;
+            try {
+              const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error("no answer")), ORDER_MS_MAX); });
+              const ack = await Promise.race([c.submit({ instrument: inst, side: op.qty % 2 === 0 ? "buy" : "sell", price: 10_000 + (op.qty % 5) - 2, quantity: op.qty }), late]);
+              op.outcome = "ack";
+              op.shard = ack.shard;
+              op.seq = ack.seq;
+            } catch (err) {
+              // A refusal the sequencer sent is an answer (nothing was sequenced); a lost connection or a timeout is not.
+              if (err instanceof LockstepError && err.code !== 0) op.outcome = "reject";
+            } finally {
+              clearTimeout(timer);
+            }
+            op.ms = performance.now() - t;
+            await sleep(Math.max(0, gapMs - op.ms));
+          }
+        })());
+      }
+    }
+
+    // ---- 1. quiet
+    const thirdMs = (o.durationS * 1000) / 3;
+    o.log(`load: ${o.ratePerS} orders/s over ${INSTRUMENTS} instruments; quiet for ${Math.round(thirdMs)} ms`);
+    await sleep(thirdMs);
+
+    // ---- 2. scale out
+    phase = "scale_out";
+    const g3 = await group("s3", () => false);
+    await untilTrading(g3, FAILOVER_MS_MAX);
+    const { map } = await store.readOrFail();
+    await store.write(withShardAdded(map, spec("s3", g3)));
+    o.log("s3 started and added to the map; rebalancing");
+    let rb: RebalanceResult | undefined;
+    let rbError: string | undefined;
+    try {
+      rb = await rebalance(store, { account: OPERATOR }, (line) => o.log(`  ${line}`));
+    } catch (err) {
+      if (!(err instanceof RebalanceError)) throw err;
+      rb = err.done;
+      rbError = err.message;
+      o.log(`rebalance stopped: ${err.message}`);
+    }
+
+    // ---- 3. kill s1's leader
+    const killed = await g1.leader();
+    killAtMs = performance.now();
+    phase = "tail";
+    await g1.killSequencerNode(killed);
+    const standby = 1 - killed;
+    await g1.untilLeader(standby, FAILOVER_MS_MAX);
+    const failoverMs = performance.now() - killAtMs;
+    o.log(`killed ${g1.seqIds[killed]} (s1's leader); ${g1.seqIds[standby]} leads after ${Math.round(failoverMs)} ms`);
+    // An operator (or its supervisor) starts the killed node again: it follows the new leader as a standby.
+    await g1.startSequencerNode(killed);
+
+    // ---- 4. tail
+    await sleep(Math.max(thirdMs, KILL_WINDOW_MS));
+    stopping = true;
+    await Promise.all(streams);
+    await Promise.all(clients.map((c) => c.close()));
+    clients.length = 0;
+
+    // ---- 5. check
+    const shardIds = ["s1", "s2", "s3"];
+    const logs = new Map<string, NodeLog[]>();
+    const shards: ShardsDrillResult["shards"] = [];
+    let diverged = 0;
+    let forks = 0;
+    const examples: Record<string, unknown[]> = { lost: [], duplicates: [], forks: [] };
+    for (const id of shardIds) {
+      const g = groups.get(id)!;
+      // Every node up again (the supervisor restarted the killed one) and every replica at the leader's last seq.
+      const seq = await untilInSync(g, SETTLE_MS_MAX);
+      const stats = await g.settle(SETTLE_MS_MAX);
+      await g.stop();
+      const nodeLogs = g.seqIds.map((s, i) => readNodeLog(s, g.seqJournalDir(i)));
+      logs.set(id, nodeLogs);
+      const [a, b] = nodeLogs as [NodeLog, NodeLog];
+      const common = Math.min(a.lastSeq, b.lastSeq);
+      let differ = 0;
+      for (let s = 1; s <= common; s++) if (!a.records.get(s)!.bytes.equals(b.records.get(s)!.bytes)) differ++;
+      if (differ > 0) { forks += differ; examples.forks!.push({ shard: id, differ }); }
+      const replicas = stats.map((r, i) => ({ id: g.ids[i]!, seq: r.seq, hash: r.hash }));
+      if (new Set(replicas.map((r) => r.hash)).size !== 1 || replicas.some((r) => r.seq !== seq)) diverged++;
+      shards.push({ id, seq, replicas, journals_identical: differ === 0 && a.lastSeq === b.lastSeq });
+    }
+    // The final log of a shard: the longer of its two nodes' (they are identical where both have records).
+    const finalLog = (id: string): NodeLog => logs.get(id)!.reduce((x, y) => (y.lastSeq > x.lastSeq ? y : x));
+    const tagged = new Map<string, { shard: string; seq: number }[]>();
+    for (const id of shardIds) {
+      for (const [seq, r] of finalLog(id).records) {
+        const c = decodeRecord(r.bytes).cmd;
+        if (c.type !== "limit" || c.account < ACCOUNT_BASE) continue;
+        const tag = `${c.account}/${c.qty}`;
+        tagged.set(tag, [...(tagged.get(tag) ?? []), { shard: id, seq }]);
+      }
+    }
+    let lost = 0, duplicates = 0, unknownIn = 0, unknownAbsent = 0;
+    for (const op of ops) {
+      const found = tagged.get(`${op.acct}/${op.qty}`) ?? [];
+      if (found.length > 1) { duplicates++; if (examples.duplicates!.length < 5) examples.duplicates!.push({ op, found }); }
+      if (op.outcome === "ack" && !found.some((f) => f.shard === op.shard && f.seq === op.seq)) { lost++; if (examples.lost!.length < 5) examples.lost!.push({ op, found }); }
+      if (op.outcome === "unknown") { if (found.length > 0) unknownIn++; else unknownAbsent++; }
+    }
+
+    const ackLatency: ShardsDrillResult["ack_latency"] = {};
+    for (const id of shardIds) {
+      ackLatency[id] = {};
+      for (const p of ["quiet", "scale_out", "kill", "tail"] as const) {
+        const ms = ops.filter((x) => x.outcome === "ack" && x.shard === id && x.phase === p).map((x) => x.ms);
+        if (ms.length > 0) ackLatency[id]![p] = latency(ms);
+      }
+    }
+    const killOverQuiet: Record<string, number | null> = {};
+    for (const id of shardIds) {
+      const q = ackLatency[id]!.quiet?.p99_ms, k = ackLatency[id]!.kill?.p99_ms;
+      killOverQuiet[id] = q === undefined || k === undefined || q === 0 ? null : Math.round((k / q) * 100) / 100;
+    }
+    const moves = rb.moved.map((m) => ({ instrument: m.instrument, from: m.from, to: m.to, orders: m.orders, ms: m.ms.total }));
+    return {
+      duration_s: o.durationS, rate_per_s: o.ratePerS, instruments: INSTRUMENTS,
+      orders: { sent: ops.length, acked: ops.filter((x) => x.outcome === "ack").length, rejected: ops.filter((x) => x.outcome === "reject").length, unknown: ops.filter((x) => x.outcome === "unknown").length },
+      ack_latency: ackLatency, kill_p99_over_quiet: killOverQuiet,
+      rebalance: { moved: rb.moved.length, ms_total: rb.ms_total, hashes_equal: rb.moved.every((m) => m.hashes_equal), moves, ...(rbError === undefined ? {} : { error: rbError }) },
+      kill: { shard: "s1", killed: g1.seqIds[killed]!, new_leader: g1.seqIds[standby]!, failover_ms: Math.round(failoverMs) },
+      map_version: rb.map_version,
+      checks: { lost, duplicates, forks, diverged, unknown_in_log: unknownIn, unknown_absent: unknownAbsent },
+      shards, examples,
+    };
+  } finally {
+    stopping = true;
+    await Promise.allSettled(streams);
+    await Promise.allSettled(clients.map((c) => c.close()));
+    store?.close();
+    await Promise.allSettled([...groups.values()].map((g) => g.stop()));
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
