@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
 
-const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
+export const BIN = join(import.meta.dirname, "..", "bin", "lockstep.js");
 /** Long enough for the slowest command the tests run (a short cluster demo), short enough to fail a hung one. */
 const RUN_MS_MAX = 60_000;
 

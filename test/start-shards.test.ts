@@ -6,13 +6,16 @@
  * and exit 2. When the configuration has too few instruments, the demo's copies give every
  * shard some.
  */
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import WebSocket from "ws";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEMO_SHARDS_MAX, demoInstruments, type ShardedStartSummary } from "../src/cli/start-shards.js";
 import { ConfigSchema } from "../src/config/config.js";
 import { place } from "../src/shard/rendezvous.js";
-import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
+import { BIN, lastJson, lockstep, noStack } from "./lockstep-cli.js";
 
 const local = ConfigSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")));
 
@@ -38,6 +41,45 @@ describe("lockstep start --shards", () => {
     expect(s.orders_acked).toBe(s.shards.reduce((n, x) => n + x.orders_acked, 0));
     expect(r.stderr).toContain("the demo added 3 copies of instrument 1");
   });
+
+  it("start --shards 2 serves a dashboard per shard, each with live data from its own group", async () => {
+    const child = spawn(process.execPath, [BIN, "start", "--shards", "2", "--duration", "8", "--json", "--ephemeral"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      const lines = createInterface({ input: child.stderr });
+      const boards: { shard: string; instrument: number; url: string }[] = [];
+      for await (const line of lines) {
+        const m = /dashboard of shard (s\d) \(instrument (\d+)\): (http:\/\/127\.0\.0\.1:\d+)\//.exec(line);
+        if (m !== null) boards.push({ shard: m[1]!, instrument: Number(m[2]), url: m[3]! });
+        if (boards.length === 2) break;
+      }
+      child.stderr.resume(); // keep draining what the demo says, so that it never blocks on a full pipe
+      expect(boards.map((b) => b.shard)).toEqual(["s1", "s2"]);
+      expect(new Set(boards.map((b) => b.url)).size).toBe(2);
+      const live = await Promise.all(boards.map((b) => new Promise<{ seq: number; replicas: { id: string; up: boolean }[] }>((resolve, reject) => {
+        const ws = new WebSocket(`${b.url.replace("http", "ws")}/live`);
+        const timer = setTimeout(() => { ws.close(); reject(new Error(`no live snapshot with orders from ${b.url} within 6 s`)); }, 6_000);
+        ws.on("message", (data: Buffer) => {
+          const snap = JSON.parse(data.toString()) as { seq: number; replicas: { id: string; up: boolean }[] };
+          if (snap.seq > 0 && snap.replicas.every((r) => r.up)) { clearTimeout(timer); ws.close(); resolve(snap); }
+        });
+        ws.on("error", reject);
+      })));
+      for (const snap of live) expect(snap.replicas.map((r) => r.id)).toEqual(["r1", "r2", "r3"]);
+      expect(await exited).toBe(0);
+      const s = lastJson(out) as unknown as ShardedStartSummary;
+      boards.forEach((b, k) => {
+        expect(s.shards[k]!.id).toBe(b.shard);
+        expect(s.shards[k]!.instruments[0]).toBe(b.instrument);
+        expect(live[k]!.seq).toBeLessThanOrEqual(s.shards[k]!.seq);
+      });
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
+  }, 60_000);
 
   it("a shard count out of 1..8 is one line and exit 2", async () => {
     for (const n of ["0", "99", "two"]) {

@@ -6,7 +6,7 @@ export const USAGE = `usage: lockstep <command> [options]
 commands:
   start [--config F] [--duration S] [--json] [--data DIR] [--ephemeral] [--dashboard-port N] [--no-dashboard] [--shards N]
                                            local cluster (sequencer + replicas as processes) with demo traffic and a live dashboard;
-                                           --shards N (1-8): N such groups, traffic routed by a shard map (the dashboard shows s1)
+                                           --shards N (1-8): N such groups, traffic routed by a shard map, a dashboard per shard
   dashboard --nodes URL[,URL…] [--port N] [--instrument I]
                                            live dashboard for a running cluster (each node's http://host:port)
   sequencer [--id ID] [--config F] [--data DIR] [--port N] [--clock-offset-ms X] [--clock-drift-ppm D]

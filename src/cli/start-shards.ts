@@ -81,7 +81,7 @@ export async function runShardedStart(v: Record<string, string | boolean | undef
   const rule = new Rendezvous(ids.map((id) => ({ id })));
   const groups = ids.map((id, k) => planGroup(f, id, k, instruments.filter((i) => rule.place(i.id) === id)));
   checkReplicaSecrets(f.cfg);
-  let dashboard: DashboardServer | null = null;
+  const dashboards: DashboardServer[] = [];
   try {
     const started = await Promise.allSettled(groups.map(startGroup));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -92,13 +92,13 @@ export async function runShardedStart(v: Record<string, string | boolean | undef
     f.say(`lockstep: ${n} shards up (data and logs in ${f.dataDir}), shard map version ${map.version}\n`);
     for (const g of groups) f.say(groupText(g, map));
     if (instruments.length > f.cfg.instruments.length) f.say(`  (the configuration has ${f.cfg.instruments.length} instrument${f.cfg.instruments.length === 1 ? "" : "s"}; the demo added ${instruments.length - f.cfg.instruments.length} copies of instrument ${f.cfg.demo.instrument} so that every shard holds some)\n`);
-    if (f.dashboard) dashboard = await dashboardOf(groups[0]!, f);
+    if (f.dashboard) for (const [k, g] of groups.entries()) dashboards.push(await dashboardOf(g, k, f));
     const summary = await runShardedDemo(f, map, groups);
     return endOfDemo(summary, f.json, f.say);
   } catch (err) {
     throw startFailure(err);
   } finally {
-    dashboard?.stop();
+    for (const d of dashboards) d.stop();
     await Promise.all(groups.flatMap((g) => [g.seq, ...g.replicas]).filter((x): x is Node => x !== null).map(stopNode));
     if (!f.keepData) rmSync(f.dataDir, { recursive: true, force: true });
   }
@@ -176,10 +176,14 @@ function groupText(g: Group, map: ShardMap): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** The dashboard shows one group: shard s1's nodes and its first instrument's book (docs/scaling.md). */
-async function dashboardOf(g: Group, f: StartFlags): Promise<DashboardServer> {
-  f.say(`  the dashboard shows shard ${g.id} only\n`);
-  return startDashboard(g.cfg, f.dashboardPort, g.seq!, g.replicas, replicaArgs(g), g.logDir, f.say);
+/**
+ * A dashboard per shard (a dashboard shows one group): shard k's on the dashboard port plus k
+ * (each on a free port with --ephemeral), with its nodes, their kill and restart buttons, and the
+ * book of its first instrument (docs/scaling.md).
+ */
+async function dashboardOf(g: Group, k: number, f: StartFlags): Promise<DashboardServer> {
+  const say = (line: string): boolean => f.say(line.replace(/^ {2}dashboard:/, `  dashboard of shard ${g.id} (instrument ${g.cfg.demo.instrument}):`));
+  return startDashboard(g.cfg, f.dashboardPort === 0 ? 0 : f.dashboardPort + k, g.seq!, g.replicas, replicaArgs(g), g.logDir, say);
 }
 
 /** One stream of demo traffic: an instrument, its shard, and who trades it. */
