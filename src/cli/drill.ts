@@ -113,10 +113,12 @@ async function runShards(rest: string[]): Promise<number> {
     log(`orders: ${result.orders.sent} sent, ${result.orders.acked} acked, ${result.orders.rejected} refused, ${result.orders.unknown} unanswered`);
     log(`rebalance: ${result.rebalance.moved} instruments moved to s3 in ${result.rebalance.ms_total} ms, book hashes ${result.rebalance.hashes_equal ? "equal" : "DIFFERENT"}; map version ${result.map_version}`);
     log(`kill: ${result.kill.killed} (s1's leader); ${result.kill.new_leader} led after ${result.kill.failover_ms} ms`);
-    log("order→ack ms p50/p99 (orders)   quiet            scale-out        kill             tail");
-    for (const [id, ph] of Object.entries(result.ack_latency)) {
-      const cell = (p: keyof typeof ph): string => (ph[p] === undefined ? "–" : `${ph[p]!.p50_ms}/${ph[p]!.p99_ms} (${ph[p]!.orders})`).padEnd(17);
-      log(`${id.padEnd(30)}   ${cell("quiet")}${cell("scale_out")}${cell("kill")}${cell("tail")}`);
+    for (const [what, table] of [["order→ack", result.ack_latency], ["order→fill", result.fill_latency]] as const) {
+      log(`${`${what} ms p50/p99 (orders)`.padEnd(30)}   quiet            scale-out        kill             tail`);
+      for (const [id, ph] of Object.entries(table)) {
+        const cell = (p: keyof typeof ph): string => (ph[p] === undefined ? "–" : `${ph[p]!.p50_ms}/${ph[p]!.p99_ms} (${ph[p]!.orders})`).padEnd(17);
+        log(`${id.padEnd(30)}   ${cell("quiet")}${cell("scale_out")}${cell("kill")}${cell("tail")}`);
+      }
     }
     log(`lost ${c.lost}, duplicates ${c.duplicates}, forks ${c.forks}, diverged ${c.diverged}; unanswered orders in a log ${c.unknown_in_log}, absent ${c.unknown_absent}`);
   }

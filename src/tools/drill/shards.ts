@@ -16,14 +16,17 @@
  *                 (forks), each shard's replicas end with one hash (diverged), and each move's
  *                 book hash before equals the hash after
  *
- * Order→ack times, per shard, per phase: an order's phase is the one it was sent in, and the
- * kill phase is the KILL_WINDOW_MS after the kill. Every wait is bounded; every process is
- * stopped at the end.
+ * Order→ack and order→fill times, per shard, per phase: an order's phase is the one it was sent
+ * in, and the kill phase is the KILL_WINDOW_MS after the kill. Order→fill is from the send to the
+ * order's first FILL report as taker, which each stream's account follows on every shard's
+ * replicas (FeedClient). Every wait is bounded; every process is stopped at the end.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FeedClient } from "../../client/feed.js";
 import { LockstepError, TradingClient } from "../../client/trading.js";
+import { ReportKind } from "../../protocol/messages.js";
 import { ShardedTradingClient } from "../../client/sharded.js";
 import { startEtcd, type EtcdProcess } from "../../cluster/etcd.js";
 import { decodeRecord } from "../../protocol/record.js";
@@ -62,7 +65,7 @@ const instrument = (id: number): object => ({ id, symbol: `SH-${id}`, tickSize: 
 const ALL = Array.from({ length: INSTRUMENTS }, (_, i) => i + 1);
 
 type Phase = "quiet" | "scale_out" | "kill" | "tail";
-interface Op { readonly inst: number; readonly acct: number; readonly qty: number; readonly phase: Phase; readonly sentMs: number; ms: number; outcome: "ack" | "reject" | "unknown"; shard: string; seq: number }
+interface Op { readonly inst: number; readonly acct: number; readonly qty: number; readonly phase: Phase; readonly sentMs: number; ms: number; outcome: "ack" | "reject" | "unknown"; shard: string; seq: number; oid: number }
 
 export interface PhaseLatency { orders: number; p50_ms: number; p99_ms: number; max_ms: number }
 export interface ShardsDrillResult {
@@ -70,8 +73,10 @@ export interface ShardsDrillResult {
   orders: { sent: number; acked: number; rejected: number; unknown: number };
   /** Per shard, per phase: order→ack of the orders sent in it and acked. */
   ack_latency: Record<string, Partial<Record<Phase, PhaseLatency>>>;
-  /** Each shard's p99 in the kill phase over its quiet p99 (s3 has no quiet phase). */
-  kill_p99_over_quiet: Record<string, number | null>;
+  /** Per shard, per phase: order→fill (send → the first FILL report of the order as taker, from its shard's replicas) of the orders that filled at once. */
+  fill_latency: Record<string, Partial<Record<Phase, PhaseLatency>>>;
+  /** Each shard's order→ack and order→fill p99 in the kill phase over its quiet p99 (s3 has no quiet phase). */
+  kill_p99_over_quiet: Record<string, { ack: number | null; fill: number | null }>;
   rebalance: { moved: number; ms_total: number; hashes_equal: boolean; moves: { instrument: number; from: string; to: string; orders: number; ms: number }[]; error?: string };
   kill: { shard: string; killed: string; new_leader: string; failover_ms: number };
   map_version: number;
@@ -119,6 +124,20 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
   const groups = new Map<string, DrillCluster>();
   let store: ShardMapStore | undefined;
   const clients: ShardedTradingClient[] = [];
+  const feeds: FeedClient[] = [];
+  /** `shard:oid` → when the order's first FILL as taker arrived (performance.now()). */
+  const filledAt = new Map<string, number>();
+  /** Every stream's account follows its reports on a shard's replicas (the order path's far end). */
+  const follow = async (shard: string, feedUrls: readonly string[]): Promise<void> => {
+    for (const inst of ALL) {
+      const f = new FeedClient({
+        urls: feedUrls, account: ACCOUNT_BASE + inst,
+        onReport: (r) => { if (r.k === ReportKind.FILL && r.liq === 1 && !filledAt.has(`${shard}:${r.oid}`)) filledAt.set(`${shard}:${r.oid}`, performance.now()); },
+      });
+      feeds.push(f);
+      await f.connect();
+    }
+  };
   let stopping = false;
   const streams: Promise<void>[] = [];
   try {
@@ -139,6 +158,7 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
     const spec = (id: string, g: DrillCluster): ShardSpec => ({ id, weight: 1, endpoints: { trade: g.tradeUrls, feed: g.ids.map((_, i) => g.feedUrl(i)) } });
     const [g1, g2] = await Promise.all([group("s1", (i) => first.get(i) === "s1"), group("s2", (i) => first.get(i) === "s2")]);
     await store.write(firstShardMap([spec("s1", g1), spec("s2", g2)], {}, ALL));
+    await Promise.all([follow("s1", spec("s1", g1).endpoints.feed), follow("s2", spec("s2", g2).endpoints.feed)]);
     o.log(`s1 holds ${ALL.filter((i) => first.get(i) === "s1").join(",")}; s2 holds ${ALL.filter((i) => first.get(i) === "s2").join(",")}`);
 
     // ---- the load: one stream per instrument, its own account, routed by the map in etcd
@@ -156,7 +176,7 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
           while (!stopping) {
             const t = performance.now();
             // Every order of an account has its own quantity: its tag in the logs.
-            const op: Op = { inst, acct, qty: ++qty, phase: t >= killAtMs && t < killAtMs + KILL_WINDOW_MS ? "kill" : phase, sentMs: t, ms: 0, outcome: "unknown", shard: "", seq: 0 };
+            const op: Op = { inst, acct, qty: ++qty, phase: t >= killAtMs && t < killAtMs + KILL_WINDOW_MS ? "kill" : phase, sentMs: t, ms: 0, outcome: "unknown", shard: "", seq: 0, oid: 0 };
             ops.push(op);
             let timer: NodeJS.Timeout | undefined;
             try {
@@ -165,6 +185,7 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
               op.outcome = "ack";
               op.shard = ack.shard;
               op.seq = ack.seq;
+              op.oid = ack.oid;
             } catch (err) {
               // A refusal the sequencer sent is an answer (nothing was sequenced); a lost connection or a timeout is not.
               if (err instanceof LockstepError && err.code !== 0) op.outcome = "reject";
@@ -187,6 +208,7 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
     phase = "scale_out";
     const g3 = await group("s3", () => false);
     await untilTrading(g3, FAILOVER_MS_MAX);
+    await follow("s3", spec("s3", g3).endpoints.feed);
     const { map } = await store.readOrFail();
     await store.write(withShardAdded(map, spec("s3", g3)));
     o.log("s3 started and added to the map; rebalancing");
@@ -219,6 +241,10 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
     await Promise.all(streams);
     await Promise.all(clients.map((c) => c.close()));
     clients.length = 0;
+    // The last fills' reports (an order's FILL can come after its ACK).
+    await sleep(500);
+    for (const f of feeds) f.close();
+    feeds.length = 0;
 
     // ---- 5. check
     const shardIds = ["s1", "s2", "s3"];
@@ -271,16 +297,27 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
         if (ms.length > 0) ackLatency[id]![p] = latency(ms);
       }
     }
-    const killOverQuiet: Record<string, number | null> = {};
+    const fillLatency: ShardsDrillResult["fill_latency"] = {};
     for (const id of shardIds) {
-      const q = ackLatency[id]!.quiet?.p99_ms, k = ackLatency[id]!.kill?.p99_ms;
-      killOverQuiet[id] = q === undefined || k === undefined || q === 0 ? null : Math.round((k / q) * 100) / 100;
+      fillLatency[id] = {};
+      for (const p of ["quiet", "scale_out", "kill", "tail"] as const) {
+        const ms = ops.flatMap((x) => {
+          const at = x.outcome === "ack" && x.shard === id && x.phase === p ? filledAt.get(`${id}:${x.oid}`) : undefined;
+          return at === undefined ? [] : [at - x.sentMs];
+        });
+        if (ms.length > 0) fillLatency[id]![p] = latency(ms);
+      }
+    }
+    const over = (q: number | undefined, k: number | undefined): number | null => (q === undefined || k === undefined || q === 0 ? null : Math.round((k / q) * 100) / 100);
+    const killOverQuiet: ShardsDrillResult["kill_p99_over_quiet"] = {};
+    for (const id of shardIds) {
+      killOverQuiet[id] = { ack: over(ackLatency[id]!.quiet?.p99_ms, ackLatency[id]!.kill?.p99_ms), fill: over(fillLatency[id]!.quiet?.p99_ms, fillLatency[id]!.kill?.p99_ms) };
     }
     const moves = rb.moved.map((m) => ({ instrument: m.instrument, from: m.from, to: m.to, orders: m.orders, ms: m.ms.total }));
     return {
       duration_s: o.durationS, rate_per_s: o.ratePerS, instruments: INSTRUMENTS,
       orders: { sent: ops.length, acked: ops.filter((x) => x.outcome === "ack").length, rejected: ops.filter((x) => x.outcome === "reject").length, unknown: ops.filter((x) => x.outcome === "unknown").length },
-      ack_latency: ackLatency, kill_p99_over_quiet: killOverQuiet,
+      ack_latency: ackLatency, fill_latency: fillLatency, kill_p99_over_quiet: killOverQuiet,
       rebalance: { moved: rb.moved.length, ms_total: rb.ms_total, hashes_equal: rb.moved.every((m) => m.hashes_equal), moves, ...(rbError === undefined ? {} : { error: rbError }) },
       kill: { shard: "s1", killed: g1.seqIds[killed]!, new_leader: g1.seqIds[standby]!, failover_ms: Math.round(failoverMs) },
       map_version: rb.map_version,
@@ -291,6 +328,7 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
     stopping = true;
     await Promise.allSettled(streams);
     await Promise.allSettled(clients.map((c) => c.close()));
+    for (const f of feeds) f.close();
     store?.close();
     await Promise.allSettled([...groups.values()].map((g) => g.stop()));
     await etcd?.stop();
