@@ -13,22 +13,20 @@
  * one through the gateway; (3) a move of an instrument on
  * no shard, to an unknown shard or to its own shard is refused with its reason.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FeedClient } from "../src/client/feed.js";
 import { TradingClient } from "../src/client/trading.js";
 import { drain, spawnNode, statsOf, stopNode, type ReplicaStats, type SequencerStats } from "../src/cluster/launcher.js";
-import { findEtcd, startEtcd, type EtcdProcess } from "../src/cluster/etcd.js";
+import { findEtcd } from "../src/cluster/etcd.js";
 import { Reason } from "../src/engine/index.js";
 import { ReportKind, type Report } from "../src/protocol/messages.js";
 import type { MoveExportResponse } from "../src/protocol/rest.js";
-import { ShardMapStore } from "../src/shard/store.js";
 import type { ShardMap } from "../src/shard/map.js";
 import type { MoveResult } from "../src/shard/move.js";
-import { startMoveGroup, type MoveGroup } from "../src/tools/move-groups.js";
+import type { MoveGroup } from "../src/tools/move-groups.js";
 import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
+import { useMoveGroups } from "./move-fixture.js";
 
 const OPERATOR = 9000;
 const TRADER = 7;
@@ -42,10 +40,8 @@ type Group = MoveGroup;
 
 const etcd = findEtcd();
 describe.skipIf("missing" in etcd)("lockstep shards move", () => {
-  const dir = mkdtempSync(join(tmpdir(), "lockstep-move-"));
-  let server: EtcdProcess | undefined;
-  const groups: Group[] = [];
-  let store: ShardMapStore;
+  const fx = useMoveGroups("lockstep-move-", [[3], [1, 2]], OPERATOR);
+  const { dir, groups } = fx;
 
   const trade = (g: Group): string => String(g.seq.ready.trade);
   const feeds = (g: Group): string[] => g.replicas.map((r) => String(r.ready.feed));
@@ -54,32 +50,18 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     const url = String(g.replicas[0]!.ready.feed).replace(/^ws/, "http").replace(/\/feed$/, "");
     return (await fetch(`${url}/v1/move/${id}`)).json() as Promise<MoveExportResponse>;
   };
-  const move = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", server!.url, "--account", String(OPERATOR), ...args);
-
-  beforeAll(async () => {
-    server = await startEtcd(dir, join(dir, "logs"));
-    await Promise.all([startMoveGroup(dir, "s1", [3], OPERATOR, (g) => groups.push(g)), startMoveGroup(dir, "s2", [1, 2], OPERATOR, (g) => groups.push(g))]);
-    groups.sort((a, b) => a.id.localeCompare(b.id));
-    store = new ShardMapStore([server.url]);
-  }, 60_000);
-
-  afterAll(async () => {
-    store?.close();
-    await Promise.all(groups.flatMap((g) => [g.seq, ...g.replicas]).map(stopNode));
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const move = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), ...args);
 
   it("(1) a target that cannot be reached changes nothing; an import the target refuses is found out after the HALT and the move is undone", async () => {
     const [s1, s2] = groups as [Group, Group];
     // In this map s2's trade URL is a loopback port nobody listens on (9, discard).
-    await store.write({ version: 1, shards: [entry(s1, [1, 2]), entry(s2, [3], ["ws://127.0.0.1:9/trade"])], pins: {} });
+    await fx.store().write({ version: 1, shards: [entry(s1, [1, 2]), entry(s2, [3], ["ws://127.0.0.1:9/trade"])], pins: {} });
     const dead = await move("--inst", "1", "--to", "s2", "--json");
     expect(dead.code, dead.stderr).toBe(1);
     expect(lastJson(dead.stdout)).toMatchObject({ error: "SHARD_UNREACHABLE", left_as: "nothing was changed" });
     noStack(dead.stderr);
     expect((await exportAt(s1, 1)).mode).toBe("ACTIVE");
-    await store.write({ version: 2, shards: [entry(s1, [1, 2]), entry(s2, [3])], pins: {} });
+    await fx.store().write({ version: 2, shards: [entry(s1, [1, 2]), entry(s2, [3])], pins: {} });
     // Account 31 holds client order id "clash" on both shards: s2 refuses that row of the import, so the import cannot end.
     const a1 = await TradingClient.connect(trade(s1), 31);
     const a2 = await TradingClient.connect(trade(s2), 31);
@@ -92,7 +74,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     noStack(refused.stderr);
     expect((await exportAt(s1, 1))).toMatchObject({ mode: "ACTIVE", halt_seq: 0 });
     expect((await exportAt(s2, 1))).toMatchObject({ mode: "AWAY", orders: [] });
-    expect((await store.read())!.map.version).toBe(2);
+    expect((await fx.store().read())!.map.version).toBe(2);
     // s1 trades instrument 1 again: account 31's orders there are cancelled (so the next test's move has no clash).
     await a1.cancel({ clientOrderId: "clash" });
     await a1.cancelAll();
@@ -111,7 +93,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     const f3 = new FeedClient({ urls: feeds(s1), account: TRADER + 1, onReport: (x) => flowReports.push(x) });
     await Promise.all([f1.connect(), f2.connect(), f3.connect()]);
     // A client of a gateway that follows the map in etcd (version 2 now): one resting order on instrument 1.
-    const gw = await spawnNode("gateway", ["gateway", "--shards-etcd", server!.url, "--port", "0"], join(dir, "logs"));
+    const gw = await spawnNode("gateway", ["gateway", "--shards-etcd", fx.etcdUrl(), "--port", "0"], join(dir, "logs"));
     const gwReports: Report[] = [];
     const gwTrade = await TradingClient.connect(String(gw.ready.trade), GATEWAY_TRADER);
     const gwFeed = new FeedClient({ urls: [String(gw.ready.feed)], account: GATEWAY_TRADER, onReport: (x) => gwReports.push(x) });
@@ -150,7 +132,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     expect(a2.ackedAt.filter((t) => t >= t0 && t <= t1).length).toBeGreaterThan(0);
     expect(a3.ackedAt.filter((t) => t >= t0 && t <= t1).length).toBeGreaterThan(0);
     expect(a2.refused + a3.refused).toBe(0);
-    const map = (await store.read())!.map;
+    const map = (await fx.store().read())!.map;
     expect(map.version).toBe(3);
     expect(map.shards.find((s) => s.id === "s2")!.instruments).toEqual([1, 3]);
     expect(map.shards.find((s) => s.id === "s1")!.instruments).toEqual([2]);
@@ -210,7 +192,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       expect(r.stderr).toContain(text);
       noStack(r.stderr);
     }
-    expect((await store.read())!.map.version).toBe(3);
+    expect((await fx.store().read())!.map.version).toBe(3);
   });
 });
 

@@ -6,49 +6,29 @@
  * left with; a second rebalance finds nothing to do. And the refusals: an id already in the map,
  * a URL that is not ws://, missing flags.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TradingClient } from "../src/client/trading.js";
-import { stopNode } from "../src/cluster/launcher.js";
-import { findEtcd, startEtcd, type EtcdProcess } from "../src/cluster/etcd.js";
+import { findEtcd } from "../src/cluster/etcd.js";
 import { offRule } from "../src/shard/map.js";
 import type { RebalanceResult } from "../src/shard/rebalance.js";
-import { ShardMapStore } from "../src/shard/store.js";
-import { startMoveGroup, type MoveGroup } from "../src/tools/move-groups.js";
+import type { MoveGroup } from "../src/tools/move-groups.js";
 import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
+import { useMoveGroups } from "./move-fixture.js";
 
 const OPERATOR = 9000;
 const TRADER = 7;
 
 const etcd = findEtcd();
 describe.skipIf("missing" in etcd)("lockstep shards add and rebalance", () => {
-  const dir = mkdtempSync(join(tmpdir(), "lockstep-rebalance-"));
-  let server: EtcdProcess | undefined;
-  const groups: MoveGroup[] = [];
-  let store: ShardMapStore;
+  const fx = useMoveGroups("lockstep-rebalance-", [[], [1, 2, 3]], OPERATOR);
+  const { groups } = fx;
   const trade = (g: MoveGroup): string => String(g.seq.ready.trade);
   const feeds = (g: MoveGroup): string => g.replicas.map((r) => String(r.ready.feed)).join(",");
-  const shards = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", ...args.slice(0, 1), "--etcd", server!.url, ...args.slice(1));
-
-  beforeAll(async () => {
-    server = await startEtcd(dir, join(dir, "logs"));
-    await Promise.all([startMoveGroup(dir, "s1", [], OPERATOR, (g) => groups.push(g)), startMoveGroup(dir, "s2", [1, 2, 3], OPERATOR, (g) => groups.push(g))]);
-    groups.sort((a, b) => a.id.localeCompare(b.id));
-    store = new ShardMapStore([server.url]);
-  }, 60_000);
-
-  afterAll(async () => {
-    store?.close();
-    await Promise.all(groups.flatMap((g) => [g.seq, ...g.replicas]).map(stopNode));
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const shards = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", ...args.slice(0, 1), "--etcd", fx.etcdUrl(), ...args.slice(1));
 
   it("adds s2 holding nothing, then moves every instrument the rule gives it, hashes equal; a second rebalance moves nothing", async () => {
     const [s1, s2] = groups as [MoveGroup, MoveGroup];
-    await store.write({ version: 1, shards: [{ id: "s1", weight: 1, endpoints: { trade: [trade(s1)], feed: feeds(s1).split(",") }, instruments: [1, 2, 3] }], pins: {} });
+    await fx.store().write({ version: 1, shards: [{ id: "s1", weight: 1, endpoints: { trade: [trade(s1)], feed: feeds(s1).split(",") }, instruments: [1, 2, 3] }], pins: {} });
     const c = await TradingClient.connect(trade(s1), TRADER);
     for (const inst of [1, 2, 3]) {
       for (let k = 0; k < 5; k++) await c.submit({ instrument: inst, side: k % 2 === 0 ? "buy" : "sell", price: k % 2 === 0 ? 9_000 - k : 11_000 + k, quantity: 1 + k });
@@ -58,7 +38,7 @@ describe.skipIf("missing" in etcd)("lockstep shards add and rebalance", () => {
     const added = await shards("add", "--id", "s2", "--trade", trade(s2), "--feed", feeds(s2), "--json");
     expect(added.code, added.stderr).toBe(0);
     expect(lastJson(added.stdout)).toMatchObject({ version: 2, added: "s2", weight: 1, off_rule: 3 });
-    const v2 = (await store.readOrFail()).map;
+    const v2 = (await fx.store().readOrFail()).map;
     expect(v2.shards.map((s) => [s.id, s.instruments])).toEqual([["s1", [1, 2, 3]], ["s2", []]]);
     expect(offRule(v2).map((m) => [m.instrument, m.to])).toEqual([[1, "s2"], [2, "s2"], [3, "s2"]]);
 
@@ -68,7 +48,7 @@ describe.skipIf("missing" in etcd)("lockstep shards add and rebalance", () => {
     expect(r.map_version_before).toBe(2);
     expect(r.moved.map((m) => [m.instrument, m.from, m.to, m.orders, m.hashes_equal])).toEqual([[1, "s1", "s2", 5, true], [2, "s1", "s2", 5, true], [3, "s1", "s2", 5, true]]);
     expect(r.map_version).toBe(5);
-    const v5 = (await store.readOrFail()).map;
+    const v5 = (await fx.store().readOrFail()).map;
     expect(v5.version).toBe(5);
     expect(v5.shards.map((s) => [s.id, s.instruments])).toEqual([["s1", []], ["s2", [1, 2, 3]]]);
     expect(offRule(v5)).toEqual([]);
