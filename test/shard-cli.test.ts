@@ -98,7 +98,7 @@ describe.skipIf("missing" in etcd)("lockstep shards", () => {
       [["plan", "--remove", "z"], 1, "shard \"z\" is not in the map (version 1; shards: a, b, c)"],
       [["plan", "--remove", "a"], 1, "shard \"a\" has pinned instruments (5, 6): unpin them before removing it"],
       [["init"], 2, "shards init needs --config F: a configuration with a sharding section (docs/scaling.md)"],
-      [["frob"], 2, "shards needs a subcommand: show, init, plan, move, add or rebalance, not \"frob\""],
+      [["frob"], 2, "shards needs a subcommand: show, init, plan, move, add, rebalance or drain, not \"frob\""],
     ];
     for (const [args, code, message] of cases) {
       const r = await shards(...args);

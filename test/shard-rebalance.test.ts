@@ -3,8 +3,9 @@
  * two replicas each, as processes) sharing an etcd: s1 holds instruments 1-3, s2 is added to
  * the map holding none, and the rebalance moves live every instrument the rule now puts on s2
  * (with s1 and s2 of weight 1 the rule puts all three there), each book arriving with the hash it
- * left with; a second rebalance finds nothing to do. And the refusals: an id already in the map,
- * a URL that is not ws://, missing flags.
+ * left with; a second rebalance finds nothing to do; draining s2 moves them back and drops it.
+ * And the refusals: an id already in the map, a URL that is not ws://, missing flags, draining
+ * a shard not in the map or the only one.
  */
 import { describe, expect, it } from "vitest";
 import { TradingClient } from "../src/client/trading.js";
@@ -19,14 +20,14 @@ const OPERATOR = 9000;
 const TRADER = 7;
 
 const etcd = findEtcd();
-describe.skipIf("missing" in etcd)("lockstep shards add and rebalance", () => {
+describe.skipIf("missing" in etcd)("lockstep shards add, rebalance and drain", () => {
   const fx = useMoveGroups("lockstep-rebalance-", [[], [1, 2, 3]], OPERATOR);
   const { groups } = fx;
   const trade = (g: MoveGroup): string => String(g.seq.ready.trade);
   const feeds = (g: MoveGroup): string => g.replicas.map((r) => String(r.ready.feed)).join(",");
   const shards = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", ...args.slice(0, 1), "--etcd", fx.etcdUrl(), ...args.slice(1));
 
-  it("adds s2 holding nothing, then moves every instrument the rule gives it, hashes equal; a second rebalance moves nothing", async () => {
+  it("adds s2 holding nothing, then moves every instrument the rule gives it, hashes equal; a second rebalance moves nothing; draining s2 moves them back and drops it", async () => {
     const [s1, s2] = groups as [MoveGroup, MoveGroup];
     await fx.store().write({ version: 1, shards: [{ id: "s1", weight: 1, endpoints: { trade: [trade(s1)], feed: feeds(s1).split(",") }, instruments: [1, 2, 3] }], pins: {} });
     const c = await TradingClient.connect(trade(s1), TRADER);
@@ -57,9 +58,22 @@ describe.skipIf("missing" in etcd)("lockstep shards add and rebalance", () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/every instrument is where the rule puts it; nothing to move/);
     expect(again.stdout).toMatch(/0 instruments moved/);
-  }, 60_000);
 
-  it("refuses an id the map has, a URL that is not ws://, and missing flags, each in one line", async () => {
+    // And back: draining s2 moves its three instruments to the rule over s1 alone, then drops s2.
+    const drain = await shards("drain", "--id", "s2", "--account", String(OPERATOR), "--json");
+    expect(drain.code, drain.stderr).toBe(0);
+    const d = lastJson(drain.stdout) as unknown as RebalanceResult;
+    expect(d.moved.map((m) => [m.instrument, m.from, m.to, m.orders, m.hashes_equal])).toEqual([[1, "s2", "s1", 5, true], [2, "s2", "s1", 5, true], [3, "s2", "s1", 5, true]]);
+    expect(d.removed).toBe("s2");
+    expect(d.map_version).toBe(9);
+    const v9 = (await fx.store().readOrFail()).map;
+    expect(v9.shards.map((s) => [s.id, s.instruments])).toEqual([["s1", [1, 2, 3]]]);
+    const only = await shards("drain", "--id", "s1", "--account", String(OPERATOR));
+    expect(only.code).toBe(1);
+    expect(only.stderr).toMatch(/shard "s1" is the only shard/);
+  }, 90_000);
+
+  it("refuses an id the map has, a URL that is not ws://, missing flags, a shard to drain not in the map, each in one line", async () => {
     const cases: [string[], number, RegExp][] = [
       [["add", "--id", "s1", "--trade", "ws://127.0.0.1:1/trade", "--feed", "ws://127.0.0.1:2/feed"], 1, /shard "s1" is already in the map/],
       [["add", "--id", "s9", "--trade", "http://127.0.0.1:1/trade", "--feed", "ws://127.0.0.1:2/feed"], 2, /endpoints\.trade\.0: must be a ws:\/\/ or wss:\/\/ URL/],
@@ -67,6 +81,8 @@ describe.skipIf("missing" in etcd)("lockstep shards add and rebalance", () => {
       [["add", "--id", "bad id", "--trade", "ws://127.0.0.1:1/trade", "--feed", "ws://127.0.0.1:2/feed"], 2, /id: a shard id is 1-32 ASCII/],
       [["rebalance"], 2, /shards rebalance needs --account A/],
       [["rebalance", "--account", "9000", "--key", "k"], 2, /--key and --secret-env go together/],
+      [["drain", "--account", "9000"], 2, /shards drain needs --id S/],
+      [["drain", "--id", "s7", "--account", "9000"], 1, /shard "s7" is not in the map/],
     ];
     for (const [args, code, msg] of cases) {
       const r = await shards(...args);

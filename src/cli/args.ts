@@ -46,6 +46,8 @@ commands:
                                            shard S (its group's /trade and /feed URLs) in the map's next version, holding nothing yet
   shards rebalance --etcd URL[,URL…] --account A [--key ID --secret-env VAR] [--json]
                                            move every instrument that is off the rule to where it puts it, one live move at a time
+  shards drain --etcd URL[,URL…] --id S --account A [--key ID --secret-env VAR] [--json]
+                                           move shard S's instruments to the rule over the other shards, then remove S from the map
   gateway (--shards-etcd URL[,URL…] | --shard-map FILE) [--port N] [--host H] [--config F]
                                            one endpoint (/trade, /feed) in front of every shard: routes by instrument, merges
                                            reports and books, order ids unique across shards; F's auth section checks logins

@@ -13,6 +13,7 @@
  *           what the rule now puts on it is off the rule until moved.
  *  - rebalance  moves every instrument that is off the rule to where it puts it, one live move
  *           at a time (src/shard/rebalance.ts).
+ *  - drain  the same with the rule over the other shards, then the shard out of the map.
  */
 import { loadConfig } from "../config/config.js";
 import { firstShardMap, offRule, pinsOf, placementOf, rulePlacement, SHARD_MAP_KEY, ShardMapError, ShardSpecSchema, weightsOf, withShardAdded, type ShardMap } from "../shard/map.js";
@@ -29,8 +30,8 @@ const LISTED_MAX = 10;
 
 export async function runShards(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : sub === "move" ? move : sub === "add" ? add : sub === "rebalance" ? rebalanceCommand : undefined;
-  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init, plan, move, add or rebalance${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
+  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : sub === "move" ? move : sub === "add" ? add : sub === "rebalance" ? (a: string[]) => rebalanceCommand(a, false) : sub === "drain" ? (a: string[]) => rebalanceCommand(a, true) : undefined;
+  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init, plan, move, add, rebalance or drain${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
   try {
     return await run(rest);
   } catch (err) {
@@ -283,24 +284,27 @@ async function add(args: string[]): Promise<number> {
 
 // ---- rebalance
 
-async function rebalanceCommand(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { etcd: { type: "string" }, account: { type: "string" }, key: { type: "string" }, "secret-env": { type: "string" }, json: { type: "boolean" } });
+/** `rebalance`, or with `drain` (--id S) the drain of S: its instruments to the rule over the other shards, then S out of the map. */
+async function rebalanceCommand(args: string[], drain: boolean): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, account: { type: "string" }, key: { type: "string" }, "secret-env": { type: "string" }, json: { type: "boolean" }, ...(drain ? { id: { type: "string" as const } } : {}) });
   const hosts = etcdFlag(v);
-  if (v.account === undefined) throw new UserError("shards rebalance needs --account A: the operator account (the sequencers' sequencer.operatorAccount)", 2);
+  const name = drain ? "drain" : "rebalance";
+  if (drain && (typeof v.id !== "string" || !SHARD_ID.test(v.id))) throw new UserError(`shards drain needs --id S: the shard to empty and remove (1-32 ASCII letters, digits, '_' or '-')${typeof v.id === "string" ? `, not "${v.id}"` : ""}`, 2);
+  if (v.account === undefined) throw new UserError(`shards ${name} needs --account A: the operator account (the sequencers' sequencer.operatorAccount)`, 2);
   const account = numberFlag(v, "account", Number.NaN, 0, Number.MAX_SAFE_INTEGER, true);
   const credentials = credentialsFlags(v);
   const say = (line: string): void => { if (v.json !== true) process.stdout.write(`${line}\n`); };
   return withStore(hosts, async (store) => {
     try {
-      const r = await rebalance(store, { account, ...(credentials === undefined ? {} : { credentials }) }, say);
+      const r = await rebalance(store, { account, ...(credentials === undefined ? {} : { credentials }) }, say, drain ? String(v.id) : undefined);
       if (v.json === true) process.stdout.write(`${JSON.stringify(r)}\n`);
-      else say(`rebalanced: ${r.moved.length} instruments moved${r.already.length > 0 ? `, ${r.already.length} found moved already` : ""} in ${r.ms_total} ms; shard map version ${r.map_version_before} → ${r.map_version}`);
+      else say(`${drain ? `drained ${String(v.id)}` : "rebalanced"}: ${r.moved.length} instruments moved${r.already.length > 0 ? `, ${r.already.length} found moved already` : ""} in ${r.ms_total} ms; shard map version ${r.map_version_before} → ${r.map_version}`);
       return 0;
     } catch (err) {
       if (!(err instanceof RebalanceError)) throw err;
-      const left = `${err.done.moved.length} of ${err.done.planned.length} moves were made before it; run the rebalance again to carry on`;
+      const left = `${err.done.moved.length} of ${err.done.planned.length} moves were made before it; run the ${name} again to carry on`;
       if (v.json === true) process.stdout.write(`${JSON.stringify({ error: err.why.problem, message: err.message, done: err.done, left_as: left })}\n`);
-      throw new UserError(`rebalance stopped: ${err.message}; ${left}`, 1);
+      throw new UserError(`${name} stopped: ${err.message}; ${left}`, 1);
     }
   });
 }

@@ -179,3 +179,17 @@ export function withShardAdded(map: ShardMap, spec: ShardSpec): ShardMap {
   if (map.shards.length >= SHARDS_MAX) throw new ShardMapError(ShardMapProblem.INVALID, `the map has ${map.shards.length} shards, the most a map may have`);
   return validateShardMap({ ...map, version: map.version + 1, shards: [...map.shards, { ...spec, instruments: [] }] }, `the map with shard ${spec.id} added`);
 }
+
+/**
+ * The next version of `map` without shard `id`, which must hold no instrument and no pin (move
+ * them first: `lockstep shards drain`). Throws ShardMapError (INVALID) otherwise, or for the last shard.
+ */
+export function withShardRemoved(map: ShardMap, id: string): ShardMap {
+  const gone = map.shards.find((s) => s.id === id);
+  if (gone === undefined) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${id}" is not in the map (version ${map.version})`);
+  if (map.shards.length === 1) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${id}" is the only shard; a map needs at least one`);
+  if (gone.instruments.length > 0) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${id}" still holds ${gone.instruments.length} instruments (${gone.instruments.slice(0, 10).join(", ")}${gone.instruments.length > 10 ? ", …" : ""})`);
+  const pinned = Object.entries(map.pins).filter(([, s]) => s === id).map(([i]) => i);
+  if (pinned.length > 0) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${id}" has pinned instruments (${pinned.join(", ")})`);
+  return validateShardMap({ ...map, version: map.version + 1, shards: map.shards.filter((s) => s.id !== id) }, `the map without shard ${id}`);
+}

@@ -10,10 +10,15 @@
  * single move says (MoveError's leftAs). Running the rebalance again carries on from there: the
  * instruments still off the rule are what is left. A move refused SAME_SHARD (someone moved the
  * instrument meanwhile) is counted as done.
+ *
+ * Draining a shard (`without`) is the same with the rule taken over the other shards: every
+ * instrument of the drained shard moves to where the rule puts it among them (and any other
+ * instrument off that rule), then the map's next version drops the shard. A shard holding pinned
+ * instruments is refused before anything moves.
  */
-import type { Move } from "./rendezvous.js";
-import { offRule } from "./map.js";
-import { MoveError, MoveProblem, Mover, type MoveOptions, type MoveResult } from "./move.js";
+import { plan, type Move } from "./rendezvous.js";
+import { offRule, pinsOf, placementOf, rulePlacement, ShardMapError, ShardMapProblem, weightsOf, withShardRemoved } from "./map.js";
+import { MOVE_LIMITS, MoveError, MoveProblem, Mover, type MoveOptions, type MoveResult } from "./move.js";
 import type { ShardMapStore } from "./store.js";
 
 export interface RebalanceResult {
@@ -24,6 +29,8 @@ export interface RebalanceResult {
   moved: MoveResult[];
   /** Planned moves found already made by someone else (SAME_SHARD). */
   already: number[];
+  /** The shard drained and removed from the map, when one was. */
+  removed?: string;
   ms_total: number;
 }
 
@@ -35,10 +42,17 @@ export class RebalanceError extends Error {
   }
 }
 
-export async function rebalance(store: ShardMapStore, operator: MoveOptions["operator"], say: (line: string) => void = () => undefined): Promise<RebalanceResult> {
+export async function rebalance(store: ShardMapStore, operator: MoveOptions["operator"], say: (line: string) => void = () => undefined, without?: string): Promise<RebalanceResult> {
   const t0 = performance.now();
   const { map } = await store.readOrFail();
-  const planned = offRule(map);
+  let planned = offRule(map);
+  if (without !== undefined) {
+    if (!map.shards.some((s) => s.id === without)) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${without}" is not in the map (version ${map.version})`);
+    if (map.shards.length === 1) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${without}" is the only shard; a map needs at least one`);
+    const pinned = [...pinsOf(map)].filter(([, s]) => s === without).map(([i]) => i);
+    if (pinned.length > 0) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${without}" has pinned instruments (${pinned.join(", ")}): unpin them before draining it`);
+    planned = plan(placementOf(map), rulePlacement(map, weightsOf(map.shards.filter((s) => s.id !== without))));
+  }
   const out: RebalanceResult = { map_version_before: map.version, map_version: map.version, planned, moved: [], already: [], ms_total: 0 };
   say(planned.length === 0 ? `shard map version ${map.version}: every instrument is where the rule puts it; nothing to move` : `shard map version ${map.version}: ${planned.length} instruments to move`);
   for (const m of planned) {
@@ -56,6 +70,22 @@ export async function rebalance(store: ShardMapStore, operator: MoveOptions["ope
       out.ms_total = Math.round(performance.now() - t0);
       if (err instanceof MoveError) throw new RebalanceError(out, m, err);
       throw err;
+    }
+  }
+  if (without !== undefined) {
+    for (let attempt = 1; ; attempt++) {
+      const { map: now } = await store.readOrFail();
+      try {
+        const next = withShardRemoved(now, without);
+        await store.write(next);
+        out.map_version = next.version;
+        out.removed = without;
+        say(`shard map version ${next.version}: shard ${without} removed`);
+        break;
+      } catch (err) {
+        // A writer in between (STALE) is read again, as a move's map write is; anything else stops here.
+        if (!(err instanceof ShardMapError) || err.problem !== ShardMapProblem.STALE || attempt >= MOVE_LIMITS.mapWriteTriesMax) throw err;
+      }
     }
   }
   out.ms_total = Math.round(performance.now() - t0);
