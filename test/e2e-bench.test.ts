@@ -45,8 +45,11 @@ describe("open-loop pacer", () => {
     // response-time histograms charge them.
     expect(lateUs[301]!).toBeGreaterThan(40_000);
     expect(lateUs[350]!).toBeGreaterThan(15_000);
+    // Before the stall, on schedule: the median send no later than 4 ms. A pacer that batched sends
+    // on a 10 ms timer would be late by about 5 ms at the median; 2 ms was missed once (2.2 ms) in a
+    // fresh-clone CI run on this shared 2-core machine, the sender's thread delayed, not the schedule.
     const sorted = [...lateUs.slice(0, 300)].sort((a, b) => a - b);
-    expect(sorted[150]!).toBeLessThan(2_000);
+    expect(sorted[150]!, `median lateness before the stall, µs (p90 ${sorted[270]!.toFixed(0)})`).toBeLessThan(4_000);
   });
 });
 

@@ -80,7 +80,7 @@ def report_of(m: Mapping[str, Any]) -> Report:
         seq=m["seq"], n=m["n"], last=m.get("last", False), account=m["acct"], kind=_named(ReportKind, m["k"]),
         order_id=m["oid"], status=None if st is None else _named(OrderStatus, st), client_order_id=m.get("coid"),
         price=m.get("px"), quantity=m.get("qty"), leaves=m.get("left"), cumulative=m.get("cum"), notional=m.get("ntl"),
-        code=m.get("code"), trade_id=m.get("tid"), liquidity=m.get("liq"), count=m.get("cnt"),
+        code=m.get("code"), trade_id=m.get("tid"), liquidity=m.get("liq"), count=m.get("cnt"), shard=m.get("sh"),
     )
 
 

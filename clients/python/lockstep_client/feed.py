@@ -8,6 +8,11 @@ nothing repeated. Every report it passes on must be the next one: the same seq's
 of a later seq once the held one was its command's last. Anything else is a gap, and the
 client moves to the next replica rather than pass on a stream with a hole in it.
 
+Through a gateway (docs/scaling.md), reports carry `sh`, the number of their shard, and their seq
+is that shard's: the client holds the newest report per shard and checks each shard's stream on
+its own. On another gateway it subscribes each shard it has heard from at that shard's cursor
+(SUB_REPORTS with `sh`), then the rest with one SUB_REPORTS without `sh`.
+
 Books. For each instrument asked for: the replica's snapshot, then every update newer than the
 book, each one's checksum verified against the book as it now stands; on a mismatch the book is
 set aside (updates dropped) and a fresh snapshot requested on the same connection.
@@ -83,8 +88,10 @@ class FeedClient:
         self.credentials = credentials
         self.books = {codec.wire_int("instrument", i, 1): LocalBook(i) for i in instruments}
         self.reports: asyncio.Queue[Report] = asyncio.Queue(REPORT_QUEUE_MAX)
-        # The newest report passed on: (seq, n, last); None before the first.
+        # The newest report passed on: (seq, n, last); None before the first. Through a gateway,
+        # per shard number in `held_by_shard` instead (reports with `sh`).
         self.held: tuple[int, int, bool] | None = None
+        self.held_by_shard: dict[int, tuple[int, int, bool]] = {}
         self.url: str | None = None
         self.counters = {"failovers": 0, "duplicates_dropped": 0, "checksum_mismatches": 0, "snapshots": 0, "gaps": 0}
         self._from_seq = codec.wire_int("from_seq", from_seq)
@@ -205,6 +212,8 @@ class FeedClient:
             if self.credentials is not None:
                 await self._login(ws)
             if self.account is not None:
+                for sh, held in sorted(self.held_by_shard.items()):
+                    await ws.send(encode(MsgType.SUB_REPORTS, {"acct": self.account, "sh": sh, "from": _after(held)}))
                 await ws.send(encode(MsgType.SUB_REPORTS, {"acct": self.account, "from": self._resume_from()}))
             for inst in self.books:
                 await ws.send(encode(MsgType.SUB_BOOK, {"inst": inst}))
@@ -231,11 +240,8 @@ class FeedClient:
             raise MalformedFrame(f"expected HELLO_OK, got message type {m['t']}")
 
     def _resume_from(self) -> int:
-        """The first seq whose reports we may not all hold."""
-        if self.held is None:
-            return self._from_seq
-        seq, _, last = self.held
-        return seq + 1 if last else seq
+        """The first seq whose reports we may not all hold (of a replica, or of a gateway's shards not heard from yet)."""
+        return self._from_seq if self.held is None else _after(self.held)
 
     # ---- frames ----------------------------------------------------------------------------
 
@@ -261,16 +267,21 @@ class FeedClient:
     async def _on_report_frame(self, m: dict[str, Any]) -> None:
         if m["acct"] != self.account:
             raise MalformedFrame(f"a report for account {m['acct']}, subscribed to {self.account}")
-        seq, n, last = m["seq"], m["n"], m.get("last", False)
-        if self.held is not None:
-            hseq, hn, hlast = self.held
+        seq, n, last, sh = m["seq"], m["n"], m.get("last", False), m.get("sh")
+        held = self.held if sh is None else self.held_by_shard.get(sh)
+        if held is not None:
+            hseq, hn, hlast = held
             if (seq, n) <= (hseq, hn):
                 self.counters["duplicates_dropped"] += 1
                 return
             successor = (seq == hseq and n == hn + 1 and not hlast) or (seq > hseq and n == 0 and hlast)
             if not successor:
-                raise _Gap(f"report ({seq}, {n}) after ({hseq}, {hn}{', last' if hlast else ''})")
-        self.held = (seq, n, last)
+                where = "" if sh is None else f" of shard {sh}"
+                raise _Gap(f"report ({seq}, {n}){where} after ({hseq}, {hn}{', last' if hlast else ''})")
+        if sh is None:
+            self.held = (seq, n, last)
+        else:
+            self.held_by_shard[sh] = (seq, n, last)
         report = codec.report_of(m)
         await self.reports.put(report)
         if self._on_report is not None:
@@ -306,3 +317,9 @@ class FeedClient:
                 await ws.send(encode(MsgType.SUB_BOOK, {"inst": inst}))
             except websockets.exceptions.ConnectionClosed:
                 pass  # the next connection subscribes afresh
+
+
+def _after(held: tuple[int, int, bool]) -> int:
+    """Where to resume after the held report: its seq again unless it was its command's last."""
+    seq, _, last = held
+    return seq + 1 if last else seq

@@ -59,6 +59,8 @@ class Report:
     trade_id: int | None = None
     liquidity: int | None = None
     count: int | None = None
+    # Through a gateway: the number of the shard the report comes from (its seq is that shard's).
+    shard: int | None = None
 
     @property
     def average_price(self) -> Fraction | None:

@@ -224,7 +224,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "changes": (_changes, "an array of [side 0|1, price, qty] integer triples"),
 }
 
-_REPORT_OPTIONAL = {k: "int" for k in ("st", "px", "qty", "left", "cum", "ntl", "code", "tid", "liq", "cnt")}
+_REPORT_OPTIONAL = {k: "int" for k in ("st", "px", "qty", "left", "cum", "ntl", "code", "tid", "liq", "cnt", "sh")}
 
 # Per message type a node sends: required fields, then optional ones, each with its kind.
 _SCHEMA: dict[int, tuple[dict[str, str], dict[str, str]]] = {
