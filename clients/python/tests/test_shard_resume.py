@@ -60,7 +60,7 @@ class _Gateway:
         await self.server.wait_closed()
 
 
-@unittest.skipIf(os.environ.get("LOCKSTEP_AUTH_KEYS"), "needs no cluster: it runs once, in the run without authentication")
+@unittest.skipIf(os.environ.get("LOCKSTEP_AUTH_KEYS"), "needs a cluster without authentication (needs none at all: it runs once, in the run without)")
 class ShardResume(unittest.IsolatedAsyncioTestCase):
     async def test_each_shard_resumes_from_its_own_cursor_on_another_gateway(self) -> None:
         # Shard 0 is at seq 9 while shard 1 is at seq 3: one cursor for both would drop or refuse shard 1's.

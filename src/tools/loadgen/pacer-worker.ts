@@ -10,16 +10,21 @@ import { parentPort, workerData } from "node:worker_threads";
 export const DUE = 0;
 export const WAKE_PENDING = 1;
 export const STOP = 2;
+/** Where in the shared buffer the worker writes its t0 (Float64, ns on process.hrtime's clock), 8-byte aligned. */
+export const T0_BYTE_OFFSET = 16;
 
-interface PacerData { shared: SharedArrayBuffer; t0Ns: number; intervalNs: number; total: number }
+interface PacerData { shared: SharedArrayBuffer; startDelayNs: number; intervalNs: number; total: number }
 
 const nowNs = (): number => Number(process.hrtime.bigint());
 
 function run(d: PacerData): void {
-  const s = new Int32Array(d.shared);
+  const s = new Int32Array(d.shared, 0, 3);
+  // The schedule starts once this thread runs (hrtime's clock is the process's, the same in every thread).
+  const t0Ns = nowNs() + d.startDelayNs;
+  new Float64Array(d.shared, T0_BYTE_OFFSET, 1)[0] = t0Ns;
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   for (let i = 0; i < d.total; i++) {
-    const due = d.t0Ns + i * d.intervalNs;
+    const due = t0Ns + i * d.intervalNs;
     for (let wait = due - nowNs(); wait > 0; wait = due - nowNs()) Atomics.wait(sleeper, 0, 0, wait / 1e6);
     if (Atomics.load(s, STOP) !== 0) break;
     Atomics.store(s, DUE, i + 1);
