@@ -182,8 +182,7 @@ function groupText(g: Group, map: ShardMap): string {
  * book of its first instrument (docs/scaling.md).
  */
 async function dashboardOf(g: Group, k: number, f: StartFlags): Promise<DashboardServer> {
-  const say = (line: string): boolean => f.say(line.replace(/^ {2}dashboard:/, `  dashboard of shard ${g.id} (instrument ${g.cfg.demo.instrument}):`));
-  return startDashboard(g.cfg, f.dashboardPort === 0 ? 0 : f.dashboardPort + k, g.seq!, g.replicas, replicaArgs(g), g.logDir, say);
+  return startDashboard(g.cfg, f.dashboardPort === 0 ? 0 : f.dashboardPort + k, g.seq!, g.replicas, replicaArgs(g), g.logDir, f.say, `dashboard of shard ${g.id} (instrument ${g.cfg.demo.instrument})`);
 }
 
 /** One stream of demo traffic: an instrument, its shard, and who trades it. */

@@ -88,9 +88,10 @@ export async function runStart(args: string[]): Promise<number> {
 
 /**
  * The live dashboard over the local cluster, with kill and restart buttons for its replicas
- * (a restarted replica takes a free port if its old one is still held after the kill -9).
+ * (a restarted replica takes a free port if its old one is still held after the kill -9);
+ * `label` begins the line that gives its URL.
  */
-export async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (Node | null)[], replicaArgs: (id: string, port: number) => string[], logDir: string, say: (s: string) => boolean): Promise<DashboardServer> {
+export async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (Node | null)[], replicaArgs: (id: string, port: number) => string[], logDir: string, say: (s: string) => boolean, label = "dashboard"): Promise<DashboardServer> {
   const first = replicas.map((r) => r!);
   const restarting = new Set<string>();
   const restart = async (id: string): Promise<{ id: string; role: "replica"; stats: string; feed: string } | undefined> => {
@@ -123,7 +124,7 @@ export async function startDashboard(cfg: Config, port: number, seq: Node, repli
       restart,
     },
   });
-  say(`  dashboard: http://127.0.0.1:${await dashboard.start()}/\n`);
+  say(`  ${label}: http://127.0.0.1:${await dashboard.start()}/\n`);
   return dashboard;
 }
 

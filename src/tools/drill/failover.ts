@@ -237,12 +237,13 @@ async function refusesClients(url: string): Promise<boolean> {
   }
 }
 
-async function within<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** `probe()` polled every 10 ms until it gives a value, for at most `timeoutMs`; `what` (read when it fails, so it can say what was last seen) names the wait. */
+export async function within<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`drill: ${what} did not happen within ${timeoutMs} ms`);
+    if (performance.now() > deadline) throw new Error(`drill: ${typeof what === "string" ? what : what()} did not happen within ${timeoutMs} ms`);
     await sleep(10);
   }
 }

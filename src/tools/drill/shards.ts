@@ -35,6 +35,7 @@ import { placement } from "../../shard/rendezvous.js";
 import { rebalance, RebalanceError, type RebalanceResult } from "../../shard/rebalance.js";
 import { ShardMapStore } from "../../shard/store.js";
 import { DrillCluster } from "./cluster.js";
+import { within } from "./failover.js";
 import { readNodeLog, type NodeLog } from "./history.js";
 
 export interface ShardsDrillOptions {
@@ -87,29 +88,44 @@ export interface ShardsDrillResult {
 
 /** Until the group's leader takes a login (a group that has just started may lead before it serves), at most `timeoutMs`. */
 async function untilTrading(g: DrillCluster, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
+  let last = "";
+  await within(() => `a login to the new group (last refusal: ${last})`, timeoutMs, async () => {
     try {
       await (await TradingClient.connectAny(g.tradeUrls, OPERATOR, 2_000)).close();
-      return;
+      return true;
     } catch (err) {
-      if (performance.now() > deadline) throw new Error(`no node of the new group took a login within ${timeoutMs} ms: ${(err as Error).message}`);
-      await sleep(100);
+      last = (err as Error).message;
+      return undefined;
     }
-  }
+  });
 }
 
 /** Until both sequencer nodes run and hold the leader's last seq (the restarted one caught up as standby); returns that seq. At most `timeoutMs`. */
 async function untilInSync(g: DrillCluster, timeoutMs: number): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
+  let seen = "";
+  return within(() => `the sequencer nodes holding one seq with one of them leading (last seen: ${seen})`, timeoutMs, async () => {
     const up = g.seqIds.every((_, i) => g.processOf("sequencer", i) !== null);
     const seqs = up ? await Promise.all(g.seqIds.map((_, i) => g.seqNodeStats(i).then((x) => ({ seq: x.seq, leads: x.ha_role === "leader" }), () => null))) : [];
+    seen = JSON.stringify(seqs);
     const leader = seqs.find((x): x is { seq: number; leads: boolean } => x?.leads === true);
-    if (leader !== undefined && seqs.every((x) => x !== null && x.seq === leader.seq)) return leader.seq;
-    if (performance.now() > deadline) throw new Error(`the sequencer nodes did not hold one seq with one of them leading within ${timeoutMs} ms (${JSON.stringify(seqs)})`);
-    await sleep(50);
+    return leader !== undefined && seqs.every((x) => x !== null && x.seq === leader.seq) ? leader.seq : undefined;
+  });
+}
+
+/** Per shard and phase, the latency of each order `ms` gives one for (undefined: none, e.g. not acked or never filled). */
+function byPhase(ops: readonly Op[], shards: readonly string[], ms: (op: Op) => number | undefined): Record<string, Partial<Record<Phase, PhaseLatency>>> {
+  const out: Record<string, Partial<Record<Phase, PhaseLatency>>> = {};
+  for (const id of shards) {
+    out[id] = {};
+    for (const p of ["quiet", "scale_out", "kill", "tail"] as const) {
+      const xs = ops.flatMap((x) => {
+        const v = x.outcome === "ack" && x.shard === id && x.phase === p ? ms(x) : undefined;
+        return v === undefined ? [] : [v];
+      });
+      if (xs.length > 0) out[id]![p] = latency(xs);
+    }
   }
+  return out;
 }
 
 function latency(ms: number[]): PhaseLatency {
@@ -278,7 +294,9 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
         const c = decodeRecord(r.bytes).cmd;
         if (c.type !== "limit" || c.account < ACCOUNT_BASE) continue;
         const tag = `${c.account}/${c.qty}`;
-        tagged.set(tag, [...(tagged.get(tag) ?? []), { shard: id, seq }]);
+        const found = tagged.get(tag);
+        if (found === undefined) tagged.set(tag, [{ shard: id, seq }]);
+        else found.push({ shard: id, seq });
       }
     }
     let lost = 0, duplicates = 0, unknownIn = 0, unknownAbsent = 0;
@@ -289,25 +307,11 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
       if (op.outcome === "unknown") { if (found.length > 0) unknownIn++; else unknownAbsent++; }
     }
 
-    const ackLatency: ShardsDrillResult["ack_latency"] = {};
-    for (const id of shardIds) {
-      ackLatency[id] = {};
-      for (const p of ["quiet", "scale_out", "kill", "tail"] as const) {
-        const ms = ops.filter((x) => x.outcome === "ack" && x.shard === id && x.phase === p).map((x) => x.ms);
-        if (ms.length > 0) ackLatency[id]![p] = latency(ms);
-      }
-    }
-    const fillLatency: ShardsDrillResult["fill_latency"] = {};
-    for (const id of shardIds) {
-      fillLatency[id] = {};
-      for (const p of ["quiet", "scale_out", "kill", "tail"] as const) {
-        const ms = ops.flatMap((x) => {
-          const at = x.outcome === "ack" && x.shard === id && x.phase === p ? filledAt.get(`${id}:${x.oid}`) : undefined;
-          return at === undefined ? [] : [at - x.sentMs];
-        });
-        if (ms.length > 0) fillLatency[id]![p] = latency(ms);
-      }
-    }
+    const ackLatency = byPhase(ops, shardIds, (x) => x.ms);
+    const fillLatency = byPhase(ops, shardIds, (x) => {
+      const at = filledAt.get(`${x.shard}:${x.oid}`);
+      return at === undefined ? undefined : at - x.sentMs;
+    });
     const over = (q: number | undefined, k: number | undefined): number | null => (q === undefined || k === undefined || q === 0 ? null : Math.round((k / q) * 100) / 100);
     const killOverQuiet: ShardsDrillResult["kill_p99_over_quiet"] = {};
     for (const id of shardIds) {
