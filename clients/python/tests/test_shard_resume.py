@@ -8,9 +8,10 @@ Needs no cluster."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import unittest
-from typing import Any
+from typing import Any, AsyncIterator
 
 import msgpack
 import websockets
@@ -60,6 +61,20 @@ class _Gateway:
         await self.server.wait_closed()
 
 
+@contextlib.asynccontextmanager
+async def _feed_over(*gateways: _Gateway) -> AsyncIterator[tuple[FeedClient, list[str]]]:
+    """A started feed client for ACCT over the gateways' URLs, in order; closed with them after."""
+    urls = [await g.start() for g in gateways]
+    feed = FeedClient(urls, account=ACCT)
+    try:
+        await feed.start()
+        yield feed, urls
+    finally:
+        await feed.close()
+        for g in gateways:
+            await g.stop()
+
+
 @unittest.skipIf(os.environ.get("LOCKSTEP_AUTH_KEYS"), "needs a cluster without authentication (needs none at all: it runs once, in the run without)")
 class ShardResume(unittest.IsolatedAsyncioTestCase):
     async def test_each_shard_resumes_from_its_own_cursor_on_another_gateway(self) -> None:
@@ -67,10 +82,7 @@ class ShardResume(unittest.IsolatedAsyncioTestCase):
         first = _Gateway([report(0, 9, 0, True), report(1, 3, 0, False), report(1, 3, 1, True), report(0, 10, 0, False)], cut=True)
         # The second gateway repeats what was held (shard 0's 10/0 and shard 1's 3/1), then goes on.
         second = _Gateway([report(0, 10, 0, False), report(1, 3, 1, True), report(0, 10, 1, True), report(1, 4, 0, True)], cut=False)
-        urls = [await first.start(), await second.start()]
-        feed = FeedClient(urls, account=ACCT)
-        try:
-            await feed.start()
+        async with _feed_over(first, second) as (feed, urls):
             got = [await feed.next_report(5) for _ in range(6)]
             self.assertEqual([(r.shard, r.seq, r.n) for r in got], [(0, 9, 0), (1, 3, 0), (1, 3, 1), (0, 10, 0), (0, 10, 1), (1, 4, 0)])
             self.assertEqual(feed.url, urls[1])
@@ -80,19 +92,11 @@ class ShardResume(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(feed.counters["duplicates_dropped"], 2)
             self.assertEqual(feed.counters["gaps"], 0)
             self.assertEqual(feed.held_by_shard, {0: (10, 1, True), 1: (4, 0, True)})
-        finally:
-            await feed.close()
-            await first.stop()
-            await second.stop()
 
     async def test_a_gap_within_one_shard_is_a_gap_even_when_other_shards_are_ahead(self) -> None:
         # Shard 1 skips from 3/0 (not last) to 5/0: a hole in shard 1's stream, whatever shard 0 did.
         gw = _Gateway([report(0, 9, 0, True), report(1, 3, 0, False), report(1, 5, 0, True)], cut=False)
-        other = _Gateway([], cut=False)
-        urls = [await gw.start(), await other.start()]
-        feed = FeedClient(urls, account=ACCT)
-        try:
-            await feed.start()
+        async with _feed_over(gw, _Gateway([], cut=False)) as (feed, _):
             got = [await feed.next_report(5) for _ in range(2)]
             self.assertEqual([(r.shard, r.seq) for r in got], [(0, 9), (1, 3)])
             for _ in range(100):
@@ -101,10 +105,6 @@ class ShardResume(unittest.IsolatedAsyncioTestCase):
                 await asyncio.sleep(0.05)
             self.assertEqual(feed.counters["gaps"], 1)
             self.assertEqual(feed.held_by_shard, {0: (9, 0, True), 1: (3, 0, False)})
-        finally:
-            await feed.close()
-            await gw.stop()
-            await other.stop()
 
 
 if __name__ == "__main__":
