@@ -16,17 +16,10 @@ import { asNotIntegers, intBytes, IntArrayReader, pack, VALUE_BYTES_MAX } from "
 /** Integers of a row before its client order id's length. */
 const ROW_FIELDS = 13;
 
-function rowInts(r: MoveRow, out: number[]): void {
-  for (let k = 0; k < ROW_FIELDS; k++) out.push(r[k] as number);
-  const coid = r[13];
-  out.push(coid.length);
-  for (let i = 0; i < coid.length; i++) out.push(coid.charCodeAt(i));
-}
-
-/** The rows field of one MOVE_ORDERS frame (a copy: `pack` returns a view of a shared chunk). */
+/** The rows field of one MOVE_ORDERS frame (a copy: `pack` returns a view of a shared chunk), written as an import-orders record writes them. */
 export function packRows(rows: readonly MoveRow[]): Buffer {
   const flat: number[] = [];
-  for (const r of rows) rowInts(r, flat);
+  importRowInts(rows.map(importRowOf), flat);
   return Buffer.from(pack(flat));
 }
 
@@ -110,7 +103,7 @@ export function importRowOf(r: MoveRow): ImportRow {
   };
 }
 
-/** The integers of import rows in the layout above (for the record of an import-orders command). */
+/** The integers of import rows in the layout above: a MOVE_ORDERS frame's field, and the record of an import-orders command. */
 export function importRowInts(rows: readonly ImportRow[], out: number[]): void {
   for (const r of rows) {
     out.push(r.fromOrderId, r.owner, r.side, r.kind, r.tif, r.stp, r.postOnly ? 1 : 0, r.price, r.stopPrice, r.leaves, r.cum, r.notional, r.peer);
