@@ -7,6 +7,7 @@
  * the newest `capacity` reports.
  */
 import fc from "fast-check";
+import { unpack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { Engine, OrderStatus } from "../src/engine/index.js";
 import { MsgType, PROTOCOL_VERSION } from "../src/protocol/messages.js";
@@ -41,6 +42,21 @@ function reportsOf(cmds: Parameters<Engine["apply"]>[0][]): { seq: number; rep: 
   take(seq);
   return all;
 }
+
+/** Every field a report may have, in the order the ring and the wire list them. */
+const REPORT_KEYS = ["n", "acct", "k", "oid", "st", "coid", "px", "qty", "left", "cum", "ntl", "code", "tid", "liq", "cnt", "to", "from", "foid", "last"];
+
+describe("execution reports", () => {
+  it("all have one shape (every field, in one order), and a frame carries only the fields that are set, in that order", () => {
+    const reports = reportsOf(fc.sample(fc.array(anyCommandArb, { minLength: 400, maxLength: 400 }), { seed, numRuns: 1 })[0]!);
+    expect(new Set(reports.map((r) => r.rep.k)).size).toBeGreaterThanOrEqual(8);
+    for (const { seq, rep } of reports) {
+      expect(Object.keys(rep)).toEqual(REPORT_KEYS);
+      const wire = Object.keys(unpack(frameOf(seq, rep)) as object);
+      expect(wire).toEqual(["v", "t", "seq", ...REPORT_KEYS.filter((f) => (rep as unknown as Record<string, unknown>)[f] !== undefined)]);
+    }
+  });
+});
 
 describe("the report ring", () => {
   it("gives back every report's frame byte for byte, per account and from any seq", () => {
