@@ -150,7 +150,22 @@ function renderHops(replicas) {
   }, [HOP_X, ...names.map((n) => r.hops[n].map((v) => Math.max(1, v)))]);
 }
 
+// With several shards (lockstep start --shards), every shard's line, this page's first in bold.
+function renderShards(s) {
+  if (s.shards === undefined) return;
+  $("shards-panel").hidden = false;
+  document.body.classList.add("sharded");
+  document.title = `Lockstep — shard ${s.shard}`;
+  document.querySelector("header h1").textContent = `Lockstep · ${s.shard}`;
+  $("shards").tBodies[0].innerHTML = s.shards.map((r) => {
+    const here = r.id === s.shard;
+    const link = here ? "this page" : `<a href="${r.url}">open</a>`;
+    return `<tr data-shard="${r.id}" class="status-${r.status}${here ? " here" : ""}" title="${r.why}"><td><span class="dot"></span></td><td>${r.id}</td><td>${r.instruments.join(", ")}</td><td class="seq">${fmt(r.seq)}</td><td>${fmt(r.epoch)}</td><td>${fmt(r.ordersPerS)}</td><td>${fmt(r.acks)}</td><td class="up">${r.replicasUp} / ${r.replicas}</td><td>${link}</td></tr>`;
+  }).join("");
+}
+
 function render(s) {
+  renderShards(s);
   const agree = $("agree");
   agree.textContent = s.agree ? "replicas agree" : "DIVERGENCE";
   agree.className = `pill ${s.agree ? "green" : "red"}`;

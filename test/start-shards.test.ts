@@ -42,7 +42,7 @@ describe("lockstep start --shards", () => {
     expect(r.stderr).toContain("the demo added 3 copies of instrument 1");
   });
 
-  it("start --shards 2 serves a dashboard per shard, each with live data from its own group", async () => {
+  it("start --shards 2 serves a dashboard per shard, each with live data from its own group and a line for every shard", async () => {
     const child = spawn(process.execPath, [BIN, "start", "--shards", "2", "--duration", "8", "--json", "--ephemeral"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
@@ -58,16 +58,23 @@ describe("lockstep start --shards", () => {
       child.stderr.resume(); // keep draining what the demo says, so that it never blocks on a full pipe
       expect(boards.map((b) => b.shard)).toEqual(["s1", "s2"]);
       expect(new Set(boards.map((b) => b.url)).size).toBe(2);
-      const live = await Promise.all(boards.map((b) => new Promise<{ seq: number; replicas: { id: string; up: boolean }[] }>((resolve, reject) => {
+      type Live = { seq: number; replicas: { id: string; up: boolean }[]; shard: string; shards: { id: string; url: string; instruments: number[]; seq: number }[] };
+      const live = await Promise.all(boards.map((b) => new Promise<Live>((resolve, reject) => {
         const ws = new WebSocket(`${b.url.replace("http", "ws")}/live`);
         const timer = setTimeout(() => { ws.close(); reject(new Error(`no live snapshot with orders from ${b.url} within 6 s`)); }, 6_000);
         ws.on("message", (data: Buffer) => {
-          const snap = JSON.parse(data.toString()) as { seq: number; replicas: { id: string; up: boolean }[] };
+          const snap = JSON.parse(data.toString()) as Live;
           if (snap.seq > 0 && snap.replicas.every((r) => r.up)) { clearTimeout(timer); ws.close(); resolve(snap); }
         });
         ws.on("error", reject);
       })));
-      for (const snap of live) expect(snap.replicas.map((r) => r.id)).toEqual(["r1", "r2", "r3"]);
+      for (const [k, snap] of live.entries()) {
+        expect(snap.replicas.map((r) => r.id)).toEqual(["r1", "r2", "r3"]);
+        // Every page has every shard's line, each pointing at that shard's own page.
+        expect(snap.shard).toBe(boards[k]!.shard);
+        expect(snap.shards.map((x) => [x.id, x.url.replace(/\/$/, "")])).toEqual(boards.map((b) => [b.shard, b.url]));
+        expect(snap.shards[k]!.instruments).toContain(boards[k]!.instrument);
+      }
       expect(await exited).toBe(0);
       const s = lastJson(out) as unknown as ShardedStartSummary;
       boards.forEach((b, k) => {

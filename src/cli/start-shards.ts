@@ -21,6 +21,7 @@ import { ShardedTradingClient } from "../client/sharded.js";
 import { runTraffic, type TrafficResult } from "../client/traffic.js";
 import { drain, spawnNode, statsOf, stopNode, type NodeProcess as Node, type ReplicaStats, type SequencerStats } from "../cluster/launcher.js";
 import type { Config } from "../config/config.js";
+import type { ShardRow } from "../dashboard/collector.js";
 import type { DashboardServer } from "../dashboard/server.js";
 import { firstShardMap, type ShardMap, type ShardSpec } from "../shard/map.js";
 import { Rendezvous } from "../shard/rendezvous.js";
@@ -92,7 +93,10 @@ export async function runShardedStart(v: Record<string, string | boolean | undef
     f.say(`lockstep: ${n} shards up (data and logs in ${f.dataDir}), shard map version ${map.version}\n`);
     for (const g of groups) f.say(groupText(g, map));
     if (instruments.length > f.cfg.instruments.length) f.say(`  (the configuration has ${f.cfg.instruments.length} instrument${f.cfg.instruments.length === 1 ? "" : "s"}; the demo added ${instruments.length - f.cfg.instruments.length} copies of instrument ${f.cfg.demo.instrument} so that every shard holds some)\n`);
-    if (f.dashboard) for (const [k, g] of groups.entries()) dashboards.push(await dashboardOf(g, k, f));
+    if (f.dashboard) {
+      const all = (): ShardRow[] => dashboards.map((d) => d.overview()).filter((r): r is ShardRow => r !== undefined);
+      for (const [k, g] of groups.entries()) dashboards.push(await dashboardOf(g, k, f, all));
+    }
     const summary = await runShardedDemo(f, map, groups);
     return endOfDemo(summary, f.json, f.say);
   } catch (err) {
@@ -177,12 +181,14 @@ function groupText(g: Group, map: ShardMap): string {
 }
 
 /**
- * A dashboard per shard (a dashboard shows one group): shard k's on the dashboard port plus k
- * (each on a free port with --ephemeral), with its nodes, their kill and restart buttons, and the
- * book of its first instrument (docs/scaling.md).
+ * A dashboard per shard: shard k's on the dashboard port plus k (each on a free port with
+ * --ephemeral), with its nodes, their kill and restart buttons, and the book of its first
+ * instrument; and on every one of them, a line per shard (`all`) linking to the others
+ * (docs/scaling.md).
  */
-async function dashboardOf(g: Group, k: number, f: StartFlags): Promise<DashboardServer> {
-  return startDashboard(g.cfg, f.dashboardPort === 0 ? 0 : f.dashboardPort + k, g.seq!, g.replicas, replicaArgs(g), g.logDir, f.say, `dashboard of shard ${g.id} (instrument ${g.cfg.demo.instrument})`);
+async function dashboardOf(g: Group, k: number, f: StartFlags, all: () => ShardRow[]): Promise<DashboardServer> {
+  const shard = { id: g.id, instruments: g.cfg.instruments.map((i) => i.id).sort((a, b) => a - b), all };
+  return startDashboard(g.cfg, f.dashboardPort === 0 ? 0 : f.dashboardPort + k, g.seq!, g.replicas, replicaArgs(g), g.logDir, f.say, `dashboard of shard ${g.id} (instrument ${g.cfg.demo.instrument})`, shard);
 }
 
 /** One stream of demo traffic: an instrument, its shard, and who trades it. */

@@ -14,7 +14,7 @@ import { runTraffic } from "../client/traffic.js";
 import { parse, UserError } from "./args.js";
 import { DEFAULT_CONFIG, loadConfig, type Config } from "../config/config.js";
 import { makeLogger } from "./log.js";
-import { DashboardServer } from "../dashboard/server.js";
+import { DashboardServer, type DashboardOptions } from "../dashboard/server.js";
 
 export const STATUS_INTERVAL_MS = 1000;
 const DASHBOARD_PORT = 7080;
@@ -91,7 +91,7 @@ export async function runStart(args: string[]): Promise<number> {
  * (a restarted replica takes a free port if its old one is still held after the kill -9);
  * `label` begins the line that gives its URL.
  */
-export async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (Node | null)[], replicaArgs: (id: string, port: number) => string[], logDir: string, say: (s: string) => boolean, label = "dashboard"): Promise<DashboardServer> {
+export async function startDashboard(cfg: Config, port: number, seq: Node, replicas: (Node | null)[], replicaArgs: (id: string, port: number) => string[], logDir: string, say: (s: string) => boolean, label = "dashboard", shard?: DashboardOptions["shard"]): Promise<DashboardServer> {
   const first = replicas.map((r) => r!);
   const restarting = new Set<string>();
   const restart = async (id: string): Promise<{ id: string; role: "replica"; stats: string; feed: string } | undefined> => {
@@ -123,6 +123,7 @@ export async function startDashboard(cfg: Config, port: number, seq: Node, repli
       },
       restart,
     },
+    ...(shard === undefined ? {} : { shard }),
   });
   say(`  ${label}: http://127.0.0.1:${await dashboard.start()}/\n`);
   return dashboard;

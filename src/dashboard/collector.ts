@@ -52,6 +52,38 @@ export interface Snapshot {
   trades: { seq: number; px: number; qty: number; side: number }[];
   replicas: ReplicaView[];
   controls: boolean;
+  /** With several shards (lockstep start --shards): this page's shard, and every shard's line. */
+  shard?: string;
+  shards?: ShardRow[];
+}
+
+/** One shard's line on every shard's dashboard: its health at a glance, and where its own page is. */
+export interface ShardRow {
+  id: string;
+  /** Its own dashboard page. */
+  url: string;
+  instruments: number[];
+  seq: number;
+  epoch: number;
+  ordersPerS: number;
+  acks: number;
+  /** Replicas up, of all its replicas. */
+  replicasUp: number;
+  replicas: number;
+  agree: boolean;
+  /** green: every replica green and agreeing; red otherwise (why says which first). */
+  status: "green" | "red";
+  why: string;
+}
+
+/** A shard's line from its dashboard's snapshot. */
+export function shardRow(id: string, url: string, instruments: readonly number[], s: Snapshot): ShardRow {
+  const red = s.replicas.find((r) => r.status === "red");
+  const why = !s.agree ? "replicas disagree" : red !== undefined ? `${red.id}: ${red.why}` : "";
+  return {
+    id, url, instruments: [...instruments], seq: s.seq, epoch: s.epoch, ordersPerS: s.ordersPerS, acks: s.acks,
+    replicasUp: s.replicas.filter((r) => r.up).length, replicas: s.replicas.length, agree: s.agree, status: why === "" ? "green" : "red", why,
+  };
 }
 
 /** A replica this far behind the sequencer shows red (it is catching up, not serving current data). */

@@ -14,8 +14,9 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import uWS from "uWebSockets.js";
+import { CloseCode } from "../util/login-gate.js";
 import { listen } from "../util/uws.js";
-import { Collector, type DashboardNode } from "./collector.js";
+import { Collector, shardRow, type DashboardNode, type ShardRow, type Snapshot } from "./collector.js";
 
 export interface Controls {
   /** Node ids the page may act on, and what it may do to each. */
@@ -34,6 +35,11 @@ export interface DashboardOptions {
   readonly log: Logger;
   readonly updateHz?: number;
   readonly pollMs?: number;
+  /**
+   * One of several shards' dashboards (lockstep start --shards): this one's shard, and every
+   * shard's line (`overview()` of each dashboard), shown on every page, each linking to its own.
+   */
+  readonly shard?: { readonly id: string; readonly instruments: readonly number[]; readonly all: () => readonly ShardRow[] };
 }
 
 /** dashboard/ at the package root: two levels up from src/dashboard, three from dist/src/dashboard. */
@@ -60,6 +66,8 @@ export class DashboardServer {
   private timer: NodeJS.Timeout | null = null;
   private readonly collector: Collector;
   private port_ = 0;
+  /** Open pages: ended on stop, else a page left open in a browser keeps the process alive. */
+  private readonly live = new Set<uWS.WebSocket<unknown>>();
 
   constructor(private readonly o: DashboardOptions) {
     this.collector = new Collector(o.nodes, o.instrument, o.pollMs ?? 250, o.controls !== undefined);
@@ -82,9 +90,11 @@ export class DashboardServer {
     app.ws("/live", {
       compression: uWS.DISABLED, maxPayloadLength: 4096, idleTimeout: 120, maxBackpressure: 1 << 20, closeOnBackpressureLimit: 1,
       open: (ws) => {
+        this.live.add(ws);
         ws.subscribe("live");
-        ws.send(JSON.stringify(this.collector.snapshot()));
+        ws.send(JSON.stringify(this.snapshot()));
       },
+      close: (ws) => { this.live.delete(ws); },
     });
     app.any("/*", (res) => { res.writeStatus("404 Not Found").end("not found"); });
     await this.collector.start();
@@ -93,9 +103,22 @@ export class DashboardServer {
     this.port_ = l.port;
     const everyMs = Math.round(1000 / (this.o.updateHz ?? 10));
     this.timer = setInterval(() => {
-      if (app.numSubscribers("live") > 0) app.publish("live", JSON.stringify(this.collector.snapshot()));
+      if (app.numSubscribers("live") > 0) app.publish("live", JSON.stringify(this.snapshot()));
     }, everyMs);
     return this.port_;
+  }
+
+  /** What every page gets: the collector's snapshot, with every shard's line when there are several. */
+  private snapshot(): Snapshot {
+    const s = this.collector.snapshot();
+    const sh = this.o.shard;
+    return sh === undefined ? s : { ...s, shard: sh.id, shards: [...sh.all()] };
+  }
+
+  /** This dashboard's shard as one line for the others' pages (undefined when it is not one of several). */
+  overview(): ShardRow | undefined {
+    const sh = this.o.shard;
+    return sh === undefined ? undefined : shardRow(sh.id, `http://${this.o.host}:${this.port_}/`, sh.instruments, this.collector.snapshot());
   }
 
   private control(res: uWS.HttpResponse, action: string, id: string, fromPage: boolean): void {
@@ -126,6 +149,8 @@ export class DashboardServer {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     this.collector.stop();
+    for (const ws of [...this.live]) ws.end(CloseCode.GOING_AWAY, "dashboard stopping");
+    this.live.clear();
     if (this.listenSocket !== null) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
   }
