@@ -140,14 +140,15 @@ describe("CPU counters and the NATS peer's rate search", () => {
 });
 
 describe("lockstep bench e2e (short)", () => {
-  it("measures the floor and the cluster with one generator and reports ratios, nothing lost, and its files", async () => {
+  it("measures the floor and the cluster (and, with --gateway, the cluster through a gateway) with one generator and reports ratios, nothing lost, and its files", async () => {
     const profiles = join(results, "profiles");
-    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "e2e", "--rate", "1000", "--duration", "3", "--json", "--results", results, "--profile", profiles], { timeout: 180_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "e2e", "--rate", "1000", "--duration", "3", "--json", "--results", results, "--profile", profiles, "--gateway"], { timeout: 180_000 });
     const h = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
       offered_per_s: number; achieved_per_s: number; lost: number; ratio_p50: number; ratio_p99: number;
       order_to_fill_us: { p50: number; p99: number; p999: number; max: number }; order_to_ack_us: { p50: number }; floor_us: { p50: number; p99: number };
       nats_us?: { p50: number }; ratio_to_nats_p50?: number; nats_achieved_per_s?: number; nats_sustained_per_s?: number;
       cpu_us_per_order: { floor: { total: number }; lockstep: { total: number } }; hops: Record<string, Hop>;
+      gateway?: { order_to_fill_us: { p50: number }; ratio_to_direct_p50: number; lost: number; cpu_us_per_order: { processes: Record<string, number>; total: number } };
     };
     expect(h.offered_per_s).toBe(1000);
     expect(h.achieved_per_s).toBeGreaterThan(900);
@@ -160,8 +161,18 @@ describe("lockstep bench e2e (short)", () => {
     expect(h.cpu_us_per_order.floor.total).toBeGreaterThan(0);
     expect(h.cpu_us_per_order.lockstep.total).toBeGreaterThan(0);
     expect(h.hops.client_to_sequencer_us!.p50).toBeGreaterThanOrEqual(0);
-    const full = JSON.parse(readFileSync(join(results, "e2e-latest.json"), "utf8")) as { runs: { floor: Side; nats?: Side; lockstep: Side & { hashes_agree: boolean; replicas: unknown[]; hops: Record<string, Hop> } }[] };
+    const full = JSON.parse(readFileSync(join(results, "e2e-latest.json"), "utf8")) as { runs: { floor: Side; nats?: Side; lockstep: Side & { hashes_agree: boolean; replicas: unknown[]; hops: Record<string, Hop> }; gateway?: Side & { hashes_agree: boolean; lost: number } }[] };
     const run = full.runs[0]!;
+    // --gateway: the same load through `lockstep gateway`, every order answered, the gateway's CPU metered with the nodes'.
+    expect(run.gateway!.sent).toBe(3000);
+    expect(run.gateway!.fills).toBeGreaterThan(1000);
+    expect(run.gateway!.lost).toBe(0);
+    expect(run.gateway!.hashes_agree).toBe(true);
+    expectCpu(run.gateway!, ["sequencer", "r1", "r2", "r3", "gateway", "generator"]);
+    expect(h.gateway!.lost).toBe(0);
+    expect(h.gateway!.ratio_to_direct_p50).toBeCloseTo(h.gateway!.order_to_fill_us.p50 / h.order_to_fill_us.p50, 1);
+    expect(h.gateway!.cpu_us_per_order.processes.gateway).toBeGreaterThan(0);
+    expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("**Through a gateway**");
     expect(run.floor.sent).toBe(3000);
     expect(run.lockstep.sent).toBe(3000);
     // Roughly 45 % of orders are takers; most find liquidity.
@@ -202,7 +213,7 @@ describe("lockstep bench e2e (short)", () => {
     expect(hops.client_to_sequencer_us!.p50 + hops.sequencer_to_client_us!.p50).toBeGreaterThan(total / 10);
     expect(hops.client_to_sequencer_us!.p50 + hops.sequencer_to_client_us!.p50).toBeLessThan(10 * total);
     // --profile: a .cpuprofile per node process of each system, and the summary of their self times.
-    for (const f of ["floor/relay-seq", "floor/relay-r1", "lockstep/sequencer", "lockstep/r1", "lockstep/r3", ...(nats ? ["nats/nats-r1"] : [])]) {
+    for (const f of ["floor/relay-seq", "floor/relay-r1", "lockstep/sequencer", "lockstep/r1", "lockstep/r3", "gateway/gateway", ...(nats ? ["nats/nats-r1"] : [])]) {
       const prof = JSON.parse(readFileSync(join(profiles, "run-1", `${f}.cpuprofile`), "utf8")) as { nodes: unknown[]; samples: unknown[] };
       expect(prof.samples.length, f).toBeGreaterThan(0);
     }

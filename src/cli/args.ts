@@ -18,7 +18,7 @@ commands:
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run
-  bench e2e [--rate R] [--duration S] [--replicas N] [--clients C] [--repeat K] [--profile DIR] [--json]
+  bench e2e [--rate R] [--duration S] [--replicas N] [--clients C] [--repeat K] [--profile DIR] [--gateway] [--json]
                                            open-loop order→ack/fill: bare uWS relay floor, NATS JetStream peer, Lockstep; ratios,
                                            CPU µs per order per process, Lockstep's hops; --profile: a .cpuprofile per node
   bench sweep [--rates R1,R2,…] [--p99-ms 5] [--duration S] [--repeat K] [--json]

@@ -111,7 +111,8 @@ function summarizeProfiles(dir: string, log: (line: string) => void): void {
 }
 
 async function runE2e(rest: string[]): Promise<number> {
-  const { flags: f, v } = e2eFlags(rest, { rate: { type: "string" }, profile: { type: "string" } });
+  const { flags: parsed, v } = e2eFlags(rest, { rate: { type: "string" }, profile: { type: "string" }, gateway: { type: "boolean" } });
+  const f: E2eFlags = { ...parsed, o: { ...parsed.o, gateway: v.gateway === true } };
   const rate = numberFlag(v, "rate", 20_000, 0, 1_000_000, true);
   const profileDir = typeof v.profile === "string" ? resolve(v.profile) : undefined;
   const command = `lockstep bench e2e ${rest.filter((a) => a !== "--json").join(" ")}`.trim();

@@ -7,11 +7,13 @@
  * Lockstep's order→fill is also broken into hops (hops.ts). With --repeat N the three run N
  * times and the median of each figure is reported.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnNode, stopNode, type NodeProcess, type ReplicaStats } from "../../cluster/launcher.js";
 import { DrillCluster } from "../drill/cluster.js";
+import { loadConfig } from "../../config/config.js";
+import { firstShardMap } from "../../shard/map.js";
 import type { LatencySummary } from "../../metrics/latency.js";
 import { runLoad, wsTransport, type LoadOptions, type LoadResult, type Target, type Transport } from "./client.js";
 import { CpuMeter, totalPerOrder, type MeteredProcess } from "./cpu.js";
@@ -33,6 +35,8 @@ export interface E2eOptions {
   readonly progress?: (phase: string, sent: number, total: number) => void;
   /** With --profile: every node of the run writes a .cpuprofile into DIR/<system>/. */
   readonly profileDir?: string;
+  /** With --gateway: Lockstep a second time, its clients through `lockstep gateway` (one shard). */
+  readonly gateway?: boolean;
 }
 
 export interface Percentiles { p50: number; p90: number; p99: number; p999: number; p9999: number; max: number; count: number }
@@ -64,7 +68,8 @@ export interface LockstepExtras {
 }
 
 /** `nats` is absent when nats-server is not installed (the run says so). */
-export interface E2eRun { floor: SideResult; nats?: SideResult; lockstep: SideResult & LockstepExtras }
+/** `gateway`: the same Lockstep cluster with a `lockstep gateway` process between the clients and it (--gateway). */
+export interface E2eRun { floor: SideResult; nats?: SideResult; lockstep: SideResult & LockstepExtras; gateway?: SideResult & LockstepExtras }
 
 const CURVE_PERCENTILES = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100];
 /** After the last send, how long to wait for the last answers (and again for the last fills). */
@@ -166,15 +171,29 @@ function lagSampler(c: DrillCluster): { stop: () => void; result: () => Lockstep
 
 interface LockstepMeasured extends Metered { lag: LockstepExtras["lag_seq"]; rs: ReplicaStats[] }
 
-async function runLockstep(o: E2eOptions, dir: string, profileDir?: string): Promise<SideResult & LockstepExtras> {
+/**
+ * Lockstep: a sequencer and N replicas; the client trades on the sequencer and reads r1. With
+ * `logDir` (--gateway's run), the client speaks to a `lockstep gateway` process instead, its map
+ * one shard, this cluster: the gateway is metered with the nodes, after them.
+ */
+async function runLockstep(o: E2eOptions, dir: string, profileDir?: string, logDir?: string): Promise<SideResult & LockstepExtras> {
   const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas: o.replicas, sequencer: { limits: BENCH_LIMITS } });
-  const nodes = (): NodeProcess[] => [c.sequencer, ...c.replicas].filter((n): n is NodeProcess => n !== undefined && n !== null);
+  let gateway: NodeProcess | undefined;
+  const nodes = (): NodeProcess[] => [c.sequencer, ...c.replicas, gateway].filter((n): n is NodeProcess => n !== undefined && n !== null);
   const wallUs = wallClockOfNs();
   let m: LockstepMeasured;
   try {
     await c.start();
+    let target: Target = { tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) };
+    if (logDir !== undefined) {
+      const mapFile = join(dir, "shard-map.json");
+      const cfg = loadConfig(o.baseConfig);
+      writeFileSync(mapFile, JSON.stringify(firstShardMap([{ id: "s1", weight: 1, endpoints: { trade: [c.tradeUrl], feed: [c.feedUrl(0)] } }], {}, cfg.instruments.map((i) => i.id))));
+      gateway = await spawnNode("gateway", ["gateway", "--shard-map", mapFile, "--port", "0"], logDir);
+      target = { tradeUrl: String(gateway.ready.trade), feedUrl: String(gateway.ready.feed) };
+    }
     const lag = lagSampler(c);
-    const run = await load(o, "lockstep", wsTransport({ tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) }), nodes().map(metered), nodes()).finally(lag.stop);
+    const run = await load(o, logDir === undefined ? "lockstep" : "gateway", wsTransport(target), nodes().map(metered), nodes()).finally(lag.stop);
     // settle() returns each replica's whole /stats, read after it caught up.
     m = { ...run, lag: lag.result(), rs: await c.settle(60_000) };
   } finally {
@@ -228,7 +247,14 @@ export function runE2eOnce(o: E2eOptions): Promise<E2eRun> {
     }
     o.log(`  lockstep: sequencer + ${o.replicas} replicas, same load`);
     const lockstep = await traced(prof("lockstep"), () => runLockstep(o, dir, prof("lockstep")));
-    return { floor, ...(nats === undefined ? {} : { nats }), lockstep };
+    let gateway: (SideResult & LockstepExtras) | undefined;
+    if (o.gateway === true) {
+      o.log(`  lockstep through a gateway: the same cluster, the clients on \`lockstep gateway\` (one shard), same load`);
+      const gwDir = join(dir, "gateway");
+      mkdirSync(gwDir, { recursive: true });
+      gateway = await traced(prof("gateway"), () => runLockstep(o, gwDir, prof("gateway"), logDir));
+    }
+    return { floor, ...(nats === undefined ? {} : { nats }), lockstep, ...(gateway === undefined ? {} : { gateway }) };
   });
 }
 

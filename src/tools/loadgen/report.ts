@@ -5,7 +5,7 @@
  * The plot is drawn here rather than with a charting package: it is four polylines on two log
  * axes, and a static SVG written by the command needs no browser or canvas to produce.
  */
-import { KEEPS_UP_SHARE, type E2eRun, type NatsProbe, type Percentiles, type SideResult } from "./e2e.js";
+import { KEEPS_UP_SHARE, type E2eRun, type LockstepExtras, type NatsProbe, type Percentiles, type SideResult } from "./e2e.js";
 import type { GcFigures } from "./gc.js";
 import type { Hop, Hops } from "./hops.js";
 
@@ -33,6 +33,11 @@ export interface Headline {
   gc: { floor: Record<string, GcFigures>; nats?: Record<string, GcFigures>; lockstep: Record<string, GcFigures> };
   /** Lockstep's order→fill hop by hop (hops.ts), medians over runs. */
   hops: Hops;
+  /**
+   * With --gateway: Lockstep again with its clients through `lockstep gateway` (one shard): its
+   * order→fill, its ratio to Lockstep direct (median of per-run ratios), and its CPU per order.
+   */
+  gateway?: { order_to_fill_us: Headline["order_to_fill_us"]; achieved_per_s: number; ratio_to_direct_p50: number; ratio_to_direct_p99: number; lost: number; cpu_us_per_order: CpuFigures };
   /** When the NATS peer did not keep up: the highest rate at which it did (a bisection of short runs). */
   nats_sustained_per_s?: number;
   nats_probes?: NatsProbe[];
@@ -80,7 +85,37 @@ export function headline(runs: readonly E2eRun[]): Headline {
       ...(runs.some((r) => r.nats !== undefined) ? { nats: medianGc(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
     },
     hops: medianHops(runs.map((r) => r.lockstep.hops)),
+    ...gatewayHeadline(runs),
   };
+}
+
+function gatewayHeadline(runs: readonly E2eRun[]): Pick<Headline, "gateway"> {
+  const via = runs.filter((r) => r.gateway !== undefined);
+  if (via.length === 0) return {};
+  const g = (r: E2eRun): SideResult & LockstepExtras => r.gateway!;
+  return {
+    gateway: {
+      order_to_fill_us: medianPct(via.map((r) => g(r).order_to_fill_us)),
+      achieved_per_s: Math.round(median(via.map((r) => g(r).achieved_per_s))),
+      ratio_to_direct_p50: round2(median(via.map((r) => ratio(g(r).order_to_fill_us.p50, r.lockstep.order_to_fill_us.p50)))),
+      ratio_to_direct_p99: round2(median(via.map((r) => ratio(g(r).order_to_fill_us.p99, r.lockstep.order_to_fill_us.p99)))),
+      lost: via.reduce((a, r) => a + g(r).lost, 0),
+      cpu_us_per_order: medianCpu(via.map(g)),
+    },
+  };
+}
+
+/** The --gateway run's paragraph: order→fill against Lockstep direct, and every process's CPU per order, the gateway's among them. */
+function gatewayText(h: Headline): string[] {
+  const g = h.gateway;
+  if (g === undefined) return [];
+  const cpu = Object.entries(g.cpu_us_per_order.processes).map(([p, x]) => `${p} ${cell(x)}`).join(", ");
+  return [
+    "",
+    `**Through a gateway** (\`--gateway\`: the same cluster, the clients on \`lockstep gateway\` with a map of one shard, same load): order→fill p50 ${fmt(g.order_to_fill_us.p50)} µs, p99 ${fmt(g.order_to_fill_us.p99)} µs, ` +
+      `${g.ratio_to_direct_p50}× and ${g.ratio_to_direct_p99}× Lockstep direct in the same runs; achieved ${fmt(g.achieved_per_s)}/s; lost ${g.lost}. ` +
+      `CPU µs per order: ${cpu}; total ${cell(g.cpu_us_per_order.total)}.`,
+  ];
 }
 
 /** Each figure of each process: the median over runs. */
@@ -167,6 +202,7 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     ...gcTable(h),
     "",
     ...hopTable(h, medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
+    ...gatewayText(h),
   ];
   return lines.join("\n");
 }
