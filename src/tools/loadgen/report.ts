@@ -173,7 +173,7 @@ const row = (name: string, p: Omit<Percentiles, "count">): string => `| ${name} 
 export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: string; command: string; machine: string }): string {
   const last = runs[runs.length - 1]!;
   const lines = [
-    `Measured ${meta.date} with \`${meta.command}\` on ${meta.machine}. ${runs.length} run${runs.length > 1 ? "s" : ""}, each the floor, ${h.nats_us === undefined ? "" : "the NATS peer, "}then Lockstep at ${fmt(h.offered_per_s)} orders/s offered; figures are medians over runs.`,
+    `Measured ${meta.date} with \`${meta.command}\` on ${meta.machine}. ${runs.length} run${runs.length > 1 ? "s" : ""}, each the floor, ${h.nats_us === undefined ? "" : "the NATS peer, "}then Lockstep${h.gateway === undefined ? "" : " (and Lockstep again through a gateway)"} at ${fmt(h.offered_per_s)} orders/s offered; figures are medians over runs.`,
     "",
     `**order→fill p50 ${fmt(h.order_to_fill_us.p50)} µs = ${h.ratio_p50}× the floor's; p99 ${fmt(h.order_to_fill_us.p99)} µs = ${h.ratio_p99}× the floor's.** Achieved ${fmt(h.achieved_per_s)} orders/s; lost ${h.lost}.` +
       (h.nats_us === undefined ? " (NATS peer not run: nats-server missing.)"
