@@ -27,8 +27,8 @@ export interface ReportOut {
  * added to some afterwards) each hot reader of reports (the ring's push, `end()`, the replica's
  * publish) saw some twenty shapes, and V8 turns a property read over that many into a slow
  * generic lookup. Measured in one process over the bench's order mix (engine, outputs and ring,
- * 1,000,000 orders, 5 alternating runs each): 2.8–4.0 µs per order with a literal per kind,
- * 2.0–3.0 with this class.
+ * 1,000,000 orders, 5 alternating runs each): 3.2–4.3 µs per order with a literal per kind,
+ * 2.6–3.0 with this class.
  */
 class Report implements ReportOut {
   n = 0;
