@@ -23,6 +23,7 @@ import { getJson, progressOf } from "../src/cluster/launcher.js";
 import { loadConfig } from "../src/config/config.js";
 import { adjustClock, pause } from "../src/tools/drill/faults.js";
 import { NemesisCluster } from "../src/tools/drill/nemesis.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const etcd = findEtcd();
 if ("missing" in etcd) console.warn(`catch-up scenarios skipped: ${etcd.missing}`);
@@ -50,7 +51,6 @@ const CLOCK_STEPPED_MS = 2_000;
 const STATS_ANSWER_MS_MAX = 1_000;
 /** /stats is read this often while a recovery is measured, as a dashboard would. */
 const STATS_READ_MS = 250;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf("missing" in etcd)("replicas' catch-up after a leader change under load", () => {
   let c: NemesisCluster;

@@ -27,6 +27,7 @@ import { loadConfig } from "../src/config/config.js";
 import { adjustClock, pause } from "../src/tools/drill/faults.js";
 import { readNodeLog } from "../src/tools/drill/history.js";
 import { NemesisCluster } from "../src/tools/drill/nemesis.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const etcd = findEtcd();
 if ("missing" in etcd) console.warn(`nemesis scenarios skipped: ${etcd.missing}`);
@@ -42,7 +43,6 @@ const SLACK_MS = 400;
  * cut them and 0.5 s more; NEMESIS_REPLICA_HOLD_MS=30000 runs the issue's 30 s (docs/failover.md).
  */
 const REPLICA_HOLD_MS = Number(process.env.NEMESIS_REPLICA_HOLD_MS ?? 0);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const deadline = performance.now() + timeoutMs;

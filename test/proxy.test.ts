@@ -8,6 +8,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { LatencyProxy, type LinkSpec } from "../src/tools/netsim/proxy.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -30,7 +31,6 @@ async function echoProxy(up: LinkSpec, down: LinkSpec): Promise<{ sock: Socket; 
 }
 
 const PASS: LinkSpec = { delayMs: 0, jitterMs: 0 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function collect(sock: Socket): { text: () => string } {
   let got = "";

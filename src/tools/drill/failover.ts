@@ -26,6 +26,7 @@ import type { Config } from "../../config/config.js";
 import { startEtcd, type EtcdProcess } from "../../cluster/etcd.js";
 import { LockstepError, TradingClient } from "../../client/trading.js";
 import { WireReason } from "../../protocol/messages.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface DrillCommon {
   readonly baseConfig: string;
@@ -36,7 +37,6 @@ export interface DrillCommon {
 }
 
 const ACCOUNTS = [1, 2, 3, 4];
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** `haSequencers`: that many sequencer nodes with leadership in a private etcd started here. */
 async function withCluster<T>(o: DrillCommon, replicas: number, over: { sequencer?: Record<string, unknown>; replicaDefaults?: Record<string, unknown>; haSequencers?: number }, body: (c: DrillCluster, load: DrillLoad) => Promise<T>): Promise<T> {

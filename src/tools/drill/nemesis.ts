@@ -28,6 +28,7 @@ import { DrillCluster, type HaSequencerStats } from "./cluster.js";
 import { adjustClock, FaultNet, NODE_DISK_BYTES, nodeDiskBytes, NodeDisks, pause, type Direction } from "./faults.js";
 import { checkHistory, readNodeLog, replayLog, type Verdict } from "./history.js";
 import { OpenLoad } from "./open-load.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export const FAULT_KINDS = ["blackhole", "one-way", "drop", "reset", "bandwidth", "latency", "pause", "clock", "disk-full"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -152,7 +153,6 @@ const SETTLE_MS_MAX = 90_000;
 const SUPERVISOR_RESTART_MS = 300;
 const FEED_CATCH_UP_MS = 20_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface Recovery {
   first_ack_ms: number | null;

@@ -37,6 +37,7 @@ import { ShardMapStore } from "../../shard/store.js";
 import { DrillCluster } from "./cluster.js";
 import { within } from "./failover.js";
 import { readNodeLog, type NodeLog } from "./history.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface ShardsDrillOptions {
   readonly baseConfig: string;
@@ -60,7 +61,6 @@ const KILL_WINDOW_MS = 5_000;
 /** s1's standby leading after the kill, and every node settled at the end, at most (ms). */
 const FAILOVER_MS_MAX = 20_000;
 const SETTLE_MS_MAX = 60_000;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const instrument = (id: number): object => ({ id, symbol: `SH-${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
 const ALL = Array.from({ length: INSTRUMENTS }, (_, i) => i + 1);

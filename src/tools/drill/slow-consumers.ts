@@ -21,6 +21,7 @@ import { DrillCluster } from "./cluster.js";
 import { FillProbe, PROBE_ASK } from "./fill-probe.js";
 import { DrillLoad } from "./load.js";
 import type { Config } from "../../config/config.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface SlowConsumerOptions {
   readonly baseConfig: string;
@@ -33,7 +34,6 @@ export interface SlowConsumerOptions {
   readonly log: (line: string) => void;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function measure(probe: FillProbe, inst: number, ratePerS: number, durationS: number): Promise<{ p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number; fills: number }> {
   probe.orderToFillUs.rotate();
