@@ -7,10 +7,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { TradingClient } from "../src/client/trading.js";
-import type { ImportOrdersCommand, MoveRow } from "../src/engine/index.js";
+import type { ImportOrdersCommand, ImportRow, MoveRow } from "../src/engine/index.js";
 import { encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WireReason } from "../src/protocol/messages.js";
-import { packRows, rowChunks, unpackRows } from "../src/protocol/move.js";
+import { importRowOf, packRows, rowChunks, unpackImportRows, unpackRows } from "../src/protocol/move.js";
+import { sealRecord } from "../src/protocol/command.js";
 import { decodeRecord, encodeRecord, RecordError, type SeqRecord } from "../src/protocol/record.js";
 import { validateClientFrame } from "../src/protocol/validate.js";
 import { intBytes, pack, VALUE_BYTES_MAX } from "../src/protocol/wire.js";
@@ -114,6 +115,27 @@ describe("move frames", () => {
     expect(unpackRows(encode({ a: 1 }))).toMatch(/not an array of integers/);
     expect(unpackRows(packRows([[1, 3, 2, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, ""]]))).toMatch(/out of range/);
     expect(unpackRows(packRows([[1, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, "a b"]]))).toMatch(/character outside/);
+  });
+  it("reads a frame's rows as the engine takes them, in one shape, and seals their record only when it decodes to them field by field", () => {
+    const rows = Array.from({ length: 40 }, (_, i) => row(i + 1, i % 4 === 0 ? `c${i}` : ""));
+    const taken = unpackImportRows(packRows(rows)) as ImportRow[];
+    expect(taken).toEqual(rows.map(importRowOf));
+    // Every row has the same keys in the same order, a missing client order id included (undefined).
+    expect(new Set(taken.map((r) => Object.keys(r).join(",")))).toEqual(new Set([Object.keys(taken[0]!).join(",")]));
+    expect(unpackImportRows(encode([1, 2, 3]))).toMatch(/a row has at least 14/);
+    const rec = (rs: readonly ImportRow[]): SeqRecord => ({ seq: 9, epoch: 1, tsUs: 5, cmd: { type: "import-orders", account: 0, instrument: 1, rows: rs } });
+    const sealed = sealRecord(rec(taken));
+    expect(sealed).not.toBeNull();
+    expect(decodeRecord(sealed!)).toEqual(rec(taken));
+    // A row the record would carry differently, whichever field it is in, is not sealed.
+    const unfaithful: Partial<Record<keyof ImportRow, unknown>> = {
+      fromOrderId: 0.5, owner: -0.5, side: 1.5, kind: 2 ** 60, tif: "0", stp: null, postOnly: 1, price: 100.25, stopPrice: Number.NaN,
+      leaves: 2 ** 53, cum: "2", notional: {}, peer: [1], clientOrderId: "",
+    };
+    for (const [k, bad] of Object.entries(unfaithful)) {
+      const rs = taken.map((r, i) => (i === 7 ? { ...r, [k]: bad } as ImportRow : r));
+      expect(sealRecord(rec(rs)), k).toBeNull();
+    }
   });
 });
 

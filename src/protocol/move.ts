@@ -19,7 +19,12 @@ const ROW_FIELDS = 13;
 /** The rows field of one MOVE_ORDERS frame (a copy: `pack` returns a view of a shared chunk), written as an import-orders record writes them. */
 export function packRows(rows: readonly MoveRow[]): Buffer {
   const flat: number[] = [];
-  importRowInts(rows.map(importRowOf), flat);
+  for (const r of rows) {
+    for (let k = 0; k < ROW_FIELDS; k++) flat.push(r[k] as number);
+    const coid = r[13];
+    flat.push(coid.length);
+    for (let i = 0; i < coid.length; i++) flat.push(coid.charCodeAt(i));
+  }
   return Buffer.from(pack(flat));
 }
 
@@ -54,8 +59,17 @@ const reader = new IntArrayReader();
 
 /** The rows of a MOVE_ORDERS frame, or why they are not rows (a plain sentence). Checks shape and ranges, not the book. */
 export function unpackRows(bytes: Uint8Array): MoveRow[] | string {
+  return unpackWith(bytes, moveRowOf);
+}
+
+/** unpackRows, each row made as the engine takes it (what a sequencer journals a MOVE_ORDERS frame as). */
+export function unpackImportRows(bytes: Uint8Array): ImportRow[] | string {
+  return unpackWith(bytes, importRowFrom);
+}
+
+function unpackWith<T>(bytes: Uint8Array, make: RowMaker<T>): T[] | string {
   try {
-    const rows = readRows(reader, reader.open(bytes));
+    const rows = readRowsWith(reader, reader.open(bytes), make);
     if (typeof rows !== "string") reader.end();
     return rows;
   } catch (err) {
@@ -65,18 +79,34 @@ export function unpackRows(bytes: Uint8Array): MoveRow[] | string {
   }
 }
 
+/** Makes a row from the ROW_FIELDS integers just read (in `f`, reused: copy what is kept) and its client order id. */
+type RowMaker<T> = (f: readonly number[], coid: string) => T;
+const moveRowOf: RowMaker<MoveRow> = (f, coid) => [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!, f[8]!, f[9]!, f[10]!, f[11]!, f[12]!, coid];
+const importRowFrom: RowMaker<ImportRow> = (f, coid) => importRow(f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!, f[8]!, f[9]!, f[10]!, f[11]!, f[12]!, coid);
+/** The integers of the row being read: one array for every row (readRowsWith runs once per imported order on every node). */
+const fieldsRead: number[] = new Array<number>(ROW_FIELDS).fill(0);
+
 /**
  * The next `n` integers of `r` read as rows (the layout above), or why they are not rows. For
  * a MOVE_ORDERS field and for the record an import-orders command is journaled as, which
  * carries its rows in the same layout. Throws NotIntegers (see asNotIntegers) as `r` does.
  */
 export function readRows(r: IntArrayReader, n: number): MoveRow[] | string {
-  const rows: MoveRow[] = [];
+  return readRowsWith(r, n, moveRowOf);
+}
+
+/** readRows, each row made as the engine takes it (an import-orders record's command). */
+export function readImportRows(r: IntArrayReader, n: number): ImportRow[] | string {
+  return readRowsWith(r, n, importRowFrom);
+}
+
+function readRowsWith<T>(r: IntArrayReader, n: number, make: RowMaker<T>): T[] | string {
+  const rows: T[] = [];
+  const f = fieldsRead;
   let read = 0;
   while (read < n) {
     if (n - read < ROW_FIELDS + 1) return `rows: ${n - read} integers left, a row has at least ${ROW_FIELDS + 1}`;
-    const f: number[] = [];
-    for (let k = 0; k < ROW_FIELDS; k++) f.push(r.int());
+    for (let k = 0; k < ROW_FIELDS; k++) f[k] = r.int();
     const len = r.int();
     read += ROW_FIELDS + 1;
     if (len < 0 || len > CLIENT_ORDER_ID_LENGTH_MAX || n - read < len) return `rows: row ${rows.length} has a client order id length of ${len}`;
@@ -90,16 +120,28 @@ export function readRows(r: IntArrayReader, n: number): MoveRow[] | string {
     if (len > 0 && !isClientOrderId(coid)) return `rows: row ${rows.length} has a client order id with a character outside 0x21..0x7e`;
     const problem = rowProblem(f);
     if (problem !== null) return `rows: row ${rows.length}: ${problem}`;
-    rows.push([f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!, f[8]!, f[9]!, f[10]!, f[11]!, f[12]!, coid]);
+    rows.push(make(f, coid));
   }
   return rows.length === 0 ? "rows: no rows" : rows;
 }
 
-/** A row as the engine takes it (import-orders): the client order id's key absent when it has none, so a row has one form. */
+/** A row as the engine takes it (import-orders). */
 export function importRowOf(r: MoveRow): ImportRow {
+  return importRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13]);
+}
+
+/**
+ * The one place an ImportRow is made: every row has the same keys in the same order, and
+ * `clientOrderId` undefined when the order has none (never absent), so the engine's reads of
+ * rows see one object shape rather than two.
+ */
+function importRow(
+  fromOrderId: number, owner: number, side: number, kind: number, tif: number, stp: number, postOnly: number,
+  price: number, stopPrice: number, leaves: number, cum: number, notional: number, peer: number, coid: string,
+): ImportRow {
   return {
-    fromOrderId: r[0], owner: r[1], side: r[2] as Side, kind: r[3] as OrderKind, tif: r[4] as Tif, stp: r[5] as Stp, postOnly: r[6] === 1,
-    price: r[7], stopPrice: r[8], leaves: r[9], cum: r[10], notional: r[11], peer: r[12], ...(r[13] === "" ? {} : { clientOrderId: r[13] }),
+    fromOrderId, owner, side: side as Side, kind: kind as OrderKind, tif: tif as Tif, stp: stp as Stp, postOnly: postOnly === 1,
+    price, stopPrice, leaves, cum, notional, peer, clientOrderId: coid === "" ? undefined : coid,
   };
 }
 
@@ -124,9 +166,9 @@ function rowProblem(f: readonly number[]): string | null {
 
 /**
  * The command a move message is sequenced as, one record each; MOVE_ORDERS's `rows`, already
- * unpacked, become one import-orders command (each row takes an imported-order id there).
+ * unpacked (unpackImportRows), become one import-orders command (each row takes an imported-order id there).
  */
-export function moveCommandOf(m: MoveMessage, seq: number, rows: readonly MoveRow[] = []): Command {
+export function moveCommandOf(m: MoveMessage, seq: number, rows: readonly ImportRow[] = []): Command {
   const account = 0;
   const instrument = m.inst;
   switch (m.t) {
@@ -136,6 +178,6 @@ export function moveCommandOf(m: MoveMessage, seq: number, rows: readonly MoveRo
     case MsgType.MOVE_BEGIN: return { type: "import-begin", instrument, account, fromShard: m.from, orders: m.n, lastPrice: m.lpx, bookHash: m.h };
     case MsgType.MOVE_END: return { type: "import-end", instrument, account };
     case MsgType.MOVE_ABORT: return { type: "import-abort", instrument, account };
-    case MsgType.MOVE_ORDERS: return { type: "import-orders", instrument, account, rows: rows.map(importRowOf) };
+    case MsgType.MOVE_ORDERS: return { type: "import-orders", instrument, account, rows };
   }
 }

@@ -39,7 +39,7 @@
  */
 import * as crypto from "node:crypto";
 import { CLIENT_ORDER_ID_LENGTH_MAX, isClientOrderId, isShardName, type Command, type OrderKind, type Side, type Stp, type Tif } from "../engine/index.js";
-import { importRowInts, importRowOf, readRows } from "./move.js";
+import { importRowInts, readImportRows } from "./move.js";
 import { asNotIntegers, IntArrayReader, pack, VALUE_BYTES_MAX } from "./wire.js";
 
 export interface SeqRecord {
@@ -93,6 +93,9 @@ function coidInts(coid: string | undefined): number[] {
   return out;
 }
 
+/** The record type of import-orders: the head, the instrument, then its rows' integers (src/protocol/move.ts). */
+const IMPORT_ORDERS = 17;
+
 function fieldsOf(c: Command): [type: number, fields: number[]] {
   switch (c.type) {
     case "limit":
@@ -129,17 +132,19 @@ function fieldsOf(c: Command): [type: number, fields: number[]] {
       return [15, [c.instrument]];
     case "import-abort":
       return [16, [c.instrument]];
-    case "import-orders": {
-      const out = [c.instrument];
-      importRowInts(c.rows, out);
-      return [IMPORT_ORDERS, out];
-    }
+    // import-orders: written by encodeRecord itself.
     default:
       throw new Error(`record: ${(c as { type: string }).type} commands are not sequenced`);
   }
 }
 
 export function encodeRecord(r: SeqRecord): Buffer {
+  if (r.cmd.type === "import-orders") {
+    // Hundreds of integers, pushed once into the record's array rather than spread into it.
+    const all = [r.seq, r.epoch, r.tsUs, r.cmd.account, IMPORT_ORDERS, r.cmd.instrument];
+    importRowInts(r.cmd.rows, all);
+    return pack(all);
+  }
   const [type, fields] = fieldsOf(r.cmd);
   return pack([r.seq, r.epoch, r.tsUs, r.cmd.account, type, ...fields]);
 }
@@ -148,7 +153,6 @@ const reader = new IntArrayReader();
 /** A record's fields, read in place into one reused array (no allocation per record). */
 const fieldsRead: number[] = new Array<number>(RECORD_FIELDS_MAX).fill(0);
 /** An import-orders record: the head, the instrument and at most VALUE_BYTES_MAX integers of rows (a frame's rows field holds no more bytes). */
-const IMPORT_ORDERS = 17;
 const IMPORT_RECORD_FIELDS_MAX = HEAD_FIELDS + 1 + VALUE_BYTES_MAX;
 
 function inRange(what: string, x: number, min: number, max: number): number {
@@ -198,10 +202,10 @@ function importOrdersFrom(account: number, rest: number): Command {
   if (account !== 0) throw new RecordError(`record: type ${IMPORT_ORDERS} is the operator's (account 0), not account ${account}'s`);
   if (rest < 2) throw new RecordError(`record: type ${IMPORT_ORDERS} has an instrument and at least one row`);
   const instrument = reader.int();
-  const rows = readRows(reader, rest - 1);
+  const rows = readImportRows(reader, rest - 1);
   if (typeof rows === "string") throw new RecordError(`record: ${rows}`);
   reader.end();
-  return { type: "import-orders", account, instrument, rows: rows.map(importRowOf) };
+  return { type: "import-orders", account, instrument, rows };
 }
 
 /** The client order id after a record's fields (`rest` integers): undefined when nothing follows them. */

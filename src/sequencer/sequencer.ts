@@ -30,7 +30,7 @@ import type { Authenticator } from "../protocol/auth.js";
 import { encode } from "../protocol/codec.js";
 import { commandOf, orderIdsOf, sealRecord, SEQ_MAX, type Command, type InstrumentConfig } from "../protocol/command.js";
 import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type MoveMessage } from "../protocol/messages.js";
-import { moveCommandOf, unpackRows } from "../protocol/move.js";
+import { moveCommandOf, unpackImportRows } from "../protocol/move.js";
 import { isMoveMessage, validateClientFrame } from "../protocol/validate.js";
 import { Publisher, type FollowerStats, type RingRecord } from "../replication/publisher.js";
 import { CloseCode, LoginGate } from "../util/login-gate.js";
@@ -325,7 +325,7 @@ export class Sequencer implements HaHost {
     }
     const busy = this.capacityRefusal();
     if (busy !== null) return this.reject(ws, m.cid, ...busy);
-    const rows = m.t === MsgType.MOVE_ORDERS ? unpackRows(m.rows) : [];
+    const rows = m.t === MsgType.MOVE_ORDERS ? unpackImportRows(m.rows) : [];
     if (typeof rows === "string") return this.reject(ws, m.cid, WireReason.OUT_OF_RANGE, rows);
     if (!this.sequence(moveCommandOf(m, this.journal.lastSeq + 1, rows))) return this.reject(ws, m.cid, WireReason.INTERNAL, "this step of the move could not be recorded faithfully (a bug, logged); it was not sequenced");
     this.pendingAcks.push({ ws, cid: m.cid, seq: this.journal.lastSeq, oid: 0, oid2: 0 });

@@ -26,6 +26,7 @@ import { rowChunks } from "../protocol/move.js";
 import type { MoveExportResponse } from "../protocol/rest.js";
 import { ShardMapError, type ShardMap } from "./map.js";
 import type { ShardMapStore } from "./store.js";
+import { JsonGetter } from "../util/http-get.js";
 
 /** Why a move stopped. */
 export const MoveProblem = {
@@ -114,13 +115,15 @@ export function restBaseOf(feedUrl: string): string {
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
-/** One HTTP read's timeout before `deadline` (ms, both on performance.now()'s clock): whole ms from 1 to httpMsMax, as AbortSignal.timeout takes only integers. */
+/** One HTTP read's timeout before `deadline` (ms, both on performance.now()'s clock): whole ms from 1 to httpMsMax. */
 export function httpTimeoutMs(deadline: number, now: number): number {
   return Math.max(1, Math.ceil(Math.min(MOVE_LIMITS.httpMsMax, deadline - now)));
 }
 
 export class Mover {
   private readonly conns = new Map<string, TradingClient>();
+  /** Keep-alive connections to the replicas this move reads. */
+  private readonly http = new JsonGetter();
 
   constructor(private readonly store: ShardMapStore, private readonly o: MoveOptions) {}
 
@@ -133,6 +136,7 @@ export class Mover {
     try {
       return await this.runSteps();
     } finally {
+      this.http.close();
       await Promise.all([...this.conns.values()].map((c) => c.close()));
     }
   }
@@ -275,14 +279,9 @@ export class Mover {
     }
   }
 
-  /** GET a replica's JSON, or null when it does not answer with 200 within MOVE_LIMITS.httpMsMax. */
-  private async getJson<T>(url: string, deadline: number): Promise<T | null> {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(httpTimeoutMs(deadline, performance.now())) });
-      return res.ok ? await res.json() as T : null;
-    } catch {
-      return null;
-    }
+  /** GET a replica's JSON, or null when it does not answer with 200 within MOVE_LIMITS.httpMsMax (or by the deadline). */
+  private getJson<T>(url: string, deadline: number): Promise<T | null> {
+    return this.http.get<T>(url, httpTimeoutMs(deadline, performance.now()));
   }
 
   /** One replica's export (`rows`: with its orders) once it has applied `seq` (its cheap /seq polled until then), or null by the deadline. */
