@@ -11,8 +11,14 @@
  * each shard ends at its shard's last seq with one state hash; a client of a gateway gets its
  * moved order's IMPORTED report with the id it knew as the former id, and cancels it by the new
  * one through the gateway; (3) a move of an instrument on
- * no shard, to an unknown shard or to its own shard is refused with its reason.
+ * no shard, to an unknown shard or to its own shard is refused with its reason; (4) a mover
+ * killed with SIGKILL between MOVE_BEGIN and MOVE_END leaves the source halted and the target
+ * importing, which `--abort` undoes (the source trades again, the map unchanged) and a new run
+ * of the move finishes (the partial import aborted and done again: equal hashes, the map's next
+ * version, both shards' replicas in agreement).
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FeedClient } from "../src/client/feed.js";
@@ -25,13 +31,16 @@ import type { MoveExportResponse } from "../src/protocol/rest.js";
 import type { ShardMap } from "../src/shard/map.js";
 import type { MoveResult } from "../src/shard/move.js";
 import type { MoveGroup } from "../src/tools/move-groups.js";
-import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
+import { LatencyProxy } from "../src/tools/netsim/proxy.js";
+import { BIN, lastJson, lockstep, noStack } from "./lockstep-cli.js";
 import { useMoveGroups } from "./move-fixture.js";
 
 const OPERATOR = 9000;
 const TRADER = 7;
 /** An account that trades through a `lockstep gateway` reading the map in etcd. */
 const GATEWAY_TRADER = 12;
+/** The owner of instrument 2's book in the test of a mover killed mid-import. */
+const MIDWAY_TRADER = 41;
 /** Orders per second of each background flow, and how long a flow may run at most (it is stopped sooner). */
 const FLOW_RATE_PER_S = 400;
 const FLOW_MS_MAX = 30_000;
@@ -194,12 +203,82 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     }
     expect((await fx.store().read())!.map.version).toBe(3);
   });
+
+  it("(4) a mover killed mid-import leaves the source halted and the target importing: --abort undoes that, and running the move again finishes it", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    const c = await TradingClient.connect(trade(s1), MIDWAY_TRADER);
+    const place = async (i: number): Promise<void> => {
+      await c.submit({ instrument: 2, side: i % 2 === 0 ? "buy" : "sell", price: i % 2 === 0 ? 9_000 - (i % 60) : 11_000 + (i % 60), quantity: 1 + (i % 4) });
+    };
+    for (let i = 0; i < 300; i++) await place(i);
+    // The movers reach s2's sequencer through a proxy; while one is to be killed, it passes 4,000 bytes/s toward s2, so
+    // the import's frames (some 12 KB) take seconds and the kill lands between MOVE_BEGIN and MOVE_END whatever the machine's speed.
+    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(trade(s2)).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 3 });
+    try {
+      const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
+      await fx.store().write({ version: 4, shards: [entry(s1, [2]), entry(s2, [1, 3], [viaProxy])], pins: {} });
+      const killedMidImport = async (): Promise<void> => {
+        proxy.shape({ up: { bytesPerS: 4_000 } });
+        const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", "2", "--to", "s2"], { stdio: "ignore" });
+        const exited = once(mover, "exit");
+        try {
+          await untilAsync(async () => (await exportAt(s2, 2)).mode === "IMPORTING");
+        } finally {
+          mover.kill("SIGKILL");
+          await exited;
+          proxy.shape({ up: { bytesPerS: 0 } });
+        }
+        expect((await exportAt(s1, 2)).mode).toBe("HALTED");
+      };
+
+      const first = await exportAt(s1, 2);
+      await killedMidImport();
+      const undo = await move("--inst", "2", "--to", "s2", "--abort", "--json");
+      expect(undo.code, undo.stderr).toBe(0);
+      expect(lastJson(undo.stdout)).toMatchObject({ outcome: "aborted", from: "s1", to: "s2", hash_before: first.book_hash });
+      expect(await exportAt(s1, 2)).toMatchObject({ mode: "ACTIVE", halt_seq: 0, book_hash: first.book_hash });
+      expect(await exportAt(s2, 2)).toMatchObject({ mode: "AWAY", orders: [] });
+      // s1 trades instrument 2 again, and the map never changed.
+      await place(300);
+      expect((await exportAt(s1, 2)).orders.length).toBe(first.orders.length + 1);
+      expect((await fx.store().read())!.map.version).toBe(4);
+
+      const second = await exportAt(s1, 2);
+      await killedMidImport();
+      const done = await move("--inst", "2", "--to", "s2", "--json");
+      expect(done.code, done.stderr).toBe(0);
+      expect(lastJson(done.stdout)).toMatchObject({
+        outcome: "moved", orders: second.orders.length, hash_before: second.book_hash, hash_after: second.book_hash, hashes_equal: true, map_version_before: 4, map_version: 5,
+      });
+      expect(await exportAt(s2, 2)).toMatchObject({ mode: "ACTIVE", book_hash: second.book_hash });
+      expect((await exportAt(s1, 2)).mode).toBe("AWAY");
+      expect((await fx.store().read())!.map.shards.find((x) => x.id === "s2")!.instruments).toEqual([1, 2, 3]);
+      for (const g of groups) {
+        const last = (await statsOf<SequencerStats>(g.seq)).seq;
+        const rs = await drain(g.replicas, last, 20_000);
+        expect(rs.map((x) => x.seq), g.id).toEqual([last, last]);
+        expect(new Set(rs.map((x: ReplicaStats) => x.hash)).size, g.id).toBe(1);
+      }
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  }, 90_000);
 });
 
 /** Waits for a condition fed by incoming reports, re-checking every 10 ms; bounded. */
 async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!cond()) {
+    if (performance.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Waits for an asynchronous condition (a replica's answer), re-checking every 10 ms; bounded. */
+async function untilAsync(cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await cond())) {
     if (performance.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 10));
   }
