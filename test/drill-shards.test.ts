@@ -40,6 +40,14 @@ describe.skipIf("missing" in findEtcd())("lockstep drill shards", () => {
         expect(r.fill_latency[id]?.tail?.orders ?? 0, id).toBeGreaterThan(0);
       }
       expect(r.orders.acked).toBeGreaterThan(r.orders.sent * 0.8);
+      // s2 had a quiet phase and trades through the kill: its kill-phase p99 is set against its quiet run's noise band.
+      const band = r.kill_noise_band.s2!.fill!;
+      expect(band.orders_per_window).toBe(r.fill_latency.s2!.kill!.orders);
+      expect(band.p99_ms).toBe(r.fill_latency.s2!.kill!.p99_ms);
+      expect(band.p99_low_ms).toBeLessThanOrEqual(band.p99_high_ms);
+      expect(band.within).toBe(band.p99_ms <= band.p99_high_ms);
+      expect(r.kill_noise_band.s3!.fill).toBeNull();
+      expect(r.others_within_noise).toBe(band.within);
       // The command saved what it printed.
       expect(JSON.parse(readFileSync(join(results, "drill-shards-latest.json"), "utf8")).checks).toEqual(r.checks);
     } finally {

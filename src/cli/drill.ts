@@ -120,6 +120,12 @@ async function runShards(rest: string[]): Promise<number> {
         log(`${id.padEnd(30)}   ${cell("quiet")}${cell("scale_out")}${cell("kill")}${cell("tail")}`);
       }
     }
+    for (const [id, b] of Object.entries(result.kill_noise_band)) {
+      if (b.fill === null) continue;
+      log(`${id} order→fill p99 in the kill phase ${b.fill.p99_ms} ms, quiet noise band ${b.fill.p99_low_ms}–${b.fill.p99_high_ms} ms for ${b.fill.orders_per_window} orders: ${b.fill.within ? "within" : "ABOVE"}`);
+    }
+    const others = result.others_within_noise;
+    log(`shards other than s1 within the noise of their quiet run during the kill: ${others === null ? "not judged (no quiet phase or no kill-phase fills)" : others ? "yes" : "NO"}`);
     log(`lost ${c.lost}, duplicates ${c.duplicates}, forks ${c.forks}, diverged ${c.diverged}; unanswered orders in a log ${c.unknown_in_log}, absent ${c.unknown_absent}`);
   }
   const c = result.checks;

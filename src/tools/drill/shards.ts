@@ -38,6 +38,7 @@ import { DrillCluster } from "./cluster.js";
 import { within } from "./failover.js";
 import { readNodeLog, type NodeLog } from "./history.js";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Rng } from "../../util/rng.js";
 
 export interface ShardsDrillOptions {
   readonly baseConfig: string;
@@ -78,6 +79,10 @@ export interface ShardsDrillResult {
   fill_latency: Record<string, Partial<Record<Phase, PhaseLatency>>>;
   /** Each shard's order→ack and order→fill p99 in the kill phase over its quiet p99 (s3 has no quiet phase). */
   kill_p99_over_quiet: Record<string, { ack: number | null; fill: number | null }>;
+  /** Each shard's kill-phase p99 against the band its own quiet phase allows by chance (noiseBand); null where a phase has no orders. */
+  kill_noise_band: Record<string, { ack: NoiseBand | null; fill: NoiseBand | null }>;
+  /** Whether every shard but the killed one (s1) that had a quiet phase kept its order→fill p99 within its band during the kill; null if none could be judged. */
+  others_within_noise: boolean | null;
   rebalance: { moved: number; ms_total: number; hashes_equal: boolean; moves: { instrument: number; from: string; to: string; orders: number; ms: number }[]; error?: string };
   kill: { shard: string; killed: string; new_leader: string; failover_ms: number };
   map_version: number;
@@ -118,14 +123,66 @@ function byPhase(ops: readonly Op[], shards: readonly string[], ms: (op: Op) => 
   for (const id of shards) {
     out[id] = {};
     for (const p of ["quiet", "scale_out", "kill", "tail"] as const) {
-      const xs = ops.flatMap((x) => {
-        const v = x.outcome === "ack" && x.shard === id && x.phase === p ? ms(x) : undefined;
-        return v === undefined ? [] : [v];
-      });
+      const xs = phaseSeries(ops, id, p, ms);
       if (xs.length > 0) out[id]![p] = latency(xs);
     }
   }
   return out;
+}
+
+/** The latencies `ms` gives the acked orders of shard `id` sent in phase `p`, in the order they were sent (as `ops` holds them). */
+function phaseSeries(ops: readonly Op[], id: string, p: Phase, ms: (op: Op) => number | undefined): number[] {
+  return ops.flatMap((x) => {
+    const v = x.outcome === "ack" && x.shard === id && x.phase === p ? ms(x) : undefined;
+    return v === undefined ? [] : [v];
+  });
+}
+
+/** Resampled windows per noise band. */
+const NOISE_RESAMPLES = 2_000;
+/** Blocks per resampled window: each block is a run of consecutive quiet orders, so bursts stay bursts. */
+const NOISE_BLOCKS_PER_WINDOW = 10;
+/** The band's quantiles of the resampled p99s: 95 % of windows of quiet load fall inside. */
+const NOISE_QUANTILES = [0.025, 0.975] as const;
+
+/** The p99s a window of `n` orders shows by chance under quiet load, and one window's p99 against them. */
+export interface NoiseBand { orders_per_window: number; p99_low_ms: number; p99_high_ms: number; p99_ms: number; within: boolean }
+
+/** The p-quantile of sorted `s` as PhaseLatency reports it. */
+const quantile = (s: readonly number[], q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+const tenth = (ms: number): number => Math.round(ms * 10) / 10;
+
+/**
+ * How far the p99 of `window` (one phase's latencies) is from what the quiet phase's own
+ * variation allows: a moving-block bootstrap of `quiet` (latencies in the order the orders were
+ * sent). Each resample is a pseudo-window of window.length orders made of NOISE_BLOCKS_PER_WINDOW
+ * runs of consecutive quiet orders, starting at random; its p99 is one draw. The band is the
+ * middle 95 % of NOISE_RESAMPLES draws, and `within` says the window's p99 is at most its top
+ * (both to a tenth of a ms, as reported).
+ * Runs of orders rather than single orders are drawn because latency comes in bursts (a GC
+ * pause, a busy core delays several orders at once): drawing orders one by one would make the
+ * quiet run look steadier than it was and the band too narrow. The seed fixes the draws, so a
+ * result file's band can be recomputed from its inputs. Null without quiet orders or a window.
+ */
+export function noiseBand(quiet: readonly number[], window: readonly number[], seed = 1): NoiseBand | null {
+  const n = window.length;
+  if (quiet.length === 0 || n === 0) return null;
+  const block = Math.min(quiet.length, Math.max(1, Math.ceil(n / NOISE_BLOCKS_PER_WINDOW)));
+  const rng = new Rng(seed);
+  const draws: number[] = [];
+  const pseudo = new Array<number>(n);
+  for (let k = 0; k < NOISE_RESAMPLES; k++) {
+    for (let filled = 0; filled < n;) {
+      const start = rng.int(0, quiet.length - block);
+      for (let i = 0; i < block && filled < n; i++) pseudo[filled++] = quiet[start + i]!;
+    }
+    pseudo.sort((a, b) => a - b);
+    draws.push(quantile(pseudo, 0.99));
+  }
+  draws.sort((a, b) => a - b);
+  const p99 = tenth(quantile([...window].sort((a, b) => a - b), 0.99));
+  const high = tenth(quantile(draws, NOISE_QUANTILES[1]));
+  return { orders_per_window: n, p99_low_ms: tenth(quantile(draws, NOISE_QUANTILES[0])), p99_high_ms: high, p99_ms: p99, within: p99 <= high };
 }
 
 function latency(ms: number[]): PhaseLatency {
@@ -307,21 +364,28 @@ export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrill
       if (op.outcome === "unknown") { if (found.length > 0) unknownIn++; else unknownAbsent++; }
     }
 
-    const ackLatency = byPhase(ops, shardIds, (x) => x.ms);
-    const fillLatency = byPhase(ops, shardIds, (x) => {
+    const ackMs = (x: Op): number => x.ms;
+    const fillMs = (x: Op): number | undefined => {
       const at = filledAt.get(`${x.shard}:${x.oid}`);
       return at === undefined ? undefined : at - x.sentMs;
-    });
+    };
+    const ackLatency = byPhase(ops, shardIds, ackMs);
+    const fillLatency = byPhase(ops, shardIds, fillMs);
     const over = (q: number | undefined, k: number | undefined): number | null => (q === undefined || k === undefined || q === 0 ? null : Math.round((k / q) * 100) / 100);
     const killOverQuiet: ShardsDrillResult["kill_p99_over_quiet"] = {};
     for (const id of shardIds) {
       killOverQuiet[id] = { ack: over(ackLatency[id]!.quiet?.p99_ms, ackLatency[id]!.kill?.p99_ms), fill: over(fillLatency[id]!.quiet?.p99_ms, fillLatency[id]!.kill?.p99_ms) };
     }
+    const noise: ShardsDrillResult["kill_noise_band"] = {};
+    const band = (id: string, ms: (op: Op) => number | undefined): NoiseBand | null => noiseBand(phaseSeries(ops, id, "quiet", ms), phaseSeries(ops, id, "kill", ms));
+    for (const id of shardIds) noise[id] = { ack: band(id, ackMs), fill: band(id, fillMs) };
+    const judged = shardIds.filter((id) => id !== "s1" && noise[id]!.fill !== null);
     const moves = rb.moved.map((m) => ({ instrument: m.instrument, from: m.from, to: m.to, orders: m.orders, ms: m.ms.total }));
     return {
       duration_s: o.durationS, rate_per_s: o.ratePerS, instruments: INSTRUMENTS,
       orders: { sent: ops.length, acked: ops.filter((x) => x.outcome === "ack").length, rejected: ops.filter((x) => x.outcome === "reject").length, unknown: ops.filter((x) => x.outcome === "unknown").length },
       ack_latency: ackLatency, fill_latency: fillLatency, kill_p99_over_quiet: killOverQuiet,
+      kill_noise_band: noise, others_within_noise: judged.length === 0 ? null : judged.every((id) => noise[id]!.fill!.within),
       rebalance: { moved: rb.moved.length, ms_total: rb.ms_total, hashes_equal: rb.moved.every((m) => m.hashes_equal), moves, ...(rbError === undefined ? {} : { error: rbError }) },
       kill: { shard: "s1", killed: g1.seqIds[killed]!, new_leader: g1.seqIds[standby]!, failover_ms: Math.round(failoverMs) },
       map_version: rb.map_version,
