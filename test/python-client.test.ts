@@ -6,7 +6,9 @@
  * cluster tests rather than skipping them. Among them: a connection cut with a NEW in flight and
  * the same client order id resent (never two orders), reports resumed on a second replica after
  * the first is killed (no gap, no duplicate), and a local book whose checksum matches the
- * replica's and that resyncs on a mismatch.
+ * replica's and that resyncs on a mismatch. A third run puts the client on a `lockstep gateway`
+ * in front of two shards (clients/python/tests/test_gateway.py): ACKs and reports name their
+ * shard, ids carry it, and the kill switch answers per shard.
  *
  * Skipped, saying why, where /usr/bin/python3 lacks Debian's python3-msgpack or python3-websockets
  * (.ci/run installs them).
@@ -53,9 +55,9 @@ async function launcher(): Promise<typeof Launcher> {
   return (await import(pathToFileURL(join(ROOT, "dist", "src", "cluster", "launcher.js")).href)) as typeof Launcher;
 }
 
-function config(auth: boolean): object {
+function config(auth: boolean, instruments: readonly number[] = INSTRUMENTS): object {
   return {
-    instruments: INSTRUMENTS.map((id) => ({ id, symbol: `PY${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 })),
+    instruments: instruments.map((id) => ({ id, symbol: `PY${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 })),
     sequencer: {
       host: "127.0.0.1", port: 0, epoch: 1,
       journal: { dir: "journal", segmentBytesMax: 1 << 20, fsync: { mode: "batch", intervalUs: 2000, records: 4096 }, retainSegmentsMax: 0 },
@@ -104,6 +106,42 @@ async function startCluster(auth: boolean): Promise<Cluster> {
   };
 }
 
+/** Instruments of each shard behind the gateway: shard number 0 (s1) holds the first half, 1 (s2) the rest. */
+const GATEWAY_SHARDS = [INSTRUMENTS.slice(0, 4), INSTRUMENTS.slice(4)] as const;
+
+/**
+ * Two shards (a sequencer and one replica each, as processes) and a `lockstep gateway` in front
+ * of them, reading a map file; the gateway's endpoints as the suite's environment (and no
+ * LOCKSTEP_TRADE_URL, so the tests of a single cluster skip).
+ */
+async function startGateway(): Promise<Cluster> {
+  const { spawnNode, stopNode } = await launcher();
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-py-gw-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const shards = await Promise.all(GATEWAY_SHARDS.map(async (instruments, k) => {
+    const id = `s${k + 1}`;
+    const file = join(dir, `${id}.json`);
+    writeFileSync(file, JSON.stringify({ ...config(false, instruments), replicas: [{ id: "r1", port: 0 }], demo: { clients: 1, ratePerSecond: 1, mid: 100, instrument: instruments[0] } }));
+    const seq = await spawnNode(`${id}-seq`, ["sequencer", "--config", file, "--data", join(dir, id), "--port", "0"], dir);
+    cleanups.push(() => stopNode(seq));
+    const r = await spawnNode(`${id}-r1`, ["replica", "--config", file, "--id", "r1", "--data", join(dir, id), "--sequencer", String(seq.ready.replicate), "--port", "0"], dir);
+    cleanups.push(() => stopNode(r));
+    return { id, weight: 1, endpoints: { trade: [String(seq.ready.trade)], feed: [String(r.ready.feed)] }, instruments: [...instruments] };
+  }));
+  const map = join(dir, "map.json");
+  writeFileSync(map, JSON.stringify({ version: 1, shards, pins: {} }));
+  const gw = await spawnNode("gateway", ["gateway", "--shard-map", map, "--port", "0"], dir);
+  cleanups.push(() => stopNode(gw));
+  return {
+    env: {
+      LOCKSTEP_GATEWAY_TRADE_URL: String(gw.ready.trade),
+      LOCKSTEP_GATEWAY_FEED_URL: String(gw.ready.feed),
+      LOCKSTEP_GATEWAY_SHARDS: JSON.stringify(GATEWAY_SHARDS),
+      LOCKSTEP_ACCOUNTS: ACCOUNTS.join(","),
+    },
+  };
+}
+
 interface UnittestRun { code: number | null; output: string }
 
 function runPythonSuite(env: Record<string, string>): Promise<UnittestRun> {
@@ -125,11 +163,21 @@ function expectPassed(run: UnittestRun, skipsAllowed: RegExp): void {
 describe("python client", () => {
   it.skipIf(missing !== null)(`against a cluster without authentication${missing === null ? "" : ` (skipped: ${missing})`}`, async () => {
     const c = await startCluster(false);
-    expectPassed(await runPythonSuite(c.env), /needs a cluster with authentication/);
+    expectPassed(await runPythonSuite(c.env), /needs a cluster with authentication|needs a gateway/);
   }, PYTHON_RUN_MS_MAX + 30_000);
 
   it.skipIf(missing !== null)(`against a cluster with HMAC logins${missing === null ? "" : ` (skipped: ${missing})`}`, async () => {
     const c = await startCluster(true);
-    expectPassed(await runPythonSuite(c.env), /needs a cluster without authentication/);
+    expectPassed(await runPythonSuite(c.env), /needs a cluster without authentication|needs a gateway/);
+  }, PYTHON_RUN_MS_MAX + 30_000);
+
+  it.skipIf(missing !== null)(`through a lockstep gateway in front of two shards${missing === null ? "" : ` (skipped: ${missing})`}`, async () => {
+    const c = await startGateway();
+    const run = await runPythonSuite(c.env);
+    // Only the gateway's tests run here (every other cluster test skips for want of LOCKSTEP_TRADE_URL), and they did run.
+    expectPassed(run, /needs a cluster/);
+    const ran = run.output.split("\n").filter((l) => /^test_\w+ \(test_gateway\./.test(l));
+    expect(ran.length).toBeGreaterThanOrEqual(3);
+    expect(ran.every((l) => / \.\.\. ok$/.test(l)), ran.join("\n")).toBe(true);
   }, PYTHON_RUN_MS_MAX + 30_000);
 });

@@ -8,7 +8,7 @@ from .auth import Credentials, sign
 from .book import CHECKSUM_LEVELS, LocalBook, checksum
 from .errors import ConnectionLost, LockstepError, LoginRefused, MalformedFrame, Refused, ReportsLost
 from .feed import FeedClient
-from .model import Ack, Order, Report, Trade
+from .model import Ack, Order, Report, ShardAck, Trade
 from .trading import TradingClient
 from .wire import (
     PROTOCOL_VERSION,
@@ -29,6 +29,6 @@ from .wire import (
 __all__ = [
     "Ack", "CHECKSUM_LEVELS", "CancelReason", "ConnectionLost", "Credentials", "EngineReason", "FeedClient", "LocalBook",
     "LockstepError", "LoginRefused", "MalformedFrame", "MsgType", "OrdType", "Order", "OrderStatus", "PROTOCOL_VERSION",
-    "Refused", "Report", "ReportKind", "ReportsLost", "SelfTradePrevention", "Side", "TimeInForce", "Trade",
+    "Refused", "Report", "ReportKind", "ReportsLost", "SelfTradePrevention", "ShardAck", "Side", "TimeInForce", "Trade",
     "TradingClient", "WireReason", "checksum", "decode", "encode", "sign",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Mapping
 
-from .model import Ack, Order, Report, Trade
+from .model import Ack, Order, Report, ShardAck, Trade
 from .wire import INT_SAFE_MAX, OrderStatus, ReportKind, Side
 
 COID_CHARS_MAX = 36
@@ -71,7 +71,11 @@ def _named(cls: type[enum.IntEnum], value: int) -> enum.IntEnum | int:
 
 
 def ack_of(m: Mapping[str, Any]) -> Ack:
-    return Ack(cid=m["cid"], seq=m["seq"], order_id=m["oid"], order_id2=m.get("oid2"))
+    shards = m.get("shards")
+    return Ack(
+        cid=m["cid"], seq=m["seq"], order_id=m["oid"], order_id2=m.get("oid2"), shard=m.get("sh"),
+        shards=None if shards is None else tuple(ShardAck(shard=x["sh"], id=x["id"], seq=x.get("seq"), code=x.get("code"), message=x.get("msg")) for x in shards),
+    )
 
 
 def report_of(m: Mapping[str, Any]) -> Report:
@@ -81,6 +85,7 @@ def report_of(m: Mapping[str, Any]) -> Report:
         order_id=m["oid"], status=None if st is None else _named(OrderStatus, st), client_order_id=m.get("coid"),
         price=m.get("px"), quantity=m.get("qty"), leaves=m.get("left"), cumulative=m.get("cum"), notional=m.get("ntl"),
         code=m.get("code"), trade_id=m.get("tid"), liquidity=m.get("liq"), count=m.get("cnt"), shard=m.get("sh"),
+        to_shard=m.get("to"), from_shard=m.get("from"), former_order_id=m.get("foid"),
     )
 
 

@@ -36,6 +36,21 @@ class Ack:
     order_id: int
     # An OCO's stop leg.
     order_id2: int | None = None
+    # Through a gateway: the number of the shard that sequenced it (`seq` is that shard's seq).
+    shard: int | None = None
+    # Through a gateway, a KILL's: what each shard of the map did with it.
+    shards: tuple[ShardAck, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardAck:
+    """Through a gateway, one shard's answer to a command sent to every shard (KILL): its `seq`, or why it refused."""
+
+    shard: int
+    id: str
+    seq: int | None = None
+    code: int | None = None
+    message: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +76,10 @@ class Report:
     count: int | None = None
     # Through a gateway: the number of the shard the report comes from (its seq is that shard's).
     shard: int | None = None
+    # MOVED: the shard the order went to. IMPORTED: the shard it came from, and its id there.
+    to_shard: str | None = None
+    from_shard: str | None = None
+    former_order_id: int | None = None
 
     @property
     def average_price(self) -> Fraction | None:

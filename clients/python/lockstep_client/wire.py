@@ -64,6 +64,12 @@ class WireReason(enum.IntEnum):
     NOT_SUBSCRIBED = 115
     FORKED = 116
     FIELD_NOT_APPLICABLE = 117
+    STORAGE_UNAVAILABLE = 118
+    NOT_FOUND = 119
+    NOT_OPERATOR = 120
+    # A gateway's (docs/scaling.md, "The gateway").
+    SHARD_UNAVAILABLE = 130
+    UNROUTABLE = 131
 
 
 class EngineReason(enum.IntEnum):
@@ -87,6 +93,12 @@ class EngineReason(enum.IntEnum):
     INVALID_OCO = 16
     TOO_MANY_OPEN_ORDERS = 17
     DUPLICATE_CLIENT_ORDER_ID = 18
+    # The instrument is being moved to another shard, or has been (docs/scaling.md, "Moving an instrument").
+    INSTRUMENT_MOVING = 19
+    INSTRUMENT_MOVED = 20
+    MOVE_STATE = 21
+    IMPORT_INVALID = 22
+    IMPORT_MISMATCH = 23
 
 
 class CancelReason(enum.IntEnum):
@@ -107,6 +119,10 @@ class ReportKind(enum.IntEnum):
     MODIFIED = 5
     TRIGGERED = 6
     KILL_DONE = 7
+    # The order left with its instrument for shard `to`; it lives on there under a new id.
+    MOVED = 8
+    # The order arrived with its instrument from shard `from`: its id here is `oid`, its former one `foid`.
+    IMPORTED = 9
 
 
 class OrderStatus(enum.IntEnum):
@@ -216,12 +232,26 @@ def _changes(v: Any) -> bool:
     )
 
 
+def _shard_acks(v: Any) -> bool:
+    """A gateway KILL's `shards`: maps of a shard's number and id, and either its seq or a refusal's code and message."""
+
+    def one(x: Any) -> bool:
+        if not isinstance(x, dict) or not _int(x.get("sh")) or not isinstance(x.get("id"), str):
+            return False
+        if "seq" in x:
+            return _int(x["seq"])
+        return _int(x.get("code")) and isinstance(x.get("msg"), str)
+
+    return isinstance(v, list) and all(one(x) for x in v)
+
+
 _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "int": (_int, "an integer"),
     "true": (lambda v: v is True, "true"),
     "str": (lambda v: isinstance(v, str), "a string"),
     "levels": (_levels, "an array of [price, qty] integer pairs"),
     "changes": (_changes, "an array of [side 0|1, price, qty] integer triples"),
+    "shard_acks": (_shard_acks, "an array of {sh, id, seq} or {sh, id, code, msg} maps"),
 }
 
 _REPORT_OPTIONAL = {k: "int" for k in ("st", "px", "qty", "left", "cum", "ntl", "code", "tid", "liq", "cnt", "sh")}
@@ -229,7 +259,7 @@ _REPORT_OPTIONAL = {k: "int" for k in ("st", "px", "qty", "left", "cum", "ntl", 
 # Per message type a node sends: required fields, then optional ones, each with its kind.
 _SCHEMA: dict[int, tuple[dict[str, str], dict[str, str]]] = {
     MsgType.HELLO_OK: ({"acct": "int", "ep": "int", "seq": "int"}, {}),
-    MsgType.ACK: ({"cid": "int", "seq": "int", "oid": "int"}, {"oid2": "int"}),
+    MsgType.ACK: ({"cid": "int", "seq": "int", "oid": "int"}, {"oid2": "int", "sh": "int", "shards": "shard_acks"}),
     MsgType.REJECT: ({"cid": "int", "code": "int", "msg": "str"}, {}),
     MsgType.ERROR: ({"code": "int", "msg": "str"}, {}),
     MsgType.BOOK_SNAPSHOT: ({"inst": "int", "seq": "int", "bids": "levels", "asks": "levels", "cs": "int"}, {}),
@@ -237,7 +267,7 @@ _SCHEMA: dict[int, tuple[dict[str, str], dict[str, str]]] = {
     MsgType.TRADE: ({"inst": "int", "seq": "int", "tid": "int", "px": "int", "qty": "int", "side": "int"}, {}),
     MsgType.REPORT: (
         {"seq": "int", "n": "int", "acct": "int", "k": "int", "oid": "int"},
-        {"last": "true", "coid": "str", **_REPORT_OPTIONAL},
+        {"last": "true", "coid": "str", "to": "str", "from": "str", "foid": "int", **_REPORT_OPTIONAL},
     ),
 }
 
