@@ -187,8 +187,7 @@ export function noiseBand(quiet: readonly number[], window: readonly number[], s
 
 function latency(ms: number[]): PhaseLatency {
   const s = [...ms].sort((a, b) => a - b);
-  const at = (q: number): number => Math.round((s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0) * 10) / 10;
-  return { orders: s.length, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: Math.round((s.at(-1) ?? 0) * 10) / 10 };
+  return { orders: s.length, p50_ms: tenth(quantile(s, 0.5)), p99_ms: tenth(quantile(s, 0.99)), max_ms: tenth(s.at(-1) ?? 0) };
 }
 
 export async function runShardsDrill(o: ShardsDrillOptions): Promise<ShardsDrillResult> {
