@@ -15,7 +15,8 @@
  * killed with SIGKILL between MOVE_BEGIN and MOVE_END leaves the source halted and the target
  * importing, which `--abort` undoes (the source trades again, the map unchanged) and a new run
  * of the move finishes (the partial import aborted and done again: equal hashes, the map's next
- * version, both shards' replicas in agreement).
+ * version, both shards' replicas in agreement); (5) a target replica killed with SIGKILL mid-import
+ * and started again catches up, and the move completes with both target replicas agreeing.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -262,6 +263,48 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     } finally {
       await c.close();
       await proxy.close();
+    }
+  }, 90_000);
+
+  it("(5) a target replica killed with SIGKILL mid-import and started again: the move completes, both of the target's replicas agreeing", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    // Instrument 2 (on s2 since (4)) goes back to s1, whose replica r2 is killed while the import's frames trickle in.
+    const before = await exportAt(s2, 2);
+    const direct = (port: number): LatencyProxy => new LatencyProxy({ targetHost: "127.0.0.1", targetPort: port, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 5 });
+    const portOf = (url: unknown): number => Number(new URL(String(url)).port);
+    const proxy = direct(portOf(trade(s1)));
+    // r2 is reached through a proxy of its own, so that the URL the map gives for it (and the mover holds) outlives the process.
+    let r2Proxy = direct(portOf(s1.replicas[1]!.ready.feed));
+    try {
+      const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
+      const r2Port = await r2Proxy.listen();
+      const s1Entry = { ...entry(s1, [], [viaProxy]), endpoints: { trade: [viaProxy], feed: [String(s1.replicas[0]!.ready.feed), `ws://127.0.0.1:${r2Port}/feed`] } };
+      await fx.store().write({ version: 6, shards: [s1Entry, entry(s2, [1, 2, 3])], pins: {} });
+      proxy.shape({ up: { bytesPerS: 4_000 } });
+      const moving = move("--inst", "2", "--to", "s1", "--json");
+      const r2 = s1.replicas[1]!;
+      await untilAsync(async () => ((await (await fetch(`http://127.0.0.1:${r2Port}/v1/move/2?orders=0`)).json()) as MoveExportResponse).mode === "IMPORTING");
+      const exited = once(r2.child, "exit");
+      r2.child.kill("SIGKILL");
+      await exited;
+      // Started again, it recovers from its data and follows the log on from where it was; its proxy now leads to it.
+      s1.replicas[1] = await spawnNode("s1-r2", ["replica", "--config", join(s1.dir, "config.json"), "--id", "r2", "--data", s1.dir, "--sequencer", String(s1.seq.ready.replicate), "--port", "0"], join(s1.dir, "logs"));
+      await r2Proxy.close();
+      r2Proxy = direct(portOf(s1.replicas[1].ready.feed));
+      await r2Proxy.listen(r2Port);
+      proxy.shape({ up: { bytesPerS: 0 } });
+      const done = await moving;
+      expect(done.code, done.stderr).toBe(0);
+      expect(lastJson(done.stdout)).toMatchObject({
+        outcome: "moved", from: "s2", to: "s1", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true,
+        replicas_agreeing: { from: 2, to: 2 }, map_version_before: 6, map_version: 7,
+      });
+      const last = (await statsOf<SequencerStats>(s1.seq)).seq;
+      const rs = await drain(s1.replicas, last, 20_000);
+      expect(rs.map((x) => x.seq)).toEqual([last, last]);
+      expect(new Set(rs.map((x: ReplicaStats) => x.hash)).size).toBe(1);
+    } finally {
+      await Promise.all([proxy.close(), r2Proxy.close()]);
     }
   }, 90_000);
 });
