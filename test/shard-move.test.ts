@@ -16,7 +16,9 @@
  * importing, which `--abort` undoes (the source trades again, the map unchanged) and a new run
  * of the move finishes (the partial import aborted and done again: equal hashes, the map's next
  * version, both shards' replicas in agreement); (5) a target replica killed with SIGKILL mid-import
- * and started again catches up, and the move completes with both target replicas agreeing.
+ * and started again catches up, and the move completes with both target replicas agreeing; (6) a
+ * source replica that is down is left out (the move goes on with the other within
+ * othersGraceMs, not after replicaWaitMsMax).
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -30,7 +32,7 @@ import { Reason } from "../src/engine/index.js";
 import { ReportKind, type Report } from "../src/protocol/messages.js";
 import type { MoveExportResponse } from "../src/protocol/rest.js";
 import type { ShardMap } from "../src/shard/map.js";
-import type { MoveResult } from "../src/shard/move.js";
+import { MOVE_LIMITS, type MoveResult } from "../src/shard/move.js";
 import type { MoveGroup } from "../src/tools/move-groups.js";
 import { LatencyProxy } from "../src/tools/netsim/proxy.js";
 import { BIN, lastJson, lockstep, noStack } from "./lockstep-cli.js";
@@ -306,6 +308,34 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     } finally {
       await Promise.all([proxy.close(), r2Proxy.close()]);
     }
+  }, 90_000);
+
+  it("(6) a source replica that is down is left out: the move goes on with the one that answers, not after waiting out replicaWaitMsMax", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    // The map with direct endpoints again (the last move wrote it with (5)'s proxies, now closed).
+    await fx.store().write({ version: 8, shards: [entry(s1, [2]), entry(s2, [1, 3])], pins: {} });
+    const before = await exportAt(s1, 2);
+    // r1, the replica the mover reads the rows from first, is killed.
+    const r1 = s1.replicas[0]!;
+    const exited = once(r1.child, "exit");
+    r1.child.kill("SIGKILL");
+    await exited;
+    try {
+      const r = await move("--inst", "2", "--to", "s2", "--json");
+      expect(r.code, r.stderr).toBe(0);
+      const m = lastJson(r.stdout) as unknown as MoveResult;
+      expect(m).toMatchObject({ outcome: "moved", from: "s1", to: "s2", orders: before.orders.length, hash_before: before.book_hash, hashes_equal: true, replicas_agreeing: { from: 1, to: 2 }, map_version: 9 });
+      // Well under replicaWaitMsMax (10 s), which a dead replica used to cost twice (its rows, then its hash).
+      expect(m.ms.export).toBeLessThan(MOVE_LIMITS.othersGraceMs + 2_000);
+      expect(m.ms.total).toBeLessThan(MOVE_LIMITS.replicaWaitMsMax / 2);
+    } finally {
+      s1.replicas[0] = await spawnNode("s1-r1", ["replica", "--config", join(s1.dir, "config.json"), "--id", "r1", "--data", s1.dir, "--sequencer", String(s1.seq.ready.replicate), "--port", "0"], join(s1.dir, "logs"));
+    }
+    const last = (await statsOf<SequencerStats>(s1.seq)).seq;
+    const rs = await drain(s1.replicas, last, 20_000);
+    expect(rs.map((x) => x.seq)).toEqual([last, last]);
+    expect(new Set(rs.map((x: ReplicaStats) => x.hash)).size).toBe(1);
+    expect((await exportAt(s2, 2))).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
   }, 90_000);
 });
 

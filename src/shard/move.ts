@@ -65,6 +65,12 @@ export const MOVE_LIMITS = {
   replicaWaitMsMax: 10_000,
   /** Between two polls of a replica waiting for a seq, ms. */
   replicaPollMs: 5,
+  /**
+   * Once one replica of a shard has served a step's state, how long the others still have, ms:
+   * a replica that is down or far behind then delays the move (and a halted instrument) by this
+   * much, not by replicaWaitMsMax; it is left out of the agreement count.
+   */
+  othersGraceMs: 1_000,
   /** One HTTP read of a replica, ms. */
   httpMsMax: 5_000,
   /** MOVE_ORDERS frames sent and not yet acked, at most (each holds at most VALUE_BYTES_MAX bytes of rows). */
@@ -284,13 +290,20 @@ export class Mover {
     return this.http.get<T>(url, httpTimeoutMs(deadline, performance.now()));
   }
 
-  /** One replica's export (`rows`: with its orders) once it has applied `seq` (its cheap /seq polled until then), or null by the deadline. */
-  private async readExport(base: string, seq: number, deadline: number, rows = false): Promise<MoveExportResponse | null> {
-    while (performance.now() < deadline) {
-      const at = await this.getJson<{ seq: number }>(`${base}/seq`, deadline);
-      if (at !== null && at.seq >= seq) {
-        const exp = await this.getJson<MoveExportResponse>(`${base}/v1/move/${this.o.instrument}?orders=${rows ? 1 : 0}`, deadline);
-        if (exp !== null && exp.seq >= seq) return exp;
+  /**
+   * One replica's export (`rows`: with its orders) once it has applied `seq` (its cheap /seq
+   * polled until then); null by the deadline (a function: a caller may shorten it), or at once
+   * when the replica does not answer at all (it is down or unreachable: the caller asks another
+   * or counts it absent, rather than polling a dead address until the deadline).
+   */
+  private async readExport(base: string, seq: number, deadline: () => number, rows = false): Promise<MoveExportResponse | null> {
+    while (performance.now() < deadline()) {
+      const at = await this.getJson<{ seq: number }>(`${base}/seq`, deadline());
+      if (at === null) return null;
+      if (at.seq >= seq) {
+        const exp = await this.getJson<MoveExportResponse>(`${base}/v1/move/${this.o.instrument}?orders=${rows ? 1 : 0}`, deadline());
+        if (exp === null) return null;
+        if (exp.seq >= seq) return exp;
       }
       await new Promise((r) => setTimeout(r, MOVE_LIMITS.replicaPollMs));
     }
@@ -301,7 +314,7 @@ export class Mover {
   private async exportOf(s: Shard, seq: number): Promise<MoveExportResponse> {
     const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
     const first = await Promise.any(s.rest.map(async (b) => {
-      const e = await this.readExport(b, seq, deadline);
+      const e = await this.readExport(b, seq, () => deadline);
       if (e === null) throw new Error("no answer");
       return e;
     })).catch(() => null);
@@ -311,14 +324,30 @@ export class Mover {
 
   /**
    * The mode and hash (no orders) from every replica of `s` that serves them at `seq` or later
-   * by MOVE_LIMITS.replicaWaitMsMax, at least one, each with the replica's REST base.
+   * by MOVE_LIMITS.replicaWaitMsMax, or within MOVE_LIMITS.othersGraceMs of the first that does:
+   * at least one, each with the replica's REST base.
    */
   private async exportsAt(s: Shard, seq: number): Promise<(MoveExportResponse & { base: string })[]> {
-    const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
-    const answers = await Promise.all(s.rest.map(async (base) => {
-      const e = await this.readExport(base, seq, deadline);
-      return e === null ? null : { ...e, base };
+    let deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
+    const answers: ((MoveExportResponse & { base: string }) | null)[] = s.rest.map(() => null);
+    let graceOver: () => void = () => undefined;
+    const grace = new Promise<void>((resolve) => { graceOver = resolve; });
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all(s.rest.map(async (base, i) => {
+      const e = await this.readExport(base, seq, () => deadline);
+      if (e === null) return;
+      answers[i] = { ...e, base };
+      if (timer === undefined) {
+        // The first answer: the others have othersGraceMs more (a request in flight is not waited for past it either).
+        deadline = Math.min(deadline, performance.now() + MOVE_LIMITS.othersGraceMs);
+        timer = setTimeout(graceOver, MOVE_LIMITS.othersGraceMs);
+      }
     }));
+    try {
+      await Promise.race([all, grace]);
+    } finally {
+      clearTimeout(timer);
+    }
     const got = answers.filter((e): e is MoveExportResponse & { base: string } => e !== null);
     if (got.length === 0) throw this.unavailable(s, seq);
     return got;
@@ -335,7 +364,8 @@ export class Mover {
     const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
     const rowsFrom = async (): Promise<MoveExportResponse | null> => {
       for (const base of s.rest) {
-        const exp = await this.readExport(base, haltSeq, Math.min(deadline, performance.now() + MOVE_LIMITS.httpMsMax), true);
+        const until = Math.min(deadline, performance.now() + MOVE_LIMITS.httpMsMax);
+        const exp = await this.readExport(base, haltSeq, () => until, true);
         if (exp !== null) return exp;
       }
       return null;
