@@ -68,7 +68,8 @@ export const MOVE_LIMITS = {
   /**
    * Once one replica of a shard has served a step's state, how long the others still have, ms:
    * a replica that is down or far behind then delays the move (and a halted instrument) by this
-   * much, not by replicaWaitMsMax; it is left out of the agreement count.
+   * much, not by replicaWaitMsMax; it is left out of the agreement count. (With none answering,
+   * every one is waited for until replicaWaitMsMax, so a replica restarting is not given up on.)
    */
   othersGraceMs: 1_000,
   /** One HTTP read of a replica, ms. */
@@ -130,6 +131,8 @@ export class Mover {
   private readonly conns = new Map<string, TradingClient>();
   /** Keep-alive connections to the replicas this move reads. */
   private readonly http = new JsonGetter();
+  /** Set when run() returns: reads of replicas still polling (ones not waited for) stop. */
+  private ended = false;
 
   constructor(private readonly store: ShardMapStore, private readonly o: MoveOptions) {}
 
@@ -142,6 +145,7 @@ export class Mover {
     try {
       return await this.runSteps();
     } finally {
+      this.ended = true;
       this.http.close();
       await Promise.all([...this.conns.values()].map((c) => c.close()));
     }
@@ -292,19 +296,19 @@ export class Mover {
 
   /**
    * One replica's export (`rows`: with its orders) once it has applied `seq` (its cheap /seq
-   * polled until then); null by the deadline (a function: a caller may shorten it), or at once
-   * when the replica does not answer at all (it is down or unreachable: the caller asks another
-   * or counts it absent, rather than polling a dead address until the deadline).
+   * polled until then), or null by the deadline (a function: a caller may shorten it) or once
+   * the move has ended. A replica that does not answer at all (down, unreachable, or busy past
+   * httpMsMax) is asked again until then, or with `silence` "give-up" left at once (for a caller
+   * that has other replicas to ask).
    */
-  private async readExport(base: string, seq: number, deadline: () => number, rows = false): Promise<MoveExportResponse | null> {
-    while (performance.now() < deadline()) {
+  private async readExport(base: string, seq: number, deadline: () => number, rows: boolean, silence: "retry" | "give-up"): Promise<MoveExportResponse | null> {
+    while (!this.ended && performance.now() < deadline()) {
       const at = await this.getJson<{ seq: number }>(`${base}/seq`, deadline());
-      if (at === null) return null;
-      if (at.seq >= seq) {
+      if (at !== null && at.seq >= seq) {
         const exp = await this.getJson<MoveExportResponse>(`${base}/v1/move/${this.o.instrument}?orders=${rows ? 1 : 0}`, deadline());
-        if (exp === null) return null;
-        if (exp.seq >= seq) return exp;
-      }
+        if (exp !== null && exp.seq >= seq) return exp;
+        if (exp === null && silence === "give-up") return null;
+      } else if (at === null && silence === "give-up") return null;
       await new Promise((r) => setTimeout(r, MOVE_LIMITS.replicaPollMs));
     }
     return null;
@@ -314,7 +318,7 @@ export class Mover {
   private async exportOf(s: Shard, seq: number): Promise<MoveExportResponse> {
     const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
     const first = await Promise.any(s.rest.map(async (b) => {
-      const e = await this.readExport(b, seq, () => deadline);
+      const e = await this.readExport(b, seq, () => deadline, false, "retry");
       if (e === null) throw new Error("no answer");
       return e;
     })).catch(() => null);
@@ -334,7 +338,7 @@ export class Mover {
     const grace = new Promise<void>((resolve) => { graceOver = resolve; });
     let timer: NodeJS.Timeout | undefined;
     const all = Promise.all(s.rest.map(async (base, i) => {
-      const e = await this.readExport(base, seq, () => deadline);
+      const e = await this.readExport(base, seq, () => deadline, false, "retry");
       if (e === null) return;
       answers[i] = { ...e, base };
       if (timer === undefined) {
@@ -362,11 +366,15 @@ export class Mover {
     // The orders from one replica (the book is frozen, so any seq from the HALT on gives the same: the first that serves them, in
     // the map's order), fetched while every replica's hash is read; all are checked against each other below.
     const deadline = performance.now() + MOVE_LIMITS.replicaWaitMsMax;
+    // The replicas in turn, one that does not answer passed over for the next, round after round until the deadline.
     const rowsFrom = async (): Promise<MoveExportResponse | null> => {
-      for (const base of s.rest) {
-        const until = Math.min(deadline, performance.now() + MOVE_LIMITS.httpMsMax);
-        const exp = await this.readExport(base, haltSeq, () => until, true);
-        if (exp !== null) return exp;
+      while (!this.ended && performance.now() < deadline) {
+        for (const base of s.rest) {
+          const until = Math.min(deadline, performance.now() + MOVE_LIMITS.httpMsMax);
+          const exp = await this.readExport(base, haltSeq, () => until, true, "give-up");
+          if (exp !== null) return exp;
+        }
+        await new Promise((r) => setTimeout(r, MOVE_LIMITS.replicaPollMs));
       }
       return null;
     };
