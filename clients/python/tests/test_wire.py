@@ -9,8 +9,8 @@ import unittest
 
 import msgpack
 
-from lockstep_client import MalformedFrame, MsgType, Order, OrdType, Side, encode
-from lockstep_client.codec import new_order_fields, target_fields
+from lockstep_client import MalformedFrame, MsgType, Order, OrdType, ShardAck, Side, encode
+from lockstep_client.codec import ack_of, new_order_fields, target_fields
 from lockstep_client.wire import decode
 
 REPORT_TYPES = frozenset({MsgType.REPORT, MsgType.ACK})
@@ -97,6 +97,18 @@ class Decoding(unittest.TestCase):
         snap["asks"] = [[101]]
         with self.assertRaisesRegex(MalformedFrame, r"asks is \[\[101\]\], expected an array of \[price, qty\]"):
             decode(msgpack.packb(snap), frozenset({MsgType.BOOK_SNAPSHOT}))
+
+    def test_a_gateway_ack_names_its_shard_and_a_kill_each_shards_answer(self) -> None:
+        ack = ack_of(decode(msgpack.packb({"v": 1, "t": MsgType.ACK, "cid": 4, "seq": 9, "oid": 2**47 + 9, "sh": 1}), REPORT_TYPES))
+        self.assertEqual((ack.shard, ack.order_id >> 47, ack.shards), (1, 1, None))
+        kill = {"v": 1, "t": MsgType.ACK, "cid": 5, "seq": 0, "oid": 0, "shards": [{"sh": 0, "id": "s1", "seq": 12}, {"sh": 1, "id": "s2", "code": 130, "msg": "down"}]}
+        self.assertEqual(
+            ack_of(decode(msgpack.packb(kill), REPORT_TYPES)).shards,
+            (ShardAck(shard=0, id="s1", seq=12), ShardAck(shard=1, id="s2", code=130, message="down")),
+        )
+        for bad in ([{"sh": 0, "id": "s1"}], [{"sh": "0", "id": "s1", "seq": 1}], {"sh": 0}, [{"sh": 0, "id": "s1", "code": 130}]):
+            with self.assertRaisesRegex(MalformedFrame, "ACK.shards"):
+                decode(msgpack.packb({**kill, "shards": bad}), REPORT_TYPES)
 
     def test_a_message_type_or_field_this_client_does_not_know_is_let_through(self) -> None:
         m = decode(msgpack.packb({"v": 1, "t": 99, "x": 1}), REPORT_TYPES)
