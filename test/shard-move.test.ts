@@ -18,7 +18,8 @@
  * version, both shards' replicas in agreement); (5) a target replica killed with SIGKILL mid-import
  * and started again catches up, and the move completes with both target replicas agreeing; (6) a
  * source replica that is down is left out (the move goes on with the other within
- * othersGraceMs, not after replicaWaitMsMax).
+ * othersGraceMs, not after replicaWaitMsMax); (7) the mover's link to the target reset mid-import:
+ * it undoes the import over a fresh link (the source trades again), and a second run moves it.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -336,6 +337,35 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     expect(rs.map((x) => x.seq)).toEqual([last, last]);
     expect(new Set(rs.map((x: ReplicaStats) => x.hash)).size).toBe(1);
     expect((await exportAt(s2, 2))).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+  }, 90_000);
+
+  it("(7) the mover's link to the target reset mid-import: a fresh link undoes the import and the source trades again; a second run moves it", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    const before = await exportAt(s2, 2);
+    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(trade(s1)).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 7 });
+    try {
+      const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
+      // Current endpoints (s1's r1 was started again in (6), on another port), s1's trade URL through the proxy.
+      await fx.store().write({ version: 10, shards: [entry(s1, [], [viaProxy]), entry(s2, [1, 2, 3])], pins: {} });
+      proxy.shape({ up: { bytesPerS: 4_000 } });
+      const moving = move("--inst", "2", "--to", "s1", "--json");
+      await untilAsync(async () => (await exportAt(s1, 2)).mode === "IMPORTING");
+      proxy.shape({ up: { bytesPerS: 0 } });
+      expect(proxy.reset()).toBeGreaterThan(0);
+      const undone = await moving;
+      expect(undone.code, undone.stderr).toBe(1);
+      expect(lastJson(undone.stdout)).toMatchObject({ error: "STEP_REFUSED", left_as: "undone: the import on s1 was aborted and s2 trades the instrument again" });
+      noStack(undone.stderr);
+      expect(await exportAt(s1, 2)).toMatchObject({ mode: "AWAY", orders: [] });
+      expect(await exportAt(s2, 2)).toMatchObject({ mode: "ACTIVE", halt_seq: 0, book_hash: before.book_hash });
+      expect((await fx.store().read())!.map.version).toBe(10);
+
+      const done = await move("--inst", "2", "--to", "s1", "--json");
+      expect(done.code, done.stderr).toBe(0);
+      expect(lastJson(done.stdout)).toMatchObject({ outcome: "moved", from: "s2", to: "s1", hash_before: before.book_hash, hashes_equal: true, map_version: 11 });
+    } finally {
+      await proxy.close();
+    }
   }, 90_000);
 });
 

@@ -129,6 +129,8 @@ export function httpTimeoutMs(deadline: number, now: number): number {
 
 export class Mover {
   private readonly conns = new Map<string, TradingClient>();
+  /** Per shard, the last seq a connection that has since dropped knew of. */
+  private readonly seqSeen = new Map<string, number>();
   /** Keep-alive connections to the replicas this move reads. */
   private readonly http = new JsonGetter();
   /** Set when run() returns: reads of replicas still polling (ones not waited for) stop. */
@@ -259,16 +261,24 @@ export class Mover {
 
   /** The last seq this mover knows of on a shard (its leader's at login, or a later ACK): replicas are read as of it, never older. */
   private seqOf(s: Shard): number {
-    return this.conns.get(s.id)?.lastSeq ?? 0;
+    return Math.max(this.conns.get(s.id)?.lastSeq ?? 0, this.seqSeen.get(s.id) ?? 0);
   }
 
-  /** The operator's connection to a shard's leader, made once. */
+  /**
+   * The operator's connection to a shard's leader, made once and again after it drops (a new
+   * leader, a reset link): undoing a step that failed with a lost connection needs a live one.
+   */
   private async conn(s: Shard): Promise<TradingClient> {
     const have = this.conns.get(s.id);
     if (have !== undefined) return have;
     try {
       const c = await TradingClient.connectAny(s.trade, this.o.operator.account, MOVE_LIMITS.ackMsMax, this.o.operator.credentials);
       this.conns.set(s.id, c);
+      void c.closed.then(() => {
+        if (this.conns.get(s.id) !== c) return;
+        this.conns.delete(s.id);
+        this.seqSeen.set(s.id, Math.max(this.seqSeen.get(s.id) ?? 0, c.lastSeq));
+      });
       return c;
     } catch (err) {
       throw new MoveError(MoveProblem.SHARD_UNREACHABLE, `no sequencer of shard ${s.id} took the operator's login (${s.trade.join(", ")}): ${(err as Error).message}`, "", { cause: err });
