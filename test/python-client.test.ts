@@ -118,7 +118,9 @@ async function startGateway(): Promise<Cluster> {
   const { spawnNode, stopNode } = await launcher();
   const dir = mkdtempSync(join(tmpdir(), "lockstep-py-gw-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const shards = await Promise.all(GATEWAY_SHARDS.map(async (instruments, k) => {
+  // One after the other, so that every process started is in `cleanups` whatever fails next.
+  const shards: object[] = [];
+  for (const [k, instruments] of GATEWAY_SHARDS.entries()) {
     const id = `s${k + 1}`;
     const file = join(dir, `${id}.json`);
     writeFileSync(file, JSON.stringify({ ...config(false, instruments), replicas: [{ id: "r1", port: 0 }], demo: { clients: 1, ratePerSecond: 1, mid: 100, instrument: instruments[0] } }));
@@ -126,8 +128,8 @@ async function startGateway(): Promise<Cluster> {
     cleanups.push(() => stopNode(seq));
     const r = await spawnNode(`${id}-r1`, ["replica", "--config", file, "--id", "r1", "--data", join(dir, id), "--sequencer", String(seq.ready.replicate), "--port", "0"], dir);
     cleanups.push(() => stopNode(r));
-    return { id, weight: 1, endpoints: { trade: [String(seq.ready.trade)], feed: [String(r.ready.feed)] }, instruments: [...instruments] };
-  }));
+    shards.push({ id, weight: 1, endpoints: { trade: [String(seq.ready.trade)], feed: [String(r.ready.feed)] }, instruments: [...instruments] });
+  }
   const map = join(dir, "map.json");
   writeFileSync(map, JSON.stringify({ version: 1, shards, pins: {} }));
   const gw = await spawnNode("gateway", ["gateway", "--shard-map", map, "--port", "0"], dir);
