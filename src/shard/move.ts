@@ -72,6 +72,10 @@ export const MOVE_LIMITS = {
    * every one is waited for until replicaWaitMsMax, so a replica restarting is not given up on.)
    */
   othersGraceMs: 1_000,
+  /** After a shard's link dropped mid-move (its leader lost, a link reset), how long the next step waits for a leader of that shard, ms. */
+  leaderWaitMsMax: 10_000,
+  /** Between two tries for that leader, ms. */
+  leaderRetryMs: 100,
   /** One HTTP read of a replica, ms. */
   httpMsMax: 5_000,
   /** MOVE_ORDERS frames sent and not yet acked, at most (each holds at most VALUE_BYTES_MAX bytes of rows). */
@@ -271,17 +275,25 @@ export class Mover {
   private async conn(s: Shard): Promise<TradingClient> {
     const have = this.conns.get(s.id);
     if (have !== undefined) return have;
-    try {
-      const c = await TradingClient.connectAny(s.trade, this.o.operator.account, MOVE_LIMITS.ackMsMax, this.o.operator.credentials);
-      this.conns.set(s.id, c);
-      void c.closed.then(() => {
-        if (this.conns.get(s.id) !== c) return;
-        this.conns.delete(s.id);
-        this.seqSeen.set(s.id, Math.max(this.seqSeen.get(s.id) ?? 0, c.lastSeq));
-      });
-      return c;
-    } catch (err) {
-      throw new MoveError(MoveProblem.SHARD_UNREACHABLE, `no sequencer of shard ${s.id} took the operator's login (${s.trade.join(", ")}): ${(err as Error).message}`, "", { cause: err });
+    // A shard whose link dropped had a leader a moment ago: its group may be electing the next one (leaderWaitMsMax).
+    const until = performance.now() + (this.seqSeen.has(s.id) ? MOVE_LIMITS.leaderWaitMsMax : 0);
+    for (;;) {
+      try {
+        const c = await TradingClient.connectAny(s.trade, this.o.operator.account, MOVE_LIMITS.ackMsMax, this.o.operator.credentials);
+        this.conns.set(s.id, c);
+        void c.closed.then(() => {
+          if (this.conns.get(s.id) !== c) return;
+          this.conns.delete(s.id);
+          this.seqSeen.set(s.id, Math.max(this.seqSeen.get(s.id) ?? 0, c.lastSeq));
+        });
+        return c;
+      } catch (err) {
+        if (performance.now() + MOVE_LIMITS.leaderRetryMs < until) {
+          await new Promise((r) => setTimeout(r, MOVE_LIMITS.leaderRetryMs));
+          continue;
+        }
+        throw new MoveError(MoveProblem.SHARD_UNREACHABLE, `no sequencer of shard ${s.id} took the operator's login (${s.trade.join(", ")}): ${(err as Error).message}`, "", { cause: err });
+      }
     }
   }
 

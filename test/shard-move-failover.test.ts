@@ -1,0 +1,109 @@
+/**
+ * A move whose target shard loses its leader mid-import (docs/scaling.md, "Moving an
+ * instrument"): two groups, each a leader and a standby with leadership in one etcd, and two
+ * replicas. The mover's frames reach the target through proxies that pass 4,000 bytes/s, so the
+ * kill -9 of the target's leader lands between MOVE_BEGIN and MOVE_END. The mover's link drops,
+ * it waits for the standby to lead (leaderWaitMsMax), aborts the partial import there and
+ * resumes the source: the move is undone and the source trades again. Run again, the move
+ * finishes on the new leader, hashes equal, every replica of both shards in agreement.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TradingClient } from "../src/client/trading.js";
+import { PACKAGE_ROOT } from "../src/cluster/launcher.js";
+import { findEtcd, startEtcd, type EtcdProcess } from "../src/cluster/etcd.js";
+import type { MoveExportResponse } from "../src/protocol/rest.js";
+import type { MoveResult } from "../src/shard/move.js";
+import { ShardMapStore } from "../src/shard/store.js";
+import { DrillCluster } from "../src/tools/drill/cluster.js";
+import { LatencyProxy } from "../src/tools/netsim/proxy.js";
+import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
+
+const OPERATOR = 9000;
+const TRADER = 41;
+const inst = (id: number): object => ({ id, symbol: `FO-${id}`, tickSize: 1, lotSize: 1, qtyMin: 1, qtyMax: 1_000_000, priceMin: 1, priceMax: 1_000_000 });
+
+const etcdFound = findEtcd();
+describe.skipIf("missing" in etcdFound)("a move across a leader failover", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-move-failover-"));
+  let etcd: EtcdProcess | undefined;
+  let store: ShardMapStore | undefined;
+  const groups: DrillCluster[] = [];
+  const proxies: LatencyProxy[] = [];
+  beforeAll(async () => {
+    etcd = await startEtcd(dir, join(dir, "logs"));
+    store = new ShardMapStore([etcd.url]);
+    for (const [id, away] of [["s1", [2]], ["s2", [1]]] as const) {
+      mkdirSync(join(dir, id), { recursive: true });
+      const g = new DrillCluster({
+        baseConfig: join(PACKAGE_ROOT, "config", "local.json"), dir: join(dir, id), replicas: 2, sequencer: { operatorAccount: OPERATOR },
+        config: { instruments: [inst(1), inst(2)], instrumentsAway: [...away] }, ha: { etcd: etcd.url, sequencers: 2, cluster: id },
+      });
+      groups.push(g);
+      await g.start();
+    }
+  }, 90_000);
+  afterAll(async () => {
+    await Promise.allSettled(proxies.map((p) => p.close()));
+    store?.close();
+    await Promise.allSettled(groups.map((g) => g.stop()));
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const restOf = (g: DrillCluster, i: number): string => g.feedUrl(i).replace(/^ws/, "http").replace(/\/feed$/, "");
+  const exportAt = async (g: DrillCluster, id: number): Promise<MoveExportResponse> => (await fetch(`${restOf(g, 0)}/v1/move/${id}`)).json() as Promise<MoveExportResponse>;
+  const move = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", etcd!.url, "--account", String(OPERATOR), "--inst", "1", "--to", "s2", "--json", ...args);
+
+  it("the target's leader killed mid-import: the move is undone on its new leader, and a second run moves the book", async () => {
+    const [s1, s2] = groups as [DrillCluster, DrillCluster];
+    const trader = await TradingClient.connectAny(s1.tradeUrls, TRADER);
+    for (let i = 0; i < 300; i++) {
+      await trader.submit({ instrument: 1, side: i % 2 === 0 ? "buy" : "sell", price: i % 2 === 0 ? 9_000 - (i % 50) : 11_000 + (i % 50), quantity: 1 + (i % 3) });
+    }
+    await trader.close();
+    const before = await exportAt(s1, 1);
+    // Each of s2's sequencer nodes behind a proxy of its own, throttled while the move is to be caught mid-import.
+    const viaProxy: string[] = [];
+    for (const url of s2.tradeUrls) {
+      const p = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(url).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 11 });
+      proxies.push(p);
+      viaProxy.push(`ws://127.0.0.1:${await p.listen()}/trade`);
+    }
+    const feeds = (g: DrillCluster): string[] => g.ids.map((_, i) => g.feedUrl(i));
+    await store!.write({
+      version: 1, pins: {},
+      shards: [{ id: "s1", weight: 1, endpoints: { trade: s1.tradeUrls, feed: feeds(s1) }, instruments: [1] }, { id: "s2", weight: 1, endpoints: { trade: viaProxy, feed: feeds(s2) }, instruments: [2] }],
+    });
+    for (const p of proxies) p.shape({ up: { bytesPerS: 4_000 } });
+    const moving = move();
+    const deadline = performance.now() + 20_000;
+    while (((await exportAt(s2, 1)).mode as string) !== "IMPORTING") {
+      if (performance.now() > deadline) throw new Error("s2 never showed the import under way");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const leader = await s2.leader();
+    await s2.killSequencerNode(leader);
+    for (const p of proxies) p.shape({ up: { bytesPerS: 0 } });
+    const undone = await moving;
+    expect(undone.code, undone.stderr).toBe(1);
+    expect(lastJson(undone.stdout)).toMatchObject({ error: "STEP_REFUSED", left_as: "undone: the import on s2 was aborted and s1 trades the instrument again" });
+    noStack(undone.stderr);
+    expect(await s2.leader()).toBe(1 - leader);
+    expect(await exportAt(s1, 1)).toMatchObject({ mode: "ACTIVE", halt_seq: 0, book_hash: before.book_hash });
+    expect(await exportAt(s2, 1)).toMatchObject({ mode: "AWAY", orders: [] });
+
+    const done = await move();
+    expect(done.code, done.stderr).toBe(0);
+    const m = lastJson(done.stdout) as unknown as MoveResult;
+    expect(m).toMatchObject({ outcome: "moved", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: 2 });
+    // The killed node follows again as a standby; every replica of each shard ends at its leader's seq with one hash.
+    await s2.startSequencerNode(leader);
+    for (const g of groups) {
+      const rs = await g.settle(30_000);
+      expect(new Set(rs.map((r) => `${r.seq}:${r.hash}`)).size).toBe(1);
+    }
+  }, 120_000);
+});
