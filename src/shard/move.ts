@@ -133,6 +133,8 @@ export function httpTimeoutMs(deadline: number, now: number): number {
 
 export class Mover {
   private readonly conns = new Map<string, TradingClient>();
+  /** Per shard, the connection being made, if one is. */
+  private readonly connecting = new Map<string, Promise<TradingClient>>();
   /** Per shard, the last seq a connection that has since dropped knew of. */
   private readonly seqSeen = new Map<string, number>();
   /** Keep-alive connections to the replicas this move reads. */
@@ -272,9 +274,19 @@ export class Mover {
    * The operator's connection to a shard's leader, made once and again after it drops (a new
    * leader, a reset link): undoing a step that failed with a lost connection needs a live one.
    */
-  private async conn(s: Shard): Promise<TradingClient> {
+  private conn(s: Shard): Promise<TradingClient> {
     const have = this.conns.get(s.id);
-    if (have !== undefined) return have;
+    if (have !== undefined) return Promise.resolve(have);
+    // One connection attempt per shard at a time: steps that ask meanwhile share it (none is left open unowned).
+    let pending = this.connecting.get(s.id);
+    if (pending === undefined) {
+      pending = this.connect(s).finally(() => this.connecting.delete(s.id));
+      this.connecting.set(s.id, pending);
+    }
+    return pending;
+  }
+
+  private async connect(s: Shard): Promise<TradingClient> {
     // A shard whose link dropped had a leader a moment ago: its group may be electing the next one (leaderWaitMsMax).
     const until = performance.now() + (this.seqSeen.has(s.id) ? MOVE_LIMITS.leaderWaitMsMax : 0);
     for (;;) {
