@@ -18,6 +18,7 @@ import type { MoveExportResponse } from "../src/protocol/rest.js";
 import type { MoveResult } from "../src/shard/move.js";
 import { ShardMapStore } from "../src/shard/store.js";
 import { DrillCluster } from "../src/tools/drill/cluster.js";
+import { within } from "../src/tools/drill/failover.js";
 import { LatencyProxy } from "../src/tools/netsim/proxy.js";
 import { lastJson, lockstep, noStack } from "./lockstep-cli.js";
 
@@ -79,11 +80,7 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
     });
     for (const p of proxies) p.shape({ up: { bytesPerS: 4_000 } });
     const moving = move();
-    const deadline = performance.now() + 20_000;
-    while (((await exportAt(s2, 1)).mode as string) !== "IMPORTING") {
-      if (performance.now() > deadline) throw new Error("s2 never showed the import under way");
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await within("s2 showing the import under way", 20_000, async () => ((await exportAt(s2, 1)).mode === "IMPORTING" ? true : undefined));
     const leader = await s2.leader();
     await s2.killSequencerNode(leader);
     for (const p of proxies) p.shape({ up: { bytesPerS: 0 } });

@@ -35,6 +35,7 @@ import type { MoveExportResponse } from "../src/protocol/rest.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { MOVE_LIMITS, type MoveResult } from "../src/shard/move.js";
 import type { MoveGroup } from "../src/tools/move-groups.js";
+import { within } from "../src/tools/drill/failover.js";
 import { LatencyProxy } from "../src/tools/netsim/proxy.js";
 import { BIN, lastJson, lockstep, noStack } from "./lockstep-cli.js";
 import { useMoveGroups } from "./move-fixture.js";
@@ -226,7 +227,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
         const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", "2", "--to", "s2"], { stdio: "ignore" });
         const exited = once(mover, "exit");
         try {
-          await untilAsync(async () => (await exportAt(s2, 2)).mode === "IMPORTING");
+          await within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined));
         } finally {
           mover.kill("SIGKILL");
           await exited;
@@ -286,7 +287,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       proxy.shape({ up: { bytesPerS: 4_000 } });
       const moving = move("--inst", "2", "--to", "s1", "--json");
       const r2 = s1.replicas[1]!;
-      await untilAsync(async () => ((await (await fetch(`http://127.0.0.1:${r2Port}/v1/move/2?orders=0`)).json()) as MoveExportResponse).mode === "IMPORTING");
+      await within("s1's r2 showing instrument 2 importing", 20_000, async () => (((await (await fetch(`http://127.0.0.1:${r2Port}/v1/move/2?orders=0`)).json()) as MoveExportResponse).mode === "IMPORTING" ? true : undefined));
       const exited = once(r2.child, "exit");
       r2.child.kill("SIGKILL");
       await exited;
@@ -349,7 +350,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       await fx.store().write({ version: 10, shards: [entry(s1, [], [viaProxy]), entry(s2, [1, 2, 3])], pins: {} });
       proxy.shape({ up: { bytesPerS: 4_000 } });
       const moving = move("--inst", "2", "--to", "s1", "--json");
-      await untilAsync(async () => (await exportAt(s1, 2)).mode === "IMPORTING");
+      await within("s1 showing instrument 2 importing", 20_000, async () => ((await exportAt(s1, 2)).mode === "IMPORTING" ? true : undefined));
       proxy.shape({ up: { bytesPerS: 0 } });
       expect(proxy.reset()).toBeGreaterThan(0);
       const undone = await moving;
@@ -373,15 +374,6 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
 async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!cond()) {
-    if (performance.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Waits for an asynchronous condition (a replica's answer), re-checking every 10 ms; bounded. */
-async function untilAsync(cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
     if (performance.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -21,9 +21,7 @@ export function packRows(rows: readonly MoveRow[]): Buffer {
   const flat: number[] = [];
   for (const r of rows) {
     for (let k = 0; k < ROW_FIELDS; k++) flat.push(r[k] as number);
-    const coid = r[13];
-    flat.push(coid.length);
-    for (let i = 0; i < coid.length; i++) flat.push(coid.charCodeAt(i));
+    pushCoid(r[13], flat);
   }
   return Buffer.from(pack(flat));
 }
@@ -149,10 +147,14 @@ function importRow(
 export function importRowInts(rows: readonly ImportRow[], out: number[]): void {
   for (const r of rows) {
     out.push(r.fromOrderId, r.owner, r.side, r.kind, r.tif, r.stp, r.postOnly ? 1 : 0, r.price, r.stopPrice, r.leaves, r.cum, r.notional, r.peer);
-    const coid = r.clientOrderId ?? "";
-    out.push(coid.length);
-    for (let i = 0; i < coid.length; i++) out.push(coid.charCodeAt(i));
+    pushCoid(r.clientOrderId ?? "", out);
   }
+}
+
+/** A row's client order id as the layout above has it: its length (0 for none), then its character codes. */
+function pushCoid(coid: string, out: number[]): void {
+  out.push(coid.length);
+  for (let i = 0; i < coid.length; i++) out.push(coid.charCodeAt(i));
 }
 
 /** The ranges a row's fields are held to, checked before anything is sequenced. */

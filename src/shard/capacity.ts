@@ -81,14 +81,17 @@ export function popularity(instruments: number, skew: number, rng: Rng): Float64
   return share;
 }
 
-/** One trial: the rate at which the first node reaches utilizationMax, given each instrument's share. */
-export function trial(costs: NodeCosts, w: Workload, shardIds: readonly string[], share: Float64Array): Trial {
-  const ids = Array.from({ length: w.instruments }, (_, i) => i + 1);
-  const where = placement(ids, shardIds.map((id) => ({ id })), w.pins);
+/** Where the rule puts instruments 1 … w.instruments over `shardIds` (with w's pins): the same for every trial of one N. */
+export function placed(w: Workload, shardIds: readonly string[]): ReadonlyMap<number, string> {
+  return placement(Array.from({ length: w.instruments }, (_, i) => i + 1), shardIds.map((id) => ({ id })), w.pins);
+}
+
+/** One trial: the rate at which the first node reaches utilizationMax, given each instrument's share and the placement. */
+export function trial(costs: NodeCosts, w: Workload, shardIds: readonly string[], share: Float64Array, where = placed(w, shardIds)): Trial {
   const perShard = new Map<string, number>(shardIds.map((id) => [id, 0]));
   let hottest = 0;
-  for (const id of ids) {
-    perShard.set(where.get(id)!, perShard.get(where.get(id)!)! + share[id]!);
+  for (const [id, shard] of where) {
+    perShard.set(shard, perShard.get(shard)! + share[id]!);
     hottest = Math.max(hottest, share[id]!);
   }
   const coreUs = 1e6 * w.utilizationMax;
@@ -122,7 +125,8 @@ export function capacity(costs: NodeCosts, w: Workload, shardCounts: readonly nu
   return shardCounts.map((n) => {
     const shardIds = Array.from({ length: n }, (_, k) => `s${k + 1}`);
     const rng = new Rng(seed);
-    const runs = Array.from({ length: trials }, () => trial(costs, w, shardIds, popularity(w.instruments, w.skew, rng)));
+    const where = placed(w, shardIds);
+    const runs = Array.from({ length: trials }, () => trial(costs, w, shardIds, popularity(w.instruments, w.skew, rng), where));
     const rates = runs.map((r) => r.maxRatePerS);
     const mid = median(rates);
     return {
