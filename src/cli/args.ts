@@ -21,8 +21,9 @@ commands:
   bench e2e [--rate R] [--duration S] [--replicas N] [--clients C] [--repeat K] [--profile DIR] [--gateway] [--json]
                                            open-loop order→ack/fill: bare uWS relay floor, NATS JetStream peer, Lockstep; ratios,
                                            CPU µs per order per process, Lockstep's hops; --profile: a .cpuprofile per node
-  bench sweep [--rates R1,R2,…] [--p99-ms 5] [--duration S] [--repeat K] [--json]
-                                           steps the offered rate up; the highest rate sustained under the p99 limit
+  bench sweep [--rates R1,R2,…] [--p99-ms 5] [--floor-p99-ms 10] [--ratio-p99 2] [--duration S] [--repeat K] [--json]
+                                           steps the offered rate up, floor and Lockstep at each: the highest rate under the p99
+                                           limit, and the floor's capacity against Lockstep's (its p99 within 2× the floor's)
   bench slow-consumers [--rate R] [--duration S] [--stalled N] [--flood F] [--json]
                                            order→fill of a well-behaved client: quiet vs N stalled subscribers + F× flood
   stats URL… [--once] [--json]             live table across nodes: seq, lag, clock offset ± bound, one-way raw vs compensated

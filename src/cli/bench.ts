@@ -11,6 +11,7 @@ import cliProgress from "cli-progress";
 import { natsSustainedRate, runE2eOnce, type E2eOptions, type E2eRun } from "../tools/loadgen/e2e.js";
 import { profileSummary } from "../tools/loadgen/profile.js";
 import { costModel, headline, markdown, svgPlot, type Headline } from "../tools/loadgen/report.js";
+import { DEFAULT_SWEEP_LIMITS, judgeStep, sweepCapacity, sweepDone, sweepMarkdown, type StepVerdict, type SweepLimits } from "../tools/loadgen/sweep.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
 const LOBSTER_MESSAGES = join(REPO, "..", "shared", "data", "lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv");
@@ -141,34 +142,40 @@ async function runE2e(rest: string[]): Promise<number> {
   return 0;
 }
 
-/** Steps the offered rate up until p99 order→fill passes the threshold or achieved < 95 % of offered. */
+/**
+ * Steps the offered rate up, each step a `bench e2e` measurement (floor, peer and Lockstep in one
+ * command), and judges each (sweep.ts): Lockstep under the absolute p99 limit, the floor under its
+ * own, Lockstep within --ratio-p99 × the floor's p99. Stops once all three have failed.
+ */
 async function runSweep(rest: string[]): Promise<number> {
-  const { flags: f, v } = e2eFlags(rest, { rates: { type: "string" }, "p99-ms": { type: "string" } });
-  const rates = String(v.rates ?? "5000,10000,20000,50000,100000,200000").split(",").map((x) => Number(x));
+  const { flags: f, v } = e2eFlags(rest, { rates: { type: "string" }, "p99-ms": { type: "string" }, "floor-p99-ms": { type: "string" }, "ratio-p99": { type: "string" } });
+  const rates = String(v.rates ?? "1000,2000,5000,10000,20000,50000,100000").split(",").map((x) => Number(x));
   if (rates.some((r) => !Number.isInteger(r) || r <= 0 || r > 1_000_000)) throw new UserError("--rates must be a comma-separated list of integers in 1..1000000", 2);
-  const p99LimitUs = numberFlag(v, "p99-ms", 5, 0, 60_000) * 1000;
+  if (rates.some((r, i) => i > 0 && r <= rates[i - 1]!)) throw new UserError("--rates must rise: each rate above the one before it", 2);
+  const limits: SweepLimits = {
+    p99LimitUs: numberFlag(v, "p99-ms", DEFAULT_SWEEP_LIMITS.p99LimitUs / 1000, 0, 60_000) * 1000,
+    floorP99LimitUs: numberFlag(v, "floor-p99-ms", DEFAULT_SWEEP_LIMITS.floorP99LimitUs / 1000, 0, 60_000) * 1000,
+    ratioP99Max: numberFlag(v, "ratio-p99", DEFAULT_SWEEP_LIMITS.ratioP99Max, 0, 1000),
+  };
   const command = `lockstep bench sweep ${rest.filter((a) => a !== "--json").join(" ")}`.trim();
   f.log(`$ ${command}`);
-  const steps: { rate: number; headline: Headline; sustained: boolean; why: string }[] = [];
+  const steps: { rate: number; headline: Headline; verdict: StepVerdict }[] = [];
   for (const rate of rates) {
     f.log(`rate ${rate.toLocaleString("en-US")} orders/s`);
     const h = headline(await measure(f, rate));
-    const why = h.order_to_fill_us.p99 > p99LimitUs ? `p99 order→fill ${h.order_to_fill_us.p99} µs > ${p99LimitUs} µs`
-      : h.achieved_per_s < 0.95 * rate ? `achieved ${h.achieved_per_s}/s < 95 % of offered` : h.lost > 0 ? `${h.lost} acked orders lost` : "";
-    steps.push({ rate, headline: h, sustained: why === "", why });
-    f.log(`  achieved ${h.achieved_per_s}/s, order→fill p50 ${h.order_to_fill_us.p50} µs p99 ${h.order_to_fill_us.p99} µs (${h.ratio_p50}× / ${h.ratio_p99}× the floor)${why === "" ? "" : `: stops here, ${why}`}`);
-    if (why !== "") break;
+    const verdict = judgeStep(h, limits);
+    steps.push({ rate, headline: h, verdict });
+    const failed = Object.entries(verdict).filter(([, why]) => why !== "").map(([k, why]) => `${k}: ${why}`);
+    f.log(`  achieved ${h.achieved_per_s}/s (floor ${h.floor_achieved_per_s}/s), order→fill p50 ${h.order_to_fill_us.p50} µs p99 ${h.order_to_fill_us.p99} µs (${h.ratio_p50}× / ${h.ratio_p99}× the floor)${failed.length === 0 ? "" : `; ${failed.join("; ")}`}`);
+    if (sweepDone(steps.map((s) => s.verdict))) break;
   }
-  const sustained = steps.filter((s) => s.sustained).map((s) => s.rate);
-  const result = { max_sustained_per_s: sustained.length === 0 ? 0 : Math.max(...sustained), p99_limit_us: p99LimitUs, replicas: f.o.replicas, steps: steps.map((s) => ({ rate: s.rate, sustained: s.sustained, why: s.why, ...s.headline })) };
+  const cap = sweepCapacity(steps);
+  const result = {
+    ...cap, p99_limit_us: limits.p99LimitUs, floor_p99_limit_us: limits.floorP99LimitUs, ratio_p99_max: limits.ratioP99Max, replicas: f.o.replicas, repeat: f.repeat,
+    steps: steps.map((s) => ({ rate: s.rate, sustained: s.verdict.sustained === "", why: s.verdict.sustained, floor_ok: s.verdict.floor === "", floor_why: s.verdict.floor, vs_floor_ok: s.verdict.vs_floor === "", vs_floor_why: s.verdict.vs_floor, ...s.headline })),
+  };
   const meta = { date: new Date().toISOString(), command, machine: machine() };
-  const md = [
-    `Measured ${meta.date} with \`${command}\` on ${meta.machine}: maximum sustained rate **${result.max_sustained_per_s.toLocaleString("en-US")} orders/s** with ${f.o.replicas} replicas (p99 order→fill under ${p99LimitUs / 1000} ms, achieved ≥ 95 % of offered, nothing lost).`,
-    "",
-    "| offered/s | achieved/s | order→fill p50 µs | p99 µs | p99.9 µs | max µs | floor p50 µs | floor p99 µs | ratio p50 | ratio p99 | lost | |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ...steps.map((s) => `| ${s.rate.toLocaleString("en-US")} | ${s.headline.achieved_per_s.toLocaleString("en-US")} | ${s.headline.order_to_fill_us.p50} | ${s.headline.order_to_fill_us.p99} | ${s.headline.order_to_fill_us.p999} | ${s.headline.order_to_fill_us.max} | ${s.headline.floor_us.p50} | ${s.headline.floor_us.p99} | ${s.headline.ratio_p50} | ${s.headline.ratio_p99} | ${s.headline.lost} | ${s.sustained ? "sustained" : s.why} |`),
-  ].join("\n");
+  const md = sweepMarkdown(result, steps, limits, meta);
   writeResults(f.resultsDir, "sweep", { json: `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`, md: `${md}\n` });
   if (typeof v.results !== "string") updateGeneratedSection(join(REPO, "README.md"), "bench:sweep", md);
   if (!f.json) f.log(md);

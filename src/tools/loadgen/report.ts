@@ -15,6 +15,7 @@ export interface Headline {
   order_to_fill_us: { p50: number; p90: number; p99: number; p999: number; p9999: number; max: number };
   order_to_ack_us: { p50: number; p90: number; p99: number; p999: number; p9999: number; max: number };
   floor_us: { p50: number; p99: number; p999: number; max: number };
+  floor_achieved_per_s: number;
   ratio_p50: number;
   ratio_p99: number;
   /**
@@ -72,6 +73,7 @@ export function headline(runs: readonly E2eRun[]): Headline {
     order_to_fill_us: fill,
     order_to_ack_us: medianPct(runs.map((r) => r.lockstep.order_to_ack_us)),
     floor_us: { p50: floor.p50, p99: floor.p99, p999: floor.p999, max: floor.max },
+    floor_achieved_per_s: Math.round(median(runs.map((r) => r.floor.achieved_per_s))),
     ratio_p50: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p50, r.floor.order_to_fill_us.p50)))),
     ratio_p99: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.floor.order_to_fill_us.p99)))),
     ...natsHeadline(runs),
