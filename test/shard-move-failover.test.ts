@@ -1,11 +1,16 @@
 /**
- * A move whose target shard loses its leader mid-import (docs/scaling.md, "Moving an
- * instrument"): two groups, each a leader and a standby with leadership in one etcd, and two
- * replicas. The mover's frames reach the target through proxies that pass 4,000 bytes/s, so the
- * kill -9 of the target's leader lands between MOVE_BEGIN and MOVE_END. The mover's link drops,
- * it waits for the standby to lead (leaderWaitMsMax), aborts the partial import there and
- * resumes the source: the move is undone and the source trades again. Run again, the move
- * finishes on the new leader, hashes equal, every replica of both shards in agreement.
+ * Moves across a leader failover (docs/scaling.md, "Moving an instrument"): two groups, each a
+ * leader and a standby with leadership in one etcd, and two replicas. The mover's frames reach
+ * the target through proxies that pass 4,000 bytes/s, so a kill -9 lands between MOVE_BEGIN and
+ * MOVE_END.
+ *
+ * - The target's leader killed: the mover's link drops, it waits for the standby to lead
+ *   (leaderWaitMsMax), aborts the partial import there and resumes the source: the move is
+ *   undone and the source trades again. Run again, the move finishes on the new leader.
+ * - The source's leader killed (it is halted, and has nothing more to do until the release):
+ *   the import finishes, the map moves, and the release is sequenced by the source's new leader.
+ *
+ * Each ends with hashes equal and every replica of both shards in agreement.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,24 +61,35 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
 
   const restOf = (g: DrillCluster, i: number): string => g.feedUrl(i).replace(/^ws/, "http").replace(/\/feed$/, "");
   const exportAt = async (g: DrillCluster, id: number): Promise<MoveExportResponse> => (await fetch(`${restOf(g, 0)}/v1/move/${id}`)).json() as Promise<MoveExportResponse>;
-  const move = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", etcd!.url, "--account", String(OPERATOR), "--inst", "1", "--to", "s2", "--json", ...args);
+  const moveOf = (id: number, to: string): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", etcd!.url, "--account", String(OPERATOR), "--inst", String(id), "--to", to, "--json");
+  const move = (): ReturnType<typeof lockstep> => moveOf(1, "s2");
+  /** A proxy in front of each of `g`'s sequencer nodes, to throttle what the mover sends it; their trade URLs. */
+  const proxied = async (g: DrillCluster, seed: number): Promise<{ urls: string[]; ps: LatencyProxy[] }> => {
+    const ps: LatencyProxy[] = [];
+    const urls: string[] = [];
+    for (const url of g.tradeUrls) {
+      const p = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(url).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed });
+      proxies.push(p);
+      ps.push(p);
+      urls.push(`ws://127.0.0.1:${await p.listen()}/trade`);
+    }
+    return { urls, ps };
+  };
+  const seed = async (g: DrillCluster, id: number): Promise<void> => {
+    const trader = await TradingClient.connectAny(g.tradeUrls, TRADER);
+    for (let i = 0; i < 300; i++) {
+      await trader.submit({ instrument: id, side: i % 2 === 0 ? "buy" : "sell", price: i % 2 === 0 ? 9_000 - (i % 50) : 11_000 + (i % 50), quantity: 1 + (i % 3) });
+    }
+    await trader.close();
+  };
+  const feeds = (g: DrillCluster): string[] => g.ids.map((_, i) => g.feedUrl(i));
 
   it("the target's leader killed mid-import: the move is undone on its new leader, and a second run moves the book", async () => {
     const [s1, s2] = groups as [DrillCluster, DrillCluster];
-    const trader = await TradingClient.connectAny(s1.tradeUrls, TRADER);
-    for (let i = 0; i < 300; i++) {
-      await trader.submit({ instrument: 1, side: i % 2 === 0 ? "buy" : "sell", price: i % 2 === 0 ? 9_000 - (i % 50) : 11_000 + (i % 50), quantity: 1 + (i % 3) });
-    }
-    await trader.close();
+    await seed(s1, 1);
     const before = await exportAt(s1, 1);
     // Each of s2's sequencer nodes behind a proxy of its own, throttled while the move is to be caught mid-import.
-    const viaProxy: string[] = [];
-    for (const url of s2.tradeUrls) {
-      const p = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(url).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 11 });
-      proxies.push(p);
-      viaProxy.push(`ws://127.0.0.1:${await p.listen()}/trade`);
-    }
-    const feeds = (g: DrillCluster): string[] => g.ids.map((_, i) => g.feedUrl(i));
+    const { urls: viaProxy } = await proxied(s2, 11);
     await store!.write({
       version: 1, pins: {},
       shards: [{ id: "s1", weight: 1, endpoints: { trade: s1.tradeUrls, feed: feeds(s1) }, instruments: [1] }, { id: "s2", weight: 1, endpoints: { trade: viaProxy, feed: feeds(s2) }, instruments: [2] }],
@@ -97,6 +113,36 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
     const m = lastJson(done.stdout) as unknown as MoveResult;
     expect(m).toMatchObject({ outcome: "moved", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: 2 });
     // The killed node follows again as a standby; every replica of each shard ends at its leader's seq with one hash.
+    await s2.startSequencerNode(leader);
+    for (const g of groups) {
+      const rs = await g.settle(30_000);
+      expect(new Set(rs.map((r) => `${r.seq}:${r.hash}`)).size).toBe(1);
+    }
+  }, 120_000);
+
+  it("the source's leader killed mid-import: the move still finishes, and its release reaches the source's new leader", async () => {
+    const [s1, s2] = groups as [DrillCluster, DrillCluster];
+    await seed(s2, 2);
+    const before = await exportAt(s2, 2);
+    // Instrument 2 goes from s2 to s1; the frames to s1 are throttled so that s2's leader dies while s1 imports.
+    const { urls: viaProxy, ps } = await proxied(s1, 12);
+    const now = (await store!.readOrFail()).map;
+    await store!.write({ ...now, version: now.version + 1, shards: now.shards.map((sh) => (sh.id === "s1" ? { ...sh, endpoints: { trade: viaProxy, feed: feeds(s1) } } : sh)) });
+    for (const p of ps) p.shape({ up: { bytesPerS: 4_000 } });
+    const moving = moveOf(2, "s1");
+    await within("s1 showing the import under way", 20_000, async () => ((await exportAt(s1, 2)).mode === "IMPORTING" ? true : undefined));
+    const leader = await s2.leader();
+    await s2.killSequencerNode(leader);
+    for (const p of ps) p.shape({ up: { bytesPerS: 0 } });
+    const done = await moving;
+    expect(done.code, done.stderr).toBe(0);
+    const m = lastJson(done.stdout) as unknown as MoveResult;
+    expect(m).toMatchObject({ outcome: "moved", from: "s2", to: "s1", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: now.version + 2 });
+    // The release was sequenced by s2's new leader: its replicas show the book gone.
+    expect(await s2.leader()).toBe(1 - leader);
+    await within("s2's replicas applying the release", 20_000, async () => ((await exportAt(s2, 2)).mode === "AWAY" ? true : undefined));
+    expect(await exportAt(s1, 2)).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+    expect((await store!.readOrFail()).map.shards.find((sh) => sh.id === "s1")!.instruments).toContain(2);
     await s2.startSequencerNode(leader);
     for (const g of groups) {
       const rs = await g.settle(30_000);
