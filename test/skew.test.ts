@@ -116,6 +116,28 @@ describe("skew estimator", () => {
   });
 });
 
+describe("the estimator's delay order", () => {
+  it("is always the window sorted by delay, ties in arrival order, through overflow and clock steps", () => {
+    type Inner = { samples: { delayUs: number }[]; byDelay: { delayUs: number }[] };
+    // Few distinct delays (many ties), a small window (overflow), and jumps big enough to be steps.
+    const probe = fc.record({ delayUs: fc.integer({ min: 0, max: 4 }), jumpUs: fc.constantFrom(0, 0, 0, 5_000_000) });
+    fc.assert(fc.property(fc.array(probe, { maxLength: 60 }), fc.integer({ min: 3, max: 12 }), (probes, windowMax) => {
+      const e = new SkewEstimator(windowMax, 4);
+      let t = 0;
+      let jump = 0;
+      for (const p of probes) {
+        t += 100_000;
+        jump += p.jumpUs;
+        e.add(t + jump, t + 1, t + 2, t + 2 + p.delayUs + 1 + jump);
+        const inner = e as unknown as Inner;
+        const sorted = [...inner.samples].sort((a, b) => a.delayUs - b.delayUs);
+        if (inner.byDelay.length !== sorted.length || inner.byDelay.some((x, i) => x !== sorted[i])) return false;
+      }
+      return true;
+    }), { numRuns: 300, seed: 15 });
+  });
+});
+
 describe("a drill's clock changed while running", () => {
   it("a step jumps by the step; a new drift keeps what drifted so far and bends the clock from then on", async () => {
     const c = new SystemClock(1_000, 0);

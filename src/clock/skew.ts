@@ -56,7 +56,14 @@ interface Fit {
 export const STEP_CONFIRM_SAMPLES = 3;
 
 export class SkewEstimator {
+  /** The window, oldest first. */
   private samples: Sample[] = [];
+  /**
+   * The same samples by delay, lowest first, ties in arrival order: what a stable sort of the
+   * window by delay gives, kept as samples come and go, so a refit (one per probe answer) does
+   * not copy and sort the whole window (a quarter of a millisecond a probe on a busy replica).
+   */
+  private byDelay: Sample[] = [];
   /** Recomputed when a sample arrives, so asking for an estimate only evaluates a line. */
   private fit: Fit | null = null;
   /** Samples in a row, the newest last, whose intervals miss the estimate. */
@@ -78,12 +85,14 @@ export class SkewEstimator {
     const e = this.estimate(sample.atUs);
     this.contradicting = e !== null && Math.abs(sample.offsetUs - e.offsetUs) > e.boundUs + delayUs / 2 ? this.contradicting + 1 : 0;
     this.samples.push(sample);
+    this.byDelay.splice(upperBound(this.byDelay, delayUs), 0, sample);
     if (this.contradicting >= STEP_CONFIRM_SAMPLES) {
       this.samples = this.samples.slice(-this.contradicting);
+      this.byDelay = [...this.samples].sort((a, b) => a.delayUs - b.delayUs);
       this.contradicting = 0;
       this.steps++;
     }
-    if (this.samples.length > this.windowMax) this.samples.shift();
+    if (this.samples.length > this.windowMax) this.byDelay.splice(this.byDelay.indexOf(this.samples.shift()!), 1);
     this.fit = this.refit();
   }
 
@@ -107,7 +116,7 @@ export class SkewEstimator {
 
   /** Fits the lowest-delay samples, widening the set until they span enough time to see a drift. */
   private refit(): Fit | null {
-    const byDelay = [...this.samples].sort((a, b) => a.delayUs - b.delayUs);
+    const byDelay = this.byDelay;
     for (const take of [this.bestMax, 2 * this.bestMax, byDelay.length]) {
       const best = byDelay.slice(0, take);
       const line = fitLine(best);
@@ -121,6 +130,18 @@ export class SkewEstimator {
 }
 
 const SPAN_US_MIN = 500_000;
+
+/** The first index of `xs` (sorted by delay) whose delay is above `delayUs`: where a new sample goes, after its equals. */
+function upperBound(xs: readonly Sample[], delayUs: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]!.delayUs <= delayUs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /**
  * Least-squares line offset = intercept + slope·(at − origin), with times taken relative to the
