@@ -7,9 +7,10 @@
  *           it answers with 16 bytes (the sender, another process, is not counted)
  *
  * Each case runs in a fresh child process for `--seconds` (default 5) and reads its own
- * process.cpuUsage(): CPU µs per wake-up, user and system. Written to bench/results/wake-latest.json.
+ * process.cpuUsage(): CPU µs per wake-up, user and system. Written to wake-latest.json in
+ * bench/results/ (or --results DIR).
  *
- *   node dist/bench/wake.js [--seconds S] [--json]
+ *   node dist/bench/wake.js [--seconds S] [--results DIR] [--json]
  */
 import { fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -70,7 +71,7 @@ function measure(kind: "timer" | "socket", intervalMs: number, seconds: number):
 }
 
 async function main(): Promise<void> {
-  const { values: v } = parseArgs({ options: { seconds: { type: "string" }, json: { type: "boolean" }, child: { type: "boolean" } }, allowPositionals: true, strict: false });
+  const { values: v } = parseArgs({ options: { seconds: { type: "string" }, results: { type: "string" }, json: { type: "boolean" }, child: { type: "boolean" } }, allowPositionals: true, strict: false });
   const seconds = Number(v.seconds ?? 5);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600) throw new Error("--seconds must be a number in (0, 600]");
   const results: Wake[] = [];
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
     for (const ms of INTERVALS_MS) results.push(await measure(kind, ms, seconds));
   }
   const out = { date: new Date().toISOString(), command: `node dist/bench/wake.js${v.seconds === undefined ? "" : ` --seconds ${seconds}`}`, machine: `${os.cpus()[0]?.model ?? "unknown cpu"}, ${os.cpus().length} cores, Node ${process.version}`, seconds, results };
-  const dir = join(import.meta.dirname, "..", "..", "bench", "results");
+  const dir = typeof v.results === "string" ? v.results : join(import.meta.dirname, "..", "..", "bench", "results");
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "wake-latest.json"), `${JSON.stringify(out, null, 2)}\n`);
   if (v.json === true) process.stdout.write(`${JSON.stringify(out)}\n`);
