@@ -83,24 +83,31 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
     await trader.close();
   };
   const feeds = (g: DrillCluster): string[] => g.ids.map((_, i) => g.feedUrl(i));
+  /**
+   * Runs `start` (a move) with the frames through `ps` throttled, kills `victim`'s leader once
+   * `target` shows instrument `id` importing, lifts the throttle; the move's outcome and the node killed.
+   */
+  const killMidImport = async (ps: readonly LatencyProxy[], start: () => ReturnType<typeof lockstep>, target: DrillCluster, id: number, victim: DrillCluster): Promise<{ out: Awaited<ReturnType<typeof lockstep>>; killed: number }> => {
+    for (const p of ps) p.shape({ up: { bytesPerS: 4_000 } });
+    const moving = start();
+    await within("the import under way", 20_000, async () => ((await exportAt(target, id)).mode === "IMPORTING" ? true : undefined));
+    const killed = await victim.leader();
+    await victim.killSequencerNode(killed);
+    for (const p of ps) p.shape({ up: { bytesPerS: 0 } });
+    return { out: await moving, killed };
+  };
 
   it("the target's leader killed mid-import: the move is undone on its new leader, and a second run moves the book", async () => {
     const [s1, s2] = groups as [DrillCluster, DrillCluster];
     await seed(s1, 1);
     const before = await exportAt(s1, 1);
     // Each of s2's sequencer nodes behind a proxy of its own, throttled while the move is to be caught mid-import.
-    const { urls: viaProxy } = await proxied(s2, 11);
+    const { urls: viaProxy, ps } = await proxied(s2, 11);
     await store!.write({
       version: 1, pins: {},
       shards: [{ id: "s1", weight: 1, endpoints: { trade: s1.tradeUrls, feed: feeds(s1) }, instruments: [1] }, { id: "s2", weight: 1, endpoints: { trade: viaProxy, feed: feeds(s2) }, instruments: [2] }],
     });
-    for (const p of proxies) p.shape({ up: { bytesPerS: 4_000 } });
-    const moving = move();
-    await within("s2 showing the import under way", 20_000, async () => ((await exportAt(s2, 1)).mode === "IMPORTING" ? true : undefined));
-    const leader = await s2.leader();
-    await s2.killSequencerNode(leader);
-    for (const p of proxies) p.shape({ up: { bytesPerS: 0 } });
-    const undone = await moving;
+    const { out: undone, killed: leader } = await killMidImport(ps, move, s2, 1, s2);
     expect(undone.code, undone.stderr).toBe(1);
     expect(lastJson(undone.stdout)).toMatchObject({ error: "STEP_REFUSED", left_as: "undone: the import on s2 was aborted and s1 trades the instrument again" });
     noStack(undone.stderr);
@@ -128,13 +135,7 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
     const { urls: viaProxy, ps } = await proxied(s1, 12);
     const now = (await store!.readOrFail()).map;
     await store!.write({ ...now, version: now.version + 1, shards: now.shards.map((sh) => (sh.id === "s1" ? { ...sh, endpoints: { trade: viaProxy, feed: feeds(s1) } } : sh)) });
-    for (const p of ps) p.shape({ up: { bytesPerS: 4_000 } });
-    const moving = moveOf(2, "s1");
-    await within("s1 showing the import under way", 20_000, async () => ((await exportAt(s1, 2)).mode === "IMPORTING" ? true : undefined));
-    const leader = await s2.leader();
-    await s2.killSequencerNode(leader);
-    for (const p of ps) p.shape({ up: { bytesPerS: 0 } });
-    const done = await moving;
+    const { out: done, killed: leader } = await killMidImport(ps, () => moveOf(2, "s1"), s1, 2, s2);
     expect(done.code, done.stderr).toBe(0);
     const m = lastJson(done.stdout) as unknown as MoveResult;
     expect(m).toMatchObject({ outcome: "moved", from: "s2", to: "s1", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: now.version + 2 });
