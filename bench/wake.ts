@@ -39,6 +39,7 @@ function child(kind: string, intervalMs: number, seconds: number, port: number):
   }
   const reply = Buffer.alloc(FRAME_BYTES);
   const s = net.connect(port, "127.0.0.1", () => s.setNoDelay(true));
+  // Counted per frame: two frames read in one wake-up count as two, so a figure can only err low.
   s.on("data", (d) => { n += Math.max(1, Math.floor(d.length / FRAME_BYTES)); s.write(reply); });
   setTimeout(() => { s.destroy(); done(); }, seconds * 1000);
 }
@@ -49,9 +50,20 @@ function measure(kind: "timer" | "socket", intervalMs: number, seconds: number):
     let ticker: NodeJS.Timeout | null = null;
     const run = (port: number): void => {
       const c = fork(process.argv[1]!, ["--child", kind, String(intervalMs), String(seconds), String(port)], { stdio: "inherit" });
-      c.once("message", (m: { wakes: number; user: number; system: number }) => {
+      let answered = false;
+      const stop = (): void => {
         if (ticker !== null) clearInterval(ticker);
         server?.close();
+      };
+      // A child that dies before it reports ends the run with an error instead of a wait for ever.
+      c.once("exit", (code) => {
+        if (answered) return;
+        stop();
+        reject(new Error(`the ${kind} measurement's process exited (code ${String(code)}) without its figures`));
+      });
+      c.once("message", (m: { wakes: number; user: number; system: number }) => {
+        answered = true;
+        stop();
         const per = (us: number): number => Math.round((us / Math.max(1, m.wakes)) * 10) / 10;
         resolve({ kind, interval_ms: intervalMs, wakes: m.wakes, cpu_us_per_wake: per(m.user + m.system), user_us_per_wake: per(m.user), system_us_per_wake: per(m.system) });
       });
