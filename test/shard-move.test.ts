@@ -19,7 +19,9 @@
  * and started again catches up, and the move completes with both target replicas agreeing; (6) a
  * source replica that is down is left out (the move goes on with the other within
  * othersGraceMs, not after replicaWaitMsMax); (7) the mover's link to the target reset mid-import:
- * it undoes the import over a fresh link (the source trades again), and a second run moves it.
+ * it undoes the import over a fresh link (the source trades again), and a second run moves it;
+ * (8) a mover killed after it wrote the map and before the source's release: a second run finds
+ * the source halted on the other shard and releases it.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -366,6 +368,51 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       expect(lastJson(done.stdout)).toMatchObject({ outcome: "moved", from: "s2", to: "s1", hash_before: before.book_hash, hashes_equal: true, map_version: 11 });
     } finally {
       await proxy.close();
+    }
+  }, 90_000);
+
+  it("(8) a mover killed after it wrote the map, before it released the source: running the move again releases the source", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    const before = await exportAt(s1, 2);
+    const direct = (url: string, seed: number): LatencyProxy => new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(url).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed });
+    // The mover reaches both sequencers through proxies: s2's slows the import so that s1's can be throttled once s1 is halted,
+    // which holds back the release (the last step) until the mover, having written the map, is killed.
+    const toSource = direct(trade(s1), 8);
+    const toTarget = direct(trade(s2), 9);
+    try {
+      const [viaS1, viaS2] = [`ws://127.0.0.1:${await toSource.listen()}/trade`, `ws://127.0.0.1:${await toTarget.listen()}/trade`];
+      const version = (await fx.store().read())!.map.version + 1;
+      await fx.store().write({ version, shards: [entry(s1, [2], [viaS1]), entry(s2, [1, 3], [viaS2])], pins: {} });
+      toTarget.shape({ up: { bytesPerS: 4_000 } });
+      const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", "2", "--to", "s2"], { stdio: "ignore" });
+      const exited = once(mover, "exit");
+      try {
+        await within("s1 showing instrument 2 halted", 20_000, async () => ((await exportAt(s1, 2)).mode === "HALTED" ? true : undefined));
+        toSource.shape({ up: { bytesPerS: 1 } });
+        toTarget.shape({ up: { bytesPerS: 0 } });
+        await within("the map naming s2 for instrument 2", 20_000, async () => ((await fx.store().read())!.map.version === version + 1 ? true : undefined));
+      } finally {
+        mover.kill("SIGKILL");
+        await exited;
+      }
+      // The release the mover sent is dropped with its connection, never reaching s1.
+      toSource.reset();
+      toSource.shape({ up: { bytesPerS: 0 } });
+      expect((await exportAt(s1, 2)).mode).toBe("HALTED");
+      expect(await exportAt(s2, 2)).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+
+      const done = await move("--inst", "2", "--to", "s2", "--json");
+      expect(done.code, done.stderr).toBe(0);
+      expect(lastJson(done.stdout)).toMatchObject({ outcome: "moved", from: "s1", to: "s2", hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version_before: version + 1, map_version: version + 1 });
+      await within("s1's replicas applying the release", 20_000, async () => ((await exportAt(s1, 2)).mode === "AWAY" ? true : undefined));
+      expect((await exportAt(s1, 2)).orders).toEqual([]);
+      // Nothing left to finish: the same move again is refused, and changes nothing.
+      const again = await move("--inst", "2", "--to", "s2", "--json");
+      expect(again.code).toBe(1);
+      expect(lastJson(again.stdout)).toMatchObject({ error: "SAME_SHARD", left_as: "nothing was changed" });
+      noStack(again.stderr);
+    } finally {
+      await Promise.all([toSource.close(), toTarget.close()]);
     }
   }, 90_000);
 });

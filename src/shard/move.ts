@@ -16,7 +16,9 @@
  *
  * A failure before 4 ends is undone: the target's partial import is aborted (MOVE_ABORT) and
  * the source resumed (MOVE_RESUME). From the end of 4 on the target trades the instrument, so
- * nothing is undone: the source stays halted and running the move again finishes 5 and 6.
+ * nothing is undone: the source stays halted and running the move again finishes 5 and 6. Once
+ * 5 is done the map already names the target, so that second run finds the source as the other
+ * shard of the map that holds the instrument halted, and releases it (releaseLeftover).
  * Never are both shards live for the instrument.
  */
 import { TradingClient, type Credentials } from "../client/trading.js";
@@ -119,6 +121,11 @@ type Mode = "ACTIVE" | "HALTED" | "IMPORTING" | "AWAY";
 interface Shard { readonly id: string; readonly trade: readonly string[]; readonly rest: readonly string[] }
 
 /** ws://host:port/feed → http://host:port (the replica's REST reads share its feed's port). */
+/** A map entry's shard: its id, its trade URLs and its replicas' REST bases. */
+function shardOf(s: ShardMap["shards"][number]): Shard {
+  return { id: s.id, trade: s.endpoints.trade, rest: s.endpoints.feed.map(restBaseOf) };
+}
+
 export function restBaseOf(feedUrl: string): string {
   const u = new URL(feedUrl);
   return `${u.protocol === "wss:" ? "https:" : "http:"}//${u.host}`;
@@ -162,6 +169,8 @@ export class Mover {
   private async runSteps(): Promise<MoveResult> {
     const t0 = performance.now();
     const { map } = await this.store.readOrFail();
+    const on = map.shards.find((sh) => sh.instruments.includes(this.o.instrument));
+    if (on !== undefined && on.id === this.o.to && this.o.abort !== true) return this.releaseLeftover(map, t0);
     const { from, to } = this.shardsOf(map);
     const inst = this.o.instrument;
     // Both leaders first: nothing changes unless both take the operator, and the state is read as of their last seq.
@@ -223,16 +232,52 @@ export class Mover {
     };
   }
 
+  /**
+   * The map names the target already, so an earlier run wrote it and stopped before releasing
+   * the source (step 6). The source is the one other shard of the map whose book of the
+   * instrument is HALTED; with the target trading the instrument, it is released. With none
+   * halted there is nothing to finish (SAME_SHARD, as before); a shard that cannot be read is
+   * named, since it might be the one.
+   */
+  private async releaseLeftover(map: ShardMap, t0: number): Promise<MoveResult> {
+    const inst = this.o.instrument;
+    const to = shardOf(map.shards.find((sh) => sh.id === this.o.to)!);
+    const others = map.shards.filter((sh) => sh.id !== to.id).map(shardOf);
+    await this.conn(to).catch((err: unknown) => {
+      throw new MoveError(MoveProblem.SHARD_UNREACHABLE, `shard ${to.id}: ${(err as Error).message}`, "nothing was changed", { cause: err });
+    });
+    const dst = await this.exportOf(to, this.seqOf(to));
+    const read = await Promise.allSettled(others.map(async (sh) => ({ sh, exp: await this.conn(sh).then(() => this.exportOf(sh, this.seqOf(sh))) })));
+    const halted = read.flatMap((r) => (r.status === "fulfilled" && r.value.exp.mode === "HALTED" ? [r.value] : []));
+    const unread = others.filter((_, i) => read[i]!.status === "rejected").map((sh) => sh.id);
+    if (halted.length === 0) {
+      const unsure = unread.length === 0 ? "" : ` (${unread.join(", ")} could not be read: if one of them holds it halted, run the move again once it answers)`;
+      throw new MoveError(MoveProblem.SAME_SHARD, `instrument ${inst} is already on shard "${to.id}", and no other shard holds it halted${unsure}`, "nothing was changed");
+    }
+    if (halted.length > 1 || dst.mode !== "ACTIVE") {
+      throw new MoveError(MoveProblem.STATE, `the map names ${to.id} for instrument ${inst}, which is ${dst.mode} there, and ${halted.map((h) => h.sh.id).join(", ")} hold${halted.length > 1 ? "" : "s"} it halted: no move step finishes that`, "nothing was changed");
+    }
+    const { sh: from, exp: src } = halted[0]!;
+    this.say(`instrument ${inst}: the map (version ${map.version}) names ${to.id}, which trades it; ${from.id} still holds it halted: releasing it`);
+    const t = performance.now();
+    await this.step(from, { t: MsgType.MOVE_RELEASE, inst, to: to.id }, "release the source's book", "the target trades the instrument and the map names it; the source is still halted: run the move again to release it");
+    const release = round1(performance.now() - t);
+    return {
+      instrument: inst, from: from.id, to: to.id, outcome: "moved", orders: dst.order_count, halt_seq: src.halt_seq, hash_before: src.book_hash, hash_after: dst.book_hash,
+      hashes_equal: src.book_hash === dst.book_hash, import_seqs: [0, 0], map_version_before: map.version, map_version: map.version, replicas_agreeing: { from: 0, to: 0 },
+      ms: { halt: 0, export: 0, import: 0, import_sent: 0, map: 0, release, total: round1(performance.now() - t0) },
+    };
+  }
+
   /** The instrument's shard in `map` (where its book is) and the target, both with their endpoints. */
   private shardsOf(map: ShardMap): { from: Shard; to: Shard } {
     const inst = this.o.instrument;
-    const shard = (s: ShardMap["shards"][number]): Shard => ({ id: s.id, trade: s.endpoints.trade, rest: s.endpoints.feed.map(restBaseOf) });
     const from = map.shards.find((s) => s.instruments.includes(inst));
     if (from === undefined) throw new MoveError(MoveProblem.INSTRUMENT_NOT_IN_MAP, `instrument ${inst} is on no shard of the map (version ${map.version})`, "nothing was changed");
     const to = map.shards.find((s) => s.id === this.o.to);
     if (to === undefined) throw new MoveError(MoveProblem.UNKNOWN_SHARD, `shard "${this.o.to}" is not in the map (version ${map.version}; shards: ${map.shards.map((s) => s.id).join(", ")})`, "nothing was changed");
     if (to.id === from.id) throw new MoveError(MoveProblem.SAME_SHARD, `instrument ${inst} is already on shard "${from.id}"`, "nothing was changed");
-    return { from: shard(from), to: shard(to) };
+    return { from: shardOf(from), to: shardOf(to) };
   }
 
   /** --abort: resumes a halted source after aborting the target's unfinished import; refuses once the target trades. */
