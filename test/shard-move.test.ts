@@ -21,7 +21,8 @@
  * othersGraceMs, not after replicaWaitMsMax); (7) the mover's link to the target reset mid-import:
  * it undoes the import over a fresh link (the source trades again), and a second run moves it;
  * (8) a mover killed after it wrote the map and before the source's release: a second run finds
- * the source halted on the other shard and releases it.
+ * the source halted on the other shard and releases it; (9) a mover killed during the export:
+ * the source halted, the target untouched, and a second run exports and imports.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -413,6 +414,42 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       noStack(again.stderr);
     } finally {
       await Promise.all([toSource.close(), toTarget.close()]);
+    }
+  }, 90_000);
+
+  it("(9) a mover killed during the export (the source halted, the target untouched): running the move again exports and imports", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    const before = await exportAt(s2, 2);
+    expect(before.mode).toBe("ACTIVE");
+    // The mover reads s2's replicas through proxies that pass their answers at 2,000 bytes/s: the export of the book
+    // (tens of KB) takes seconds, and the kill lands in it, after the HALT and before anything reaches s1.
+    const viaProxies = await Promise.all(s2.replicas.map(async (r, i) => {
+      const p = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(String(r.ready.feed)).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 20 + i });
+      return { p, feed: `ws://127.0.0.1:${await p.listen()}/feed` };
+    }));
+    try {
+      const version = (await fx.store().read())!.map.version + 1;
+      await fx.store().write({ version, shards: [entry(s1, []), { ...entry(s2, [1, 2, 3]), endpoints: { trade: [trade(s2)], feed: viaProxies.map((x) => x.feed) } }], pins: {} });
+      for (const { p } of viaProxies) p.shape({ down: { bytesPerS: 2_000 } });
+      const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", "2", "--to", "s1"], { stdio: "ignore" });
+      const exited = once(mover, "exit");
+      try {
+        await within("s2 showing instrument 2 halted", 20_000, async () => ((await exportAt(s2, 2)).mode === "HALTED" ? true : undefined));
+      } finally {
+        mover.kill("SIGKILL");
+        await exited;
+      }
+      for (const { p } of viaProxies) p.shape({ down: { bytesPerS: 0 } });
+      expect(await exportAt(s1, 2)).toMatchObject({ mode: "AWAY", orders: [] });
+      expect(await exportAt(s2, 2)).toMatchObject({ mode: "HALTED", book_hash: before.book_hash });
+
+      const done = await move("--inst", "2", "--to", "s1", "--json");
+      expect(done.code, done.stderr).toBe(0);
+      expect(lastJson(done.stdout)).toMatchObject({ outcome: "moved", from: "s2", to: "s1", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: version + 1 });
+      expect(await exportAt(s1, 2)).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+      await within("s2's replicas applying the release", 20_000, async () => ((await exportAt(s2, 2)).mode === "AWAY" ? true : undefined));
+    } finally {
+      await Promise.all(viaProxies.map(({ p }) => p.close()));
     }
   }, 90_000);
 });
