@@ -120,12 +120,12 @@ export interface MoveResult {
 type Mode = "ACTIVE" | "HALTED" | "IMPORTING" | "AWAY";
 interface Shard { readonly id: string; readonly trade: readonly string[]; readonly rest: readonly string[] }
 
-/** ws://host:port/feed → http://host:port (the replica's REST reads share its feed's port). */
 /** A map entry's shard: its id, its trade URLs and its replicas' REST bases. */
 function shardOf(s: ShardMap["shards"][number]): Shard {
   return { id: s.id, trade: s.endpoints.trade, rest: s.endpoints.feed.map(restBaseOf) };
 }
 
+/** ws://host:port/feed → http://host:port (the replica's REST reads share its feed's port). */
 export function restBaseOf(feedUrl: string): string {
   const u = new URL(feedUrl);
   return `${u.protocol === "wss:" ? "https:" : "http:"}//${u.host}`;
