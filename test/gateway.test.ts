@@ -301,7 +301,7 @@ describe("gateway: bad input and limits", () => {
   });
 
   it("a leader's link that goes silent (no FIN, no RST) is dropped within shardSilenceMsMax, and the client with a command in flight on it is closed (4020)", async () => {
-    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: clusters.a.sequencer.port, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 1 });
+    const proxy = LatencyProxy.passThrough(clusters.a.sequencer.port, 1);
     try {
       const v1 = mapV1();
       const viaProxy = { ...v1.shards[0]!, endpoints: { ...v1.shards[0]!.endpoints, trade: [`ws://127.0.0.1:${await proxy.listen()}/trade`] } };

@@ -46,7 +46,7 @@ describe.skipIf("missing" in etcd)("who leads, as observed", () => {
   };
 
   it("two candidates' keys reaching an observer together: it reports the oldest, the one elected", async () => {
-    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(server.url).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 7 });
+    const proxy = LatencyProxy.passThrough(Number(new URL(server.url).port), 7);
     closing.push(proxy);
     const observer = coordinator("o", `http://127.0.0.1:${await proxy.listen()}`);
     const reports: (string | undefined)[] = [];

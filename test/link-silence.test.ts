@@ -28,7 +28,7 @@ afterEach(async () => {
 });
 
 async function proxied(c: TestCluster, port = c.sequencer.port, path = "/replicate"): Promise<string> {
-  proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: port, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 1 });
+  proxy = LatencyProxy.passThrough(port, 1);
   return `ws://127.0.0.1:${await proxy.listen()}${path}`;
 }
 

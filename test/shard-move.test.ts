@@ -68,6 +68,19 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     return (await fetch(`${url}/v1/move/${id}`)).json() as Promise<MoveExportResponse>;
   };
   const move = (...args: string[]): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), ...args);
+  /** A proxy passing everything to `url`'s port (until shaped or faulted), for the tests' slowed and reset links. */
+  const proxyTo = (url: string, seed: number): LatencyProxy => LatencyProxy.passThrough(Number(new URL(url).port), seed);
+  /** Starts `lockstep shards move --inst … --to …` as a process and kills it with SIGKILL once `until` ends (or fails). */
+  const killMover = async (inst: number, to: string, until: () => Promise<unknown>): Promise<void> => {
+    const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", String(inst), "--to", to], { stdio: "ignore" });
+    const exited = once(mover, "exit");
+    try {
+      await until();
+    } finally {
+      mover.kill("SIGKILL");
+      await exited;
+    }
+  };
 
   it("(1) a target that cannot be reached changes nothing; an import the target refuses is found out after the HALT and the move is undone", async () => {
     const [s1, s2] = groups as [Group, Group];
@@ -221,19 +234,15 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     for (let i = 0; i < 300; i++) await place(i);
     // The movers reach s2's sequencer through a proxy; while one is to be killed, it passes 4,000 bytes/s toward s2, so
     // the import's frames (some 12 KB) take seconds and the kill lands between MOVE_BEGIN and MOVE_END whatever the machine's speed.
-    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(trade(s2)).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 3 });
+    const proxy = proxyTo(trade(s2), 3);
     try {
       const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
       await fx.store().write({ version: 4, shards: [entry(s1, [2]), entry(s2, [1, 3], [viaProxy])], pins: {} });
       const killedMidImport = async (): Promise<void> => {
         proxy.shape({ up: { bytesPerS: 4_000 } });
-        const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", "2", "--to", "s2"], { stdio: "ignore" });
-        const exited = once(mover, "exit");
         try {
-          await within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined));
+          await killMover(2, "s2", () => within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined)));
         } finally {
-          mover.kill("SIGKILL");
-          await exited;
           proxy.shape({ up: { bytesPerS: 0 } });
         }
         expect((await exportAt(s1, 2)).mode).toBe("HALTED");
@@ -277,11 +286,9 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     const [s1, s2] = groups as [Group, Group];
     // Instrument 2 (on s2 since (4)) goes back to s1, whose replica r2 is killed while the import's frames trickle in.
     const before = await exportAt(s2, 2);
-    const direct = (port: number): LatencyProxy => new LatencyProxy({ targetHost: "127.0.0.1", targetPort: port, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 5 });
-    const portOf = (url: unknown): number => Number(new URL(String(url)).port);
-    const proxy = direct(portOf(trade(s1)));
+    const proxy = proxyTo(trade(s1), 5);
     // r2 is reached through a proxy of its own, so that the URL the map gives for it (and the mover holds) outlives the process.
-    let r2Proxy = direct(portOf(s1.replicas[1]!.ready.feed));
+    let r2Proxy = proxyTo(String(s1.replicas[1]!.ready.feed), 5);
     try {
       const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
       const r2Port = await r2Proxy.listen();
@@ -297,7 +304,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       // Started again, it recovers from its data and follows the log on from where it was; its proxy now leads to it.
       s1.replicas[1] = await spawnNode("s1-r2", ["replica", "--config", join(s1.dir, "config.json"), "--id", "r2", "--data", s1.dir, "--sequencer", String(s1.seq.ready.replicate), "--port", "0"], join(s1.dir, "logs"));
       await r2Proxy.close();
-      r2Proxy = direct(portOf(s1.replicas[1].ready.feed));
+      r2Proxy = proxyTo(String(s1.replicas[1].ready.feed), 5);
       await r2Proxy.listen(r2Port);
       proxy.shape({ up: { bytesPerS: 0 } });
       const done = await moving;
@@ -346,7 +353,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
   it("(7) the mover's link to the target reset mid-import: a fresh link undoes the import and the source trades again; a second run moves it", async () => {
     const [s1, s2] = groups as [Group, Group];
     const before = await exportAt(s2, 2);
-    const proxy = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(trade(s1)).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 7 });
+    const proxy = proxyTo(trade(s1), 7);
     try {
       const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
       // Current endpoints (s1's r1 was started again in (6), on another port), s1's trade URL through the proxy.
@@ -375,27 +382,21 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
   it("(8) a mover killed after it wrote the map, before it released the source: running the move again releases the source", async () => {
     const [s1, s2] = groups as [Group, Group];
     const before = await exportAt(s1, 2);
-    const direct = (url: string, seed: number): LatencyProxy => new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(url).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed });
     // The mover reaches both sequencers through proxies: s2's slows the import so that s1's can be throttled once s1 is halted,
     // which holds back the release (the last step) until the mover, having written the map, is killed.
-    const toSource = direct(trade(s1), 8);
-    const toTarget = direct(trade(s2), 9);
+    const toSource = proxyTo(trade(s1), 8);
+    const toTarget = proxyTo(trade(s2), 9);
     try {
       const [viaS1, viaS2] = [`ws://127.0.0.1:${await toSource.listen()}/trade`, `ws://127.0.0.1:${await toTarget.listen()}/trade`];
       const version = (await fx.store().read())!.map.version + 1;
       await fx.store().write({ version, shards: [entry(s1, [2], [viaS1]), entry(s2, [1, 3], [viaS2])], pins: {} });
       toTarget.shape({ up: { bytesPerS: 4_000 } });
-      const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", "2", "--to", "s2"], { stdio: "ignore" });
-      const exited = once(mover, "exit");
-      try {
+      await killMover(2, "s2", async () => {
         await within("s1 showing instrument 2 halted", 20_000, async () => ((await exportAt(s1, 2)).mode === "HALTED" ? true : undefined));
         toSource.shape({ up: { bytesPerS: 1 } });
         toTarget.shape({ up: { bytesPerS: 0 } });
         await within("the map naming s2 for instrument 2", 20_000, async () => ((await fx.store().read())!.map.version === version + 1 ? true : undefined));
-      } finally {
-        mover.kill("SIGKILL");
-        await exited;
-      }
+      });
       // The release the mover sent is dropped with its connection, never reaching s1.
       toSource.reset();
       toSource.shape({ up: { bytesPerS: 0 } });
@@ -424,21 +425,14 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     // The mover reads s2's replicas through proxies that pass their answers at 2,000 bytes/s: the export of the book
     // (tens of KB) takes seconds, and the kill lands in it, after the HALT and before anything reaches s1.
     const viaProxies = await Promise.all(s2.replicas.map(async (r, i) => {
-      const p = new LatencyProxy({ targetHost: "127.0.0.1", targetPort: Number(new URL(String(r.ready.feed)).port), up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: 1 << 20, seed: 20 + i });
+      const p = proxyTo(String(r.ready.feed), 20 + i);
       return { p, feed: `ws://127.0.0.1:${await p.listen()}/feed` };
     }));
     try {
       const version = (await fx.store().read())!.map.version + 1;
       await fx.store().write({ version, shards: [entry(s1, []), { ...entry(s2, [1, 2, 3]), endpoints: { trade: [trade(s2)], feed: viaProxies.map((x) => x.feed) } }], pins: {} });
       for (const { p } of viaProxies) p.shape({ down: { bytesPerS: 2_000 } });
-      const mover = spawn(process.execPath, [BIN, "shards", "move", "--etcd", fx.etcdUrl(), "--account", String(OPERATOR), "--inst", "2", "--to", "s1"], { stdio: "ignore" });
-      const exited = once(mover, "exit");
-      try {
-        await within("s2 showing instrument 2 halted", 20_000, async () => ((await exportAt(s2, 2)).mode === "HALTED" ? true : undefined));
-      } finally {
-        mover.kill("SIGKILL");
-        await exited;
-      }
+      await killMover(2, "s1", () => within("s2 showing instrument 2 halted", 20_000, async () => ((await exportAt(s2, 2)).mode === "HALTED" ? true : undefined)));
       for (const { p } of viaProxies) p.shape({ down: { bytesPerS: 0 } });
       expect(await exportAt(s1, 2)).toMatchObject({ mode: "AWAY", orders: [] });
       expect(await exportAt(s2, 2)).toMatchObject({ mode: "HALTED", book_hash: before.book_hash });

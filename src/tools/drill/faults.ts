@@ -67,7 +67,7 @@ export class FaultNet {
     const { seqIds, replicaIds, seqPorts } = ends;
     let n = 0;
     const add = async (name: string, targetPort: number): Promise<void> => {
-      const p = new LatencyProxy({ targetHost: "127.0.0.1", targetPort, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax: PROXY_BUFFER_BYTES_MAX, seed: seed + n++ });
+      const p = LatencyProxy.passThrough(targetPort, seed + n++, PROXY_BUFFER_BYTES_MAX);
       net.ports.set(name, await p.listen());
       net.proxies.set(name, p);
     };

@@ -135,6 +135,9 @@ class DelayedPipe {
   }
 }
 
+/** A pass-through proxy's buffer per direction when its caller names none, bytes. */
+export const PASS_THROUGH_BUFFER_BYTES_MAX = 1 << 20;
+
 export class LatencyProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
@@ -148,6 +151,11 @@ export class LatencyProxy {
 
   constructor(private readonly o: ProxyOptions) {
     this.rng = new Rng(o.seed);
+  }
+
+  /** A proxy to 127.0.0.1:`targetPort` that adds no delay either way, until shaped or faulted. */
+  static passThrough(targetPort: number, seed: number, bufferBytesMax = PASS_THROUGH_BUFFER_BYTES_MAX): LatencyProxy {
+    return new LatencyProxy({ targetHost: "127.0.0.1", targetPort, up: { delayMs: 0, jitterMs: 0 }, down: { delayMs: 0, jitterMs: 0 }, bufferBytesMax, seed });
   }
 
   /** Listens on 127.0.0.1 (port 0 = a free one); resolves with the port. */
