@@ -61,6 +61,12 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
 
   const restOf = (g: DrillCluster, i: number): string => g.feedUrl(i).replace(/^ws/, "http").replace(/\/feed$/, "");
   const exportAt = async (g: DrillCluster, id: number): Promise<MoveExportResponse> => (await fetch(`${restOf(g, 0)}/v1/move/${id}`)).json() as Promise<MoveExportResponse>;
+  /** The export once the replica read shows `mode` (bounded): a replica applies a step some time after its sequencer ACKs it. */
+  const modeAt = (g: DrillCluster, id: number, mode: string): Promise<MoveExportResponse> =>
+    within(`a replica showing instrument ${id} ${mode}`, 20_000, async () => {
+      const e = await exportAt(g, id);
+      return e.mode === mode ? e : undefined;
+    });
   const moveOf = (id: number, to: string): ReturnType<typeof lockstep> => lockstep("shards", "move", "--etcd", etcd!.url, "--account", String(OPERATOR), "--inst", String(id), "--to", to, "--json");
   const move = (): ReturnType<typeof lockstep> => moveOf(1, "s2");
   /** A proxy in front of each of `g`'s sequencer nodes, to throttle what the mover sends it; their trade URLs. */
@@ -112,8 +118,9 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
     expect(lastJson(undone.stdout)).toMatchObject({ error: "STEP_REFUSED", left_as: "undone: the import on s2 was aborted and s1 trades the instrument again" });
     noStack(undone.stderr);
     expect(await s2.leader()).toBe(1 - leader);
-    expect(await exportAt(s1, 1)).toMatchObject({ mode: "ACTIVE", halt_seq: 0, book_hash: before.book_hash });
-    expect(await exportAt(s2, 1)).toMatchObject({ mode: "AWAY", orders: [] });
+    // The mover waits for the sequencers' ACKs, not for the replicas read here: s2's follow a new leader first.
+    expect(await modeAt(s1, 1, "ACTIVE")).toMatchObject({ mode: "ACTIVE", halt_seq: 0, book_hash: before.book_hash });
+    expect(await modeAt(s2, 1, "AWAY")).toMatchObject({ mode: "AWAY", orders: [] });
 
     const done = await move();
     expect(done.code, done.stderr).toBe(0);
@@ -141,8 +148,8 @@ describe.skipIf("missing" in etcdFound)("a move across a leader failover", () =>
     expect(m).toMatchObject({ outcome: "moved", from: "s2", to: "s1", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: now.version + 2 });
     // The release was sequenced by s2's new leader: its replicas show the book gone.
     expect(await s2.leader()).toBe(1 - leader);
-    await within("s2's replicas applying the release", 20_000, async () => ((await exportAt(s2, 2)).mode === "AWAY" ? true : undefined));
-    expect(await exportAt(s1, 2)).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+    await modeAt(s2, 2, "AWAY");
+    expect(await modeAt(s1, 2, "ACTIVE")).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
     expect((await store!.readOrFail()).map.shards.find((sh) => sh.id === "s1")!.instruments).toContain(2);
     await s2.startSequencerNode(leader);
     for (const g of groups) {
