@@ -146,4 +146,54 @@ describe("latency proxy", () => {
     await sleep(100);
     expect(closed).toBe(true);
   });
+
+  it("holdOpen holds what the connections open now send, and their close, while new ones pass; letting go sends it all at once", async () => {
+    // The target keeps what each connection sent, and whether it closed.
+    const got: { text: string; closed: boolean }[] = [];
+    const arrived: (() => void)[] = [];
+    const sink: Server = createServer((s) => {
+      const c = { text: "", closed: false };
+      got.push(c);
+      s.on("data", (d: Buffer) => { c.text += d.toString(); arrived.shift()?.(); });
+      s.on("close", () => { c.closed = true; arrived.shift()?.(); });
+    });
+    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+    const proxy = LatencyProxy.passThrough((sink.address() as { port: number }).port, 1);
+    const port = await proxy.listen();
+    const next = (): Promise<void> => new Promise((r) => arrived.push(r));
+    const open = async (): Promise<Socket> => {
+      const sock = connect(port, "127.0.0.1");
+      cleanups.push(() => { sock.destroy(); });
+      await new Promise((r) => sock.once("connect", r));
+      return sock;
+    };
+    cleanups.push(() => proxy.close(), () => new Promise<void>((r) => sink.close(() => r())));
+    const a = await open();
+    let n = next();
+    a.write("a1");
+    await n;
+    // 100 bytes/s: what a sends next is due seconds from now, and is held on top of that.
+    proxy.shape({ up: { bytesPerS: 100 } });
+    a.write("x".repeat(300));
+    const letGo = proxy.holdOpen();
+    proxy.shape({ up: { bytesPerS: 0 } });
+    a.destroy();
+    const b = await open();
+    n = next();
+    b.write("b1");
+    await n;
+    expect(got.map((c) => c.text)).toEqual(["a1", "b1"]);
+    await sleep(100);
+    expect(got[0]).toEqual({ text: "a1", closed: false });
+    const t0 = performance.now();
+    const all = new Promise<void>((resolve) => {
+      const check = (): void => { if (got[0]!.closed) resolve(); else void next().then(check); };
+      check();
+    });
+    letGo();
+    await all;
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(got[0]).toEqual({ text: `a1${"x".repeat(300)}`, closed: true });
+    expect(got[1]).toEqual({ text: "b1", closed: false });
+  });
 });

@@ -129,6 +129,17 @@ class DelayedPipe {
     this.schedule();
   }
 
+  /** Passes again, and what is queued goes out now, in order (what a held middlebox lets go of at once). */
+  letGo(fault: LinkFault): void {
+    const now = performance.now();
+    for (const q of this.queue) q.at = Math.min(q.at, now);
+    this.lastAt = Math.min(this.lastAt, now);
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.fault = fault;
+    this.schedule();
+  }
+
   stop(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -210,6 +221,19 @@ export class LatencyProxy {
     this.shapes = { up: { ...this.shapes.up, ...s.up }, down: { ...this.shapes.down, ...s.down } };
     for (const p of this.ups) p.shape = this.shapes.up;
     for (const p of this.downs) p.shape = this.shapes.down;
+  }
+
+  /**
+   * Holds what the connections open now send toward the target (and a close of theirs) until the
+   * returned function is called, which sends all of it at once; connections made meanwhile pass
+   * as the proxy's faults say. A middlebox that delivers, late, what a client sent before it died.
+   */
+  holdOpen(): () => void {
+    const held = [...this.ups];
+    for (const p of held) p.fault = "hold";
+    return () => {
+      for (const p of held.splice(0)) p.letGo(this.faults.up);
+    };
   }
 
   /** Back to passing everything with only the spec's delays: no fault, no shaping. */
