@@ -29,7 +29,7 @@ const fromWire = (x: unknown): unknown => x instanceof Uint8Array ? { bin: Buffe
 
 const CLIENT = new Set<number>([
   MsgType.HELLO, MsgType.NEW, MsgType.CANCEL, MsgType.MODIFY, MsgType.KILL,
-  MsgType.MOVE_HALT, MsgType.MOVE_RESUME, MsgType.MOVE_RELEASE, MsgType.MOVE_BEGIN, MsgType.MOVE_ORDERS, MsgType.MOVE_END, MsgType.MOVE_ABORT,
+  MsgType.MOVE_HALT, MsgType.MOVE_RESUME, MsgType.MOVE_RELEASE, MsgType.MOVE_BEGIN, MsgType.MOVE_ORDERS, MsgType.MOVE_END, MsgType.MOVE_ABORT, MsgType.MOVE_CLAIM,
 ]);
 const FEED = new Set<number>([MsgType.SUB_BOOK, MsgType.SUB_REPORTS]);
 /** INSTRUMENTS goes both ways: the request is the one without `insts`. */

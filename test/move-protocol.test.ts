@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { TradingClient } from "../src/client/trading.js";
 import type { ImportOrdersCommand, ImportRow, MoveRow } from "../src/engine/index.js";
-import { encode } from "../src/protocol/codec.js";
+import { decode, encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, WireReason } from "../src/protocol/messages.js";
 import { importRowOf, packRows, rowChunks, unpackImportRows, unpackRows } from "../src/protocol/move.js";
 import { sealRecord } from "../src/protocol/command.js";
@@ -50,8 +50,20 @@ describe("move records", () => {
       },
     },
   ];
-  it.each(records)("round-trips a $cmd.type record", (r) => {
+  // What a sequencer writes now: the claim, and each step with the claim it belongs to (types 19, 30-33, 35-37).
+  const claimed: SeqRecord[] = [
+    { seq: 11, epoch: 1, tsUs: 5, cmd: { type: "claim", account: 0, instrument: 1, seq: 11 } },
+    ...records.filter((r) => r.cmd.type !== "import-order").map((r, i) => ({ ...r, seq: 12 + i, cmd: { ...r.cmd, claim: 11 } as SeqRecord["cmd"] })),
+  ];
+  it.each(records)("round-trips a $cmd.type record written before claims", (r) => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);
+  });
+  it.each(claimed)("round-trips a claimed $cmd.type record", (r) => {
+    const bytes = encodeRecord(r);
+    expect(decodeRecord(bytes)).toEqual(r);
+    // The claimed types, not the old ones: a reader of the old layout cannot take the claim for another field.
+    const types: Record<string, number> = { claim: 19, halt: 30, resume: 31, release: 32, "import-begin": 33, "import-end": 35, "import-abort": 36, "import-orders": 37 };
+    expect((decode(bytes) as number[])[4]).toBe(types[r.cmd.type]);
   });
   it("refuses a move record of any account but the operator's, a bad shard id, a hash half out of range, a wrong arity or kind", () => {
     const head = [1, 1, 5];
@@ -73,6 +85,16 @@ describe("move records", () => {
       [...head, 0, 17, 1, 7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 2, 97], // a client order id of 2 characters with 1 given
       [...head, 0, 17, 1, 7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0, 5], // an integer after the last row
       [...head, 0, 17, 1, ...Array.from({ length: 80 }, () => [7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0]).flat()], // 1,120 integers of rows, over 1,024
+      [...head, 3, 19, 1, 1],                      // claim by account 3
+      [...head, 0, 19, 1],                         // claim without its seq
+      [...head, 0, 30, 1, 1],                      // claimed halt without its claim
+      [...head, 0, 31, 1, 0],                      // claim 0 (no record has seq 0)
+      [...head, 0, 32, 1, 4, 2, 97],               // claimed release to a shard id with a space
+      [...head, 0, 34, 1, 7, 1, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 4], // there is no claimed import-order
+      [...head, 0, 35, 1],                         // claimed end without its claim
+      [...head, 0, 37, 1, 4],                      // claimed import-orders without a row
+      [...head, 0, 37, 1, 0, 7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0], // claimed import-orders with claim 0
+      [...head, 0, 21, 1, 1, 0, 100, 5, 0, 0, 0],  // 21 is not a claimed limit: only move steps have claimed forms
     ];
     for (const a of bad) expect(() => decodeRecord(encode(a)), JSON.stringify(a)).toThrow(RecordError);
   });
@@ -92,17 +114,23 @@ describe("move frames", () => {
     }
   };
   it("validates every step's fields, shard ids and hash", () => {
-    ok({ t: MsgType.MOVE_HALT, inst: 1 });
-    ok({ t: MsgType.MOVE_RELEASE, inst: 1, to: "s2" });
-    ok({ t: MsgType.MOVE_BEGIN, inst: 1, from: "s1", n: 3, lpx: 0, h: "0123456789abcdef" });
-    ok({ t: MsgType.MOVE_ORDERS, inst: 1, rows: packRows([row(1)]) });
-    refused({ t: MsgType.MOVE_HALT, inst: 2 }, WireReason.UNKNOWN_INSTRUMENT, /no instrument 2/);
-    refused({ t: MsgType.MOVE_HALT, inst: 1, to: "s2" }, WireReason.UNKNOWN_FIELD, /"to"/);
-    refused({ t: MsgType.MOVE_RELEASE, inst: 1, to: "s 2" }, WireReason.OUT_OF_RANGE, /shard id/);
-    refused({ t: MsgType.MOVE_RELEASE, inst: 1 }, WireReason.MISSING_FIELD, /"to"/);
-    refused({ t: MsgType.MOVE_BEGIN, inst: 1, from: "s1", n: 3, lpx: 0, h: "0123456789ABCDEF" }, WireReason.OUT_OF_RANGE, /book hash/);
-    refused({ t: MsgType.MOVE_BEGIN, inst: 1, from: "s1", n: 1_000_001, lpx: 0, h: "0123456789abcdef" }, WireReason.OUT_OF_RANGE, /"n"/);
-    refused({ t: MsgType.MOVE_ORDERS, inst: 1, rows: "abc" }, WireReason.OUT_OF_RANGE, /binary/);
+    ok({ t: MsgType.MOVE_CLAIM, inst: 1 });
+    ok({ t: MsgType.MOVE_HALT, inst: 1, mc: 4 });
+    ok({ t: MsgType.MOVE_RELEASE, inst: 1, mc: 4, to: "s2" });
+    ok({ t: MsgType.MOVE_BEGIN, inst: 1, mc: 4, from: "s1", n: 3, lpx: 0, h: "0123456789abcdef" });
+    ok({ t: MsgType.MOVE_ORDERS, inst: 1, mc: 4, rows: packRows([row(1)]) });
+    ok({ t: MsgType.MOVE_ABORT, inst: 1, mc: 2 ** 45 });
+    refused({ t: MsgType.MOVE_HALT, inst: 2, mc: 4 }, WireReason.UNKNOWN_INSTRUMENT, /no instrument 2/);
+    refused({ t: MsgType.MOVE_HALT, inst: 1, mc: 4, to: "s2" }, WireReason.UNKNOWN_FIELD, /"to"/);
+    refused({ t: MsgType.MOVE_RELEASE, inst: 1, mc: 4, to: "s 2" }, WireReason.OUT_OF_RANGE, /shard id/);
+    refused({ t: MsgType.MOVE_RELEASE, inst: 1, mc: 4 }, WireReason.MISSING_FIELD, /"to"/);
+    refused({ t: MsgType.MOVE_BEGIN, inst: 1, mc: 4, from: "s1", n: 3, lpx: 0, h: "0123456789ABCDEF" }, WireReason.OUT_OF_RANGE, /book hash/);
+    refused({ t: MsgType.MOVE_BEGIN, inst: 1, mc: 4, from: "s1", n: 1_000_001, lpx: 0, h: "0123456789abcdef" }, WireReason.OUT_OF_RANGE, /"n"/);
+    refused({ t: MsgType.MOVE_ORDERS, inst: 1, mc: 4, rows: "abc" }, WireReason.OUT_OF_RANGE, /binary/);
+    // Every step but the claim names its claim; the claim names none.
+    for (const t of [MsgType.MOVE_HALT, MsgType.MOVE_RESUME, MsgType.MOVE_END, MsgType.MOVE_ABORT]) refused({ t, inst: 1 }, WireReason.MISSING_FIELD, /"mc"/);
+    refused({ t: MsgType.MOVE_END, inst: 1, mc: 0 }, WireReason.OUT_OF_RANGE, /"mc"/);
+    refused({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 4 }, WireReason.UNKNOWN_FIELD, /"mc"/);
   });
   it("packs any rows into fields of at most VALUE_BYTES_MAX bytes, in order, and refuses what is not rows", () => {
     const rows = Array.from({ length: 2000 }, (_, i) => row(i + 1, i % 3 === 0 ? "c".repeat(1 + (i % 36)) : ""));
@@ -162,18 +190,20 @@ describe("the sequencer's operator gate", () => {
     await c.start(0, { operatorAccount: 77 });
     try {
       const trader = await TradingClient.connect(c.tradeUrl, 5);
-      await expect(trader.moveStep({ t: MsgType.MOVE_HALT, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: only the operator account/);
+      await expect(trader.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: only the operator account/);
+      await expect(trader.moveStep({ t: MsgType.MOVE_HALT, inst: 1, mc: 1 })).rejects.toThrow(/NOT_OPERATOR: only the operator account/);
       await trader.close();
       const op = await TradingClient.connect(c.tradeUrl, 77);
-      await expect(op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, rows: encode([1, 2]) })).rejects.toThrow(/OUT_OF_RANGE: rows/);
-      const halt = await op.moveStep({ t: MsgType.MOVE_HALT, inst: 1 });
-      const orders = await op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, rows: packRows([row(1), row(2), row(3)]) });
-      expect([halt.seq, orders.oid, orders.seq]).toEqual([1, 0, 2]);
-      expect(c.sequencer.ring.at(2)).toBeUndefined();
-      const logged = [0, 1].map((i) => decodeRecord(c.sequencer.ring.at(i)!.payload).cmd);
-      expect(logged.map((x) => x.account)).toEqual([0, 0]);
-      expect(logged.map((x) => x.type)).toEqual(["halt", "import-orders"]);
-      expect((logged[1] as ImportOrdersCommand).rows.map((r) => [r.fromOrderId, r.price])).toEqual([[1, 101], [2, 102], [3, 103]]);
+      await expect(op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, mc: 1, rows: encode([1, 2]) })).rejects.toThrow(/OUT_OF_RANGE: rows/);
+      const claim = await op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1 });
+      const halt = await op.moveStep({ t: MsgType.MOVE_HALT, inst: 1, mc: claim.seq });
+      const orders = await op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, mc: claim.seq, rows: packRows([row(1), row(2), row(3)]) });
+      expect([claim.seq, halt.seq, orders.oid, orders.seq]).toEqual([1, 2, 0, 3]);
+      expect(c.sequencer.ring.at(3)).toBeUndefined();
+      const logged = [0, 1, 2].map((i) => decodeRecord(c.sequencer.ring.at(i)!.payload).cmd);
+      expect(logged.map((x) => x.account)).toEqual([0, 0, 0]);
+      expect(logged).toMatchObject([{ type: "claim", seq: 1 }, { type: "halt", seq: 2, claim: 1 }, { type: "import-orders", claim: 1 }]);
+      expect((logged[2] as ImportOrdersCommand).rows.map((r) => [r.fromOrderId, r.price])).toEqual([[1, 101], [2, 102], [3, 103]]);
       await op.close();
     } finally {
       c.stop();
@@ -182,7 +212,7 @@ describe("the sequencer's operator gate", () => {
     await none.start(0);
     try {
       const op = await TradingClient.connect(none.tradeUrl, 77);
-      await expect(op.moveStep({ t: MsgType.MOVE_HALT, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: this sequencer has no operator account/);
+      await expect(op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: this sequencer has no operator account/);
       await op.close();
     } finally {
       none.stop();

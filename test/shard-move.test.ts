@@ -22,7 +22,11 @@
  * it undoes the import over a fresh link (the source trades again), and a second run moves it;
  * (8) a mover killed after it wrote the map and before the source's release: a second run finds
  * the source halted on the other shard and releases it; (9) a mover killed during the export:
- * the source halted, the target untouched, and a second run exports and imports.
+ * the source halted, the target untouched, and a second run exports and imports; (10) a later
+ * run's claim mid-import: the running mover stops (SUPERSEDED) undoing nothing, and the next run
+ * finishes the move. (4)'s second kill also holds the killed mover's frames in the proxy and lets
+ * go of them during the next run's import: the claims make the target's replicas refuse them
+ * (MOVE_STALE) instead of taking their rows into that import.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -33,7 +37,7 @@ import { TradingClient } from "../src/client/trading.js";
 import { drain, spawnNode, statsOf, stopNode, type ReplicaStats, type SequencerStats } from "../src/cluster/launcher.js";
 import { findEtcd } from "../src/cluster/etcd.js";
 import { Reason } from "../src/engine/index.js";
-import { ReportKind, type Report } from "../src/protocol/messages.js";
+import { MsgType, ReportKind, type Report } from "../src/protocol/messages.js";
 import type { MoveExportResponse } from "../src/protocol/rest.js";
 import type { ShardMap } from "../src/shard/map.js";
 import { MOVE_LIMITS, type MoveResult } from "../src/shard/move.js";
@@ -260,10 +264,38 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       expect((await exportAt(s1, 2)).orders.length).toBe(first.orders.length + 1);
       expect((await fx.store().read())!.map.version).toBe(4);
 
+      // Killed again; this time what the killed mover had sent and the proxy not yet passed on is held there (as a
+      // middlebox may), and delivered once the next run is importing: those rows would join its import but for the
+      // claims, and are refused as stale (MOVE_STALE) instead.
       const second = await exportAt(s1, 2);
-      await killedMidImport();
-      const done = await move("--inst", "2", "--to", "s2", "--json");
+      const rejectsOf = async (): Promise<Record<string, number>[]> => Promise.all(s2.replicas.map(async (r) => (await statsOf<ReplicaStats>(r)).engine_rejects));
+      const rejectsBefore = await rejectsOf();
+      proxy.shape({ up: { bytesPerS: 4_000 } });
+      let deliverStale = (): void => undefined;
+      let done: Awaited<ReturnType<typeof move>>;
+      try {
+        await killMover(2, "s2", () => within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined)));
+        deliverStale = proxy.holdOpen();
+        const killedClaim = (await exportAt(s2, 2)).move_claim;
+        const running = move("--inst", "2", "--to", "s2", "--json");
+        await within("s2 importing instrument 2 for the next run", 20_000, async () => {
+          const now = await exportAt(s2, 2);
+          return now.mode === "IMPORTING" && now.move_claim > killedClaim ? true : undefined;
+        });
+        deliverStale();
+        proxy.shape({ up: { bytesPerS: 0 } });
+        done = await running;
+      } finally {
+        deliverStale();
+        proxy.shape({ up: { bytesPerS: 0 } });
+      }
       expect(done.code, done.stderr).toBe(0);
+      // Meanwhile every replica of s2 refused stale steps of the killed mover, and no row.
+      (await rejectsOf()).forEach((now, i) => {
+        const was = rejectsBefore[i]!;
+        expect((now.MOVE_STALE ?? 0) - (was.MOVE_STALE ?? 0), JSON.stringify(now)).toBeGreaterThan(0);
+        expect((now.IMPORT_INVALID ?? 0) - (was.IMPORT_INVALID ?? 0), JSON.stringify(now)).toBe(0);
+      });
       expect(lastJson(done.stdout)).toMatchObject({
         outcome: "moved", orders: second.orders.length, hash_before: second.book_hash, hash_after: second.book_hash, hashes_equal: true, map_version_before: 4, map_version: 5,
       });
@@ -444,6 +476,41 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       await within("s2's replicas applying the release", 20_000, async () => ((await exportAt(s2, 2)).mode === "AWAY" ? true : undefined));
     } finally {
       await Promise.all(viaProxies.map(({ p }) => p.close()));
+    }
+  }, 90_000);
+
+  it("(10) a later claim supersedes a run mid-import: that run stops (SUPERSEDED) undoing nothing, its steps refused as stale; the next run finishes the move", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    const before = await exportAt(s1, 2);
+    expect(before.mode).toBe("ACTIVE");
+    const proxy = proxyTo(trade(s2), 10);
+    const op = await TradingClient.connect(trade(s2), OPERATOR);
+    try {
+      const version = (await fx.store().read())!.map.version + 1;
+      await fx.store().write({ version, shards: [entry(s1, [2]), entry(s2, [1, 3], [`ws://127.0.0.1:${await proxy.listen()}/trade`])], pins: {} });
+      proxy.shape({ up: { bytesPerS: 4_000 } });
+      const first = move("--inst", "2", "--to", "s2", "--json");
+      await within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined));
+      // Another operator's run claims instrument 2 on s2 (the claim alone, as a run's first step).
+      const claim = await op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2 });
+      proxy.shape({ up: { bytesPerS: 0 } });
+      const stopped = await first;
+      expect(stopped.code, stopped.stdout).toBe(1);
+      expect(lastJson(stopped.stdout)).toMatchObject({ error: "SUPERSEDED", left_as: expect.stringMatching(/^left to the later run/) });
+      noStack(stopped.stderr);
+      // Nothing was undone (its undo steps would be refused as stale): s1 halted, s2 importing under the later claim.
+      expect(await exportAt(s1, 2)).toMatchObject({ mode: "HALTED", book_hash: before.book_hash });
+      expect(await exportAt(s2, 2)).toMatchObject({ mode: "IMPORTING", move_claim: claim.seq });
+      expect((await fx.store().read())!.map.version).toBe(version);
+
+      const done = await move("--inst", "2", "--to", "s2", "--json");
+      expect(done.code, done.stderr).toBe(0);
+      expect(lastJson(done.stdout)).toMatchObject({ outcome: "moved", from: "s1", to: "s2", orders: before.orders.length, hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: version + 1 });
+      expect((await exportAt(s2, 2)).move_claim).toBeGreaterThan(claim.seq);
+      await within("s1's replicas applying the release", 20_000, async () => ((await exportAt(s1, 2)).mode === "AWAY" ? true : undefined));
+    } finally {
+      await op.close();
+      await proxy.close();
     }
   }, 90_000);
 });

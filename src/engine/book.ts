@@ -194,6 +194,8 @@ export class Book {
   /** IMPORTING: the order count and book hash the import began with. */
   expectOrders = 0;
   expectHash = "";
+  /** The seq of the latest claim of this instrument's moves on this shard (0: never claimed); move steps must name it. */
+  moveClaim = 0;
 
   constructor(readonly config: InstrumentConfig) {}
 

@@ -93,6 +93,19 @@ export interface CancelAllCommand {
 }
 
 // ---- moving an instrument between shards (docs/scaling.md): operator commands, account 0 ----
+//
+// Each step of a move names the claim it belongs to: `claim` is the seq of the latest claim
+// command for the instrument on this shard, and a step with another is refused (MOVE_STALE), so
+// the frames of a mover that stopped (still in flight, or held by a proxy) cannot act on a later
+// mover's move. Without `claim` (logs written before claims existed) a step is not checked.
+
+/** Claims the instrument's moves on this shard for the mover that sent it: from now on only steps naming this claim (its own seq, `seq`) apply. Any mode. */
+export interface ClaimCommand {
+  readonly type: "claim";
+  readonly instrument: number;
+  readonly account: number;
+  readonly seq: number;
+}
 
 /** Freezes an ACTIVE book: it is refused every command (INSTRUMENT_MOVING) until RESUME or RELEASE. `seq` is this command's own seq. */
 export interface HaltCommand {
@@ -100,6 +113,8 @@ export interface HaltCommand {
   readonly instrument: number;
   readonly account: number;
   readonly seq: number;
+  /** The seq of the claim this step belongs to (see above); absent in logs written before claims. */
+  readonly claim?: number;
 }
 
 /** Lets a HALTED book trade again: the move was abandoned before the instrument went live elsewhere. */
@@ -107,6 +122,8 @@ export interface ResumeCommand {
   readonly type: "resume";
   readonly instrument: number;
   readonly account: number;
+  /** The seq of the claim this step belongs to (see above); absent in logs written before claims. */
+  readonly claim?: number;
 }
 
 /** Empties a HALTED book, its orders having gone live on shard `toShard`: the instrument is AWAY here from now on. */
@@ -115,6 +132,8 @@ export interface ReleaseCommand {
   readonly instrument: number;
   readonly account: number;
   readonly toShard: string;
+  /** The seq of the claim this step belongs to (see above); absent in logs written before claims. */
+  readonly claim?: number;
 }
 
 /** Starts filling an AWAY book with the `orders` orders of shard `fromShard`'s book, whose book hash is `bookHash`. */
@@ -127,6 +146,8 @@ export interface ImportBeginCommand {
   readonly lastPrice: number;
   /** 16 lower-case hex digits: Engine.bookHash of the exported book. */
   readonly bookHash: string;
+  /** The seq of the claim this step belongs to (see above); absent in logs written before claims. */
+  readonly claim?: number;
 }
 
 /**
@@ -168,6 +189,8 @@ export interface ImportOrdersCommand {
   readonly instrument: number;
   readonly account: number;
   readonly rows: readonly ImportRow[];
+  /** The seq of the claim this step belongs to (see above); absent in logs written before claims. */
+  readonly claim?: number;
 }
 
 /** Ends an import: the book goes ACTIVE if it has the count and hash the import began with, else IMPORT_MISMATCH and it stays IMPORTING. */
@@ -175,6 +198,8 @@ export interface ImportEndCommand {
   readonly type: "import-end";
   readonly instrument: number;
   readonly account: number;
+  /** The seq of the claim this step belongs to (see above); absent in logs written before claims. */
+  readonly claim?: number;
 }
 
 /** Abandons an import: the partly filled book is emptied without reports (its owners were never told of it) and is AWAY again. */
@@ -182,8 +207,10 @@ export interface ImportAbortCommand {
   readonly type: "import-abort";
   readonly instrument: number;
   readonly account: number;
+  /** The seq of the claim this step belongs to (see above); absent in logs written before claims. */
+  readonly claim?: number;
 }
 
-export type MoveCommand = HaltCommand | ResumeCommand | ReleaseCommand | ImportBeginCommand | ImportOrderCommand | ImportOrdersCommand | ImportEndCommand | ImportAbortCommand;
+export type MoveCommand = ClaimCommand | HaltCommand | ResumeCommand | ReleaseCommand | ImportBeginCommand | ImportOrderCommand | ImportOrdersCommand | ImportEndCommand | ImportAbortCommand;
 
 export type Command = LimitCommand | MarketCommand | StopCommand | OcoCommand | CancelCommand | ModifyCommand | CancelAllCommand | MoveCommand;

@@ -7,7 +7,7 @@
  */
 import { Book, Level, Order, type SideBook } from "./book.js";
 import { ClientIds, type FinishedOrder } from "./client-ids.js";
-import type { CancelCommand, Command, HaltCommand, ImportBeginCommand, ImportOrderCommand, ImportOrdersCommand, ImportRow, ModifyCommand, ReleaseCommand } from "./commands.js";
+import type { CancelCommand, ClaimCommand, Command, HaltCommand, ImportAbortCommand, ImportBeginCommand, ImportEndCommand, ImportOrderCommand, ImportOrdersCommand, ImportRow, ModifyCommand, ReleaseCommand, ResumeCommand } from "./commands.js";
 import { StateHasher } from "./hash.js";
 import { IdMap } from "./id-map.js";
 import { bookHasher, isBookHash, isShardName, MOVE_ORDERS_MAX, type BookExport, type MoveRow } from "./move.js";
@@ -62,7 +62,7 @@ export type SnapshotRow = [
 /** A recently finished order's client order id, as a snapshot keeps it. */
 export type FinishedRow = [coid: string, orderId: number, status: number, cum: number, notional: number];
 
-/** A book's move state in a snapshot, present only when it is not ACTIVE (see InstrumentMode). */
+/** A book's move state in a snapshot, present only when it is not ACTIVE (see InstrumentMode) or has a move claim. */
 export interface SnapshotMove {
   readonly mode: InstrumentMode;
   readonly haltSeq: number;
@@ -71,6 +71,8 @@ export interface SnapshotMove {
   readonly expectHash: string;
   /** IMPORTING: each order's id on the shard it comes from, aligned with the book's rows. */
   readonly fromIds: readonly number[];
+  /** The seq of the book's latest move claim, when it has one (then the move state is kept even for an ACTIVE book). */
+  readonly claim?: number;
 }
 
 export interface EngineSnapshot {
@@ -198,10 +200,12 @@ export class Engine {
         return this.applyModify(c);
       case "cancel-all":
         return this.cancelAll(c.account);
+      case "claim":
+        return this.claim(c);
       case "halt":
         return this.halt(c);
       case "resume":
-        return this.resume(c.instrument, c.account);
+        return this.resume(c);
       case "release":
         return this.release(c);
       case "import-begin":
@@ -211,9 +215,9 @@ export class Engine {
       case "import-orders":
         return this.importOrders(c);
       case "import-end":
-        return this.importEnd(c.instrument, c.account);
+        return this.importEnd(c);
       case "import-abort":
-        return this.importAbort(c.instrument, c.account);
+        return this.importAbort(c);
       default:
         return this.reject(0, 0, Reason.INVALID_FIELD);
     }
@@ -404,16 +408,29 @@ export class Engine {
 
   // ---- moving an instrument (docs/scaling.md) ---------------------------------------------
 
-  /** The book a move command names, when the sender is the operator (account 0) and the book is in `mode`; otherwise the refusal, reported. */
-  private moveTarget(instrument: number, account: number, mode: InstrumentMode): Book | Reason {
-    const book = this.books.get(instrument);
-    const r = account !== 0 ? Reason.INVALID_FIELD : book === undefined ? Reason.UNKNOWN_INSTRUMENT : book.mode !== mode ? Reason.MOVE_STATE : Reason.OK;
-    return r === Reason.OK ? book! : this.reject(0, account, r);
+  /**
+   * The book a move step names, when the sender is the operator (account 0), the step names the
+   * book's latest claim (or none: an older log) and the book is in `mode`; otherwise the refusal, reported.
+   */
+  private moveTarget(c: { readonly instrument: number; readonly account: number; readonly claim?: number }, mode: InstrumentMode | null): Book | Reason {
+    const book = this.books.get(c.instrument);
+    const r = c.account !== 0 ? Reason.INVALID_FIELD : book === undefined ? Reason.UNKNOWN_INSTRUMENT
+      : c.claim !== undefined && c.claim !== book.moveClaim ? Reason.MOVE_STALE : mode !== null && book.mode !== mode ? Reason.MOVE_STATE : Reason.OK;
+    return r === Reason.OK ? book! : this.reject(0, c.account, r);
+  }
+
+  /** A mover claims the instrument's moves here, in any mode: steps naming an earlier claim are refused from now on (MOVE_STALE). */
+  claim(c: ClaimCommand): Reason {
+    const b = this.moveTarget({ instrument: c.instrument, account: c.account }, null);
+    if (typeof b === "number") return b;
+    if (!isId(c.seq) || c.seq <= b.moveClaim) return this.reject(0, 0, Reason.INVALID_FIELD);
+    b.moveClaim = c.seq;
+    return Reason.OK;
   }
 
   /** Freezes an ACTIVE book at this command's seq: from now on its state is its state at the HALT. */
   halt(c: HaltCommand): Reason {
-    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.ACTIVE);
+    const b = this.moveTarget(c, InstrumentMode.ACTIVE);
     if (typeof b === "number") return b;
     if (!isId(c.seq)) return this.reject(0, 0, Reason.INVALID_FIELD);
     b.mode = InstrumentMode.HALTED;
@@ -422,8 +439,8 @@ export class Engine {
   }
 
   /** A HALTED book trades again, as it was: the move was abandoned before the instrument went live elsewhere. */
-  resume(instrument: number, account: number): Reason {
-    const b = this.moveTarget(instrument, account, InstrumentMode.HALTED);
+  resume(c: ResumeCommand): Reason {
+    const b = this.moveTarget(c, InstrumentMode.HALTED);
     if (typeof b === "number") return b;
     b.mode = InstrumentMode.ACTIVE;
     b.haltSeq = 0;
@@ -432,7 +449,7 @@ export class Engine {
 
   /** Empties a HALTED book whose orders went live on `toShard`: each owner is told (movedAway), the levels go to 0, the book is AWAY. */
   release(c: ReleaseCommand): Reason {
-    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.HALTED);
+    const b = this.moveTarget(c, InstrumentMode.HALTED);
     if (typeof b === "number") return b;
     if (!isShardName(c.toShard)) return this.reject(0, 0, Reason.INVALID_FIELD);
     for (const o of this.exportOrder(b)) this.listener.movedAway(b.id, o.id, o.account, o.leaves, o.cum, o.notional, o.coid, c.toShard);
@@ -445,7 +462,7 @@ export class Engine {
 
   /** An AWAY book starts taking the `orders` orders of `fromShard`'s book; nothing trades until importEnd finds the count and hash. */
   importBegin(c: ImportBeginCommand): Reason {
-    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.AWAY);
+    const b = this.moveTarget(c, InstrumentMode.AWAY);
     if (typeof b === "number") return b;
     const shape = isShardName(c.fromShard) && Number.isSafeInteger(c.orders) && c.orders >= 0 && c.orders <= MOVE_ORDERS_MAX && isBookHash(c.bookHash);
     if (!shape || (c.lastPrice !== 0 && this.checkPrice(b, c.lastPrice) !== Reason.OK)) return this.reject(0, 0, Reason.INVALID_FIELD);
@@ -459,7 +476,7 @@ export class Engine {
 
   /** One order of an import, appended where the export order puts it (see move.ts); a row that does not fit is refused, IMPORT_INVALID. */
   importOrder(c: ImportOrderCommand): Reason {
-    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.IMPORTING);
+    const b = this.moveTarget(c, InstrumentMode.IMPORTING);
     if (typeof b === "number") return b;
     return this.importRow(b, c.orderId, c);
   }
@@ -496,7 +513,7 @@ export class Engine {
    * as separate import-order commands would be. Refused whole, once, when the book is not importing.
    */
   importOrders(c: ImportOrdersCommand): Reason {
-    const b = this.moveTarget(c.instrument, c.account, InstrumentMode.IMPORTING);
+    const b = this.moveTarget(c, InstrumentMode.IMPORTING);
     if (typeof b === "number") return b;
     let out: Reason = Reason.OK;
     for (const row of c.rows) {
@@ -551,8 +568,8 @@ export class Engine {
   }
 
   /** Ends an import: with the count and book hash it began with, the book goes ACTIVE, each owner is told (imported) and the levels appear. */
-  importEnd(instrument: number, account: number): Reason {
-    const b = this.moveTarget(instrument, account, InstrumentMode.IMPORTING);
+  importEnd(c: ImportEndCommand): Reason {
+    const b = this.moveTarget(c, InstrumentMode.IMPORTING);
     if (typeof b === "number") return b;
     const orders = this.exportOrder(b);
     if (orders.length !== b.expectOrders || this.bookHashOfBook(b, orders) !== b.expectHash) return this.reject(0, 0, Reason.IMPORT_MISMATCH);
@@ -569,8 +586,8 @@ export class Engine {
   }
 
   /** Abandons an import: the orders taken so far are dropped without reports (their owners were never told of them); the book is AWAY again. */
-  importAbort(instrument: number, account: number): Reason {
-    const b = this.moveTarget(instrument, account, InstrumentMode.IMPORTING);
+  importAbort(c: ImportAbortCommand): Reason {
+    const b = this.moveTarget(c, InstrumentMode.IMPORTING);
     if (typeof b === "number") return b;
     this.dropOrders(b, false);
     b.mode = InstrumentMode.AWAY;
@@ -662,7 +679,7 @@ export class Engine {
     if (b === undefined) return undefined;
     const orders = this.exportOrder(b);
     return {
-      instrument: b.config, mode: b.mode, haltSeq: b.haltSeq, lastPrice: b.lastPrice, orders: rows ? this.exportRows(b, orders) : [], orderCount: orders.length,
+      instrument: b.config, mode: b.mode, haltSeq: b.haltSeq, moveClaim: b.moveClaim, lastPrice: b.lastPrice, orders: rows ? this.exportRows(b, orders) : [], orderCount: orders.length,
       bookHash: this.bookHashOfBook(b, orders),
     };
   }
@@ -1145,10 +1162,13 @@ export class Engine {
       this.forEachOrder(book, (o) => {
         orders.push([o.id, o.account, o.side, o.kind, o.tif, o.stp, o.postOnly ? 1 : 0, o.price, o.stopPrice, o.leaves, o.peer?.id ?? 0, o.cum, o.notional, o.coid]);
       });
-      if (book.mode === InstrumentMode.ACTIVE) return { instrument: book.id, lastPrice: book.lastPrice, orders };
+      if (book.mode === InstrumentMode.ACTIVE && book.moveClaim === 0) return { instrument: book.id, lastPrice: book.lastPrice, orders };
       const fromIds: number[] = [];
       if (book.mode === InstrumentMode.IMPORTING) this.forEachOrder(book, (o) => { fromIds.push(o.fromId); });
-      const move: SnapshotMove = { mode: book.mode, haltSeq: book.haltSeq, peerShard: book.peerShard, expectOrders: book.expectOrders, expectHash: book.expectHash, fromIds };
+      const move: SnapshotMove = {
+        mode: book.mode, haltSeq: book.haltSeq, peerShard: book.peerShard, expectOrders: book.expectOrders, expectHash: book.expectHash, fromIds,
+        ...(book.moveClaim === 0 ? {} : { claim: book.moveClaim }),
+      };
       return { instrument: book.id, lastPrice: book.lastPrice, orders, move };
     });
     const recentClientOrderIds = this.accountsWithRecentIds().map((account) => {
@@ -1195,6 +1215,9 @@ export class Engine {
     book.peerShard = m.peerShard;
     book.expectOrders = m.expectOrders;
     book.expectHash = m.expectHash;
+    const claim = m.claim ?? 0;
+    if (!Number.isSafeInteger(claim) || claim < 0) throw new Error(`snapshot: instrument ${book.id} has move claim ${String(claim)}, not a seq`);
+    book.moveClaim = claim;
     if (m.fromIds.length !== 0 && m.fromIds.length !== rows.length) throw new Error(`snapshot: instrument ${book.id} has ${rows.length} orders and ${m.fromIds.length} import ids`);
     m.fromIds.forEach((fromId, i) => { this.orders.get(rows[i]![0])!.fromId = fromId; });
   }
@@ -1241,6 +1264,8 @@ export class Engine {
         h.add(-2); h.add(book.mode); h.add(book.haltSeq); h.addText(book.peerShard); h.add(book.expectOrders); h.addText(book.expectHash);
         this.forEachOrder(book, (o) => h.add(o.fromId));
       }
+      // Likewise a claim, once there is one (a claimed book may be ACTIVE again).
+      if (book.moveClaim !== 0) { h.add(-3); h.add(book.moveClaim); }
       h.add(-1);
     }
     for (const account of this.accountsWithRecentIds()) {

@@ -6,7 +6,7 @@ export { bookHashOf, isBookHash, isShardName, MOVE_ORDERS_MAX, SHARD_NAME_LENGTH
 export type { BookExport, MoveRow } from "./move.js";
 export type {
   Command, LimitCommand, MarketCommand, StopCommand, OcoCommand, CancelCommand, ModifyCommand, CancelAllCommand,
-  MoveCommand, HaltCommand, ResumeCommand, ReleaseCommand, ImportBeginCommand, ImportOrderCommand, ImportOrdersCommand, ImportRow, ImportEndCommand, ImportAbortCommand,
+  MoveCommand, ClaimCommand, HaltCommand, ResumeCommand, ReleaseCommand, ImportBeginCommand, ImportOrderCommand, ImportOrdersCommand, ImportRow, ImportEndCommand, ImportAbortCommand,
 } from "./commands.js";
 export { StateHasher } from "./hash.js";
 export {

@@ -30,6 +30,8 @@ export interface BookExport {
   readonly mode: InstrumentMode;
   /** Seq of the HALT that froze the book (0 unless HALTED): the export is the book as of that seq. */
   readonly haltSeq: number;
+  /** Seq of the instrument's latest move claim on this shard (0: never claimed); a mover's steps name its own. */
+  readonly moveClaim: number;
   readonly lastPrice: number;
   /** The rows, or none when the export was asked for without them (orderCount still counts them). */
   readonly orders: readonly MoveRow[];

@@ -110,6 +110,7 @@ export const Reason = {
   MOVE_STATE: 21,
   IMPORT_INVALID: 22,
   IMPORT_MISMATCH: 23,
+  MOVE_STALE: 24,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -138,6 +139,7 @@ export const REASON_NAME: Readonly<Record<Reason, string>> = {
   21: "MOVE_STATE",
   22: "IMPORT_INVALID",
   23: "IMPORT_MISMATCH",
+  24: "MOVE_STALE",
 };
 
 export const REASON_TEXT: Readonly<Record<Reason, string>> = {
@@ -165,6 +167,7 @@ export const REASON_TEXT: Readonly<Record<Reason, string>> = {
   21: "the instrument is not in the state this step of a move needs (halt needs it trading, resume and release need it halted, an import needs it held elsewhere)",
   22: "an imported order is not a valid resting order of this book, or does not come in the export's order",
   23: "the imported book does not have the order count and book hash its import began with",
+  24: "this step of a move carries another claim than the instrument's latest: a later mover claimed it (or the step is from a mover that stopped), so it is ignored",
 };
 
 /**

@@ -54,7 +54,7 @@ export function commandOf(m: SequencedMessage, orderId: number, account: number)
 
 /** The same keys with the same values (import-orders' rows: sameRows). */
 function sameFields(a: Command, b: Command): boolean {
-  if (a.type === "import-orders") return b.type === "import-orders" && a.instrument === b.instrument && a.account === b.account && sameRows(a.rows, b.rows);
+  if (a.type === "import-orders") return b.type === "import-orders" && a.instrument === b.instrument && a.account === b.account && a.claim === b.claim && sameRows(a.rows, b.rows);
   const x = a as unknown as Record<string, unknown>;
   const y = b as unknown as Record<string, unknown>;
   const keys = Object.keys(x);

@@ -42,6 +42,8 @@ export const MsgType = {
   MOVE_ORDERS: 54,
   MOVE_END: 55,
   MOVE_ABORT: 56,
+  /** The first step of every move run, on each shard it touches: its ACK's seq is the claim (`mc`) the run's other steps there carry. */
+  MOVE_CLAIM: 57,
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
@@ -167,16 +169,19 @@ export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code
  * The operator's steps of a move (docs/scaling.md), each sequenced as a record of account 0.
  * `to`/`from` are shard ids; `h` a book hash (16 hex digits); `rows` a MOVE_ORDERS frame's
  * orders, packed as src/protocol/move.ts says. An ACK's `seq` is the step's seq (a MOVE_ORDERS
- * frame is one record, whose rows take the target's next imported-order ids), `oid` 0.
+ * frame is one record, whose rows take the target's next imported-order ids), `oid` 0. `mc` is
+ * the claim the step belongs to: the seq MOVE_CLAIM's ACK gave on that shard; a step naming
+ * another than the instrument's latest claim there is sequenced and refused (MOVE_STALE).
  */
-export interface MoveHalt { v: number; t: typeof MsgType.MOVE_HALT; cid: number; inst: number }
-export interface MoveResume { v: number; t: typeof MsgType.MOVE_RESUME; cid: number; inst: number }
-export interface MoveRelease { v: number; t: typeof MsgType.MOVE_RELEASE; cid: number; inst: number; to: string }
-export interface MoveBegin { v: number; t: typeof MsgType.MOVE_BEGIN; cid: number; inst: number; from: string; n: number; lpx: number; h: string }
-export interface MoveOrders { v: number; t: typeof MsgType.MOVE_ORDERS; cid: number; inst: number; rows: Uint8Array }
-export interface MoveEnd { v: number; t: typeof MsgType.MOVE_END; cid: number; inst: number }
-export interface MoveAbort { v: number; t: typeof MsgType.MOVE_ABORT; cid: number; inst: number }
-export type MoveMessage = MoveHalt | MoveResume | MoveRelease | MoveBegin | MoveOrders | MoveEnd | MoveAbort;
+export interface MoveClaim { v: number; t: typeof MsgType.MOVE_CLAIM; cid: number; inst: number }
+export interface MoveHalt { v: number; t: typeof MsgType.MOVE_HALT; cid: number; inst: number; mc: number }
+export interface MoveResume { v: number; t: typeof MsgType.MOVE_RESUME; cid: number; inst: number; mc: number }
+export interface MoveRelease { v: number; t: typeof MsgType.MOVE_RELEASE; cid: number; inst: number; mc: number; to: string }
+export interface MoveBegin { v: number; t: typeof MsgType.MOVE_BEGIN; cid: number; inst: number; mc: number; from: string; n: number; lpx: number; h: string }
+export interface MoveOrders { v: number; t: typeof MsgType.MOVE_ORDERS; cid: number; inst: number; mc: number; rows: Uint8Array }
+export interface MoveEnd { v: number; t: typeof MsgType.MOVE_END; cid: number; inst: number; mc: number }
+export interface MoveAbort { v: number; t: typeof MsgType.MOVE_ABORT; cid: number; inst: number; mc: number }
+export type MoveMessage = MoveClaim | MoveHalt | MoveResume | MoveRelease | MoveBegin | MoveOrders | MoveEnd | MoveAbort;
 
 export type ClientToSequencer = Hello | NewOrder | CancelOrder | ModifyOrder | KillSwitch | MoveMessage;
 

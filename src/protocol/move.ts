@@ -174,12 +174,13 @@ export function moveCommandOf(m: MoveMessage, seq: number, rows: readonly Import
   const account = 0;
   const instrument = m.inst;
   switch (m.t) {
-    case MsgType.MOVE_HALT: return { type: "halt", instrument, account, seq };
-    case MsgType.MOVE_RESUME: return { type: "resume", instrument, account };
-    case MsgType.MOVE_RELEASE: return { type: "release", instrument, account, toShard: m.to };
-    case MsgType.MOVE_BEGIN: return { type: "import-begin", instrument, account, fromShard: m.from, orders: m.n, lastPrice: m.lpx, bookHash: m.h };
-    case MsgType.MOVE_END: return { type: "import-end", instrument, account };
-    case MsgType.MOVE_ABORT: return { type: "import-abort", instrument, account };
-    case MsgType.MOVE_ORDERS: return { type: "import-orders", instrument, account, rows };
+    case MsgType.MOVE_CLAIM: return { type: "claim", instrument, account, seq };
+    case MsgType.MOVE_HALT: return { type: "halt", instrument, account, seq, claim: m.mc };
+    case MsgType.MOVE_RESUME: return { type: "resume", instrument, account, claim: m.mc };
+    case MsgType.MOVE_RELEASE: return { type: "release", instrument, account, toShard: m.to, claim: m.mc };
+    case MsgType.MOVE_BEGIN: return { type: "import-begin", instrument, account, fromShard: m.from, orders: m.n, lastPrice: m.lpx, bookHash: m.h, claim: m.mc };
+    case MsgType.MOVE_END: return { type: "import-end", instrument, account, claim: m.mc };
+    case MsgType.MOVE_ABORT: return { type: "import-abort", instrument, account, claim: m.mc };
+    case MsgType.MOVE_ORDERS: return { type: "import-orders", instrument, account, rows, claim: m.mc };
   }
 }

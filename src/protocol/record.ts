@@ -26,7 +26,16 @@
  *                         length (0 for none) and its character codes: a MOVE_ORDERS frame's
  *                         rows as they came (src/protocol/move.ts); each row takes the engine's
  *                         next imported-order id. Up to VALUE_BYTES_MAX integers of rows.
- * (Type 14 is what a move journaled before type 17, one record a row; it is still read.)
+ *   type 19 claim         [instrument, seq (its own)]: the instrument's moves here are the claimer's
+ *   types 30-33 and 35-37 are types 10-13 and 15-17 with the claim they belong to (the seq of a
+ *                         claim record) as one more field, after the others and before the shard
+ *                         or rows: 30 halt [instrument, seq, claim], 31 resume [instrument, claim],
+ *                         32 release [instrument, claim] + shard, 33 import-begin [instrument,
+ *                         orders, lastPrice, hash high, hash low, claim] + shard, 35 import-end
+ *                         [instrument, claim], 36 import-abort [instrument, claim], 37
+ *                         import-orders [instrument, claim] + rows. A sequencer writes only these.
+ * (Type 14 is what a move journaled before type 17, one record a row, and types 10-13 and 15-17
+ * what it journaled before claims; they are still read, their steps unchecked against a claim.)
  * A shard id travels as a client order id does (its characters are a subset of theirs).
  * A client order id travels as its length followed by its character codes, one integer each:
  * the record stays an array of integers, and since every character is visible ASCII (0x21 to
@@ -75,7 +84,16 @@ const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: 
   14: { fields: 15, coid: "optional" },
   15: { fields: 1, coid: "none" },
   16: { fields: 1, coid: "none" },
+  19: { fields: 2, coid: "none" },
+  30: { fields: 3, coid: "none" },
+  31: { fields: 2, coid: "none" },
+  32: { fields: 2, coid: "required", shard: true },
+  33: { fields: 6, coid: "required", shard: true },
+  35: { fields: 2, coid: "none" },
+  36: { fields: 2, coid: "none" },
 };
+/** A claimed step's record type is its unclaimed type plus this (see above). */
+const CLAIMED = 20;
 
 const TWO_32 = 0x1_0000_0000;
 /** A book hash (16 hex digits) as two unsigned 32-bit integers, and back. */
@@ -93,8 +111,15 @@ function coidInts(coid: string | undefined): number[] {
   return out;
 }
 
-/** The record type of import-orders: the head, the instrument, then its rows' integers (src/protocol/move.ts). */
+/** The record types of import-orders: the head, the instrument (and for 37 the claim), then its rows' integers (src/protocol/move.ts). */
 const IMPORT_ORDERS = 17;
+const IMPORT_ORDERS_CLAIMED = IMPORT_ORDERS + CLAIMED;
+
+/** A move step's type and fields, with its claim (before the shard id, if any) when it has one. */
+function claimed(type: number, fields: number[], claim: number | undefined, text: number[] = []): [number, number[]] {
+  if (claim === undefined) return [type, [...fields, ...text]];
+  return [type + CLAIMED, [...fields, claim, ...text]];
+}
 
 function fieldsOf(c: Command): [type: number, fields: number[]] {
   switch (c.type) {
@@ -115,23 +140,25 @@ function fieldsOf(c: Command): [type: number, fields: number[]] {
         c.instrument, c.limitId, c.side, c.qty, c.price, c.postOnly === true ? 1 : 0, c.stopId, c.stopPrice, c.stopLimitPrice ?? 0, c.stp ?? 0,
         ...coidInts(c.clientOrderId),
       ]];
+    case "claim":
+      return [19, [c.instrument, c.seq]];
     case "halt":
-      return [10, [c.instrument, c.seq]];
+      return claimed(10, [c.instrument, c.seq], c.claim);
     case "resume":
-      return [11, [c.instrument]];
+      return claimed(11, [c.instrument], c.claim);
     case "release":
-      return [12, [c.instrument, ...coidInts(c.toShard)]];
+      return claimed(12, [c.instrument], c.claim, coidInts(c.toShard));
     case "import-begin":
-      return [13, [c.instrument, c.orders, c.lastPrice, ...hashHalves(c.bookHash), ...coidInts(c.fromShard)]];
+      return claimed(13, [c.instrument, c.orders, c.lastPrice, ...hashHalves(c.bookHash)], c.claim, coidInts(c.fromShard));
     case "import-order":
       return [14, [
         c.instrument, c.orderId, c.fromOrderId, c.owner, c.side, c.kind, c.tif, c.stp, c.postOnly ? 1 : 0, c.price, c.stopPrice, c.leaves, c.cum, c.notional, c.peer,
         ...coidInts(c.clientOrderId),
       ]];
     case "import-end":
-      return [15, [c.instrument]];
+      return claimed(15, [c.instrument], c.claim);
     case "import-abort":
-      return [16, [c.instrument]];
+      return claimed(16, [c.instrument], c.claim);
     // import-orders: written by encodeRecord itself.
     default:
       throw new Error(`record: ${(c as { type: string }).type} commands are not sequenced`);
@@ -141,7 +168,8 @@ function fieldsOf(c: Command): [type: number, fields: number[]] {
 export function encodeRecord(r: SeqRecord): Buffer {
   if (r.cmd.type === "import-orders") {
     // Hundreds of integers, pushed once into the record's array rather than spread into it.
-    const all = [r.seq, r.epoch, r.tsUs, r.cmd.account, IMPORT_ORDERS, r.cmd.instrument];
+    const all = r.cmd.claim === undefined ? [r.seq, r.epoch, r.tsUs, r.cmd.account, IMPORT_ORDERS, r.cmd.instrument]
+      : [r.seq, r.epoch, r.tsUs, r.cmd.account, IMPORT_ORDERS_CLAIMED, r.cmd.instrument, r.cmd.claim];
     importRowInts(r.cmd.rows, all);
     return pack(all);
   }
@@ -152,8 +180,8 @@ export function encodeRecord(r: SeqRecord): Buffer {
 const reader = new IntArrayReader();
 /** A record's fields, read in place into one reused array (no allocation per record). */
 const fieldsRead: number[] = new Array<number>(RECORD_FIELDS_MAX).fill(0);
-/** An import-orders record: the head, the instrument and at most VALUE_BYTES_MAX integers of rows (a frame's rows field holds no more bytes). */
-const IMPORT_RECORD_FIELDS_MAX = HEAD_FIELDS + 1 + VALUE_BYTES_MAX;
+/** An import-orders record: the head, the instrument, the claim and at most VALUE_BYTES_MAX integers of rows (a frame's rows field holds no more bytes). */
+const IMPORT_RECORD_FIELDS_MAX = HEAD_FIELDS + 2 + VALUE_BYTES_MAX;
 
 function inRange(what: string, x: number, min: number, max: number): number {
   if (x < min || x > max) throw new RecordError(`record: ${what} ${x} is outside ${min}..${max}`);
@@ -185,7 +213,7 @@ function readRecord(bytes: Uint8Array): SeqRecord {
   const account = r.int();
   const type = r.int();
   if (epoch < 0 || tsUs < 0 || account < 0) throw new RecordError("record: epoch, time and account are never negative");
-  if (type === IMPORT_ORDERS) return { seq, epoch, tsUs, cmd: importOrdersFrom(account, n - HEAD_FIELDS) };
+  if (type === IMPORT_ORDERS || type === IMPORT_ORDERS_CLAIMED) return { seq, epoch, tsUs, cmd: importOrdersFrom(type, account, n - HEAD_FIELDS) };
   if (n > RECORD_FIELDS_MAX) throw new RecordError(`record: ${n} fields, a record of type ${type} has at most ${RECORD_FIELDS_MAX}`);
   const layout = LAYOUT[type];
   if (layout === undefined) throw new RecordError(`record: unknown command type ${type}`);
@@ -197,15 +225,17 @@ function readRecord(bytes: Uint8Array): SeqRecord {
   return { seq, epoch, tsUs, cmd: commandFrom(type, account, fieldsRead, coid) };
 }
 
-/** An import-orders record's command, from its `rest` integers after the head. */
-function importOrdersFrom(account: number, rest: number): Command {
-  if (account !== 0) throw new RecordError(`record: type ${IMPORT_ORDERS} is the operator's (account 0), not account ${account}'s`);
-  if (rest < 2) throw new RecordError(`record: type ${IMPORT_ORDERS} has an instrument and at least one row`);
+/** An import-orders record's command (type 17, or 37 with its claim), from its `rest` integers after the head. */
+function importOrdersFrom(type: number, account: number, rest: number): Command {
+  if (account !== 0) throw new RecordError(`record: type ${type} is the operator's (account 0), not account ${account}'s`);
+  const before = type === IMPORT_ORDERS ? 1 : 2;
+  if (rest < before + 1) throw new RecordError(`record: type ${type} has an instrument${before === 2 ? ", a claim" : ""} and at least one row`);
   const instrument = reader.int();
-  const rows = readImportRows(reader, rest - 1);
+  const claim = before === 2 ? inRange("claim", reader.int(), 1, Number.MAX_SAFE_INTEGER) : undefined;
+  const rows = readImportRows(reader, rest - before);
   if (typeof rows === "string") throw new RecordError(`record: ${rows}`);
   reader.end();
-  return { type: "import-orders", account, instrument, rows };
+  return claim === undefined ? { type: "import-orders", account, instrument, rows } : { type: "import-orders", account, instrument, rows, claim };
 }
 
 /** The client order id after a record's fields (`rest` integers): undefined when nothing follows them. */
@@ -230,6 +260,10 @@ function commandFrom(type: number, account: number, f: readonly number[], coid: 
   const tif = (i: number): Tif => inRange("tif", f[i]!, 0, 2) as Tif;
   const stp = (i: number): Stp => inRange("stp", f[i]!, 0, 3) as Stp;
   const flag = (what: string, i: number): boolean => inRange(what, f[i]!, 0, 1) === 1;
+  if (type >= 10 + CLAIMED) {
+    const claim = inRange("claim", f[LAYOUT[type - CLAIMED]!.fields]!, 1, Number.MAX_SAFE_INTEGER);
+    return { ...commandFrom(type - CLAIMED, account, f, coid), claim } as Command;
+  }
   // The key is absent, not undefined, without an id: the sealing comparison counts keys.
   const named = coid === undefined ? {} : { clientOrderId: coid };
   switch (type) {
@@ -252,6 +286,8 @@ function commandFrom(type: number, account: number, f: readonly number[], coid: 
       };
     case 8:
       return { type: "cancel", account, clientOrderId: coid! };
+    case 19:
+      return { type: "claim", account, instrument: f[0]!, seq: f[1]! };
     case 10:
       return { type: "halt", account, instrument: f[0]!, seq: f[1]! };
     case 11:

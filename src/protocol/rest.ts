@@ -54,6 +54,8 @@ export interface MoveExportResponse {
   readonly mode: string;
   /** The seq of the HALT that froze the book (0 unless HALTED): while HALTED, the export is the book as of that seq. */
   readonly halt_seq: number;
+  /** The seq of the instrument's latest move claim on this shard (0: never claimed): only a mover's steps naming it apply. */
+  readonly move_claim: number;
   readonly last_price: number;
   /** The instrument's trading rules, which the book hash covers (integers, in the wire's units). */
   readonly config: { readonly id: number; readonly tickSize: number; readonly lotSize: number; readonly qtyMin: number; readonly qtyMax: number; readonly priceMin: number; readonly priceMax: number };

@@ -46,22 +46,23 @@ const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.CANCEL]: [int("cid", 0, INT_MAX), optionalId("oid"), coid],
   [MsgType.MODIFY]: [int("cid", 0, INT_MAX), optionalId("oid"), coid, id("px"), id("qty")],
   [MsgType.KILL]: [int("cid", 0, INT_MAX)],
-  // The operator's move steps (docs/scaling.md); shard ids and the hash are checked after the fields.
-  [MsgType.MOVE_HALT]: [int("cid", 0, INT_MAX), id("inst")],
-  [MsgType.MOVE_RESUME]: [int("cid", 0, INT_MAX), id("inst")],
-  [MsgType.MOVE_RELEASE]: [int("cid", 0, INT_MAX), id("inst"), { name: "to", required: true, kind: "string" }],
+  // The operator's move steps (docs/scaling.md); shard ids and the hash are checked after the fields. Each step names its claim (`mc`).
+  [MsgType.MOVE_CLAIM]: [int("cid", 0, INT_MAX), id("inst")],
+  [MsgType.MOVE_HALT]: [int("cid", 0, INT_MAX), id("inst"), id("mc")],
+  [MsgType.MOVE_RESUME]: [int("cid", 0, INT_MAX), id("inst"), id("mc")],
+  [MsgType.MOVE_RELEASE]: [int("cid", 0, INT_MAX), id("inst"), id("mc"), { name: "to", required: true, kind: "string" }],
   [MsgType.MOVE_BEGIN]: [
-    int("cid", 0, INT_MAX), id("inst"), { name: "from", required: true, kind: "string" }, int("n", 0, MOVE_ORDERS_MAX), int("lpx", 0, INT_MAX),
+    int("cid", 0, INT_MAX), id("inst"), id("mc"), { name: "from", required: true, kind: "string" }, int("n", 0, MOVE_ORDERS_MAX), int("lpx", 0, INT_MAX),
     { name: "h", required: true, kind: "string" },
   ],
-  [MsgType.MOVE_ORDERS]: [int("cid", 0, INT_MAX), id("inst"), { name: "rows", required: true, kind: "bin" }],
-  [MsgType.MOVE_END]: [int("cid", 0, INT_MAX), id("inst")],
-  [MsgType.MOVE_ABORT]: [int("cid", 0, INT_MAX), id("inst")],
+  [MsgType.MOVE_ORDERS]: [int("cid", 0, INT_MAX), id("inst"), id("mc"), { name: "rows", required: true, kind: "bin" }],
+  [MsgType.MOVE_END]: [int("cid", 0, INT_MAX), id("inst"), id("mc")],
+  [MsgType.MOVE_ABORT]: [int("cid", 0, INT_MAX), id("inst"), id("mc")],
 };
 
-/** True for the operator's move messages (MOVE_HALT … MOVE_ABORT). */
+/** True for the operator's move messages (MOVE_HALT … MOVE_CLAIM). */
 export function isMoveMessage(m: ClientToSequencer): m is MoveMessage {
-  return m.t >= MsgType.MOVE_HALT && m.t <= MsgType.MOVE_ABORT;
+  return m.t >= MsgType.MOVE_HALT && m.t <= MsgType.MOVE_CLAIM;
 }
 
 /**

@@ -103,7 +103,7 @@ export function serveRest(app: uWS.TemplatedApp, src: RestSource): void {
     }
     const c = exp.instrument;
     const body: MoveExportResponse = {
-      seq: src.seq(), instrument: id, symbol: symbolOf.get(id) ?? "", mode: INSTRUMENT_MODE_NAME[exp.mode], halt_seq: exp.haltSeq, last_price: exp.lastPrice,
+      seq: src.seq(), instrument: id, symbol: symbolOf.get(id) ?? "", mode: INSTRUMENT_MODE_NAME[exp.mode], halt_seq: exp.haltSeq, move_claim: exp.moveClaim, last_price: exp.lastPrice,
       config: { id, tickSize: c.tickSize, lotSize: c.lotSize, qtyMin: c.qtyMin, qtyMax: c.qtyMax, priceMin: c.priceMin, priceMax: c.priceMax }, book_hash: exp.bookHash, order_count: exp.orderCount, orders: exp.orders,
     };
     return ok(body);

@@ -3,8 +3,12 @@
  * Every change to a book is a sequenced command on its shard, so each shard's replicas stay
  * deterministic; the mover only reads replicas, sends the operator's steps and writes the map.
  *
+ *  0. claim    MOVE_CLAIM on both shards: each ACK's seq is this run's claim there, which its
+ *              other steps carry; from then on the steps of any earlier run (a mover that was
+ *              killed, its frames still in flight or held by a proxy) are refused (MOVE_STALE)
  *  1. read     the shard map; the instrument's shard (source) and the target; the instrument's
- *              mode on both (from their replicas), which says where an earlier move stopped
+ *              mode on both (from their replicas, as of the claims), which says where an
+ *              earlier move stopped
  *  2. halt     MOVE_HALT on the source: from its seq on the book is frozen (INSTRUMENT_MOVING)
  *  3. export   every source replica that answers, once it has applied the HALT, serves the book
  *              (GET /v1/move/{instrument}); all must report the same book hash, and the rows
@@ -47,6 +51,8 @@ export const MoveProblem = {
   IMPORT_MISMATCH: "IMPORT_MISMATCH",
   /** The instrument is in a state no move step starts from (e.g. live on both, or away on both). */
   STATE: "STATE",
+  /** A later run claimed the instrument on a shard: this run's further steps there are refused (MOVE_STALE), so it stops and leaves the move to that run. */
+  SUPERSEDED: "SUPERSEDED",
   /** etcd refused or did not take the map's next version. */
   MAP_WRITE_FAILED: "MAP_WRITE_FAILED",
 } as const;
@@ -144,6 +150,8 @@ export class Mover {
   private readonly connecting = new Map<string, Promise<TradingClient>>();
   /** Per shard, the last seq a connection that has since dropped knew of. */
   private readonly seqSeen = new Map<string, number>();
+  /** Per shard, this run's claim of the instrument there (MOVE_CLAIM's seq), which every other step on it carries. */
+  private readonly claims = new Map<string, number>();
   /** Keep-alive connections to the replicas this move reads. */
   private readonly http = new JsonGetter();
   /** Set when run() returns: reads of replicas still polling (ones not waited for) stop. */
@@ -180,7 +188,10 @@ export class Mover {
       const e = refused.reason as MoveError;
       throw new MoveError(e.problem, e.message, "nothing was changed", { cause: e });
     }
+    await Promise.all([this.claim(from), this.claim(to)]);
     const [src, dst] = await Promise.all([this.exportOf(from, this.seqOf(from)), this.exportOf(to, this.seqOf(to))]);
+    this.checkClaim(from, [src]);
+    this.checkClaim(to, [dst]);
     const state = `${src.mode}/${dst.mode}`;
     this.say(`instrument ${inst}: ${src.mode} on ${from.id} (map version ${map.version}), ${dst.mode} on ${to.id}`);
     if (this.o.abort === true) return this.undo(map, from, to, src, dst, t0);
@@ -257,7 +268,12 @@ export class Mover {
     if (halted.length > 1 || dst.mode !== "ACTIVE") {
       throw new MoveError(MoveProblem.STATE, `the map names ${to.id} for instrument ${inst}, which is ${dst.mode} there, and ${halted.map((h) => h.sh.id).join(", ")} hold${halted.length > 1 ? "" : "s"} it halted: no move step finishes that`, "nothing was changed");
     }
-    const { sh: from, exp: src } = halted[0]!;
+    const { sh: from } = halted[0]!;
+    // Claimed, then read again as of the claim: an earlier run's step landing in between (a resume) is seen, and none can land after.
+    await this.claim(from);
+    const src = await this.exportOf(from, this.seqOf(from));
+    this.checkClaim(from, [src]);
+    if (src.mode !== "HALTED") throw new MoveError(MoveProblem.STATE, `instrument ${inst} is no longer halted on ${from.id} (${src.mode}) while the map names ${to.id}, which trades it: no move step finishes that`, "nothing was changed");
     this.say(`instrument ${inst}: the map (version ${map.version}) names ${to.id}, which trades it; ${from.id} still holds it halted: releasing it`);
     const t = performance.now();
     await this.step(from, { t: MsgType.MOVE_RELEASE, inst, to: to.id }, "release the source's book", "the target trades the instrument and the map names it; the source is still halted: run the move again to release it");
@@ -298,14 +314,19 @@ export class Mover {
   private async rollBack(from: Shard, to: Shard, err: unknown): Promise<MoveError> {
     const inst = this.o.instrument;
     const why = err instanceof MoveError ? err : new MoveError(MoveProblem.STEP_REFUSED, (err as Error).message, "", { cause: err });
+    if (why.problem === MoveProblem.SUPERSEDED) return why;
     try {
       const [src, dst] = await Promise.all([this.exportOf(from, this.seqOf(from)), this.exportOf(to, this.seqOf(to))]);
+      // A later run that claimed either shard owns the move now: this one's undo steps would be refused there.
+      this.checkClaim(from, [src]);
+      this.checkClaim(to, [dst]);
       if (dst.mode === "ACTIVE") return new MoveError(why.problem, why.message, "the target trades the instrument: run the move again to write the map and release the source", { cause: err });
       if (dst.mode === "IMPORTING") await this.step(to, { t: MsgType.MOVE_ABORT, inst }, "abort the target's import");
       if (src.mode === "HALTED") await this.step(from, { t: MsgType.MOVE_RESUME, inst }, "resume the source");
       const undone = src.mode === "HALTED" || dst.mode === "IMPORTING";
       return new MoveError(why.problem, why.message, undone ? `undone: ${dst.mode === "IMPORTING" ? `the import on ${to.id} was aborted and ` : ""}${from.id} trades the instrument again` : "nothing was changed", { cause: err });
     } catch (undo) {
+      if (undo instanceof MoveError && undo.problem === MoveProblem.SUPERSEDED) return new MoveError(why.problem, `${why.message}; not undone: ${undo.message}`, undo.leftAs, { cause: err });
       return new MoveError(why.problem, `${why.message}; undoing it failed too (${(undo as Error).message})`, `${from.id} may still be halted: run the move again, or with --abort`, { cause: err });
     }
   }
@@ -354,13 +375,29 @@ export class Mover {
     }
   }
 
-  /** Sends one step and waits for its ACK (at most MOVE_LIMITS.ackMsMax); a refusal is STEP_REFUSED with the sequencer's reason. */
+  /** MOVE_CLAIM on `s`: its ACK's seq is this run's claim there, which step() adds to every later step on `s`. */
+  private async claim(s: Shard): Promise<void> {
+    const ack = await this.step(s, { t: MsgType.MOVE_CLAIM, inst: this.o.instrument }, "claim the instrument's moves");
+    this.claims.set(s.id, ack.seq);
+  }
+
+  /** SUPERSEDED when a replica of `s` shows a later claim than this run's: a run started after this one owns the move there. */
+  private checkClaim(s: Shard, exps: readonly MoveExportResponse[]): void {
+    const mine = this.claims.get(s.id) ?? 0;
+    const later = exps.find((e) => e.move_claim > mine);
+    if (later === undefined) return;
+    throw new MoveError(MoveProblem.SUPERSEDED, `another run of the move claimed instrument ${this.o.instrument} on shard ${s.id} (claim seq ${later.move_claim}, this run's ${mine}): its steps there are refused now, so this run stops`, "left to the later run (run the move again, or with --abort, once it has stopped)");
+  }
+
+  /** Sends one step (with this run's claim on `s`, but for the claim itself) and waits for its ACK (at most MOVE_LIMITS.ackMsMax); a refusal is STEP_REFUSED with the sequencer's reason. */
   private async step(s: Shard, body: { t: number } & Record<string, unknown>, what: string, leftAs = ""): Promise<Ack> {
+    const mc = this.claims.get(s.id);
+    if (body.t !== MsgType.MOVE_CLAIM && mc === undefined) throw new Error(`BUG: the step "${what}" on shard ${s.id} before this run claimed it there`);
     const c = await this.conn(s);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no ACK within ${MOVE_LIMITS.ackMsMax} ms`)), MOVE_LIMITS.ackMsMax); });
     try {
-      return await Promise.race([c.moveStep(body), late]);
+      return await Promise.race([c.moveStep(body.t === MsgType.MOVE_CLAIM ? body : { ...body, mc }), late]);
     } catch (err) {
       throw new MoveError(MoveProblem.STEP_REFUSED, `shard ${s.id} did not take the step "${what}": ${(err as Error).message}`, leftAs, { cause: err });
     } finally {
@@ -461,6 +498,7 @@ export class Mover {
     if (exp === null) throw this.unavailable(s, haltSeq);
     const replicas = all.length;
     all.push({ ...exp, base: "" });
+    this.checkClaim(s, all);
     if (all.some((e) => e.mode !== "HALTED" || e.halt_seq !== haltSeq)) throw new MoveError(MoveProblem.STATE, `a replica of ${s.id} does not show instrument ${this.o.instrument} halted at seq ${haltSeq} (${all.map((e) => `${e.mode}@${e.halt_seq}`).join(", ")})`, "");
     if (all.some((e) => e.book_hash !== exp.book_hash)) throw new MoveError(MoveProblem.EXPORT_DISAGREES, `the replicas of ${s.id} disagree on the halted book's hash (${all.map((e) => e.book_hash).join(", ")})`, "");
     const mine = bookHashOf({ ...exp.config, symbol: exp.symbol }, exp.last_price, exp.orders as MoveRow[]);
@@ -489,6 +527,7 @@ export class Mover {
   /** The target's replicas at the import's end: ACTIVE with the export's hash, or IMPORT_MISMATCH. */
   private async targetState(to: Shard, endSeq: number): Promise<{ exp: MoveExportResponse; replicas: number }> {
     const all = await this.exportsAt(to, endSeq);
+    this.checkClaim(to, all);
     const modes = new Set(all.map((e) => e.mode as Mode));
     if (modes.size === 1 && modes.has("IMPORTING")) throw new MoveError(MoveProblem.IMPORT_MISMATCH, `shard ${to.id} refused to end the import (IMPORT_MISMATCH): its book does not have the export's order count and hash`, "");
     if (modes.size !== 1 || !modes.has("ACTIVE")) throw new MoveError(MoveProblem.STATE, `the replicas of ${to.id} show instrument ${this.o.instrument} as ${[...modes].join(", ")} after the import`, "");

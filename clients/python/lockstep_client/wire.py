@@ -99,6 +99,7 @@ class EngineReason(enum.IntEnum):
     MOVE_STATE = 21
     IMPORT_INVALID = 22
     IMPORT_MISMATCH = 23
+    MOVE_STALE = 24
 
 
 class CancelReason(enum.IntEnum):
