@@ -21,7 +21,14 @@
  * a bad time server): the samples from before the first of them describe a relation that no
  * longer holds and are dropped, and the estimate starts again from the new ones (none is given
  * until they span half a second again). Until the step is confirmed the old estimate stands,
- * and is wrong, for STEP_CONFIRM_SAMPLES probe intervals.
+ * and is wrong, for STEP_CONFIRM_SAMPLES probe intervals. The contradicting samples wait aside
+ * meanwhile, out of the fit: one in the fit would bend the line toward the new offset (a
+ * low-delay one is trusted at once) and widen the bound until the next sample no longer
+ * contradicts, so the step would never be confirmed and the line would mix both relations, its
+ * bound excluding the truth (a replica's estimate 0.7 s off with a bound of 0.67 s, 2 s after a
+ * +5 s step, in the nemesis test). A sample that agrees with both the estimate and the waiting
+ * samples (a wide one, e.g. a probe in flight across the step) waits with them without counting;
+ * one that agrees with the estimate only ends the wait, and the waiting samples join the window.
  */
 export interface SkewEstimate {
   /** Our clock minus the remote's, µs, at the time asked for. */
@@ -66,7 +73,9 @@ export class SkewEstimator {
   private byDelay: Sample[] = [];
   /** Recomputed when a sample arrives, so asking for an estimate only evaluates a line. */
   private fit: Fit | null = null;
-  /** Samples in a row, the newest last, whose intervals miss the estimate. */
+  /** Samples in a row whose intervals miss the estimate: they wait here, out of the fit, oldest first (with any that agree with both, see above). */
+  private waiting: Sample[] = [];
+  /** How many of the waiting samples miss the estimate. */
   private contradicting = 0;
   /** Clock steps seen (each dropped the samples from before it). */
   steps = 0;
@@ -83,17 +92,35 @@ export class SkewEstimator {
     if (!(delayUs >= 0) || !Number.isFinite(delayUs)) return; // impossible sample (clock stepped): drop it
     const sample = { atUs: (t1 + t4) / 2, offsetUs: (t1 - t2 + (t4 - t3)) / 2, delayUs };
     const e = this.estimate(sample.atUs);
-    this.contradicting = e !== null && Math.abs(sample.offsetUs - e.offsetUs) > e.boundUs + delayUs / 2 ? this.contradicting + 1 : 0;
-    this.samples.push(sample);
-    this.byDelay.splice(upperBound(this.byDelay, delayUs), 0, sample);
-    if (this.contradicting >= STEP_CONFIRM_SAMPLES) {
-      this.samples = this.samples.slice(-this.contradicting);
+    if (e !== null && Math.abs(sample.offsetUs - e.offsetUs) > e.boundUs + delayUs / 2) {
+      this.waiting.push(sample);
+      if (++this.contradicting < STEP_CONFIRM_SAMPLES) return;
+      // A step: the waiting samples are the window now.
+      this.samples = this.waiting.slice(-this.windowMax);
       this.byDelay = [...this.samples].sort((a, b) => a.delayUs - b.delayUs);
+      this.waiting = [];
       this.contradicting = 0;
       this.steps++;
+      this.fit = this.refit();
+      return;
     }
-    if (this.samples.length > this.windowMax) this.byDelay.splice(this.byDelay.indexOf(this.samples.shift()!), 1);
+    const last = this.waiting.at(-1);
+    if (last !== undefined && Math.abs(sample.offsetUs - last.offsetUs) <= (delayUs + last.delayUs) / 2 && this.waiting.length < this.windowMax) {
+      this.waiting.push(sample);
+      return;
+    }
+    for (const w of this.waiting) this.keep(w);
+    this.waiting = [];
+    this.contradicting = 0;
+    this.keep(sample);
     this.fit = this.refit();
+  }
+
+  /** A sample into the window and the delay order, the oldest one out past windowMax. */
+  private keep(sample: Sample): void {
+    this.samples.push(sample);
+    this.byDelay.splice(upperBound(this.byDelay, sample.delayUs), 0, sample);
+    if (this.samples.length > this.windowMax) this.byDelay.splice(this.byDelay.indexOf(this.samples.shift()!), 1);
   }
 
   get count(): number {
