@@ -24,7 +24,8 @@
  * the source halted on the other shard and releases it; (9) a mover killed during the export:
  * the source halted, the target untouched, and a second run exports and imports; (10) a later
  * run's claim mid-import: the running mover stops (SUPERSEDED) undoing nothing, and the next run
- * finishes the move. (4)'s second kill also holds the killed mover's frames in the proxy and lets
+ * finishes the move; (11) a mover that died with its HALT held in a proxy: `--abort` claims the
+ * instrument, and the HALT delivered after that is refused as stale (the book trades on). (4)'s second kill also holds the killed mover's frames in the proxy and lets
  * go of them during the next run's import: the claims make the target's replicas refuse them
  * (MOVE_STALE) instead of taking their rows into that import.
  */
@@ -510,6 +511,51 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       await within("s1's replicas applying the release", 20_000, async () => ((await exportAt(s1, 2)).mode === "AWAY" ? true : undefined));
     } finally {
       await op.close();
+      await proxy.close();
+    }
+  }, 90_000);
+
+  it("(11) a mover that died with its HALT still in a proxy: --abort claims the instrument, so the HALT delivered after it is refused as stale and the instrument trades on", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    // Instrument 2 is on s2 since (10). A mover (an operator connection) claims it there and sends the HALT into a
+    // proxy that holds it, then dies.
+    const proxy = proxyTo(trade(s2), 11);
+    const trader = await TradingClient.connect(trade(s2), MIDWAY_TRADER);
+    try {
+      const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
+      const version = (await fx.store().read())!.map.version + 1;
+      await fx.store().write({ version, shards: [entry(s1, []), entry(s2, [1, 2, 3], [viaProxy])], pins: {} });
+      const dying = await TradingClient.connect(viaProxy, OPERATOR);
+      const claim = await dying.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2 });
+      const letGo = proxy.holdOpen();
+      try {
+        void dying.moveStep({ t: MsgType.MOVE_HALT, inst: 2, mc: claim.seq }).catch(() => undefined);
+        dying.terminate();
+        expect((await exportAt(s2, 2)).mode).toBe("ACTIVE");
+        const undo = await move("--inst", "2", "--to", "s1", "--abort", "--json");
+        expect(undo.code, undo.stderr).toBe(0);
+        expect(lastJson(undo.stdout)).toMatchObject({ outcome: "aborted", from: "s2", to: "s1" });
+        expect((await exportAt(s2, 2)).move_claim).toBeGreaterThan(claim.seq);
+      } finally {
+        letGo();
+      }
+      // The HALT reaches s2 now, and is refused: each replica counts one more MOVE_STALE, and the book still trades.
+      const stale = async (): Promise<number[]> => Promise.all(s2.replicas.map(async (r) => (await statsOf<ReplicaStats>(r)).engine_rejects.MOVE_STALE ?? 0));
+      const staleBefore = await stale();
+      await within("s2's replicas refusing the late HALT", 20_000, async () => ((await stale()).every((n, i) => n > staleBefore[i]!) ? true : undefined));
+      expect(await exportAt(s2, 2)).toMatchObject({ mode: "ACTIVE", halt_seq: 0 });
+      const reports: Report[] = [];
+      const feed = new FeedClient({ urls: feeds(s2), account: MIDWAY_TRADER, onReport: (x) => reports.push(x) });
+      await feed.connect();
+      try {
+        const ack = await trader.submit({ instrument: 2, side: "buy", price: 8_000, quantity: 1 });
+        await until(() => reports.some((r) => r.oid === ack.oid));
+        expect(reports.filter((r) => r.oid === ack.oid).map((r) => r.k)).toEqual([ReportKind.ACCEPTED]);
+      } finally {
+        await feed.close();
+      }
+    } finally {
+      await trader.close();
       await proxy.close();
     }
   }, 90_000);

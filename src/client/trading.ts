@@ -154,7 +154,7 @@ export class TradingClient {
     return this.request({ t: MsgType.KILL });
   }
   /**
-   * One step of moving an instrument between shards (MOVE_HALT … MOVE_ABORT, docs/scaling.md),
+   * One step of moving an instrument between shards (MOVE_HALT … MOVE_CLAIM, docs/scaling.md),
    * for the operator account only; src/shard/move.ts drives the steps. `body` is the message
    * without `v` and `cid`.
    */

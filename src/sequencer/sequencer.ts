@@ -69,7 +69,7 @@ export interface SequencerOptions {
   /** Leader election and standby mode; without it this node leads `epoch` on its own. */
   readonly ha?: HaOptions;
   /**
-   * The account whose logins may send the move steps (MOVE_HALT … MOVE_ABORT, docs/scaling.md),
+   * The account whose logins may send the move steps (MOVE_HALT … MOVE_CLAIM, docs/scaling.md),
    * sequenced as the operator's (account 0). Absent: nobody may; they are refused NOT_OPERATOR.
    */
   readonly operatorAccount?: number;
