@@ -134,6 +134,8 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     const gwFeed = new FeedClient({ urls: [String(gw.ready.feed)], account: GATEWAY_TRADER, onReport: (x) => gwReports.push(x) });
     await gwFeed.connect();
     const gwOrder = (await gwTrade.submit({ instrument: 1, side: "buy", price: 8_000, quantity: 3 })).oid;
+    // And one with a client order id, cancelled by it through the gateway after the move.
+    const gwNamed = (await gwTrade.submit({ instrument: 1, side: "buy", price: 7_990, quantity: 2, clientOrderId: "gw-named" })).oid;
     // A book with depth on both sides, a partial fill, a stop, an OCO pair and client ids.
     const placed: number[] = [];
     for (let i = 0; i < 200; i++) {
@@ -144,7 +146,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     await c1.submit({ instrument: 1, side: "sell", type: "stop", stopPrice: 8_000, quantity: 3 });
     await c1.submit({ instrument: 1, side: "sell", type: "oco", price: 12_000, stopPrice: 8_500, quantity: 4, clientOrderId: "pair" });
     const before = await exportAt(s1, 1);
-    expect(before.orders.length).toBe(204);
+    expect(before.orders.length).toBe(205);
     expect(before.orders.some((o) => o[12] !== 0)).toBe(true);
 
     let stop = false;
@@ -160,7 +162,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     const m = lastJson(r.stdout) as unknown as MoveResult;
     // The flow on instrument 1 added orders of its own (account 8) before the HALT.
     expect(m).toMatchObject({ instrument: 1, from: "s1", to: "s2", outcome: "moved", hashes_equal: true, map_version_before: 2, map_version: 3 });
-    expect(m.orders).toBeGreaterThanOrEqual(204);
+    expect(m.orders).toBeGreaterThanOrEqual(205);
     expect(m.hash_after).toBe(m.hash_before);
     expect(m.replicas_agreeing).toEqual({ from: 2, to: 2 });
     // Instruments 2 and 3 were acked while the move ran; instrument 1's orders meanwhile were refused by s1's engine.
@@ -208,6 +210,14 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     expect(gwImported.oid).not.toBe(gwOrder);
     await gwTrade.cancel(gwImported.oid);
     await until(() => gwReports.some((x) => x.k === ReportKind.CANCELLED && x.oid === gwImported.oid));
+    // By client order id, the gateway sends the cancel to the shard holding the instrument now: the target, where the order went.
+    const namedImported = gwReports.find((x) => x.k === ReportKind.IMPORTED && x.foid === gwNamed)!;
+    expect(namedImported).toMatchObject({ coid: "gw-named", sh: 1 });
+    const seen = gwReports.length;
+    await gwTrade.cancel({ clientOrderId: "gw-named" });
+    const answer = (): Report | undefined => gwReports.slice(seen).find((x) => x.coid === "gw-named" && (x.k === ReportKind.CANCELLED || x.k === ReportKind.REJECTED));
+    await until(() => answer() !== undefined);
+    expect(answer()).toMatchObject({ k: ReportKind.CANCELLED, oid: namedImported.oid, sh: 1 });
     await Promise.all([c1.close(), c2.close(), f1.close(), f2.close(), f3.close(), gwTrade.close(), gwFeed.close()]);
     await stopNode(gw);
   }, 120_000);

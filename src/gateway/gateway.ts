@@ -117,7 +117,7 @@ export class Gateway {
   private flushPending = false;
   private readonly feeds = new Set<FeedSocket>();
   private loggedIn = { trade: 0, feed: 0 };
-  /** "account:coid" → shard number, oldest first. */
+  /** "account:coid" → the NEW's instrument, oldest first: a CANCEL or MODIFY by coid goes to the shard the map now gives it (it may have moved). */
   private readonly coids = new Map<string, number>();
   /** Per shard number: no new trade link before this time (performance.now() ms), and the next delay. */
   private readonly backoff = new Map<number, { untilMs: number; delayMs: number }>();
@@ -253,15 +253,15 @@ export class Gateway {
     const d = ws.getUserData();
     if (m.t === MsgType.NEW) {
       const route = this.table.ofInstrument(m.inst)!;
-      if (m.coid !== undefined) this.rememberCoid(d.acct, m.coid, route.n);
+      if (m.coid !== undefined) this.rememberCoid(d.acct, m.coid, m.inst);
       const { cid, ...body } = m;
       return { route, body, done: (a) => this.answer(ws, cid, route, a, (x) => ({ ...x, oid: this.mapped(route, x.oid), oid2: x.oid2 === undefined ? undefined : this.mapped(route, x.oid2) })) };
     }
     const { cid, ...body } = m;
     if (m.coid !== undefined) {
-      const n = this.coids.get(`${d.acct}:${m.coid}`);
-      const route = n === undefined ? undefined : this.table.ofNumber(n);
-      if (route === undefined) return { code: WireReason.UNROUTABLE, msg: `this gateway does not know which shard holds client order id "${m.coid}" (it remembers the shard of each client order id sent through it, the newest ${this.limits.clientOrderIdsMax}); name the order by its oid` };
+      const inst = this.coids.get(`${d.acct}:${m.coid}`);
+      const route = inst === undefined ? undefined : this.table.ofInstrument(inst);
+      if (route === undefined) return { code: WireReason.UNROUTABLE, msg: inst === undefined ? `this gateway does not know which shard holds client order id "${m.coid}" (it remembers the instrument of each client order id sent through it, the newest ${this.limits.clientOrderIdsMax}); name the order by its oid` : `client order id "${m.coid}" was sent for instrument ${inst}, which shard map version ${this.table.version} places on no shard` };
       return { route, body, done: (a) => this.answer(ws, cid, route, a, (x) => ({ ...x, oid: 0 })) };
     }
     const named = shardOrderOf(m.oid!);
@@ -291,10 +291,10 @@ export class Gateway {
     return id ?? 0;
   }
 
-  private rememberCoid(acct: number, coid: string, n: number): void {
+  private rememberCoid(acct: number, coid: string, instrument: number): void {
     const key = `${acct}:${coid}`;
     this.coids.delete(key);
-    this.coids.set(key, n);
+    this.coids.set(key, instrument);
     if (this.coids.size > this.limits.clientOrderIdsMax) this.coids.delete(this.coids.keys().next().value!);
   }
 
