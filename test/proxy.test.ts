@@ -177,6 +177,9 @@ describe("latency proxy", () => {
     a.write("x".repeat(300));
     const letGo = proxy.holdOpen();
     proxy.shape({ up: { bytesPerS: 0 } });
+    // a is destroyed once the proxy holds what it wrote (a socket destroyed sooner may drop it); bounded.
+    for (const end = performance.now() + 5_000; proxy.queuedUp < 300 && performance.now() < end;) await sleep(5);
+    expect(proxy.queuedUp).toBe(300);
     a.destroy();
     const b = await open();
     n = next();

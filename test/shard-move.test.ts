@@ -537,9 +537,13 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       await fx.store().write({ version, shards: [entry(s1, []), entry(s2, [1, 2, 3], [viaProxy])], pins: {} });
       const dying = await TradingClient.connect(viaProxy, OPERATOR);
       const claim = await dying.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2 });
+      const stale = async (): Promise<number[]> => Promise.all(s2.replicas.map(async (r) => (await statsOf<ReplicaStats>(r)).engine_rejects.MOVE_STALE ?? 0));
+      const staleBefore = await stale();
       const letGo = proxy.holdOpen();
       try {
         void dying.moveStep({ t: MsgType.MOVE_HALT, inst: 2, mc: claim.seq }).catch(() => undefined);
+        // Dead once the proxy holds the HALT (a socket destroyed sooner may never have written it).
+        await within("the HALT held in the proxy", 10_000, async () => (proxy.queuedUp > 0 ? true : undefined));
         dying.terminate();
         expect((await exportAt(s2, 2)).mode).toBe("ACTIVE");
         const undo = await move("--inst", "2", "--to", "s1", "--abort", "--json");
@@ -549,10 +553,8 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       } finally {
         letGo();
       }
-      // The HALT reaches s2 now, and is refused: each replica counts one more MOVE_STALE, and the book still trades.
-      const stale = async (): Promise<number[]> => Promise.all(s2.replicas.map(async (r) => (await statsOf<ReplicaStats>(r)).engine_rejects.MOVE_STALE ?? 0));
-      const staleBefore = await stale();
-      await within("s2's replicas refusing the late HALT", 20_000, async () => ((await stale()).every((n, i) => n > staleBefore[i]!) ? true : undefined));
+      // The HALT reaches s2 now, and is refused: each replica counts one MOVE_STALE more than before it, and the book still trades.
+      await within("s2's replicas refusing the late HALT", 20_000, async () => ((await stale()).every((n, i) => n === staleBefore[i]! + 1) ? true : undefined));
       expect(await exportAt(s2, 2)).toMatchObject({ mode: "ACTIVE", halt_seq: 0 });
       const reports: Report[] = [];
       const feed = new FeedClient({ urls: feeds(s2), account: MIDWAY_TRADER, onReport: (x) => reports.push(x) });

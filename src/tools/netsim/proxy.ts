@@ -76,6 +76,11 @@ class DelayedPipe {
   get fault(): LinkFault {
     return this.fault_;
   }
+
+  /** Bytes taken from the source and not yet delivered. */
+  get queued(): number {
+    return this.queuedBytes;
+  }
   set fault(f: LinkFault) {
     const held = this.fault_ === "hold";
     this.fault_ = f;
@@ -246,6 +251,13 @@ export class LatencyProxy {
   reset(): number {
     const n = this.ups.size;
     for (const s of [...this.sockets]) s.resetAndDestroy();
+    return n;
+  }
+
+  /** Bytes the proxy holds toward the target now (queued, held or delayed), over every connection. */
+  get queuedUp(): number {
+    let n = 0;
+    for (const p of this.ups) n += p.queued;
     return n;
   }
 
