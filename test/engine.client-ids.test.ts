@@ -242,4 +242,25 @@ describe("the kill switch says when it is done", () => {
     e.apply({ type: "cancel-all", account: 5 });
     expect(rec.take()).toEqual([{ e: "killed", account: 5, cancelledCount: 0 }]);
   });
+
+  it("cancel and modify by client id with an instrument touch only an order on that instrument: one elsewhere is UNKNOWN_ORDER and stays; an instrument with an order id is INVALID_FIELD", () => {
+    const rec = new EventRecorder();
+    const e = new Engine([INST, { ...INST, id: 2, symbol: "TWO" }], rec);
+    limit(e, 1, 5, BUY, 100, 10, "mine");
+    rec.take();
+    const hash = e.stateHash();
+    expect(e.apply({ type: "cancel", account: 5, instrument: 2, clientOrderId: "mine" })).toBe(Reason.UNKNOWN_ORDER);
+    expect(e.apply({ type: "modify", account: 5, instrument: 2, clientOrderId: "mine", price: 101, qty: 5 })).toBe(Reason.UNKNOWN_ORDER);
+    expect(rejects(rec.take())).toEqual([
+      { e: "rejected", orderId: 0, account: 5, reason: Reason.UNKNOWN_ORDER, coid: "mine", status: OrderStatus.REJECTED, leaves: 0, cum: 0, notional: 0 },
+      { e: "rejected", orderId: 0, account: 5, reason: Reason.UNKNOWN_ORDER, coid: "mine", status: OrderStatus.REJECTED, leaves: 0, cum: 0, notional: 0 },
+    ]);
+    expect(e.stateHash()).toBe(hash);
+    expect(e.apply({ type: "cancel", account: 5, orderId: 1, instrument: 1 })).toBe(Reason.INVALID_FIELD);
+    expect(e.apply({ type: "modify", account: 5, orderId: 1, instrument: 1, price: 101, qty: 5 })).toBe(Reason.INVALID_FIELD);
+    expect(e.stateHash()).toBe(hash);
+    expect(e.apply({ type: "modify", account: 5, instrument: 1, clientOrderId: "mine", price: 101, qty: 5 })).toBe(Reason.OK);
+    expect(e.apply({ type: "cancel", account: 5, instrument: 1, clientOrderId: "mine" })).toBe(Reason.OK);
+    expect(rec.take().filter((x) => x.e === "modified" || x.e === "cancelled").map((x) => x.e)).toEqual(["modified", "cancelled"]);
+  });
 });

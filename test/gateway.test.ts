@@ -128,6 +128,29 @@ describe("gateway: trading through one endpoint", () => {
     }
   });
 
+  it("a cancel or modify by client order id with its instrument routes alike on every gateway; without it, a gateway that never saw the NEW refuses UNROUTABLE", async () => {
+    const [first, second] = [await gateway(mapV1()), await gateway(mapV1())];
+    const [t1, t2] = [await TradingClient.connect(first.trade, 13), await TradingClient.connect(second.trade, 13)];
+    try {
+      const placed = await t1.submit({ instrument: 2, side: "buy", price: 100, quantity: 5, clientOrderId: "other-gw" });
+      expect(placed.sh).toBe(1);
+      const unroutable = await refused(t2.cancel({ clientOrderId: "other-gw" }));
+      expect(unroutable).toBe(WireReason.UNROUTABLE);
+      const modified = await t2.modify({ clientOrderId: "other-gw", instrument: 2 }, 101, 4);
+      expect(modified.sh).toBe(1);
+      expect(clusters.b.sequencer.lastSeq).toBe(modified.seq);
+      const cancelled = await t2.cancel({ clientOrderId: "other-gw", instrument: 2 });
+      expect([cancelled.sh, cancelled.oid]).toEqual([1, 0]);
+      expect(clusters.b.sequencer.lastSeq).toBe(cancelled.seq);
+      // The instrument routes, whatever this gateway remembers: instrument 1 is on shard a.
+      expect((await t1.cancel({ clientOrderId: "other-gw", instrument: 1 })).sh).toBe(0);
+      // An instrument no shard holds is refused as for a NEW; with an oid it does not apply.
+      expect(await refused(t2.cancel({ clientOrderId: "other-gw", instrument: 99 }))).toBe(WireReason.UNKNOWN_INSTRUMENT);
+    } finally {
+      await Promise.all([t1.close(), t2.close()]);
+    }
+  });
+
   it("merges an account's reports from both shards (ids mapped, each with its shard) and serves books and trades of instruments on both", async () => {
     const { trade, feed } = await gateway(mapV1());
     const reports: Report[] = [];

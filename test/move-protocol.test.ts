@@ -94,7 +94,7 @@ describe("move records", () => {
       [...head, 0, 35, 1],                         // claimed end without its claim
       [...head, 0, 37, 1, 4],                      // claimed import-orders without a row
       [...head, 0, 37, 1, 0, 7, 3, 0, 0, 0, 0, 0, 100, 0, 5, 0, 0, 0, 0], // claimed import-orders with claim 0
-      [...head, 0, 21, 1, 1, 0, 100, 5, 0, 0, 0],  // 21 is not a claimed limit: only move steps have claimed forms
+      [...head, 0, 29, 1, 1, 0, 100, 5, 0, 0, 0],  // 29 is not a claimed step (9 is no move step): only move steps have claimed forms
     ];
     for (const a of bad) expect(() => decodeRecord(encode(a)), JSON.stringify(a)).toThrow(RecordError);
   });

@@ -51,6 +51,10 @@ describe("codec and validation", () => {
     ["cancel without oid", { v, t: MsgType.CANCEL, cid: 1 }, WireReason.MISSING_FIELD, /"oid" or "coid"/],
     ["cancel with both oid and coid", { v, t: MsgType.CANCEL, cid: 1, oid: 5, coid: "a" }, WireReason.FIELD_NOT_APPLICABLE, /give one/],
     ["modify with neither oid nor coid", { v, t: MsgType.MODIFY, cid: 1, px: 5, qty: 1 }, WireReason.MISSING_FIELD, /"oid" or "coid"/],
+    ["cancel by oid with an instrument", { v, t: MsgType.CANCEL, cid: 1, oid: 5, inst: 1 }, WireReason.FIELD_NOT_APPLICABLE, /"inst" goes with "coid" only/],
+    ["modify by oid with an instrument", { v, t: MsgType.MODIFY, cid: 1, oid: 5, inst: 1, px: 5, qty: 1 }, WireReason.FIELD_NOT_APPLICABLE, /"inst" goes with "coid" only/],
+    ["cancel by coid on an unknown instrument", { v, t: MsgType.CANCEL, cid: 1, coid: "a", inst: 9 }, WireReason.UNKNOWN_INSTRUMENT, /no instrument 9/],
+    ["cancel by coid on instrument 0", { v, t: MsgType.CANCEL, cid: 1, coid: "a", inst: 0 }, WireReason.OUT_OF_RANGE, /"inst"/],
     ["empty coid", { ...newOrder, coid: "" }, WireReason.OUT_OF_RANGE, /"coid"/],
     ["coid of 37 characters", { ...newOrder, coid: "x".repeat(37) }, WireReason.OUT_OF_RANGE, /"coid"/],
     ["coid with a space", { ...newOrder, coid: "a b" }, WireReason.OUT_OF_RANGE, /"coid"/],
@@ -94,6 +98,8 @@ describe("codec and validation", () => {
     ["oco with every optional field", { ord: OrdType.OCO, px: 105, spx: 95, slpx: 94, po: true, stp: 1, coid: "0e3a1c6e-3f2b-4b8e-9a54-7d1f2c3b4a5d" }],
     ["cancel by coid", { t: MsgType.CANCEL, coid: "x" }],
     ["modify by coid", { t: MsgType.MODIFY, coid: "x", px: 100, qty: 2 }],
+    ["cancel by coid on its instrument", { t: MsgType.CANCEL, coid: "x", inst: 1 }],
+    ["modify by coid on its instrument", { t: MsgType.MODIFY, coid: "x", inst: 1, px: 100, qty: 2 }],
   ];
   it.each(accepted)("accepts a %s", (_name, fields) => {
     const m = { ...base, ...fields };
@@ -138,6 +144,8 @@ describe("sequenced records", () => {
     { seq: 11, epoch: 2, tsUs: 9, cmd: { type: "oco", account: 3, instrument: 1, limitId: 11, side: 0, qty: 5, price: 90, postOnly: false, stopId: 11 + 2 ** 52, stopPrice: 110, stopLimitPrice: 0, stp: 2 } },
     { seq: 12, epoch: 2, tsUs: 9, cmd: { type: "cancel", account: 3, clientOrderId: "pair" } },
     { seq: 13, epoch: 2, tsUs: 9, cmd: { type: "modify", account: 3, clientOrderId: "x".repeat(36), price: 99, qty: 4 } },
+    { seq: 14, epoch: 2, tsUs: 9, cmd: { type: "cancel", account: 3, instrument: 2, clientOrderId: "pair" } },
+    { seq: 15, epoch: 2, tsUs: 9, cmd: { type: "modify", account: 3, instrument: 1, clientOrderId: "y", price: 99, qty: 4 } },
   ];
   it.each(records)("round-trips a $cmd.type record", (r) => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);

@@ -52,8 +52,11 @@ export interface OrderRequest {
   readonly clientOrderId?: string;
 }
 
-/** An order to cancel or modify: its order id, or your client order id for it. */
-export type OrderRef = number | { readonly clientOrderId: string };
+/**
+ * An order to cancel or modify: its order id, or your client order id for it, optionally with
+ * the instrument it is on (then only an order there is meant, and any gateway routes it).
+ */
+export type OrderRef = number | { readonly clientOrderId: string; readonly instrument?: number };
 
 /** The NEW message's fields for `o` (fields not given stay absent). */
 export function newOrderFields(o: OrderRequest): Omit<NewOrder, "v" | "t" | "cid"> {
@@ -66,8 +69,9 @@ export function newOrderFields(o: OrderRequest): Omit<NewOrder, "v" | "t" | "cid
 }
 
 /** CANCEL's or MODIFY's way of naming the order. */
-export function orderRefFields(ref: OrderRef): { oid: number } | { coid: string } {
-  return typeof ref === "number" ? { oid: ref } : { coid: ref.clientOrderId };
+export function orderRefFields(ref: OrderRef): { oid: number } | { coid: string; inst?: number } {
+  if (typeof ref === "number") return { oid: ref };
+  return ref.instrument === undefined ? { coid: ref.clientOrderId } : { coid: ref.clientOrderId, inst: ref.instrument };
 }
 
 export const REPORT_KIND_NAME = {

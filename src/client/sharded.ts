@@ -29,7 +29,7 @@ import { SHARD_ID } from "../shard/rendezvous.js";
 import { ShardMapStore } from "../shard/store.js";
 import type { ExecutionReport } from "./codec.js";
 import { FeedClient, type FeedOptions } from "./feed.js";
-import { TradingClient, type Credentials, type OrderRequest } from "./trading.js";
+import { TradingClient, type Credentials, type OrderRef, type OrderRequest } from "./trading.js";
 
 /** Why a command could not be routed; `const` object and derived union, as for reason codes elsewhere. */
 export const ShardRouteReason = {
@@ -267,9 +267,11 @@ function ackOf(shard: string, a: Ack): ShardedAck {
 }
 
 /** The reference a shard's TradingClient takes; `ref` has been routed already, so its id parses. */
-function wireRef(ref: ShardedOrderRef): number | { clientOrderId: string } {
+function wireRef(ref: ShardedOrderRef): OrderRef {
   if (typeof ref === "string") return parseOrderId(ref)!.oid;
-  return "clientOrderId" in ref ? { clientOrderId: ref.clientOrderId } : ref.oid;
+  if (!("clientOrderId" in ref)) return ref.oid;
+  // With its instrument, the shard refuses the id of an order on another instrument (UNKNOWN_ORDER) rather than touch it.
+  return "instrument" in ref ? { clientOrderId: ref.clientOrderId, instrument: ref.instrument } : { clientOrderId: ref.clientOrderId };
 }
 
 // ---- feeds: one per shard

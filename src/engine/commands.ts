@@ -69,10 +69,12 @@ export interface OcoCommand {
   readonly clientOrderId?: string;
 }
 
+/** Names the order by `orderId` or by `clientOrderId` (exactly one); with a client order id, `instrument` (optional) is the one the order must be on. */
 export interface CancelCommand {
   readonly type: "cancel";
   readonly orderId?: number;
   readonly clientOrderId?: string;
+  readonly instrument?: number;
   readonly account: number;
 }
 
@@ -81,6 +83,8 @@ export interface ModifyCommand {
   readonly type: "modify";
   readonly orderId?: number;
   readonly clientOrderId?: string;
+  /** With a client order id: the instrument the order must be on (optional; see CancelCommand). */
+  readonly instrument?: number;
   readonly account: number;
   readonly price: number;
   readonly qty: number;

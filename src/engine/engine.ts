@@ -223,17 +223,17 @@ export class Engine {
     }
   }
 
-  /** By order id or by client order id: exactly one of the two. */
+  /** By order id or by client order id: exactly one of the two; an instrument goes only with a client order id. */
   private applyCancel(c: CancelCommand): Reason {
-    if (c.clientOrderId === undefined) return this.cancel(c.orderId ?? 0, c.account);
+    if (c.clientOrderId === undefined) return c.instrument !== undefined ? this.reject(c.orderId ?? 0, c.account, Reason.INVALID_FIELD) : this.cancel(c.orderId ?? 0, c.account);
     if (c.orderId !== undefined) return this.reject(c.orderId, c.account, Reason.INVALID_FIELD);
-    return this.cancelByClientOrderId(c.clientOrderId, c.account);
+    return this.cancelByClientOrderId(c.clientOrderId, c.account, c.instrument);
   }
 
   private applyModify(c: ModifyCommand): Reason {
-    if (c.clientOrderId === undefined) return this.modify(c.orderId ?? 0, c.account, c.price, c.qty);
+    if (c.clientOrderId === undefined) return c.instrument !== undefined ? this.reject(c.orderId ?? 0, c.account, Reason.INVALID_FIELD) : this.modify(c.orderId ?? 0, c.account, c.price, c.qty);
     if (c.orderId !== undefined) return this.reject(c.orderId, c.account, Reason.INVALID_FIELD);
-    return this.modifyByClientOrderId(c.clientOrderId, c.account, c.price, c.qty);
+    return this.modifyByClientOrderId(c.clientOrderId, c.account, c.price, c.qty, c.instrument);
   }
 
   /** `coid` "" means the order has no client order id. */
@@ -331,9 +331,11 @@ export class Engine {
   }
 
   /** Cancels the account's own live order holding `coid` (an OCO pair: both legs). */
-  cancelByClientOrderId(coid: string, account: number): Reason {
+  /** With `instrument`, only an order on that instrument is meant: one on another is as unknown (UNKNOWN_ORDER), and stays. */
+  cancelByClientOrderId(coid: string, account: number, instrument?: number): Reason {
     const o = this.liveByClientId(coid, account);
     if (o === undefined) return this.rejectUnknownClientId(coid, account);
+    if (instrument !== undefined && o.book!.id !== instrument) return this.reject(0, account, Reason.UNKNOWN_ORDER, coid);
     if (o.book!.mode !== InstrumentMode.ACTIVE) return this.rejectOn(o, account, Reason.INSTRUMENT_MOVING);
     this.remove(o, CancelReason.USER);
     return Reason.OK;
@@ -377,9 +379,10 @@ export class Engine {
   }
 
   /** Modifies the account's own live order holding `coid`; see modify. */
-  modifyByClientOrderId(coid: string, account: number, price: number, qty: number): Reason {
+  modifyByClientOrderId(coid: string, account: number, price: number, qty: number, instrument?: number): Reason {
     const o = this.liveByClientId(coid, account);
     if (o === undefined) return this.rejectUnknownClientId(coid, account);
+    if (instrument !== undefined && o.book!.id !== instrument) return this.reject(0, account, Reason.UNKNOWN_ORDER, coid);
     return this.modify(o.id, account, price, qty);
   }
 

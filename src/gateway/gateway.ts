@@ -259,9 +259,10 @@ export class Gateway {
     }
     const { cid, ...body } = m;
     if (m.coid !== undefined) {
-      const inst = this.coids.get(`${d.acct}:${m.coid}`);
+      // The frame's own instrument, when it names one (any gateway routes that alike); else the one this gateway remembers.
+      const inst = m.inst ?? this.coids.get(`${d.acct}:${m.coid}`);
       const route = inst === undefined ? undefined : this.table.ofInstrument(inst);
-      if (route === undefined) return { code: WireReason.UNROUTABLE, msg: inst === undefined ? `this gateway does not know which shard holds client order id "${m.coid}" (it remembers the instrument of each client order id sent through it, the newest ${this.limits.clientOrderIdsMax}); name the order by its oid` : `client order id "${m.coid}" was sent for instrument ${inst}, which shard map version ${this.table.version} places on no shard` };
+      if (route === undefined) return { code: WireReason.UNROUTABLE, msg: inst === undefined ? `this gateway does not know which shard holds client order id "${m.coid}" (it remembers the instrument of each client order id sent through it, the newest ${this.limits.clientOrderIdsMax}); name the order by its oid, or give its instrument ("inst")` : `client order id "${m.coid}" was sent for instrument ${inst}, which shard map version ${this.table.version} places on no shard` };
       return { route, body, done: (a) => this.answer(ws, cid, route, a, (x) => ({ ...x, oid: 0 })) };
     }
     const named = shardOrderOf(m.oid!);

@@ -31,9 +31,9 @@ export function orderIdsOf(m: NewOrder, seq: number): [number, number] {
 /** Every optional field is filled in (and a client order id's key left out without one), so the record decodes to exactly this object. */
 export function commandOf(m: SequencedMessage, orderId: number, account: number): Command {
   if (m.t === MsgType.KILL) return { type: "cancel-all", account };
-  if (m.t === MsgType.CANCEL) return m.coid === undefined ? { type: "cancel", orderId: m.oid!, account } : { type: "cancel", clientOrderId: m.coid, account };
-  if (m.t === MsgType.MODIFY) {
-    const target = m.coid === undefined ? { orderId: m.oid! } : { clientOrderId: m.coid };
+  if (m.t === MsgType.CANCEL || m.t === MsgType.MODIFY) {
+    const target = m.coid === undefined ? { orderId: m.oid! } : m.inst === undefined ? { clientOrderId: m.coid } : { clientOrderId: m.coid, instrument: m.inst };
+    if (m.t === MsgType.CANCEL) return { type: "cancel", ...target, account };
     return { type: "modify", ...target, account, price: m.px, qty: m.qty };
   }
   const named = m.coid === undefined ? {} : { clientOrderId: m.coid };

@@ -146,9 +146,12 @@ export interface NewOrder {
   v: number; t: typeof MsgType.NEW; cid: number; inst: number; side: number; ord: number;
   qty: number; px?: number; tif?: number; po?: boolean; stp?: number; spx?: number; slpx?: number; coid?: string;
 }
-/** Names its order by `oid` or by `coid`: exactly one of them. */
-export interface CancelOrder { v: number; t: typeof MsgType.CANCEL; cid: number; oid?: number; coid?: string }
-export interface ModifyOrder { v: number; t: typeof MsgType.MODIFY; cid: number; oid?: number; coid?: string; px: number; qty: number }
+/**
+ * Names its order by `oid` or by `coid`: exactly one of them. With `coid`, `inst` (optional) is
+ * the instrument the order is on: only an order there is meant, and a gateway routes by it.
+ */
+export interface CancelOrder { v: number; t: typeof MsgType.CANCEL; cid: number; oid?: number; coid?: string; inst?: number }
+export interface ModifyOrder { v: number; t: typeof MsgType.MODIFY; cid: number; oid?: number; coid?: string; inst?: number; px: number; qty: number }
 /** The kill switch: cancel every live order of this connection's account. */
 export interface KillSwitch { v: number; t: typeof MsgType.KILL; cid: number }
 /**

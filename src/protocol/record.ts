@@ -13,6 +13,8 @@
  *   type 7 oco    [instrument, limitId, side, qty, price, postOnly 0|1, stopId, stopPrice, stopLimitPrice (0 = market), stp] + optional coid
  *   type 8 cancel by client order id [] + coid
  *   type 9 modify by client order id [price, qty] + coid
+ *   type 20 cancel by client order id on an instrument [instrument] + coid
+ *   type 21 modify by client order id on an instrument [instrument, price, qty] + coid
  * The operator's commands that move an instrument between shards (account 0; docs/scaling.md):
  *   type 10 halt          [instrument, seq (its own)]
  *   type 11 resume        [instrument]
@@ -85,6 +87,8 @@ const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: 
   15: { fields: 1, coid: "none" },
   16: { fields: 1, coid: "none" },
   19: { fields: 2, coid: "none" },
+  20: { fields: 1, coid: "required" },
+  21: { fields: 3, coid: "required" },
   30: { fields: 3, coid: "none" },
   31: { fields: 2, coid: "none" },
   32: { fields: 2, coid: "required", shard: true },
@@ -130,9 +134,11 @@ function fieldsOf(c: Command): [type: number, fields: number[]] {
     case "stop":
       return [3, [c.instrument, c.orderId, c.side, c.stopPrice, c.price ?? 0, c.qty, c.tif ?? 0, c.stp ?? 0, ...coidInts(c.clientOrderId)]];
     case "cancel":
-      return c.clientOrderId === undefined ? [4, [c.orderId!]] : [8, coidInts(c.clientOrderId)];
+      if (c.clientOrderId === undefined) return [4, [c.orderId!]];
+      return c.instrument === undefined ? [8, coidInts(c.clientOrderId)] : [20, [c.instrument, ...coidInts(c.clientOrderId)]];
     case "modify":
-      return c.clientOrderId === undefined ? [5, [c.orderId!, c.price, c.qty]] : [9, [c.price, c.qty, ...coidInts(c.clientOrderId)]];
+      if (c.clientOrderId === undefined) return [5, [c.orderId!, c.price, c.qty]];
+      return c.instrument === undefined ? [9, [c.price, c.qty, ...coidInts(c.clientOrderId)]] : [21, [c.instrument, c.price, c.qty, ...coidInts(c.clientOrderId)]];
     case "cancel-all":
       return [6, []];
     case "oco":
@@ -220,7 +226,7 @@ function readRecord(bytes: Uint8Array): SeqRecord {
   if (n < HEAD_FIELDS + layout.fields) throw new RecordError(`record: type ${type} has ${layout.fields} fields, not ${n - HEAD_FIELDS}`);
   for (let k = 0; k < layout.fields; k++) fieldsRead[k] = r.int();
   const coid = readCoid(type, n - HEAD_FIELDS - layout.fields);
-  if (type >= 10 && account !== 0) throw new RecordError(`record: type ${type} is the operator's (account 0), not account ${account}'s`);
+  if (((type >= 10 && type <= 19) || type >= 30) && account !== 0) throw new RecordError(`record: type ${type} is the operator's (account 0), not account ${account}'s`);
   r.end();
   return { seq, epoch, tsUs, cmd: commandFrom(type, account, fieldsRead, coid) };
 }
@@ -310,6 +316,10 @@ function commandFrom(type: number, account: number, f: readonly number[], coid: 
       return { type: "import-abort", account, instrument: f[0]! };
     case 9:
       return { type: "modify", account, price: f[0]!, qty: f[1]!, clientOrderId: coid! };
+    case 20:
+      return { type: "cancel", account, instrument: f[0]!, clientOrderId: coid! };
+    case 21:
+      return { type: "modify", account, instrument: f[0]!, price: f[1]!, qty: f[2]!, clientOrderId: coid! };
     default:
       throw new RecordError(`record: unknown command type ${type}`);
   }

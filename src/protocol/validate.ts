@@ -43,8 +43,8 @@ const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
     int("stp", Stp.NONE, Stp.CANCEL_BOTH, false), optionalId("spx"), optionalId("slpx"), coid,
   ],
   // Exactly one of oid and coid: checked after the fields (validateClientFrame).
-  [MsgType.CANCEL]: [int("cid", 0, INT_MAX), optionalId("oid"), coid],
-  [MsgType.MODIFY]: [int("cid", 0, INT_MAX), optionalId("oid"), coid, id("px"), id("qty")],
+  [MsgType.CANCEL]: [int("cid", 0, INT_MAX), optionalId("oid"), coid, optionalId("inst")],
+  [MsgType.MODIFY]: [int("cid", 0, INT_MAX), optionalId("oid"), coid, optionalId("inst"), id("px"), id("qty")],
   [MsgType.KILL]: [int("cid", 0, INT_MAX)],
   // The operator's move steps (docs/scaling.md); shard ids and the hash are checked after the fields. Each step names its claim (`mc`).
   [MsgType.MOVE_CLAIM]: [int("cid", 0, INT_MAX), id("inst")],
@@ -171,6 +171,8 @@ export function validateClientFrame(bytes: Uint8Array, instruments: ReadonlySet<
   if (m.t === MsgType.CANCEL || m.t === MsgType.MODIFY) {
     if (m.oid === undefined && m.coid === undefined) return fail(WireReason.MISSING_FIELD, `field "oid" or "coid" is required: the order to ${m.t === MsgType.CANCEL ? "cancel" : "modify"}`);
     if (m.oid !== undefined && m.coid !== undefined) return fail(WireReason.FIELD_NOT_APPLICABLE, `fields "oid" and "coid" both name the order: give one of them`);
+    if (m.inst !== undefined && m.coid === undefined) return fail(WireReason.FIELD_NOT_APPLICABLE, `field "inst" goes with "coid" only: an "oid" names the order on its instrument already`);
+    if (m.inst !== undefined && !instruments.has(m.inst)) return fail(WireReason.UNKNOWN_INSTRUMENT, `no instrument ${m.inst}`);
     return r;
   }
   if (isMoveMessage(m)) {

@@ -53,13 +53,19 @@ def new_order_fields(cid: int, o: Order) -> dict[str, Any]:
     return f
 
 
-def target_fields(order_id: int | None, client_order_id: str | None) -> dict[str, Any]:
-    """CANCEL and MODIFY name their order by exactly one of oid and coid."""
+def target_fields(order_id: int | None, client_order_id: str | None, instrument: int | None = None) -> dict[str, Any]:
+    """CANCEL and MODIFY name their order by exactly one of oid and coid; with coid, optionally its
+    instrument (only an order there is meant, and any gateway routes it)."""
     if (order_id is None) == (client_order_id is None):
         raise ValueError("name the order by exactly one of order_id and client_order_id")
     if order_id is not None:
+        if instrument is not None:
+            raise ValueError("instrument goes with client_order_id only: an order_id names the order on its instrument already")
         return {"oid": wire_int("order_id", order_id, 1)}
-    return {"coid": check_client_order_id(client_order_id)}  # type: ignore[arg-type]
+    fields: dict[str, Any] = {"coid": check_client_order_id(client_order_id)}  # type: ignore[arg-type]
+    if instrument is not None:
+        fields["inst"] = wire_int("instrument", instrument, 1)
+    return fields
 
 
 def _named(cls: type[enum.IntEnum], value: int) -> enum.IntEnum | int:

@@ -90,15 +90,16 @@ class TradingClient:
         cid = self._cid()
         return await self._request(cid, MsgType.NEW, codec.new_order_fields(cid, order))
 
-    async def cancel(self, *, order_id: int | None = None, client_order_id: str | None = None) -> Ack:
-        """Cancels an order (an OCO: both legs) named by its id or its client order id."""
+    async def cancel(self, *, order_id: int | None = None, client_order_id: str | None = None, instrument: int | None = None) -> Ack:
+        """Cancels an order (an OCO: both legs) named by its id or its client order id (with its
+        instrument, optionally: then any gateway routes it)."""
         cid = self._cid()
-        return await (await self._request(cid, MsgType.CANCEL, {"cid": cid, **codec.target_fields(order_id, client_order_id)}))
+        return await (await self._request(cid, MsgType.CANCEL, {"cid": cid, **codec.target_fields(order_id, client_order_id, instrument)}))
 
-    async def modify(self, *, price: int, quantity: int, order_id: int | None = None, client_order_id: str | None = None) -> Ack:
+    async def modify(self, *, price: int, quantity: int, order_id: int | None = None, client_order_id: str | None = None, instrument: int | None = None) -> Ack:
         """Sets a resting limit order's price and its new **open** quantity."""
         cid = self._cid()
-        fields = {"cid": cid, **codec.target_fields(order_id, client_order_id), "px": codec.wire_int("price", price, 1), "qty": codec.wire_int("quantity", quantity, 1)}
+        fields = {"cid": cid, **codec.target_fields(order_id, client_order_id, instrument), "px": codec.wire_int("price", price, 1), "qty": codec.wire_int("quantity", quantity, 1)}
         return await (await self._request(cid, MsgType.MODIFY, fields))
 
     async def kill(self) -> Ack:

@@ -60,6 +60,9 @@ class Encoding(unittest.TestCase):
             target_fields(5, "a")
         with self.assertRaisesRegex(ValueError, "exactly one"):
             target_fields(None, None)
+        self.assertEqual(target_fields(None, "a", 2), {"coid": "a", "inst": 2})
+        with self.assertRaisesRegex(ValueError, "instrument goes with client_order_id only"):
+            target_fields(5, None, 2)
 
 
 class Decoding(unittest.TestCase):
