@@ -330,8 +330,11 @@ export class Engine {
     return Reason.OK;
   }
 
-  /** Cancels the account's own live order holding `coid` (an OCO pair: both legs). */
-  /** With `instrument`, only an order on that instrument is meant: one on another is as unknown (UNKNOWN_ORDER), and stays. */
+  /**
+   * Cancels the account's own live order holding `coid` (an OCO pair: both legs). With
+   * `instrument`, only an order on that instrument is meant: one on another is as unknown
+   * (UNKNOWN_ORDER), and stays.
+   */
   cancelByClientOrderId(coid: string, account: number, instrument?: number): Reason {
     const o = this.liveByClientId(coid, account);
     if (o === undefined) return this.rejectUnknownClientId(coid, account);

@@ -188,7 +188,7 @@ export class Mover {
       const e = refused.reason as MoveError;
       throw new MoveError(e.problem, e.message, "nothing was changed", { cause: e });
     }
-    await Promise.all([this.claim(from), this.claim(to)]);
+    await this.claimed([from, to]);
     const [src, dst] = await Promise.all([this.exportOf(from, this.seqOf(from)), this.exportOf(to, this.seqOf(to))]);
     this.checkClaim(from, [src]);
     this.checkClaim(to, [dst]);
@@ -270,7 +270,7 @@ export class Mover {
     }
     const { sh: from } = halted[0]!;
     // Claimed, then read again as of the claim: an earlier run's step landing in between (a resume) is seen, and none can land after.
-    await this.claim(from);
+    await this.claimed([from]);
     const src = await this.exportOf(from, this.seqOf(from));
     this.checkClaim(from, [src]);
     if (src.mode !== "HALTED") throw new MoveError(MoveProblem.STATE, `instrument ${inst} is no longer halted on ${from.id} (${src.mode}) while the map names ${to.id}, which trades it: no move step finishes that`, "nothing was changed");
@@ -379,6 +379,16 @@ export class Mover {
   private async claim(s: Shard): Promise<void> {
     const ack = await this.step(s, { t: MsgType.MOVE_CLAIM, inst: this.o.instrument }, "claim the instrument's moves");
     this.claims.set(s.id, ack.seq);
+  }
+
+  /** Claims on every shard of `shards` at once; a claim refused changes nothing (a claim alone moves no book). */
+  private async claimed(shards: readonly Shard[]): Promise<void> {
+    try {
+      await Promise.all(shards.map((s) => this.claim(s)));
+    } catch (err) {
+      if (!(err instanceof MoveError)) throw err;
+      throw new MoveError(err.problem, err.message, "nothing was changed", { cause: err });
+    }
   }
 
   /** SUPERSEDED when a replica of `s` shows a later claim than this run's: a run started after this one owns the move there. */
