@@ -498,6 +498,23 @@ describe("lockstep gateway", () => {
     }
   });
 
+  it("`lockstep client` cancels by client order id through a gateway other than the one that took the order: it sends the session's instrument", async () => {
+    const file = join(dir, "map-two.json");
+    writeFileSync(file, JSON.stringify(mapV1()));
+    const [one, two] = [await spawnNode("gateway-one", ["gateway", "--shard-map", file, "--port", "0"], dir), await spawnNode("gateway-two", ["gateway", "--shard-map", file, "--port", "0"], dir)];
+    try {
+      const placed = await client(["--trade", String(one.ready.trade), "--account", "14", "--instrument", "2"], "buy 2 @ 97 id elsewhere\nquit\n");
+      expect(placed.code).toBe(0);
+      const order = /ack seq=\d+ order=(\d+)/.exec(placed.out)![1];
+      const r = await client(["--trade", String(two.ready.trade), "--feed", String(two.ready.feed), "--account", "14", "--instrument", "2"], "cancel id elsewhere\nquit\n");
+      expect(r.code).toBe(0);
+      expect(r.out).not.toMatch(/UNROUTABLE/);
+      expect(r.out).toMatch(new RegExp(`report seq=\\d+ cancelled order=${order} coid=elsewhere`));
+    } finally {
+      await Promise.all([stopNode(one), stopNode(two)]);
+    }
+  });
+
   it("--config with an auth section: the gateway checks logins with its client keys; a secret it cannot read is one line, exit 1", async () => {
     const local = JSON.parse(readFileSync(join(import.meta.dirname, "..", "config", "local.json"), "utf8")) as Record<string, unknown> & { replicas: object[] };
     const key = (keyId: string, account: number) => ({ keyId, account, secretEnv: "LOCKSTEP_TEST_GW_CLI_KEY" });

@@ -43,9 +43,11 @@ interface Sender {
   close(): Promise<void>;
 }
 
-function single(trading: TradingClient): Sender {
+/** A client order id typed in the session names the session's instrument's order: sent with it, so any gateway routes it (docs/protocol.md). */
+function single(trading: TradingClient, instrument: number): Sender {
+  const ref = (o: OrderRef): OrderRef => (typeof o === "number" ? o : { clientOrderId: o.clientOrderId, instrument });
   return {
-    send: async (cmd) => [await (cmd.kind === "order" ? trading.submit(cmd.req) : cmd.kind === "cancel" ? trading.cancel(cmd.order) : cmd.kind === "kill" ? trading.cancelAll() : trading.modify(cmd.order, cmd.px, cmd.qty))],
+    send: async (cmd) => [await (cmd.kind === "order" ? trading.submit(cmd.req) : cmd.kind === "cancel" ? trading.cancel(ref(cmd.order)) : cmd.kind === "kill" ? trading.cancelAll() : trading.modify(ref(cmd.order), cmd.px, cmd.qty))],
     lastSeqs: () => [...trading.lastSeqs],
     close: () => trading.close(),
   };
@@ -83,7 +85,7 @@ async function connect(v: Record<string, string | boolean | undefined>, account:
   const feedUrls = typeof v.feed === "string" ? v.feed.split(",") : null;
   if (typeof v.trade === "string") {
     try {
-      return { sender: single(await TradingClient.connect(v.trade, account)), feedUrls };
+      return { sender: single(await TradingClient.connect(v.trade, account), instrument), feedUrls };
     } catch (err) {
       throw new UserError(`cannot connect to ${v.trade}: ${(err as Error).message}`);
     }
