@@ -67,7 +67,7 @@ const RECORD_FIELDS_MAX = HEAD_FIELDS + 15 + 1 + CLIENT_ORDER_ID_LENGTH_MAX;
 
 /**
  * Fields after the head, by record type, and whether a text follows them: a client order id,
- * or for types 12 and 13 (`shard`) a shard id.
+ * or for types 12, 13, 32 and 33 (`shard`) a shard id.
  */
 const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: "none" | "optional" | "required"; readonly shard?: true }>> = {
   1: { fields: 8, coid: "optional" },
