@@ -53,10 +53,24 @@ async function seed(c: TradingClient, n: number): Promise<void> {
   await Promise.all(workers);
 }
 
-/** Orders at `rate`/s on one instrument until `stop`; the ack times while the move ran and the slowest ack then. */
-async function background(url: string, account: number, instrument: number, stop: () => boolean, window: () => [number, number]): Promise<{ acked: number; ackedDuringMove: number; slowestAckDuringMoveMs: number }> {
+/** Ack times, ms: how many, the median, the 99th percentile and the slowest (nearest rank; null with none). */
+interface AckSummary { n: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null }
+function summary(ms: number[]): AckSummary {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number): number | null => (s.length === 0 ? null : Math.round(s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! * 100) / 100);
+  return { n: s.length, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1) };
+}
+
+/**
+ * Orders at `rate`/s on one instrument until `stop`; the ack times while the move ran and the
+ * slowest ack then, and the acks of orders sent in the quiet second before the move (`quiet`)
+ * against those of orders sent during it: the move's effect on an instrument it does not touch.
+ */
+async function background(url: string, account: number, instrument: number, stop: () => boolean, window: () => [number, number], quiet: () => [number, number]): Promise<{ acked: number; ackedDuringMove: number; slowestAckDuringMoveMs: number; quiet_second_before: AckSummary; sent_during_move: AckSummary }> {
   const c = await TradingClient.connect(url, account);
   const out = { acked: 0, ackedDuringMove: 0, slowestAckDuringMoveMs: 0 };
+  const inQuiet: number[] = [];
+  const inMove: number[] = [];
   const end = performance.now() + BACKGROUND_MS_MAX;
   const gapMs = (1000 * BACKGROUND_IN_FLIGHT_MAX) / ratePerS;
   await Promise.all(Array.from({ length: BACKGROUND_IN_FLIGHT_MAX }, async (_, w) => {
@@ -70,11 +84,14 @@ async function background(url: string, account: number, instrument: number, stop
         out.ackedDuringMove++;
         out.slowestAckDuringMoveMs = Math.max(out.slowestAckDuringMoveMs, done - t);
       }
+      const [q0, q1] = quiet();
+      if (t >= q0 && t < q1) inQuiet.push(done - t);
+      else if (t >= from && t <= to) inMove.push(done - t);
       await new Promise((r) => setTimeout(r, Math.max(0, gapMs - (done - t))));
     }
   }));
   await c.close();
-  return out;
+  return { ...out, quiet_second_before: summary(inQuiet), sent_during_move: summary(inMove) };
 }
 
 async function main(): Promise<void> {
@@ -94,7 +111,8 @@ async function main(): Promise<void> {
     const seedMs = performance.now() - ts;
     await seeder.close();
     let moveWindow: [number, number] = [Infinity, -Infinity];
-    bg = [background(String(s1.seq.ready.trade), 21, 2, () => stop, () => moveWindow), background(String(s2.seq.ready.trade), 22, 3, () => stop, () => moveWindow)];
+    let quietWindow: [number, number] = [Infinity, -Infinity];
+    bg = [background(String(s1.seq.ready.trade), 21, 2, () => stop, () => moveWindow, () => quietWindow), background(String(s2.seq.ready.trade), 22, 3, () => stop, () => moveWindow, () => quietWindow)];
     // What each process spent during the move (the background's share included), and in the second before it with the
     // background alone: the difference is the move's cost.
     const procs = [
@@ -103,7 +121,9 @@ async function main(): Promise<void> {
     ];
     const before = new CpuMeter(procs);
     before.start();
+    quietWindow = [performance.now(), Infinity];
     await new Promise((r) => setTimeout(r, 1000));
+    quietWindow = [quietWindow[0], performance.now()];
     before.end();
     const meter = new CpuMeter(procs);
     const t0 = performance.now();

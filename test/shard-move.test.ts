@@ -253,10 +253,13 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     try {
       const viaProxy = `ws://127.0.0.1:${await proxy.listen()}/trade`;
       await fx.store().write({ version: 4, shards: [entry(s1, [2]), entry(s2, [1, 3], [viaProxy])], pins: {} });
+      // s2 shows the import begun, and the mover has written rows (more than a MOVE_BEGIN's bytes) that the proxy still holds:
+      // a kill before the mover had the BEGIN's ACK would leave no frame in flight.
+      const importingWithRowsQueued = async (): Promise<true | undefined> => ((await exportAt(s2, 2)).mode === "IMPORTING" && proxy.queuedUp > 2_000 ? true : undefined);
       const killedMidImport = async (): Promise<void> => {
         proxy.shape({ up: { bytesPerS: 4_000 } });
         try {
-          await killMover(2, "s2", () => within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined)));
+          await killMover(2, "s2", () => within("s2 importing instrument 2, the mover's rows queued in the proxy", 20_000, importingWithRowsQueued));
         } finally {
           proxy.shape({ up: { bytesPerS: 0 } });
         }
@@ -285,7 +288,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       let deliverStale = (): void => undefined;
       let done: Awaited<ReturnType<typeof move>>;
       try {
-        await killMover(2, "s2", () => within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined)));
+        await killMover(2, "s2", () => within("s2 importing instrument 2, the mover's rows queued in the proxy", 20_000, importingWithRowsQueued));
         deliverStale = proxy.holdOpen();
         const killedClaim = (await exportAt(s2, 2)).move_claim;
         const running = move("--inst", "2", "--to", "s2", "--json");
