@@ -32,7 +32,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { FeedClient } from "../src/client/feed.js";
 import { TradingClient } from "../src/client/trading.js";
 import { drain, spawnNode, statsOf, stopNode, type ReplicaStats, type SequencerStats } from "../src/cluster/launcher.js";
@@ -129,6 +129,8 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     await Promise.all([f1.connect(), f2.connect(), f3.connect()]);
     // A client of a gateway that follows the map in etcd (version 2 now): one resting order on instrument 1.
     const gw = await spawnNode("gateway", ["gateway", "--shards-etcd", fx.etcdUrl(), "--port", "0"], join(dir, "logs"));
+    // Stopped however the test ends: a failed assertion used to leave the gateway process running.
+    onTestFinished(() => stopNode(gw));
     const gwReports: Report[] = [];
     const gwTrade = await TradingClient.connect(String(gw.ready.trade), GATEWAY_TRADER);
     const gwFeed = new FeedClient({ urls: [String(gw.ready.feed)], account: GATEWAY_TRADER, onReport: (x) => gwReports.push(x) });
@@ -219,7 +221,6 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     await until(() => answer() !== undefined);
     expect(answer()).toMatchObject({ k: ReportKind.CANCELLED, oid: namedImported.oid, sh: 1 });
     await Promise.all([c1.close(), c2.close(), f1.close(), f2.close(), f3.close(), gwTrade.close(), gwFeed.close()]);
-    await stopNode(gw);
   }, 120_000);
 
   it("(3) refusals: an instrument on no shard, an unknown shard, its own shard, bad flags", async () => {
