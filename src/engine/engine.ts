@@ -336,9 +336,8 @@ export class Engine {
    * (UNKNOWN_ORDER), and stays.
    */
   cancelByClientOrderId(coid: string, account: number, instrument?: number): Reason {
-    const o = this.liveByClientId(coid, account);
-    if (o === undefined) return this.rejectUnknownClientId(coid, account);
-    if (instrument !== undefined && o.book!.id !== instrument) return this.reject(0, account, Reason.UNKNOWN_ORDER, coid);
+    const o = this.namedByClientId(coid, account, instrument);
+    if (typeof o === "number") return o;
     if (o.book!.mode !== InstrumentMode.ACTIVE) return this.rejectOn(o, account, Reason.INSTRUMENT_MOVING);
     this.remove(o, CancelReason.USER);
     return Reason.OK;
@@ -383,9 +382,8 @@ export class Engine {
 
   /** Modifies the account's own live order holding `coid`; see modify. */
   modifyByClientOrderId(coid: string, account: number, price: number, qty: number, instrument?: number): Reason {
-    const o = this.liveByClientId(coid, account);
-    if (o === undefined) return this.rejectUnknownClientId(coid, account);
-    if (instrument !== undefined && o.book!.id !== instrument) return this.reject(0, account, Reason.UNKNOWN_ORDER, coid);
+    const o = this.namedByClientId(coid, account, instrument);
+    if (typeof o === "number") return o;
     return this.modify(o.id, account, price, qty);
   }
 
@@ -789,6 +787,14 @@ export class Engine {
     if (!isAccount(account) || !isClientOrderId(coid)) return this.reject(0, account, Reason.INVALID_FIELD);
     const done = this.clientIds.get(account)?.finished(coid);
     return done !== undefined ? this.rejectFinished(done, account, Reason.UNKNOWN_ORDER) : this.reject(0, account, Reason.UNKNOWN_ORDER, coid);
+  }
+
+  /** The live order a cancel or modify by client id names (on `instrument`, when it gives one), or its refusal, reported. */
+  private namedByClientId(coid: string, account: number, instrument: number | undefined): Order | Reason {
+    const o = this.liveByClientId(coid, account);
+    if (o === undefined) return this.rejectUnknownClientId(coid, account);
+    if (instrument !== undefined && o.book!.id !== instrument) return this.reject(0, account, Reason.UNKNOWN_ORDER, coid);
+    return o;
   }
 
   private liveByClientId(coid: string, account: number): Order | undefined {

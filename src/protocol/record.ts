@@ -69,7 +69,8 @@ const RECORD_FIELDS_MAX = HEAD_FIELDS + 15 + 1 + CLIENT_ORDER_ID_LENGTH_MAX;
  * Fields after the head, by record type, and whether a text follows them: a client order id,
  * or for types 12, 13, 32 and 33 (`shard`) a shard id.
  */
-const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: "none" | "optional" | "required"; readonly shard?: true }>> = {
+type Layout = { readonly fields: number; readonly coid: "none" | "optional" | "required"; readonly shard?: true };
+const UNCLAIMED_LAYOUT: Readonly<Record<number, Layout>> = {
   1: { fields: 8, coid: "optional" },
   2: { fields: 5, coid: "optional" },
   3: { fields: 8, coid: "optional" },
@@ -89,15 +90,15 @@ const LAYOUT: Readonly<Record<number, { readonly fields: number; readonly coid: 
   19: { fields: 2, coid: "none" },
   20: { fields: 1, coid: "required" },
   21: { fields: 3, coid: "required" },
-  30: { fields: 3, coid: "none" },
-  31: { fields: 2, coid: "none" },
-  32: { fields: 2, coid: "required", shard: true },
-  33: { fields: 6, coid: "required", shard: true },
-  35: { fields: 2, coid: "none" },
-  36: { fields: 2, coid: "none" },
 };
 /** A claimed step's record type is its unclaimed type plus this (see above). */
 const CLAIMED = 20;
+/** The move steps with a claimed form (import-orders, 17 and 37, is read on its own); each has one field more, the claim. */
+const CLAIMABLE = [10, 11, 12, 13, 15, 16] as const;
+const LAYOUT: Readonly<Record<number, Layout>> = {
+  ...UNCLAIMED_LAYOUT,
+  ...Object.fromEntries(CLAIMABLE.map((t) => [t + CLAIMED, { ...UNCLAIMED_LAYOUT[t]!, fields: UNCLAIMED_LAYOUT[t]!.fields + 1 }])),
+};
 
 const TWO_32 = 0x1_0000_0000;
 /** A book hash (16 hex digits) as two unsigned 32-bit integers, and back. */
