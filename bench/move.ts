@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { TradingClient } from "../src/client/trading.js";
 import { stopNode } from "../src/cluster/launcher.js";
 import { startEtcd } from "../src/cluster/etcd.js";
+import { LatencyRecorder } from "../src/metrics/latency.js";
 import { Mover } from "../src/shard/move.js";
 import { ShardMapStore } from "../src/shard/store.js";
 import { CpuMeter } from "../src/tools/loadgen/cpu.js";
@@ -53,12 +54,12 @@ async function seed(c: TradingClient, n: number): Promise<void> {
   await Promise.all(workers);
 }
 
-/** Ack times, ms: how many, the median, the 99th percentile and the slowest (nearest rank; null with none). */
+/** Ack times, ms: how many, the median, the 99th percentile and the slowest (HDR, as every latency here; null with none). */
 interface AckSummary { n: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null }
-function summary(ms: number[]): AckSummary {
-  const s = [...ms].sort((a, b) => a - b);
-  const at = (q: number): number | null => (s.length === 0 ? null : Math.round(s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! * 100) / 100);
-  return { n: s.length, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1) };
+function summary(r: LatencyRecorder): AckSummary {
+  const s = r.summary();
+  const ms = (us: number): number => Math.round(us / 10) / 100;
+  return s.count === 0 ? { n: 0, p50_ms: null, p99_ms: null, max_ms: null } : { n: s.count, p50_ms: ms(s.p50), p99_ms: ms(s.p99), max_ms: ms(s.max) };
 }
 
 /**
@@ -69,8 +70,8 @@ function summary(ms: number[]): AckSummary {
 async function background(url: string, account: number, instrument: number, stop: () => boolean, window: () => [number, number], quiet: () => [number, number]): Promise<{ acked: number; ackedDuringMove: number; slowestAckDuringMoveMs: number; quiet_second_before: AckSummary; sent_during_move: AckSummary }> {
   const c = await TradingClient.connect(url, account);
   const out = { acked: 0, ackedDuringMove: 0, slowestAckDuringMoveMs: 0 };
-  const inQuiet: number[] = [];
-  const inMove: number[] = [];
+  const inQuiet = new LatencyRecorder();
+  const inMove = new LatencyRecorder();
   const end = performance.now() + BACKGROUND_MS_MAX;
   const gapMs = (1000 * BACKGROUND_IN_FLIGHT_MAX) / ratePerS;
   await Promise.all(Array.from({ length: BACKGROUND_IN_FLIGHT_MAX }, async (_, w) => {
@@ -85,8 +86,8 @@ async function background(url: string, account: number, instrument: number, stop
         out.slowestAckDuringMoveMs = Math.max(out.slowestAckDuringMoveMs, done - t);
       }
       const [q0, q1] = quiet();
-      if (t >= q0 && t < q1) inQuiet.push(done - t);
-      else if (t >= from && t <= to) inMove.push(done - t);
+      if (t >= q0 && t < q1) inQuiet.record((done - t) * 1000);
+      else if (t >= from && t <= to) inMove.record((done - t) * 1000);
       await new Promise((r) => setTimeout(r, Math.max(0, gapMs - (done - t))));
     }
   }));
