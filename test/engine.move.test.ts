@@ -283,6 +283,14 @@ describe("engine: moving an instrument", () => {
     expect(src.apply({ type: "claim", instrument: 1, account: 0, seq: 20 })).toBe(Reason.INVALID_FIELD);
     expect(src.apply({ type: "claim", instrument: 1, account: 5, seq: 30 })).toBe(Reason.INVALID_FIELD);
     expect(src.apply({ type: "claim", instrument: 9, account: 0, seq: 30 })).toBe(Reason.UNKNOWN_INSTRUMENT);
+    // A claim naming the claim it replaces is taken only over the latest one: a dead mover's claim made over 10,
+    // delivered after B's, is refused and fences nobody; one over 20 (or none, in a log before claims were compared) is taken.
+    expect(src.apply({ type: "claim", instrument: 1, account: 0, seq: 30, claim: 10 })).toBe(Reason.MOVE_STALE);
+    expect(src.apply({ type: "claim", instrument: 1, account: 0, seq: 30, claim: 0 })).toBe(Reason.MOVE_STALE);
+    expect(src.stateHash()).toBe(halted);
+    expect(src.apply({ type: "claim", instrument: 1, account: 0, seq: 31, claim: 20 })).toBe(Reason.OK);
+    expect(src.apply({ type: "claim", instrument: 1, account: 0, seq: 32 })).toBe(Reason.OK);
+    expect(src.exportBook(1)).toMatchObject({ mode: InstrumentMode.HALTED, moveClaim: 32 });
     const exp = src.exportBook(1)!;
 
     // The target: run A begins and sends half its rows, then run B claims, aborts, begins and imports;
@@ -292,7 +300,7 @@ describe("engine: moving an instrument", () => {
     const [begin, rows, end] = importCommands(exp, 0, "s1", 10) as [Command, ImportOrdersCommand, Command];
     const half = { ...rows, rows: rows.rows.slice(0, 1) };
     const of = (c: Command, claim: number): Command => ({ ...c, claim }) as Command;
-    expect(dst.apply({ type: "claim", instrument: 1, account: 0, seq: 5 })).toBe(Reason.OK);
+    expect(dst.apply({ type: "claim", instrument: 1, account: 0, seq: 5, claim: 0 })).toBe(Reason.OK);
     expect(dst.apply(of(begin, 5))).toBe(Reason.OK);
     expect(dst.apply(of(half, 5))).toBe(Reason.OK);
     expect(dst.apply({ type: "claim", instrument: 1, account: 0, seq: 8 })).toBe(Reason.OK);

@@ -50,19 +50,20 @@ describe("move records", () => {
       },
     },
   ];
-  // What a sequencer writes now: the claim, and each step with the claim it belongs to (types 19, 30-33, 35-37).
+  // What a sequencer writes now: the claim with the one it replaces (0: none), and each step with the claim it belongs to (types 39, 30-33, 35-37).
   const claimed: SeqRecord[] = [
-    { seq: 11, epoch: 1, tsUs: 5, cmd: { type: "claim", account: 0, instrument: 1, seq: 11 } },
+    { seq: 11, epoch: 1, tsUs: 5, cmd: { type: "claim", account: 0, instrument: 1, seq: 11, claim: 0 } },
+    { seq: 11, epoch: 1, tsUs: 5, cmd: { type: "claim", account: 0, instrument: 1, seq: 11, claim: 7 } },
     ...records.filter((r) => r.cmd.type !== "import-order").map((r, i) => ({ ...r, seq: 12 + i, cmd: { ...r.cmd, claim: 11 } as SeqRecord["cmd"] })),
   ];
-  it.each(records)("round-trips a $cmd.type record written before claims", (r) => {
+  it.each([...records, { seq: 11, epoch: 1, tsUs: 5, cmd: { type: "claim", account: 0, instrument: 1, seq: 11 } } satisfies SeqRecord])("round-trips a $cmd.type record written before claims", (r) => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);
   });
   it.each(claimed)("round-trips a claimed $cmd.type record", (r) => {
     const bytes = encodeRecord(r);
     expect(decodeRecord(bytes)).toEqual(r);
     // The claimed types, not the old ones: a reader of the old layout cannot take the claim for another field.
-    const types: Record<string, number> = { claim: 19, halt: 30, resume: 31, release: 32, "import-begin": 33, "import-end": 35, "import-abort": 36, "import-orders": 37 };
+    const types: Record<string, number> = { claim: 39, halt: 30, resume: 31, release: 32, "import-begin": 33, "import-end": 35, "import-abort": 36, "import-orders": 37 };
     expect((decode(bytes) as number[])[4]).toBe(types[r.cmd.type]);
   });
   it("refuses a move record of any account but the operator's, a bad shard id, a hash half out of range, a wrong arity or kind", () => {
@@ -114,7 +115,8 @@ describe("move frames", () => {
     }
   };
   it("validates every step's fields, shard ids and hash", () => {
-    ok({ t: MsgType.MOVE_CLAIM, inst: 1 });
+    ok({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 0 });
+    ok({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 4 });
     ok({ t: MsgType.MOVE_HALT, inst: 1, mc: 4 });
     ok({ t: MsgType.MOVE_RELEASE, inst: 1, mc: 4, to: "s2" });
     ok({ t: MsgType.MOVE_BEGIN, inst: 1, mc: 4, from: "s1", n: 3, lpx: 0, h: "0123456789abcdef" });
@@ -127,10 +129,10 @@ describe("move frames", () => {
     refused({ t: MsgType.MOVE_BEGIN, inst: 1, mc: 4, from: "s1", n: 3, lpx: 0, h: "0123456789ABCDEF" }, WireReason.OUT_OF_RANGE, /book hash/);
     refused({ t: MsgType.MOVE_BEGIN, inst: 1, mc: 4, from: "s1", n: 1_000_001, lpx: 0, h: "0123456789abcdef" }, WireReason.OUT_OF_RANGE, /"n"/);
     refused({ t: MsgType.MOVE_ORDERS, inst: 1, mc: 4, rows: "abc" }, WireReason.OUT_OF_RANGE, /binary/);
-    // Every step but the claim names its claim; the claim names none.
-    for (const t of [MsgType.MOVE_HALT, MsgType.MOVE_RESUME, MsgType.MOVE_END, MsgType.MOVE_ABORT]) refused({ t, inst: 1 }, WireReason.MISSING_FIELD, /"mc"/);
+    // Every step names its claim; the claim names the one it replaces, 0 when there is none.
+    for (const t of [MsgType.MOVE_CLAIM, MsgType.MOVE_HALT, MsgType.MOVE_RESUME, MsgType.MOVE_END, MsgType.MOVE_ABORT]) refused({ t, inst: 1 }, WireReason.MISSING_FIELD, /"mc"/);
     refused({ t: MsgType.MOVE_END, inst: 1, mc: 0 }, WireReason.OUT_OF_RANGE, /"mc"/);
-    refused({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 4 }, WireReason.UNKNOWN_FIELD, /"mc"/);
+    refused({ t: MsgType.MOVE_CLAIM, inst: 1, mc: -1 }, WireReason.OUT_OF_RANGE, /"mc"/);
   });
   it("packs any rows into fields of at most VALUE_BYTES_MAX bytes, in order, and refuses what is not rows", () => {
     const rows = Array.from({ length: 2000 }, (_, i) => row(i + 1, i % 3 === 0 ? "c".repeat(1 + (i % 36)) : ""));
@@ -190,19 +192,19 @@ describe("the sequencer's operator gate", () => {
     await c.start(0, { operatorAccount: 77 });
     try {
       const trader = await TradingClient.connect(c.tradeUrl, 5);
-      await expect(trader.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: only the operator account/);
+      await expect(trader.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 0 })).rejects.toThrow(/NOT_OPERATOR: only the operator account/);
       await expect(trader.moveStep({ t: MsgType.MOVE_HALT, inst: 1, mc: 1 })).rejects.toThrow(/NOT_OPERATOR: only the operator account/);
       await trader.close();
       const op = await TradingClient.connect(c.tradeUrl, 77);
       await expect(op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, mc: 1, rows: encode([1, 2]) })).rejects.toThrow(/OUT_OF_RANGE: rows/);
-      const claim = await op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1 });
+      const claim = await op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 0 });
       const halt = await op.moveStep({ t: MsgType.MOVE_HALT, inst: 1, mc: claim.seq });
       const orders = await op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, mc: claim.seq, rows: packRows([row(1), row(2), row(3)]) });
       expect([claim.seq, halt.seq, orders.oid, orders.seq]).toEqual([1, 2, 0, 3]);
       expect(c.sequencer.ring.at(3)).toBeUndefined();
       const logged = [0, 1, 2].map((i) => decodeRecord(c.sequencer.ring.at(i)!.payload).cmd);
       expect(logged.map((x) => x.account)).toEqual([0, 0, 0]);
-      expect(logged).toMatchObject([{ type: "claim", seq: 1 }, { type: "halt", seq: 2, claim: 1 }, { type: "import-orders", claim: 1 }]);
+      expect(logged).toMatchObject([{ type: "claim", seq: 1, claim: 0 }, { type: "halt", seq: 2, claim: 1 }, { type: "import-orders", claim: 1 }]);
       expect((logged[2] as ImportOrdersCommand).rows.map((r) => [r.fromOrderId, r.price])).toEqual([[1, 101], [2, 102], [3, 103]]);
       await op.close();
     } finally {
@@ -212,7 +214,7 @@ describe("the sequencer's operator gate", () => {
     await none.start(0);
     try {
       const op = await TradingClient.connect(none.tradeUrl, 77);
-      await expect(op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1 })).rejects.toThrow(/NOT_OPERATOR: this sequencer has no operator account/);
+      await expect(op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 0 })).rejects.toThrow(/NOT_OPERATOR: this sequencer has no operator account/);
       await op.close();
     } finally {
       none.stop();

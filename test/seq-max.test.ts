@@ -56,7 +56,7 @@ describe("the end of a shard's log", () => {
       expect((refused as Error).message).toMatch(/log is full: order ids are seqs up to 35184372088831/);
       const step = await operator.moveStep({ t: MsgType.MOVE_HALT, inst: 1, mc: 1 }).then(() => null, (err: unknown) => err);
       expect((step as LockstepError).code).toBe(WireReason.STORAGE_UNAVAILABLE);
-      const claim = await operator.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1 }).then(() => null, (err: unknown) => err);
+      const claim = await operator.moveStep({ t: MsgType.MOVE_CLAIM, inst: 1, mc: 0 }).then(() => null, (err: unknown) => err);
       expect((claim as LockstepError).code).toBe(WireReason.STORAGE_UNAVAILABLE);
       expect((await statsOf<SequencerStats>(seq)).seq).toBe(SEQ_MAX);
     } finally {

@@ -25,7 +25,10 @@
  * the source halted, the target untouched, and a second run exports and imports; (10) a later
  * run's claim mid-import: the running mover stops (SUPERSEDED) undoing nothing, and the next run
  * finishes the move; (11) a mover that died with its HALT held in a proxy: `--abort` claims the
- * instrument, and the HALT delivered after that is refused as stale (the book trades on). (4)'s second kill also holds the killed mover's frames in the proxy and lets
+ * instrument, and the HALT delivered after that is refused as stale (the book trades on); (12) a
+ * dead mover's MOVE_CLAIM held in a proxy and delivered during the next run's import is refused
+ * (it names a claim that is no longer the latest) and that run finishes; (13) two runs of one
+ * move started together end with the instrument moved once, never live on both. (4)'s second kill also holds the killed mover's frames in the proxy and lets
  * go of them during the next run's import: the claims make the target's replicas refuse them
  * (MOVE_STALE) instead of taking their rows into that import.
  */
@@ -86,6 +89,9 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       await exited;
     }
   };
+
+  /** Each replica's count of steps refused MOVE_STALE on `g`. */
+  const staleCounts = async (g: Group): Promise<number[]> => Promise.all(g.replicas.map(async (r) => (await statsOf<ReplicaStats>(r)).engine_rejects.MOVE_STALE ?? 0));
 
   it("(1) a target that cannot be reached changes nothing; an import the target refuses is found out after the HALT and the move is undone", async () => {
     const [s1, s2] = groups as [Group, Group];
@@ -506,8 +512,8 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       proxy.shape({ up: { bytesPerS: 4_000 } });
       const first = move("--inst", "2", "--to", "s2", "--json");
       await within("s2 showing instrument 2 importing", 20_000, async () => ((await exportAt(s2, 2)).mode === "IMPORTING" ? true : undefined));
-      // Another operator's run claims instrument 2 on s2 (the claim alone, as a run's first step).
-      const claim = await op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2 });
+      // Another operator's run claims instrument 2 on s2 over the running one's claim (the claim alone, as a run's first step).
+      const claim = await op.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2, mc: (await exportAt(s2, 2)).move_claim });
       proxy.shape({ up: { bytesPerS: 0 } });
       const stopped = await first;
       expect(stopped.code, stopped.stdout).toBe(1);
@@ -540,8 +546,8 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       const version = (await fx.store().read())!.map.version + 1;
       await fx.store().write({ version, shards: [entry(s1, []), entry(s2, [1, 2, 3], [viaProxy])], pins: {} });
       const dying = await TradingClient.connect(viaProxy, OPERATOR);
-      const claim = await dying.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2 });
-      const stale = async (): Promise<number[]> => Promise.all(s2.replicas.map(async (r) => (await statsOf<ReplicaStats>(r)).engine_rejects.MOVE_STALE ?? 0));
+      const claim = await dying.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2, mc: (await exportAt(s2, 2)).move_claim });
+      const stale = (): Promise<number[]> => staleCounts(s2);
       const staleBefore = await stale();
       const letGo = proxy.holdOpen();
       try {
@@ -574,6 +580,79 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       await trader.close();
       await proxy.close();
     }
+  }, 90_000);
+
+  it("(12) a dead mover's MOVE_CLAIM delivered during a later run is refused (it names a claim that is no longer the latest): the run goes on and moves the instrument", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    // Instrument 2 trades on s2 since (10). A mover connects to s1 through a proxy, which holds its MOVE_CLAIM
+    // (made over the claim it read, as a mover's is), and dies. The next run reaches s1 through another proxy,
+    // slowed so that the held claim lands on s1 mid-import.
+    const held = proxyTo(trade(s1), 12);
+    const slow = proxyTo(trade(s1), 13);
+    try {
+      const version = (await fx.store().read())!.map.version + 1;
+      await fx.store().write({ version, shards: [entry(s1, [], [`ws://127.0.0.1:${await slow.listen()}/trade`]), entry(s2, [1, 2, 3])], pins: {} });
+      const before = await exportAt(s2, 2);
+      expect(before.mode).toBe("ACTIVE");
+      const dying = await TradingClient.connect(`ws://127.0.0.1:${await held.listen()}/trade`, OPERATOR);
+      const over = (await exportAt(s1, 2)).move_claim;
+      const letGo = held.holdOpen();
+      try {
+        void dying.moveStep({ t: MsgType.MOVE_CLAIM, inst: 2, mc: over }).catch(() => undefined);
+        await within("the MOVE_CLAIM held in the proxy", 10_000, async () => (held.queuedUp > 0 ? true : undefined));
+        dying.terminate();
+        slow.shape({ up: { bytesPerS: 4_000 } });
+        const run = move("--inst", "2", "--to", "s1", "--json");
+        await within("s1 showing instrument 2 importing", 20_000, async () => ((await exportAt(s1, 2)).mode === "IMPORTING" ? true : undefined));
+        const mine = (await exportAt(s1, 2)).move_claim;
+        expect(mine).toBeGreaterThan(over);
+        const staleBefore = await staleCounts(s1);
+        letGo();
+        // The late claim is sequenced on s1 and refused there: one MOVE_STALE more on each replica, the run's claim still the latest.
+        await within("s1's replicas refusing the late claim", 20_000, async () => ((await staleCounts(s1)).every((n, i) => n === staleBefore[i]! + 1) ? true : undefined));
+        expect((await exportAt(s1, 2)).move_claim).toBe(mine);
+        slow.shape({ up: { bytesPerS: 0 } });
+        const done = await run;
+        expect(done.code, done.stdout + done.stderr).toBe(0);
+        expect(lastJson(done.stdout)).toMatchObject({ outcome: "moved", from: "s2", to: "s1", hash_before: before.book_hash, hash_after: before.book_hash, hashes_equal: true, map_version: version + 1 });
+      } finally {
+        letGo();
+      }
+      await within("s2's replicas applying the release", 20_000, async () => ((await exportAt(s2, 2)).mode === "AWAY" ? true : undefined));
+      expect(await exportAt(s1, 2)).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+    } finally {
+      await held.close();
+      await slow.close();
+    }
+  }, 90_000);
+
+  it("(13) two runs of the same move started together: never live on both shards; one moves it, or both stop at their claims having changed nothing and a third run moves it", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    // Instrument 2 trades on s1 since (12).
+    const version = (await fx.store().read())!.map.version + 1;
+    await fx.store().write({ version, shards: [entry(s1, [2]), entry(s2, [1, 3])], pins: {} });
+    const before = await exportAt(s1, 2);
+    expect(before.mode).toBe("ACTIVE");
+    const runs = await Promise.all([move("--inst", "2", "--to", "s2", "--json"), move("--inst", "2", "--to", "s2", "--json")]);
+    const ends = runs.map((r) => {
+      noStack(r.stderr);
+      const j = lastJson(r.stdout);
+      return r.code === 0 ? String(j.outcome) : String(j.error);
+    });
+    // Whichever ran second stopped because the other claimed (SUPERSEDED), found the move done (SAME_SHARD), or lost the map's compare-and-swap.
+    for (const e of ends) expect(["moved", "SUPERSEDED", "SAME_SHARD", "MAP_WRITE_FAILED"], ends.join(", ")).toContain(e);
+    if (!ends.includes("moved")) {
+      expect(ends).toEqual(["SUPERSEDED", "SUPERSEDED"]);
+      expect(runs.map((r) => lastJson(r.stdout).left_as)).toEqual(expect.arrayContaining([expect.stringMatching(/left to the/)]));
+      expect(await exportAt(s1, 2)).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+      const third = await move("--inst", "2", "--to", "s2", "--json");
+      expect(third.code, third.stdout + third.stderr).toBe(0);
+    }
+    await within("s1's replicas applying the release", 20_000, async () => ((await exportAt(s1, 2)).mode === "AWAY" ? true : undefined));
+    expect(await exportAt(s2, 2)).toMatchObject({ mode: "ACTIVE", book_hash: before.book_hash });
+    const map = (await fx.store().read())!.map;
+    expect(map.shards.find((sh) => sh.id === "s2")!.instruments).toContain(2);
+    expect(map.shards.find((sh) => sh.id === "s1")!.instruments).not.toContain(2);
   }, 90_000);
 });
 

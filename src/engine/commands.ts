@@ -103,12 +103,18 @@ export interface CancelAllCommand {
 // the frames of a mover that stopped (still in flight, or held by a proxy) cannot act on a later
 // mover's move. Without `claim` (logs written before claims existed) a step is not checked.
 
-/** Claims the instrument's moves on this shard for the mover that sent it: from now on only steps naming this claim (its own seq, `seq`) apply. Any mode. */
+/**
+ * Claims the instrument's moves on this shard for the mover that sent it: from now on only steps
+ * naming this claim (its own seq, `seq`) apply. Any mode. `claim` is the claim it replaces (0:
+ * none yet), refused like any step's when it is not the latest (MOVE_STALE), so only a mover that
+ * saw the latest claim takes over; absent in logs written before claims were compared.
+ */
 export interface ClaimCommand {
   readonly type: "claim";
   readonly instrument: number;
   readonly account: number;
   readonly seq: number;
+  readonly claim?: number;
 }
 
 /** Freezes an ACTIVE book: it is refused every command (INSTRUMENT_MOVING) until RESUME or RELEASE. `seq` is this command's own seq. */

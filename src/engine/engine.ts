@@ -423,9 +423,12 @@ export class Engine {
     return r === Reason.OK ? book! : this.reject(0, c.account, r);
   }
 
-  /** A mover claims the instrument's moves here, in any mode: steps naming an earlier claim are refused from now on (MOVE_STALE). */
+  /**
+   * A mover claims the instrument's moves here, in any mode: steps naming an earlier claim are
+   * refused from now on (MOVE_STALE). The claim names the one it replaces, checked as a step's is.
+   */
   claim(c: ClaimCommand): Reason {
-    const b = this.moveTarget({ instrument: c.instrument, account: c.account }, null);
+    const b = this.moveTarget(c, null);
     if (typeof b === "number") return b;
     if (!isId(c.seq) || c.seq <= b.moveClaim) return this.reject(0, 0, Reason.INVALID_FIELD);
     b.moveClaim = c.seq;

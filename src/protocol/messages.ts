@@ -175,8 +175,11 @@ export interface Reject { v: number; t: typeof MsgType.REJECT; cid: number; code
  * frame is one record, whose rows take the target's next imported-order ids), `oid` 0. `mc` is
  * the claim the step belongs to: the seq MOVE_CLAIM's ACK gave on that shard; a step naming
  * another than the instrument's latest claim there is sequenced and refused (MOVE_STALE).
+ * MOVE_CLAIM's own `mc` is the claim it replaces (0: the instrument was never claimed there), as
+ * the mover read it from a replica: a compare-and-swap, so a claim that was not made over the
+ * latest one (a dead mover's, delivered late) is refused the same way and fences nobody.
  */
-export interface MoveClaim { v: number; t: typeof MsgType.MOVE_CLAIM; cid: number; inst: number }
+export interface MoveClaim { v: number; t: typeof MsgType.MOVE_CLAIM; cid: number; inst: number; mc: number }
 export interface MoveHalt { v: number; t: typeof MsgType.MOVE_HALT; cid: number; inst: number; mc: number }
 export interface MoveResume { v: number; t: typeof MsgType.MOVE_RESUME; cid: number; inst: number; mc: number }
 export interface MoveRelease { v: number; t: typeof MsgType.MOVE_RELEASE; cid: number; inst: number; mc: number; to: string }

@@ -174,7 +174,7 @@ export function moveCommandOf(m: MoveMessage, seq: number, rows: readonly Import
   const account = 0;
   const instrument = m.inst;
   switch (m.t) {
-    case MsgType.MOVE_CLAIM: return { type: "claim", instrument, account, seq };
+    case MsgType.MOVE_CLAIM: return { type: "claim", instrument, account, seq, claim: m.mc };
     case MsgType.MOVE_HALT: return { type: "halt", instrument, account, seq, claim: m.mc };
     case MsgType.MOVE_RESUME: return { type: "resume", instrument, account, claim: m.mc };
     case MsgType.MOVE_RELEASE: return { type: "release", instrument, account, toShard: m.to, claim: m.mc };

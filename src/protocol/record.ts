@@ -29,15 +29,19 @@
  *                         rows as they came (src/protocol/move.ts); each row takes the engine's
  *                         next imported-order id. Up to VALUE_BYTES_MAX integers of rows.
  *   type 19 claim         [instrument, seq (its own)]: the instrument's moves here are the claimer's
+ *   type 39 claim         [instrument, seq, claim replaced (0: none)]: the same, over the claim it
+ *                         names, refused unless that is the latest (a compare-and-swap)
  *   types 30-33 and 35-37 are types 10-13 and 15-17 with the claim they belong to (the seq of a
  *                         claim record) as one more field, after the others and before the shard
  *                         or rows: 30 halt [instrument, seq, claim], 31 resume [instrument, claim],
  *                         32 release [instrument, claim] + shard, 33 import-begin [instrument,
  *                         orders, lastPrice, hash high, hash low, claim] + shard, 35 import-end
  *                         [instrument, claim], 36 import-abort [instrument, claim], 37
- *                         import-orders [instrument, claim] + rows. A sequencer writes only these.
- * (Type 14 is what a move journaled before type 17, one record a row, and types 10-13 and 15-17
- * what it journaled before claims; they are still read, their steps unchecked against a claim.)
+ *                         import-orders [instrument, claim] + rows. A sequencer writes only these
+ *                         and type 39.
+ * (Type 14 is what a move journaled before type 17, one record a row, types 10-13 and 15-17
+ * what it journaled before claims, and type 19 its claims before they named the one they
+ * replace; they are still read, their steps unchecked against a claim.)
  * A shard id travels as a client order id does (its characters are a subset of theirs).
  * A client order id travels as its length followed by its character codes, one integer each:
  * the record stays an array of integers, and since every character is visible ASCII (0x21 to
@@ -94,7 +98,9 @@ const UNCLAIMED_LAYOUT: Readonly<Record<number, Layout>> = {
 /** A claimed step's record type is its unclaimed type plus this (see above). */
 const CLAIMED = 20;
 /** The move steps with a claimed form (import-orders, 17 and 37, is read on its own); each has one field more, the claim. */
-const CLAIMABLE = [10, 11, 12, 13, 15, 16] as const;
+const CLAIMABLE = [10, 11, 12, 13, 15, 16, 19] as const;
+/** The claim record that names the claim it replaces: 0 there means none (every other step names a claim's seq). */
+const CLAIM_CLAIMED = 19 + CLAIMED;
 const LAYOUT: Readonly<Record<number, Layout>> = {
   ...UNCLAIMED_LAYOUT,
   ...Object.fromEntries(CLAIMABLE.map((t) => [t + CLAIMED, { ...UNCLAIMED_LAYOUT[t]!, fields: UNCLAIMED_LAYOUT[t]!.fields + 1 }])),
@@ -148,7 +154,7 @@ function fieldsOf(c: Command): [type: number, fields: number[]] {
         ...coidInts(c.clientOrderId),
       ]];
     case "claim":
-      return [19, [c.instrument, c.seq]];
+      return claimed(19, [c.instrument, c.seq], c.claim);
     case "halt":
       return claimed(10, [c.instrument, c.seq], c.claim);
     case "resume":
@@ -268,7 +274,7 @@ function commandFrom(type: number, account: number, f: readonly number[], coid: 
   const stp = (i: number): Stp => inRange("stp", f[i]!, 0, 3) as Stp;
   const flag = (what: string, i: number): boolean => inRange(what, f[i]!, 0, 1) === 1;
   if (type >= 10 + CLAIMED) {
-    const claim = inRange("claim", f[LAYOUT[type - CLAIMED]!.fields]!, 1, Number.MAX_SAFE_INTEGER);
+    const claim = inRange("claim", f[LAYOUT[type - CLAIMED]!.fields]!, type === CLAIM_CLAIMED ? 0 : 1, Number.MAX_SAFE_INTEGER);
     return { ...commandFrom(type - CLAIMED, account, f, coid), claim } as Command;
   }
   // The key is absent, not undefined, without an id: the sealing comparison counts keys.

@@ -47,7 +47,8 @@ const CLIENT_RULES: Readonly<Record<number, readonly FieldRule[]>> = {
   [MsgType.MODIFY]: [int("cid", 0, INT_MAX), optionalId("oid"), coid, optionalId("inst"), id("px"), id("qty")],
   [MsgType.KILL]: [int("cid", 0, INT_MAX)],
   // The operator's move steps (docs/scaling.md); shard ids and the hash are checked after the fields. Each step names its claim (`mc`).
-  [MsgType.MOVE_CLAIM]: [int("cid", 0, INT_MAX), id("inst")],
+  // MOVE_CLAIM's `mc` is the claim it replaces, 0 when there is none yet.
+  [MsgType.MOVE_CLAIM]: [int("cid", 0, INT_MAX), id("inst"), int("mc", 0, INT_MAX)],
   [MsgType.MOVE_HALT]: [int("cid", 0, INT_MAX), id("inst"), id("mc")],
   [MsgType.MOVE_RESUME]: [int("cid", 0, INT_MAX), id("inst"), id("mc")],
   [MsgType.MOVE_RELEASE]: [int("cid", 0, INT_MAX), id("inst"), id("mc"), { name: "to", required: true, kind: "string" }],

@@ -375,28 +375,46 @@ export class Mover {
     }
   }
 
-  /** MOVE_CLAIM on `s`: its ACK's seq is this run's claim there, which step() adds to every later step on `s`. */
+  /**
+   * MOVE_CLAIM on `s`, over the claim a replica shows as of the leader's seq at login (`mc`): its
+   * ACK's seq is this run's claim there, which step() adds to every later step on `s`. The engine
+   * takes it only if that is still the latest claim: read again as of the claim, a replica
+   * must show it (checkClaim) before the next shard is claimed.
+   */
   private async claim(s: Shard): Promise<void> {
-    const ack = await this.step(s, { t: MsgType.MOVE_CLAIM, inst: this.o.instrument }, "claim the instrument's moves");
+    const over = (await this.exportOf(s, this.seqOf(s))).move_claim;
+    const ack = await this.step(s, { t: MsgType.MOVE_CLAIM, inst: this.o.instrument, mc: over }, "claim the instrument's moves");
     this.claims.set(s.id, ack.seq);
+    this.checkClaim(s, [await this.exportOf(s, ack.seq)]);
   }
 
-  /** Claims on every shard of `shards` at once; a claim refused changes nothing (a claim alone moves no book). */
+  /**
+   * Claims on every shard of `shards`, one after the other in the order of their ids, so of two
+   * runs started together one claims both rather than each one of them; a claim refused changes
+   * nothing (a claim alone moves no book).
+   */
   private async claimed(shards: readonly Shard[]): Promise<void> {
     try {
-      await Promise.all(shards.map((s) => this.claim(s)));
+      for (const s of [...shards].sort((a, b) => (a.id < b.id ? -1 : 1))) await this.claim(s);
     } catch (err) {
       if (!(err instanceof MoveError)) throw err;
       throw new MoveError(err.problem, err.message, "nothing was changed", { cause: err });
     }
   }
 
-  /** SUPERSEDED when a replica of `s` shows a later claim than this run's: a run started after this one owns the move there. */
+  /**
+   * SUPERSEDED unless the replicas of `s` show this run's claim: a later one means a run started
+   * after this one owns the move there; an earlier one, that this run's claim was refused, since
+   * another landed between this run's read of the claims and its own.
+   */
   private checkClaim(s: Shard, exps: readonly MoveExportResponse[]): void {
     const mine = this.claims.get(s.id) ?? 0;
-    const later = exps.find((e) => e.move_claim > mine);
-    if (later === undefined) return;
-    throw new MoveError(MoveProblem.SUPERSEDED, `another run of the move claimed instrument ${this.o.instrument} on shard ${s.id} (claim seq ${later.move_claim}, this run's ${mine}): its steps there are refused now, so this run stops`, "left to the later run (run the move again, or with --abort, once it has stopped)");
+    const other = exps.find((e) => e.move_claim !== mine);
+    if (other === undefined) return;
+    if (other.move_claim < mine) {
+      throw new MoveError(MoveProblem.SUPERSEDED, `another run of the move claimed instrument ${this.o.instrument} on shard ${s.id} (claim seq ${other.move_claim}) after this run read the claims and before its own (seq ${mine}), which was refused: this run stops`, "left to the other run (run the move again, or with --abort, once it has stopped)");
+    }
+    throw new MoveError(MoveProblem.SUPERSEDED, `another run of the move claimed instrument ${this.o.instrument} on shard ${s.id} (claim seq ${other.move_claim}, this run's ${mine}): its steps there are refused now, so this run stops`, "left to the later run (run the move again, or with --abort, once it has stopped)");
   }
 
   /** Sends one step (with this run's claim on `s`, but for the claim itself) and waits for its ACK (at most MOVE_LIMITS.ackMsMax); a refusal is STEP_REFUSED with the sequencer's reason. */
