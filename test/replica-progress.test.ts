@@ -16,11 +16,15 @@ import { decode, encode } from "../src/protocol/codec.js";
 import { MsgType, PROTOCOL_VERSION, type BookSnapshot, type BookUpdate } from "../src/protocol/messages.js";
 import { runTraffic } from "../src/client/traffic.js";
 import { DrillCluster } from "../src/tools/drill/cluster.js";
+import { STATUS_INTERVAL_MS_DEFAULT, statusIntervalFor } from "../src/replica/options.js";
 
 const CONFIG = join(import.meta.dirname, "..", "config", "local.json");
 /** Orders sent while the replica is paused, at this rate: enough for hundreds of batches. */
 const ORDERS = 3_000;
 const RATE_PER_S = 3_000;
+/** Orders sent to a replica that keeps up, at this rate: a batch an order, most of them. */
+const STEADY_ORDERS = 800;
+const STEADY_RATE_PER_S = 400;
 
 /** Rate limits out of the way (the whole limits object is replaced). */
 const LIMITS = { connectionRatePerS: 1_000_000, connectionBurst: 1_000_000, accountRatePerS: 1_000_000, accountBurst: 1_000_000, connectionsMax: 100 };
@@ -98,4 +102,45 @@ describe("replica progress", () => {
       await trader.close();
     }
   }, 90_000);
+
+  /**
+   * A replica that keeps up gets one batch a read; at a few hundred orders a second that is one
+   * batch an order. It reports at most one STATUS per statusIntervalMs (STATUS_INTERVAL_MS_DEFAULT)
+   * then, not one per batch, and the sequencer still ends up seeing the last seq. (Under a
+   * sequencer that acks on replicas, replicas report every turn: statusIntervalFor, below.)
+   */
+  it("a replica that keeps up sends at most one STATUS per interval, and the sequencer still sees its last seq", async () => {
+    const ack = { mode: "journal" };
+    dir = mkdtempSync(join(tmpdir(), "lockstep-progress-"));
+    cluster = new DrillCluster({ baseConfig: CONFIG, dir, replicas: 1, sequencer: { limits: LIMITS, ack } });
+    const c = cluster;
+    await c.start();
+    const trader = await TradingClient.connect(c.tradeUrl, 1);
+    try {
+      const [before] = await c.settle(10_000);
+      const t0 = performance.now();
+      const result = await runTraffic(trader, { instrument: 1, commands: STEADY_ORDERS, seed: 9, windowMax: 8, mid: 10_000, ratePerS: STEADY_RATE_PER_S });
+      const [r] = await c.settle(10_000);
+      const elapsedMs = performance.now() - t0;
+      expect(r!.seq).toBe(result.lastSeq);
+      const seen = async (): Promise<number> => (await c.sequencerStats()).replicas.find((x) => x.id === r!.id)?.applied ?? -1;
+      const deadline = performance.now() + 10_000;
+      while ((await seen()) < result.lastSeq && performance.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      expect(await seen()).toBe(result.lastSeq);
+      const batches = r!.batches - before!.batches;
+      const statuses = r!.statuses - before!.statuses;
+      // Most orders came as a batch of their own.
+      expect(batches).toBeGreaterThan(STEADY_ORDERS / 2);
+      expect(statuses).toBeLessThanOrEqual(Math.ceil(elapsedMs / STATUS_INTERVAL_MS_DEFAULT) + 2);
+      expect(statuses).toBeLessThan(batches * 0.75);
+    } finally {
+      await trader.close();
+    }
+  }, 60_000);
+
+  it("replicas of a sequencer that acks on them report every turn; otherwise at the configured interval", () => {
+    expect(statusIntervalFor("replicas", 5)).toBe(0);
+    expect(statusIntervalFor("journal", 5)).toBe(5);
+    expect(statusIntervalFor("none", 20)).toBe(20);
+  });
 });

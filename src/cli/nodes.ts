@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { SystemClock } from "../clock/clock.js";
 import { Replica } from "../replica/replica.js";
+import { statusIntervalFor } from "../replica/options.js";
 import { Sequencer, type HaOptions } from "../sequencer/sequencer.js";
 import { Coordinator } from "../sequencer/coordinator.js";
 import { parse, portArg, UserError } from "./args.js";
@@ -148,6 +149,7 @@ export async function runReplica(args: string[]): Promise<number> {
   const r = new Replica({
     id: rc.id, sequencerUrl, host: rc.host, port: portArg(v.port, rc.port), dataDir: join(String(v.data ?? DEFAULT_DATA), rc.id),
     instruments: cfg.instruments, engine: { openOrdersMaxPerAccount: cfg.accountOpenOrdersMax, recentClientOrderIdsMaxPerAccount: cfg.accountRecentClientOrderIdsMax, awayInstruments: cfg.instrumentsAway }, ...(cfg.sequencer.operatorAccount === undefined ? {} : { operatorAccount: cfg.sequencer.operatorAccount }), ...cfg.replicaDefaults, log, clock, drillTruth: v["drill-truth"] === true,
+    statusIntervalMs: statusIntervalFor(cfg.sequencer.ack.mode, cfg.replicaDefaults.statusIntervalMs),
     ...replicaAuth(cfg, rc.key),
   });
   const port = await r.start();

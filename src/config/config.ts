@@ -11,6 +11,7 @@ import { RECENT_CLIENT_ORDER_IDS_MAX_DEFAULT, validateInstrument } from "../engi
 import { DEFAULT_LOGIN_LIMITS } from "../util/login-gate.js";
 import { SCALE_MAX } from "../protocol/reference.js";
 import { TRADES_RECENT_MAX_DEFAULT } from "../protocol/rest.js";
+import { STATUS_INTERVAL_MS_DEFAULT, STATUS_INTERVAL_MS_MAX } from "../replica/options.js";
 import { PinsSchema, ShardSpecSchema } from "../shard/map.js";
 import { SHARDS_MAX } from "../shard/rendezvous.js";
 
@@ -77,6 +78,7 @@ export const ConfigSchema = z.object({
   }).strict(),
   replicaDefaults: z.object({
     snapshotEverySeq: posInt, hashEverySeq: posInt, reportRingMax: posInt.max(REPORT_RING_MAX), feedBufferBytesMax: posInt, tradesRecentMax: posInt.max(1_000_000).default(TRADES_RECENT_MAX_DEFAULT), probeIntervalMs: posInt.default(25), silenceMsMax: posInt.optional(),
+    statusIntervalMs: z.number().int().min(0).max(STATUS_INTERVAL_MS_MAX).default(STATUS_INTERVAL_MS_DEFAULT),
     loginDeadlineMs: posInt.default(DEFAULT_LOGIN_LIMITS.loginDeadlineMs), unauthenticatedMax: posInt.default(DEFAULT_LOGIN_LIMITS.unauthenticatedMax),
   }).strict(),
   replicas: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), host: z.string().default("127.0.0.1"), port, clock, region: z.string().optional(), key: z.string().optional() }).strict()).min(1),

@@ -5,6 +5,23 @@ import type { Logger } from "pino";
 import type { Authenticator } from "../protocol/auth.js";
 import type { InstrumentSpec } from "../protocol/reference.js";
 
+/**
+ * STATUS cadence, ms. Each STATUS is a system call on the replica and a wake-up of the sequencer;
+ * at a few thousand orders a second, one per applied batch was one per order. Lag, checkpoint
+ * hashes and /stats on the sequencer are then this much older at most.
+ */
+export const STATUS_INTERVAL_MS_DEFAULT = 5;
+/** The longest STATUS interval a configuration may ask for, ms: the sequencer's lag view stays under a second old. */
+export const STATUS_INTERVAL_MS_MAX = 1000;
+
+/**
+ * The STATUS interval a replica runs with, ms: the configured one, or 0 (one per turn) under a
+ * sequencer that acks on replicas (`ack: replicas`), whose acks wait on those STATUS frames.
+ */
+export function statusIntervalFor(ackMode: string, configuredMs: number): number {
+  return ackMode === "replicas" ? 0 : configuredMs;
+}
+
 export interface ReplicaOptions {
   readonly id: string;
   /** The sequencer's /replicate URL; with standbys, every sequencer node's, tried in turn until the leader answers. */
@@ -27,6 +44,12 @@ export interface ReplicaOptions {
   readonly feedBufferBytesMax: number;
   /** Clock probes to the sequencer, one per this many ms. */
   readonly probeIntervalMs: number;
+  /**
+   * At most one STATUS (progress) to the sequencer per this many ms, ms; 0: one per event-loop
+   * turn that applied something. Default STATUS_INTERVAL_MS_DEFAULT. A sequencer that acks on
+   * replicas (`ack: replicas`) waits on STATUS, so those replicas are started with 0 (src/cli/nodes.ts).
+   */
+  readonly statusIntervalMs?: number;
   /** A sequencer link on which nothing arrives (not even a PONG) this long is cut and the next URL tried; default 2,000 ms. */
   readonly silenceMsMax?: number;
   /** A feed connection that has sent no valid request (HELLO, SUB_BOOK, SUB_REPORTS) this long after opening is closed. */

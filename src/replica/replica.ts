@@ -38,7 +38,7 @@ import { ReportRing } from "./report-ring.js";
 import { CommandOutputs, type ReportOut, type TradeOut } from "./outputs.js";
 import { serveRest } from "./rest.js";
 import { ReplicaLatency, type Halt, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
-import type { ReplicaOptions } from "./options.js";
+import { STATUS_INTERVAL_MS_DEFAULT, type ReplicaOptions } from "./options.js";
 import { loadSnapshot, saveSnapshot, saveSnapshotInBackground, type Persisted } from "./snapshot.js";
 
 export type { Halt, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
@@ -120,8 +120,11 @@ export class Replica {
   readonly latency = new ReplicaLatency();
   private readonly rotateTimer: NodeJS.Timeout;
   private snapshotCorruptions = 0;
-  /** A STATUS is due at the end of this event-loop turn (reportProgress). */
+  /** A STATUS is due at the end of this event-loop turn, or at the end of the interval (reportProgress). */
   private progressPending = false;
+  /** When the last STATUS went out (performance.now(), ms). */
+  private lastStatusMs = -Infinity;
+  private statusTimer: NodeJS.Timeout | null = null;
   private batches = 0;
   private statuses = 0;
 
@@ -258,19 +261,26 @@ export class Replica {
   }
 
   /**
-   * One STATUS per event-loop turn, however many batches the turn applied: a replica that
-   * keeps up gets one batch a read and answers each; one that is behind reads many batches at
-   * once and answers them together, sparing itself a send and the sequencer a frame per batch.
+   * At most one STATUS per event-loop turn, however many batches the turn applied (a replica
+   * that is behind reads many batches at once and answers them together), and at most one per
+   * statusIntervalMs: a replica that keeps up gets one batch a read, and at low rates that was
+   * one STATUS per order. The STATUS sent carries the seq applied when it goes out.
    */
   private reportProgress(): void {
     if (this.progressPending) return;
     this.progressPending = true;
-    setImmediate(() => {
-      this.progressPending = false;
-      if (this.halt !== null) return;
-      this.statuses++;
-      this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
-    });
+    const waitMs = this.lastStatusMs + (this.o.statusIntervalMs ?? STATUS_INTERVAL_MS_DEFAULT) - performance.now();
+    if (waitMs <= 0) setImmediate(() => this.sendProgress());
+    else this.statusTimer = setTimeout(() => this.sendProgress(), Math.ceil(waitMs));
+  }
+
+  private sendProgress(): void {
+    this.progressPending = false;
+    this.statusTimer = null;
+    if (this.halt !== null || this.stopping) return;
+    this.statuses++;
+    this.lastStatusMs = performance.now();
+    this.upstream.status({ seq: this.applied, ck: this.checkpoint.seq, ckh: this.checkpoint.hash });
   }
 
   /**
@@ -551,6 +561,7 @@ export class Replica {
     if (this.stopping) return Promise.resolve();
     this.stopping = true;
     clearInterval(this.rotateTimer);
+    if (this.statusTimer !== null) clearTimeout(this.statusTimer);
     this.feedGate.stop();
     this.upstream.stop();
     const saveLast = (): void => {
