@@ -204,6 +204,8 @@ describe("lockstep bench e2e (short)", () => {
       // HDR reports a percentile as its bucket's highest value (3 significant digits), the max exactly.
       if (hp.max !== null) expect(hp.max * 1.001 + 1, name).toBeGreaterThanOrEqual(hp.p99!);
     }
+    // Hops 2 to 4 count the measured window's records (one per order sent), not the maker's book before it.
+    for (const k of ["sequencer_queue_us", "sequencer_to_replica_raw_us", "replica_receipt_to_send_us"]) expect(hops[k]!.count, k).toBe(run.lockstep.sent);
     // The derived hop has no tail: percentiles do not subtract.
     expect(hops.replica_to_client_us!.p99).toBeNull();
     const total = run.lockstep.order_to_fill_service_us.p50;

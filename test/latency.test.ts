@@ -5,7 +5,7 @@
  */
 import * as hdr from "hdr-histogram-js";
 import { describe, expect, it, vi } from "vitest";
-import { LatencyRecorder, SignedLatency } from "../src/metrics/latency.js";
+import { LatencyRecorder, SignedLatency, signedSummaryBetween, summaryBetween } from "../src/metrics/latency.js";
 import { PromText } from "../src/metrics/prometheus.js";
 
 describe("latency recorders", () => {
@@ -86,6 +86,32 @@ describe("latency recorders", () => {
     } finally {
       walked.mockRestore();
     }
+  });
+
+  it("two snapshots, subtracted, give exactly what was recorded between them, across rotations (a bench's window)", () => {
+    const r = new LatencyRecorder();
+    const s = new SignedLatency();
+    // Before the window: a cold burst whose 100 samples would set the p99 of everything after it.
+    r.recordMany(12_000, 100);
+    s.recordMany(-9_000, 100);
+    r.rotate();
+    const r0 = r.snapshot();
+    const s0 = s.snapshot();
+    const alone = new LatencyRecorder();
+    const signedAlone = new SignedLatency();
+    for (let i = 0; i < 5_000; i++) {
+      const v = 100 + (i % 400);
+      r.record(v);
+      alone.record(v);
+      s.record(v - 150);
+      signedAlone.record(v - 150);
+      if (i % 1_000 === 999) r.rotate();
+    }
+    expect(summaryBetween(r0, r.snapshot())).toEqual(alone.summary());
+    expect(signedSummaryBetween(s0, s.snapshot())).toEqual(signedAlone.summary());
+    // Since the start, the burst is in: its 100 samples of 12 ms are more than 1 % of them.
+    expect(summaryBetween(null, r.snapshot()).p99).toBeGreaterThan(11_000);
+    expect(summaryBetween(r0, r.snapshot()).p99).toBeLessThan(500);
   });
 
   it("renders a Prometheus summary with every quantile, max, count and sum", () => {

@@ -35,7 +35,7 @@ export interface NodeProcess {
   readonly stdout: Interface;
 }
 
-import type { ReplicaStats } from "../replica/replica.js";
+import type { ReplicaHopSnapshots, ReplicaStats } from "../replica/replica.js";
 
 export type { ReplicaStats };
 export type { SequencerStats } from "../sequencer/sequencer.js";
@@ -148,6 +148,8 @@ export function progressOf(n: NodeProcess): Promise<{ seq: number; halted: boole
 }
 
 export const statsOf = <T>(n: NodeProcess): Promise<T> => getJson<T>(String(n.ready.stats));
+/** A replica's GET /hops: its one-way and hop histograms as they stand, encoded (src/replica/observe.ts). */
+export const hopsOf = (n: NodeProcess): Promise<ReplicaHopSnapshots> => getJson<ReplicaHopSnapshots>(String(n.ready.stats).replace(/\/stats$/, "/hops"));
 
 /**
  * Polls the replicas' /seq until all have applied `seq` (or halted: they never will) or

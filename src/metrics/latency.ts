@@ -90,6 +90,37 @@ export class LatencyRecorder {
   summary(which: "cumulative" | "interval" = "cumulative"): LatencySummary {
     return summarize(this.histogram(which), which === "interval" ? this.lastSumUs : this.completedSumUs + this.intervalSumUs);
   }
+
+  /** Everything recorded so far, encoded, with its sum: a later snapshot minus this one is what came between (summaryBetween). */
+  snapshot(): RecorderSnapshot {
+    return { hist: hdr.encodeIntoCompressedBase64(this.histogram("cumulative")), sum_us: this.completedSumUs + this.intervalSumUs };
+  }
+}
+
+/** A recorder's cumulative histogram (hdr-histogram-js's compressed base64 encoding) and the sum of its values, µs. */
+export interface RecorderSnapshot { readonly hist: string; readonly sum_us: number }
+/** A SignedLatency's two halves, each a RecorderSnapshot: values ≥ 0, and the magnitudes of the negative ones. */
+export interface SignedSnapshot { readonly pos: RecorderSnapshot; readonly neg: RecorderSnapshot }
+
+/** The samples recorded after `before` and up to `after` (two snapshots of one recorder, `after` the later). */
+function histogramBetween(before: RecorderSnapshot | null, after: RecorderSnapshot): { h: hdr.Histogram; sumUs: number } {
+  const h = hdr.decodeFromCompressedBase64(after.hist, 32, false);
+  if (before === null) return { h, sumUs: after.sum_us };
+  h.subtract(hdr.decodeFromCompressedBase64(before.hist, 32, false));
+  return { h, sumUs: after.sum_us - before.sum_us };
+}
+
+/** The summary of what one recorder recorded between two of its snapshots (`before` null: since it started). */
+export function summaryBetween(before: RecorderSnapshot | null, after: RecorderSnapshot): LatencySummary {
+  const { h, sumUs } = histogramBetween(before, after);
+  return summarize(h, sumUs);
+}
+
+/** The same for a SignedLatency's snapshots. */
+export function signedSummaryBetween(before: SignedSnapshot | null, after: SignedSnapshot): LatencySummary {
+  const pos = histogramBetween(before?.pos ?? null, after.pos);
+  const neg = histogramBetween(before?.neg ?? null, after.neg);
+  return combineSigned(summarize(pos.h, pos.sumUs), summarize(neg.h, neg.sumUs), pos.h, neg.h);
 }
 
 function summarize(h: hdr.Histogram, sumUs: number): LatencySummary {
@@ -121,19 +152,26 @@ export class SignedLatency {
   summary(which: "cumulative" | "interval" = "cumulative"): LatencySummary {
     const p = this.pos.summary(which);
     const n = this.neg.summary(which);
-    if (n.count === 0) return p;
-    const hp = this.pos.histogram(which);
-    const hn = this.neg.histogram(which);
-    const total = p.count + n.count;
-    const at = (pct: number): number => {
-      const rank = (pct / 100) * total;
-      // The rank-th smallest signed value is negative while rank ≤ the number of negatives:
-      // it is then the magnitude at the mirrored percentile of the negatives.
-      if (rank <= n.count) return -hn.getValueAtPercentile(Math.max(0, 100 * (1 - rank / n.count)));
-      return hp.getValueAtPercentile(Math.min(100, (100 * (rank - n.count)) / p.count));
-    };
-    const [p50, p90, p99, p999, p9999] = PERCENTILES.map(at) as [number, number, number, number, number];
-    const mean = Math.round((p.mean * p.count - n.mean * n.count) / total);
-    return { count: total, p50, p90, p99, p999, p9999, max: p.count > 0 ? p.max : -n.max, mean };
+    return n.count === 0 ? p : combineSigned(p, n, this.pos.histogram(which), this.neg.histogram(which));
   }
+
+  snapshot(): SignedSnapshot {
+    return { pos: this.pos.snapshot(), neg: this.neg.snapshot() };
+  }
+}
+
+/** One signed summary from the non-negative values (`p`, histogram `hp`) and the negatives' magnitudes (`n`, `hn`). */
+function combineSigned(p: LatencySummary, n: LatencySummary, hp: hdr.Histogram, hn: hdr.Histogram): LatencySummary {
+  if (n.count === 0) return p;
+  const total = p.count + n.count;
+  const at = (pct: number): number => {
+    const rank = (pct / 100) * total;
+    // The rank-th smallest signed value is negative while rank ≤ the number of negatives:
+    // it is then the magnitude at the mirrored percentile of the negatives.
+    if (rank <= n.count) return -hn.getValueAtPercentile(Math.max(0, 100 * (1 - rank / n.count)));
+    return hp.getValueAtPercentile(Math.min(100, (100 * (rank - n.count)) / p.count));
+  };
+  const [p50, p90, p99, p999, p9999] = PERCENTILES.map(at) as [number, number, number, number, number];
+  const mean = Math.round((p.mean * p.count - n.mean * n.count) / total);
+  return { count: total, p50, p90, p99, p999, p9999, max: p.count > 0 ? p.max : -n.max, mean };
 }

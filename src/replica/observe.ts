@@ -1,5 +1,5 @@
 /** What a replica measures and reports: its latency histograms and the shape of its /stats. */
-import type { LatencySummary } from "../metrics/latency.js";
+import type { LatencySummary, RecorderSnapshot, SignedSnapshot } from "../metrics/latency.js";
 import { LatencyRecorder, SignedLatency } from "../metrics/latency.js";
 import type { VerifiedBatch } from "../replication/subscriber.js";
 
@@ -47,6 +47,14 @@ export class ReplicaLatency {
     this.receiptToSend.recordMany(nowUs - b.receivedUs, b.recs.length);
   }
 
+  /** The hop and one-way histograms as they stand, encoded (GET /hops): two of them, subtracted, give a window's (benches). */
+  hopSnapshots(seq: number): ReplicaHopSnapshots {
+    return {
+      seq, one_way_raw: this.oneWayRaw.snapshot(), one_way_compensated: this.oneWayCompensated.snapshot(),
+      sequencer_queue: this.sequencerQueue.snapshot(), link_raw: this.linkRaw.snapshot(), link_compensated: this.linkCompensated.snapshot(), receipt_to_send: this.receiptToSend.snapshot(),
+    };
+  }
+
   rotate(): void {
     this.oneWayRaw.rotate();
     this.oneWayCompensated.rotate();
@@ -67,6 +75,13 @@ export interface Halt { readonly seq: number; readonly reason: string; readonly 
 /** One set of this replica's latency histograms, µs (`one_way_true_us` in drills only). */
 export type ReplicaLatencyStats = Record<"one_way_raw_us" | "one_way_compensated_us" | "apply_us" | "offset_us" | "offset_bound_us"
   | "sequencer_queue_us" | "link_raw_us" | "link_compensated_us" | "receipt_to_send_us", LatencySummary> & { one_way_true_us?: LatencySummary };
+
+/** What a replica's GET /hops returns: its seq, and the cumulative one-way and hop histograms as of it, encoded. */
+export interface ReplicaHopSnapshots {
+  readonly seq: number;
+  readonly one_way_raw: SignedSnapshot; readonly one_way_compensated: SignedSnapshot;
+  readonly sequencer_queue: RecorderSnapshot; readonly link_raw: SignedSnapshot; readonly link_compensated: SignedSnapshot; readonly receipt_to_send: RecorderSnapshot;
+}
 
 /** What a replica's /stats returns (the launcher, dashboard, drills and benches read it). */
 export interface ReplicaStats {

@@ -37,11 +37,11 @@ import { PromText } from "../metrics/prometheus.js";
 import { ReportRing } from "./report-ring.js";
 import { CommandOutputs, type ReportOut, type TradeOut } from "./outputs.js";
 import { serveRest } from "./rest.js";
-import { ReplicaLatency, type Halt, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
+import { ReplicaLatency, type Halt, type ReplicaHopSnapshots, type ReplicaLatencyStats, type ReplicaStats } from "./observe.js";
 import { STATUS_INTERVAL_MS_DEFAULT, type ReplicaOptions } from "./options.js";
 import { loadSnapshot, saveSnapshot, saveSnapshotInBackground, type Persisted } from "./snapshot.js";
 
-export type { Halt, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
+export type { Halt, ReplicaHopSnapshots, ReplicaLatencyStats, ReplicaOptions, ReplicaStats };
 
 
 
@@ -435,6 +435,10 @@ export class Replica {
     });
     app.get("/metrics", (res) => {
       res.writeHeader("content-type", "text/plain; version=0.0.4").end(this.metrics());
+    });
+    // The one-way and hop histograms, encoded, for a bench to subtract one reading from a later one (a few KB; not for polling).
+    app.get("/hops", (res) => {
+      res.writeHeader("content-type", "application/json").end(JSON.stringify(this.latency.hopSnapshots(this.applied)));
     });
     // Progress only: cheap enough to poll often (/stats hashes the whole book).
     app.get("/seq", (res) => {

@@ -86,6 +86,8 @@ export interface LoadOptions {
    * the maker's book), `end` once every answer is in or the drain gave up. CPU is counted in it.
    */
   readonly window?: { readonly start: () => void; readonly end: () => void };
+  /** Awaited after the connections and the maker's book, just before the window opens (a bench's readings of where the nodes stand). */
+  readonly beforeWindow?: () => Promise<void>;
 }
 
 export interface LoadResult {
@@ -360,6 +362,7 @@ export async function runLoad(transport: Transport, o: LoadOptions): Promise<Loa
   const run = new LoadRun(o);
   for (let c = 0; c < o.clients; c++) await transport.open(c, ACCOUNT_BASE + c, run.handlers(c));
   const progress = o.onProgress === undefined ? null : setInterval(() => o.onProgress!(Math.min(run.total, run.pendingOrAcked), run.total), 100);
+  await o.beforeWindow?.();
   o.window?.start();
   const sent = await run.pacer.run((i) => run.send(transport, i));
   await run.drain();

@@ -10,14 +10,15 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnNode, stopNode, type NodeProcess, type ReplicaStats } from "../../cluster/launcher.js";
+import { hopsOf, spawnNode, stopNode, type NodeProcess, type ReplicaStats } from "../../cluster/launcher.js";
+import type { ReplicaHopSnapshots } from "../../replica/replica.js";
 import { DrillCluster } from "../drill/cluster.js";
 import { loadConfig } from "../../config/config.js";
 import { firstShardMap } from "../../shard/map.js";
 import type { LatencySummary } from "../../metrics/latency.js";
 import { runLoad, wsTransport, type LoadOptions, type LoadResult, type Target, type Transport } from "./client.js";
 import { CpuMeter, totalPerOrder, type MeteredProcess } from "./cpu.js";
-import { journalStamps, lockstepHops, wallClockOfNs, type Hops } from "./hops.js";
+import { hopsBetween, journalStamps, lockstepHops, wallClockOfNs, type Hops, type ReplicaHopStats } from "./hops.js";
 import { findNatsServer, natsTransport, startNatsServer } from "./nats.js";
 import { GcMeter, type GcFigures, type GcSource } from "./gc.js";
 import { nameProfiles, profiled, withNodeArgs } from "./profile.js";
@@ -100,12 +101,13 @@ function side(r: LoadResult, cpu: CpuMeter, gc: GcMeter): SideResult {
  * Runs the load against `transport` with the CPU of `nodes` (and the generator's) metered over
  * the window, and the collections of the Node processes among them (`gcOf`) counted.
  */
-function load(o: E2eOptions, phase: string, transport: Transport, nodes: readonly MeteredProcess[], gcOf: readonly NodeProcess[]): Promise<Metered> {
+function load(o: E2eOptions, phase: string, transport: Transport, nodes: readonly MeteredProcess[], gcOf: readonly NodeProcess[], beforeWindow?: () => Promise<void>): Promise<Metered> {
   const cpu = new CpuMeter([...nodes, GENERATOR]);
   const gc = new GcMeter([...gcOf.map((n): GcSource => ({ name: n.name, lines: n.stdout })), { name: GENERATOR.name, lines: null }]);
   const lo: LoadOptions = {
     ratePerS: o.ratePerS, durationS: o.durationS, clients: o.clients, instrument: o.instrument, mid: o.mid, seed: o.seed, drainMs: DRAIN_MS,
     window: { start: () => { cpu.start(); gc.start(); }, end: () => { cpu.end(); gc.end(); } },
+    ...(beforeWindow === undefined ? {} : { beforeWindow }),
     ...(o.progress === undefined ? {} : { onProgress: (sent: number, total: number) => o.progress!(phase, sent, total) }),
   };
   return runLoad(transport, lo).then((r) => ({ r, cpu, gc }));
@@ -169,7 +171,8 @@ function lagSampler(c: DrillCluster): { stop: () => void; result: () => Lockstep
   };
 }
 
-interface LockstepMeasured extends Metered { lag: LockstepExtras["lag_seq"]; rs: ReplicaStats[] }
+/** `rs`: each replica's /stats after the run; `windowed`: what each recorded in the measured window (GET /hops before and after). */
+interface LockstepMeasured extends Metered { lag: LockstepExtras["lag_seq"]; rs: ReplicaStats[]; windowed: ReplicaHopStats[] }
 
 /**
  * Lockstep: a sequencer and N replicas; the client trades on the sequencer and reads r1. With
@@ -193,9 +196,18 @@ async function runLockstep(o: E2eOptions, dir: string, profileDir?: string, logD
       target = { tradeUrl: String(gateway.ready.trade), feedUrl: String(gateway.ready.feed) };
     }
     const lag = lagSampler(c);
-    const run = await load(o, logDir === undefined ? "lockstep" : "gateway", wsTransport(target), nodes().map(metered), nodes()).finally(lag.stop);
+    const replicas = (): NodeProcess[] => c.replicas.filter((r): r is NodeProcess => r !== null);
+    // Where each replica's histograms stand once it has applied the maker's book: the window's figures are what comes after.
+    let before: ReplicaHopSnapshots[] = [];
+    const readBefore = async (): Promise<void> => {
+      await c.settle(60_000);
+      before = await Promise.all(replicas().map(hopsOf));
+    };
+    const run = await load(o, logDir === undefined ? "lockstep" : "gateway", wsTransport(target), nodes().map(metered), nodes(), readBefore).finally(lag.stop);
     // settle() returns each replica's whole /stats, read after it caught up.
-    m = { ...run, lag: lag.result(), rs: await c.settle(60_000) };
+    const rs = await c.settle(60_000);
+    const after = await Promise.all(replicas().map(hopsOf));
+    m = { ...run, lag: lag.result(), rs, windowed: after.map((a, i) => hopsBetween(before[i]!, a)) };
   } finally {
     await stopAll(nodes(), profileDir);
   }
@@ -209,12 +221,12 @@ function lockstepResult(m: LockstepMeasured, tsOf: ReadonlyMap<number, number>, 
   for (const s of m.r.ackedSeqs) if (s > applied) lost++;
   return {
     ...side(m.r, m.cpu, m.gc), lost, hashes_agree: new Set(m.rs.map((x) => x.hash)).size === 1,
-    replicas: m.rs.map((s) => ({
-      id: s.id, seq: s.seq, hash: s.hash, one_way_raw_us: pct(s.latency.one_way_raw_us), one_way_compensated_us: pct(s.latency.one_way_compensated_us),
+    replicas: m.rs.map((s, i) => ({
+      id: s.id, seq: s.seq, hash: s.hash, one_way_raw_us: pct(m.windowed[i]!.one_way_raw_us), one_way_compensated_us: pct(m.windowed[i]!.one_way_compensated_us),
       skew_offset_us: s.skew?.offset_us ?? null, skew_bound_us: s.skew?.bound_us ?? null,
     })),
     lag_seq: m.lag,
-    hops: lockstepHops(m.r, tsOf, wallUs, m.rs[0]!.latency),
+    hops: lockstepHops(m.r, tsOf, wallUs, m.windowed[0]!),
   };
 }
 

@@ -12,15 +12,15 @@
  * and the sequencer's journal, read after the run, gives each seq's tsUs. The client's times are
  * on the machine's real-time clock (SystemClock: every process on one machine anchors to it
  * within about a microsecond). Hops 2 to 4 come from the replica's own histograms (one sample
- * per record, every record). Hop 5 would need a send stamp in each REPORT, a wire change, so it
+ * per record, every record of the measured window: GET /hops read before it and after, subtracted). Hop 5 would need a send stamp in each REPORT, a wire change, so it
  * is derived, at the median and the mean only: percentiles of a difference are not differences
  * of percentiles, and the tail of a derived hop would be made up.
  */
 import { SystemClock } from "../../clock/clock.js";
 import { Journal } from "../../journal/journal.js";
-import { SignedLatency, type LatencySummary } from "../../metrics/latency.js";
+import { SignedLatency, signedSummaryBetween, summaryBetween, type LatencySummary } from "../../metrics/latency.js";
 import { decodeRecord } from "../../protocol/record.js";
-import type { ReplicaLatencyStats } from "../../replica/replica.js";
+import type { ReplicaHopSnapshots, ReplicaLatencyStats } from "../../replica/replica.js";
 import type { LoadResult } from "./client.js";
 import { nowNs } from "./pacer.js";
 
@@ -65,7 +65,26 @@ export function journalStamps(dir: string): Map<number, number> {
 }
 
 /** The breakdown: client-side hops from the load's per-order times, the rest from the replica the client read. */
-export function lockstepHops(r: LoadResult, tsOf: ReadonlyMap<number, number>, wallUs: (ns: number) => number, replica: ReplicaLatencyStats): Hops {
+/** A replica's histograms that the hops read. */
+export type ReplicaHopStats = Pick<ReplicaLatencyStats, "one_way_raw_us" | "one_way_compensated_us" | "sequencer_queue_us" | "link_raw_us" | "link_compensated_us" | "receipt_to_send_us">;
+
+/**
+ * What a replica recorded between two of its GET /hops readings: the measured window alone, not
+ * the maker's book or anything else before it (a batch of that book's hundred records, applied
+ * cold, is enough to set a hop's p99 over a few thousand records).
+ */
+export function hopsBetween(before: ReplicaHopSnapshots, after: ReplicaHopSnapshots): ReplicaHopStats {
+  return {
+    one_way_raw_us: signedSummaryBetween(before.one_way_raw, after.one_way_raw),
+    one_way_compensated_us: signedSummaryBetween(before.one_way_compensated, after.one_way_compensated),
+    sequencer_queue_us: summaryBetween(before.sequencer_queue, after.sequencer_queue),
+    link_raw_us: signedSummaryBetween(before.link_raw, after.link_raw),
+    link_compensated_us: signedSummaryBetween(before.link_compensated, after.link_compensated),
+    receipt_to_send_us: summaryBetween(before.receipt_to_send, after.receipt_to_send),
+  };
+}
+
+export function lockstepHops(r: LoadResult, tsOf: ReadonlyMap<number, number>, wallUs: (ns: number) => number, replica: ReplicaHopStats): Hops {
   const toSequencer = new SignedLatency();
   const sequencerToClient = new SignedLatency();
   for (let i = 0; i < r.fillNs.length; i++) {

@@ -273,7 +273,7 @@ function hopTable(h: Headline, total: Omit<Percentiles, "count">): string[] {
   const hp = h.hops;
   const sum = hp.client_to_sequencer_us.p50 + hp.sequencer_queue_us.p50 + hp.sequencer_to_replica_compensated_us.p50 + hp.replica_receipt_to_send_us.p50 + hp.replica_to_client_us.p50;
   return [
-    "**Lockstep order→fill, hop by hop** (filled takers through r1; hops 2–4 from r1's histograms, every record; median over runs)",
+    "**Lockstep order→fill, hop by hop** (filled takers through r1; hops 2–4 from r1's histograms, every record of the measured window; median over runs)",
     "",
     "| µs | clock | p50 | p99 | p99.9 | max | mean |",
     "|---|---|---:|---:|---:|---:|---:|",
