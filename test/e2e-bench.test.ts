@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { childCpuUs } from "../src/tools/loadgen/cpu.js";
+import { childCpuUs, wakeupsOf } from "../src/tools/loadgen/cpu.js";
 import { bisectRate } from "../src/tools/loadgen/e2e.js";
 import { GcMeter, parseTraceGc, type GcFigures } from "../src/tools/loadgen/gc.js";
 import { findNatsServer } from "../src/tools/loadgen/nats.js";
@@ -67,7 +67,8 @@ describe("open-loop pacer", () => {
 
 interface Hop { p50: number; p99: number | null; p999: number | null; max: number | null; mean: number; count: number }
 type Side = {
-  fills: number; sent: number; cpu_us_per_order: Record<string, number | null>; cpu_total_us_per_order: number | null; order_to_fill_service_us: { p50: number; max: number };
+  fills: number; sent: number; cpu_us_per_order: Record<string, number | null>; cpu_total_us_per_order: number | null;
+  wakeups_per_order: Record<string, number | null>; wakeups_total_per_order: number | null; order_to_fill_service_us: { p50: number; max: number };
   gc: Record<string, GcFigures>;
 };
 
@@ -90,6 +91,12 @@ function expectCpu(side: Side, processes: string[]): void {
   for (const p of processes) expect(side.cpu_us_per_order[p], p).toBeLessThan(100_000);
   const sum = Object.values(side.cpu_us_per_order).reduce((a: number, b) => a + b!, 0);
   expect(side.cpu_total_us_per_order).toBeCloseTo(sum, 0);
+  // Every process sleeps and is woken over the window; a process cannot wake less than never, nor thousands of times per order.
+  expect(Object.keys(side.wakeups_per_order)).toEqual(processes);
+  for (const p of processes) expect(side.wakeups_per_order[p], p).toBeGreaterThan(0);
+  for (const p of processes) expect(side.wakeups_per_order[p], p).toBeLessThan(1_000);
+  const wakeups = Object.values(side.wakeups_per_order).reduce((a: number, b) => a + b!, 0);
+  expect(side.wakeups_total_per_order).toBeCloseTo(wakeups, 1);
 }
 
 describe("garbage collection counts", () => {
@@ -128,6 +135,20 @@ describe("CPU counters and the NATS peer's rate search", () => {
     expect(fromProc).toBeGreaterThan(100_000);
     expect(Math.abs(fromProc - (own.user + own.system))).toBeLessThan(50_000);
     expect(childCpuUs(2 ** 22 + 1)).toBeNull();
+  });
+
+  it("counts a process's wake-ups as its threads' voluntary context switches: each sleep of the event loop is one", async () => {
+    if (process.platform !== "linux") return;
+    const before = wakeupsOf(process.pid)!;
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 2));
+    const after = wakeupsOf("self")!;
+    expect(after - before).toBeGreaterThanOrEqual(20);
+    // A busy loop does not sleep: a handful of switches at most (other threads, a timer tick).
+    const busyFrom = wakeupsOf("self")!;
+    const burnUntil = performance.now() + 100;
+    while (performance.now() < burnUntil) { /* busy */ }
+    expect(wakeupsOf("self")! - busyFrom).toBeLessThan(20);
+    expect(wakeupsOf(2 ** 22 + 1)).toBeNull();
   });
 
   it("finds the highest rate that passes by bisection below the one that failed", async () => {
@@ -189,6 +210,7 @@ describe("lockstep bench e2e (short)", () => {
     expectCpu(run.lockstep, ["sequencer", "r1", "r2", "r3", "generator"]);
     if (nats) expectCpu(run.nats!, ["nats-server", "nats-r1", "nats-r2", "nats-r3", "generator"]);
     expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("Cost: CPU µs per order");
+    expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("**Wake-ups per order**");
     // Collections of every Node process (nats-server is Go): some process collected in 3,000 orders.
     const collections = expectGc(run.floor, ["relay-seq", "relay-r1", "relay-r2", "relay-r3", "generator"]) +
       expectGc(run.lockstep, ["sequencer", "r1", "r2", "r3", "generator"]) + (nats ? expectGc(run.nats!, ["nats-r1", "nats-r2", "nats-r3", "generator"]) : 0);

@@ -1,7 +1,7 @@
 /**
  * CPU per order: what each process of a system under test spent, from its own CPU counters,
  * read at the start and at the end of the measured window (LoadOptions.window) and divided by
- * the orders sent in it.
+ * the orders sent in it; and its wake-ups per order, the same way (wakeupsOf).
  *
  * A child process's counters are /proc/PID/stat's utime + stime (fields 14 and 15, in clock
  * ticks of 1/CLK_TCK s: every thread of the process, those that ended included), so a Go
@@ -11,7 +11,7 @@
  * tick. Without /proc (not Linux) a child's figure is null.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** A process to meter: a child by its pid, or (pid null) this one. */
 export interface MeteredProcess {
@@ -46,15 +46,43 @@ export function childCpuUs(pid: number): number | null {
   return Number.isFinite(ticks) ? (ticks * 1e6) / ticksPerSecond() : null;
 }
 
+/**
+ * Voluntary context switches of a process's threads, summed (/proc/PID/task/TID/status): each is
+ * a thread going to sleep (in epoll, a futex, a blocking call) and later woken, so their count
+ * is the process's wake-ups. Threads that ended are no longer counted; Node's and Go's pools live
+ * as long as the process. Null when unreadable.
+ */
+export function wakeupsOf(pid: number | "self"): number | null {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  let n = 0;
+  for (const t of tasks) {
+    try {
+      const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${t}/status`, "utf8"));
+      if (m !== null) n += Number(m[1]);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return n;
+}
+
 function cpuUs(p: MeteredProcess): number | null {
   if (p.pid !== null) return childCpuUs(p.pid);
   const u = process.cpuUsage();
   return u.user + u.system;
 }
 
+/** CPU time and wake-ups of each process, read at the window's start and end. */
 export class CpuMeter {
   private startUs: (number | null)[] = [];
   private endUs: (number | null)[] = [];
+  private startWakeups: (number | null)[] = [];
+  private endWakeups: (number | null)[] = [];
 
   constructor(private readonly procs: readonly MeteredProcess[]) {
     ticksPerSecond();
@@ -62,30 +90,41 @@ export class CpuMeter {
 
   start(): void {
     this.startUs = this.procs.map(cpuUs);
+    this.startWakeups = this.procs.map((p) => wakeupsOf(p.pid ?? "self"));
   }
 
   end(): void {
     this.endUs = this.procs.map(cpuUs);
+    this.endWakeups = this.procs.map((p) => wakeupsOf(p.pid ?? "self"));
   }
 
   /** CPU µs per order of each process over the window (0.1 µs steps), null where unreadable. */
   perOrder(orders: number): Record<string, number | null> {
+    return this.per(this.startUs, this.endUs, orders, 10);
+  }
+
+  /** Wake-ups (voluntary context switches, every thread) per order of each process over the window (0.01 steps). */
+  wakeupsPerOrder(orders: number): Record<string, number | null> {
+    return this.per(this.startWakeups, this.endWakeups, orders, 100);
+  }
+
+  private per(start: readonly (number | null)[], end: readonly (number | null)[], orders: number, steps: number): Record<string, number | null> {
     const out: Record<string, number | null> = {};
     this.procs.forEach((p, k) => {
-      const a = this.startUs[k];
-      const b = this.endUs[k];
-      out[p.name] = a === null || b === null || a === undefined || b === undefined || orders <= 0 ? null : Math.round(((b - a) / orders) * 10) / 10;
+      const a = start[k];
+      const b = end[k];
+      out[p.name] = a === null || b === null || a === undefined || b === undefined || orders <= 0 ? null : Math.round(((b - a) / orders) * steps) / steps;
     });
     return out;
   }
 }
 
-/** The sum over processes (null when any is unknown). */
-export function totalPerOrder(perOrder: Record<string, number | null>): number | null {
+/** The sum over processes (null when any is unknown), in steps of 1/`steps`. */
+export function totalPerOrder(perOrder: Record<string, number | null>, steps = 10): number | null {
   let sum = 0;
   for (const v of Object.values(perOrder)) {
     if (v === null) return null;
     sum += v;
   }
-  return Math.round(sum * 10) / 10;
+  return Math.round(sum * steps) / steps;
 }

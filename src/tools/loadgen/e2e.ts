@@ -53,6 +53,9 @@ export interface SideResult {
   /** CPU µs per order sent, by process, over the measured window (cpu.ts), and their sum. */
   cpu_us_per_order: Record<string, number | null>;
   cpu_total_us_per_order: number | null;
+  /** Wake-ups (voluntary context switches of every thread) per order sent, by process, over the same window (cpu.ts), and their sum. */
+  wakeups_per_order: Record<string, number | null>;
+  wakeups_total_per_order: number | null;
   /** Garbage collections over the same window, by Node process (gc.ts): not nats-server, which is Go. */
   gc: Record<string, GcFigures>;
 }
@@ -88,11 +91,13 @@ function side(r: LoadResult, cpu: CpuMeter, gc: GcMeter): SideResult {
   const h = r.fillResponse.histogram("cumulative");
   const curve = h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((p) => [p, p === 100 ? h.maxValue : h.getValueAtPercentile(p)] as [number, number]);
   const perOrder = cpu.perOrder(r.sent);
+  const wakeups = cpu.wakeupsPerOrder(r.sent);
   return {
     offered_per_s: r.offered_per_s, achieved_per_s: r.achieved_per_s, sent: r.sent, acked: r.acked, fills: r.fills, unfilled: r.unfilled, unanswered: r.unanswered, rejected: r.rejected,
     order_to_ack_us: pct(r.ackResponse.summary()), order_to_ack_service_us: pct(r.ackService.summary()),
     order_to_fill_us: pct(r.fillResponse.summary()), order_to_fill_service_us: pct(r.fillService.summary()),
     generator_lateness_us: pct(r.lateness.summary()), fill_curve: curve, cpu_us_per_order: perOrder, cpu_total_us_per_order: totalPerOrder(perOrder),
+    wakeups_per_order: wakeups, wakeups_total_per_order: totalPerOrder(wakeups, 100),
     gc: gc.perOrders(r.sent),
   };
 }

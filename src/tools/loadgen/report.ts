@@ -30,6 +30,8 @@ export interface Headline {
   lost: number;
   /** CPU µs per order sent, by process (medians over runs), per system, and each system's total. */
   cpu_us_per_order: { floor: CpuFigures; nats?: CpuFigures; lockstep: CpuFigures };
+  /** Wake-ups per order sent, by process (medians over runs), per system, and each system's total. */
+  wakeups_per_order: { floor: CpuFigures; nats?: CpuFigures; lockstep: CpuFigures };
   /** Garbage collections per order by Node process (gc.ts), medians over runs, per system. */
   gc: { floor: Record<string, GcFigures>; nats?: Record<string, GcFigures>; lockstep: Record<string, GcFigures> };
   /** Lockstep's order→fill hop by hop (hops.ts), medians over runs. */
@@ -82,6 +84,10 @@ export function headline(runs: readonly E2eRun[]): Headline {
       floor: medianCpu(runs.map((r) => r.floor)), lockstep: medianCpu(runs.map((r) => r.lockstep)),
       ...(runs.some((r) => r.nats !== undefined) ? { nats: medianCpu(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
     },
+    wakeups_per_order: {
+      floor: medianWakeups(runs.map((r) => r.floor)), lockstep: medianWakeups(runs.map((r) => r.lockstep)),
+      ...(runs.some((r) => r.nats !== undefined) ? { nats: medianWakeups(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
+    },
     gc: {
       floor: medianGc(runs.map((r) => r.floor)), lockstep: medianGc(runs.map((r) => r.lockstep)),
       ...(runs.some((r) => r.nats !== undefined) ? { nats: medianGc(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
@@ -130,13 +136,21 @@ function medianGc(sides: readonly SideResult[]): Record<string, GcFigures> {
   return out;
 }
 
-const medianOrNull = (xs: (number | null)[]): number | null => (xs.some((x) => x === null) ? null : Math.round(median(xs as number[]) * 10) / 10);
+const medianOrNull = (xs: (number | null)[], steps = 10): number | null => (xs.some((x) => x === null) ? null : Math.round(median(xs as number[]) * steps) / steps);
 
 function medianCpu(sides: readonly SideResult[]): CpuFigures {
   const names = Object.keys(sides[0]!.cpu_us_per_order);
   return {
     processes: Object.fromEntries(names.map((n) => [n, medianOrNull(sides.map((s) => s.cpu_us_per_order[n] ?? null))])),
     total: medianOrNull(sides.map((s) => s.cpu_total_us_per_order)),
+  };
+}
+
+function medianWakeups(sides: readonly SideResult[]): CpuFigures {
+  const names = Object.keys(sides[0]!.wakeups_per_order);
+  return {
+    processes: Object.fromEntries(names.map((n) => [n, medianOrNull(sides.map((s) => s.wakeups_per_order[n] ?? null), 100)])),
+    total: medianOrNull(sides.map((s) => s.wakeups_total_per_order), 100),
   };
 }
 
@@ -201,6 +215,8 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     "",
     ...cpuTable(h),
     "",
+    ...wakeupTable(h),
+    "",
     ...gcTable(h),
     "",
     ...hopTable(h, medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
@@ -247,6 +263,15 @@ export function cpuTable(h: Headline): string[] {
   return [
     ...roleTable(h, "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)", (s) => h.cpu_us_per_order[s]?.processes, (x) => cell(x)),
     `| **total** | ${systems.map((s) => `**${cell(h.cpu_us_per_order[s]!.total)}**`).join(" | ")} |`,
+  ];
+}
+
+/** Wake-ups per order by role, and each system's total. */
+export function wakeupTable(h: Headline): string[] {
+  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => h.wakeups_per_order[s] !== undefined);
+  return [
+    ...roleTable(h, "**Wake-ups per order** (voluntary context switches of every thread of each process over the same window ÷ orders sent: each is a thread put to sleep and woken again; median over runs)", (s) => h.wakeups_per_order[s]?.processes, (x) => cell(x)),
+    `| **total** | ${systems.map((s) => `**${cell(h.wakeups_per_order[s]!.total)}**`).join(" | ")} |`,
   ];
 }
 
