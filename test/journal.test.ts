@@ -181,8 +181,11 @@ describe("journal", () => {
     expect(Journal.open(o).lastSeq).toBe(300);
   });
 
-  it("reports durability per fsync policy: at once with none, after fsync with always and batch", async () => {
-    for (const fsync of [{ mode: "always" as const }, { mode: "batch" as const, intervalUs: 2000, records: 1000 }]) {
+  it("reports durability per fsync policy: at once with none, after fsync with always and batch, on the loop or off it", async () => {
+    for (const fsync of [
+      { mode: "always" as const }, { mode: "batch" as const, intervalUs: 2000, records: 1000 },
+      { mode: "always" as const, offLoop: true }, { mode: "batch" as const, intervalUs: 2000, records: 1000, offLoop: true },
+    ]) {
       const durable: number[] = [];
       let done!: () => void;
       const reached = new Promise<void>((r) => (done = r));
@@ -196,5 +199,31 @@ describe("journal", () => {
     const j = Journal.open(opts());
     fill(j, 1, 5);
     expect(j.durableSeq).toBe(5);
+  });
+
+  it("on the loop, a due fsync runs at the end of the turn that wrote: after what the caller does next, before any I/O callback", async () => {
+    const order: string[] = [];
+    const j = Journal.open(opts({ fsync: { mode: "always" }, onDurable: (s) => order.push(`durable ${s}`) }));
+    j.append(1, payload(1));
+    j.flush();
+    order.push("after flush");
+    expect(j.durableSeq).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(["after flush", "durable 1"]);
+    expect(j.durableSeq).toBe(1);
+    // A batch fsync that is not due yet waits for its timer, and runs on the loop then.
+    let timerFsync!: () => void;
+    const synced = new Promise<void>((r) => (timerFsync = r));
+    const b = Journal.open(opts({ fsync: { mode: "batch", intervalUs: 5_000, records: 1_000 }, onDurable: () => timerFsync() }));
+    const t0 = performance.now();
+    b.append(1, payload(1));
+    b.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(b.durableSeq).toBe(0);
+    await synced;
+    expect(b.durableSeq).toBe(1);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(4);
+    j.close();
+    b.close();
   });
 });

@@ -41,8 +41,8 @@ const Instrument = z.object({
 
 const Fsync = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("none") }).strict(),
-  z.object({ mode: z.literal("always") }).strict(),
-  z.object({ mode: z.literal("batch"), intervalUs: posInt, records: posInt }).strict(),
+  z.object({ mode: z.literal("always"), offLoop: z.boolean().optional() }).strict(),
+  z.object({ mode: z.literal("batch"), intervalUs: posInt, records: posInt, offLoop: z.boolean().optional() }).strict(),
 ]);
 const Ack = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("none") }).strict(),
