@@ -3,9 +3,11 @@
  * Every change to a book is a sequenced command on its shard, so each shard's replicas stay
  * deterministic; the mover only reads replicas, sends the operator's steps and writes the map.
  *
- *  0. claim    MOVE_CLAIM on both shards: each ACK's seq is this run's claim there, which its
- *              other steps carry; from then on the steps of any earlier run (a mover that was
- *              killed, its frames still in flight or held by a proxy) are refused (MOVE_STALE)
+ *  0. claim    MOVE_CLAIM on both shards, one after the other, each over the claim a replica
+ *              shows (a compare-and-swap: a claim over one that is no longer the latest is
+ *              refused); each ACK's seq is this run's claim there, which its other steps
+ *              carry; from then on the steps of any earlier run (a mover that was killed, its
+ *              frames still in flight or held by a proxy) are refused (MOVE_STALE)
  *  1. read     the shard map; the instrument's shard (source) and the target; the instrument's
  *              mode on both (from their replicas, as of the claims), which says where an
  *              earlier move stopped
