@@ -222,7 +222,7 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
   }, 40_000);
 
   /** Pauses the leader for `pauseMs` (after a new leader is elected, if one is within it); returns the acks it sent after waking. */
-  async function pauseLeader(pauseMs: number): Promise<{ acksAfterWaking: number; newLeaderDuringPause: boolean }> {
+  async function pauseLeader(pauseMs: number): Promise<{ acksAfterWaking: number; newLeaderDuringPause: boolean; replaced: boolean }> {
     const l = await healthy();
     const resume = pause(c.cluster.processOf("sequencer", l.index)!);
     const paused = performance.now();
@@ -238,7 +238,8 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
     }
     const woke = performance.now();
     await sleep(2_000);
-    return { acksAfterWaking: acksFrom(l.index, woke), newLeaderDuringPause: elected };
+    const after = await c.leader();
+    return { acksAfterWaking: acksFrom(l.index, woke), newLeaderDuringPause: elected, replaced: after !== null && after.index !== l.index && after.stats.epoch > l.epoch };
   }
 
   it("the leader paused past its lease and its followers' silence deadlines (SIGSTOP 3 s), then resumed: it sends no ack after waking", async () => {
@@ -255,17 +256,27 @@ describe.skipIf("missing" in etcd)("nemesis scenarios", () => {
   }, 40_000);
 
   // FINDING 1 (issue 18; docs/failover.md, "Fault model"): a leader paused just past its lease
-  // (1.25 s: past the 1 s TTL, inside the 2 s silence deadlines, so replicas stay connected)
+  // (1.25 s then, 1.7 s now: past the 1 s TTL, inside the 2 s silence deadlines, so replicas stay connected)
   // sends acks after waking: records it had committed before the pause, released when the
   // replicas' queued STATUS frames are read, without a lease check (src/sequencer/sequencer.ts,
   // the publisher's onProgress → releaseAcks, and tick() → releaseAcks). Measured with this test
   // unskipped (seed 18, 400 orders/s): 4 acks after waking at the second pause; the history
   // check found none lost (every in-sync standby held them). Fixed: releaseAcks holds every ack
   // while the lease is not known to be alive.
-  it("the leader paused just past its lease (SIGSTOP 1.25 s, three times), then resumed: it sends no ack after waking", async () => {
+  // The pause is 1.7 s: etcd revokes an expired lease only on its next check (every 500 ms), so
+  // a lease last renewed just before a 1.25 s pause can still be alive when the leader wakes;
+  // its keepalive then renews it, and it goes on leading and acking, rightly (the likeliest
+  // reading of a CI failure on 2026-12-03: 264 acks after waking, whether a standby was elected
+  // unrecorded). 1.7 s is past the TTL (1 s), the last renewal's age (up to a third of it) and
+  // etcd's check, and inside the 2 s silence deadlines.
+  it("the leader paused just past its lease (SIGSTOP 1.7 s, three times), then resumed: a standby takes over and the old leader sends no ack after waking", async () => {
     c.load.opTimeoutMs = 15_000;
     try {
-      for (let k = 0; k < 3; k++) expect((await pauseLeader(1_250)).acksAfterWaking, `pause ${k + 1}: acks after waking`).toBe(0);
+      for (let k = 0; k < 3; k++) {
+        const r = await pauseLeader(1_700);
+        expect(r.replaced, `pause ${k + 1}: a standby took over`).toBe(true);
+        expect(r.acksAfterWaking, `pause ${k + 1}: acks after waking`).toBe(0);
+      }
     } finally {
       c.load.opTimeoutMs = 3_000;
     }
