@@ -64,7 +64,6 @@ export function journalStamps(dir: string): Map<number, number> {
   return tsOf;
 }
 
-/** The breakdown: client-side hops from the load's per-order times, the rest from the replica the client read. */
 /** A replica's histograms that the hops read. */
 export type ReplicaHopStats = Pick<ReplicaLatencyStats, "one_way_raw_us" | "one_way_compensated_us" | "sequencer_queue_us" | "link_raw_us" | "link_compensated_us" | "receipt_to_send_us">;
 
@@ -84,6 +83,7 @@ export function hopsBetween(before: ReplicaHopSnapshots, after: ReplicaHopSnapsh
   };
 }
 
+/** The breakdown: client-side hops from the load's per-order times, the rest from the replica the client read. */
 export function lockstepHops(r: LoadResult, tsOf: ReadonlyMap<number, number>, wallUs: (ns: number) => number, replica: ReplicaHopStats): Hops {
   const toSequencer = new SignedLatency();
   const sequencerToClient = new SignedLatency();

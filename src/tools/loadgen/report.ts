@@ -80,18 +80,9 @@ export function headline(runs: readonly E2eRun[]): Headline {
     ratio_p99: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.floor.order_to_fill_us.p99)))),
     ...natsHeadline(runs),
     lost: runs.reduce((a, r) => a + r.lockstep.lost, 0),
-    cpu_us_per_order: {
-      floor: medianCpu(runs.map((r) => r.floor)), lockstep: medianCpu(runs.map((r) => r.lockstep)),
-      ...(runs.some((r) => r.nats !== undefined) ? { nats: medianCpu(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
-    },
-    wakeups_per_order: {
-      floor: medianWakeups(runs.map((r) => r.floor)), lockstep: medianWakeups(runs.map((r) => r.lockstep)),
-      ...(runs.some((r) => r.nats !== undefined) ? { nats: medianWakeups(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
-    },
-    gc: {
-      floor: medianGc(runs.map((r) => r.floor)), lockstep: medianGc(runs.map((r) => r.lockstep)),
-      ...(runs.some((r) => r.nats !== undefined) ? { nats: medianGc(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
-    },
+    cpu_us_per_order: perSystem(runs, medianCpu),
+    wakeups_per_order: perSystem(runs, medianWakeups),
+    gc: perSystem(runs, medianGc),
     hops: medianHops(runs.map((r) => r.lockstep.hops)),
     ...gatewayHeadline(runs),
   };
@@ -136,28 +127,30 @@ function medianGc(sides: readonly SideResult[]): Record<string, GcFigures> {
   return out;
 }
 
-const medianOrNull = (xs: (number | null)[], steps = 10): number | null => (xs.some((x) => x === null) ? null : Math.round(median(xs as number[]) * steps) / steps);
+const medianOrNull = (xs: (number | null)[], steps: number): number | null => (xs.some((x) => x === null) ? null : Math.round(median(xs as number[]) * steps) / steps);
 
-function medianCpu(sides: readonly SideResult[]): CpuFigures {
-  const names = Object.keys(sides[0]!.cpu_us_per_order);
+/** One figure per system, each the median over the runs that have that system (NATS only where nats-server was there). */
+function perSystem<T>(runs: readonly E2eRun[], of: (sides: readonly SideResult[]) => T): { floor: T; nats?: T; lockstep: T } {
+  const nats = runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]));
+  return { floor: of(runs.map((r) => r.floor)), lockstep: of(runs.map((r) => r.lockstep)), ...(nats.length > 0 ? { nats: of(nats) } : {}) };
+}
+
+/** Medians over runs of a per-process, per-order figure and of its total, in steps of 1/`steps`. */
+function medianPerOrder(sides: readonly SideResult[], per: (s: SideResult) => Record<string, number | null>, total: (s: SideResult) => number | null, steps: number): CpuFigures {
+  const names = Object.keys(per(sides[0]!));
   return {
-    processes: Object.fromEntries(names.map((n) => [n, medianOrNull(sides.map((s) => s.cpu_us_per_order[n] ?? null))])),
-    total: medianOrNull(sides.map((s) => s.cpu_total_us_per_order)),
+    processes: Object.fromEntries(names.map((n) => [n, medianOrNull(sides.map((s) => per(s)[n] ?? null), steps)])),
+    total: medianOrNull(sides.map(total), steps),
   };
 }
 
-function medianWakeups(sides: readonly SideResult[]): CpuFigures {
-  const names = Object.keys(sides[0]!.wakeups_per_order);
-  return {
-    processes: Object.fromEntries(names.map((n) => [n, medianOrNull(sides.map((s) => s.wakeups_per_order[n] ?? null), 100)])),
-    total: medianOrNull(sides.map((s) => s.wakeups_total_per_order), 100),
-  };
-}
+const medianCpu = (sides: readonly SideResult[]): CpuFigures => medianPerOrder(sides, (s) => s.cpu_us_per_order, (s) => s.cpu_total_us_per_order, 10);
+const medianWakeups = (sides: readonly SideResult[]): CpuFigures => medianPerOrder(sides, (s) => s.wakeups_per_order, (s) => s.wakeups_total_per_order, 100);
 
 function medianHops(hs: readonly Hops[]): Hops {
   const out: Record<string, Hop> = {};
   for (const k of Object.keys(hs[0]!) as (keyof Hops)[]) {
-    const fig = (f: keyof Hop): number | null => medianOrNull(hs.map((h) => h[k][f]));
+    const fig = (f: keyof Hop): number | null => medianOrNull(hs.map((h) => h[k][f]), 10);
     out[k] = { p50: fig("p50")!, p99: fig("p99"), p999: fig("p999"), max: fig("max"), mean: fig("mean")!, count: fig("count")! };
   }
   return out as unknown as Hops;
@@ -257,22 +250,23 @@ function roleTable<T>(h: Headline, title: string, figures: (s: System) => Record
   return out;
 }
 
+/** A per-process figure by role, and each system's total on a last row. */
+function totalsTable(h: Headline, title: string, figures: (s: System) => CpuFigures | undefined): string[] {
+  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => figures(s) !== undefined);
+  return [
+    ...roleTable(h, title, (s) => figures(s)?.processes, (x) => cell(x)),
+    `| **total** | ${systems.map((s) => `**${cell(figures(s)!.total)}**`).join(" | ")} |`,
+  ];
+}
+
 /** CPU µs per order by role, and each system's total. */
 export function cpuTable(h: Headline): string[] {
-  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => h.cpu_us_per_order[s] !== undefined);
-  return [
-    ...roleTable(h, "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)", (s) => h.cpu_us_per_order[s]?.processes, (x) => cell(x)),
-    `| **total** | ${systems.map((s) => `**${cell(h.cpu_us_per_order[s]!.total)}**`).join(" | ")} |`,
-  ];
+  return totalsTable(h, "**Cost: CPU µs per order** (each process's own CPU time over the measured window ÷ orders sent; median over runs)", (s) => h.cpu_us_per_order[s]);
 }
 
 /** Wake-ups per order by role, and each system's total. */
 export function wakeupTable(h: Headline): string[] {
-  const systems = (["floor", "nats", "lockstep"] as const).filter((s) => h.wakeups_per_order[s] !== undefined);
-  return [
-    ...roleTable(h, "**Wake-ups per order** (voluntary context switches of every thread of each process over the same window ÷ orders sent: each is a thread put to sleep and woken again; median over runs)", (s) => h.wakeups_per_order[s]?.processes, (x) => cell(x)),
-    `| **total** | ${systems.map((s) => `**${cell(h.wakeups_per_order[s]!.total)}**`).join(" | ")} |`,
-  ];
+  return totalsTable(h, "**Wake-ups per order** (voluntary context switches of every thread of each process over the same window ÷ orders sent: each is a thread put to sleep and woken again; median over runs)", (s) => h.wakeups_per_order[s]);
 }
 
 /**
