@@ -89,7 +89,7 @@ export const MOVE_LIMITS = {
   /** One HTTP read of a replica, ms. */
   httpMsMax: 5_000,
   /** MOVE_ORDERS frames sent and not yet acked, at most (each holds at most VALUE_BYTES_MAX bytes of rows). */
-  framesInFlightMax: 64,
+  framesInFlightMax: 16,
   /** Compare-and-swap attempts of the map's next version against writers in between. */
   mapWriteTriesMax: 3,
 } as const;
