@@ -1,12 +1,14 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * Test files that measure time: latency percentiles, clock offsets, recovery or catch-up within a
- * deadline, lease expiry against a pause, frames counted per elapsed ms, CPU and wake-ups. They
- * run last, one at a time, so what they measure does not depend on which other file runs beside
- * them. Every other file (in-process ones, and clusters whose assertions are about state, not
- * time) runs first, two at a time: this machine class has 2 cores, and those files wait on
- * processes more than they compute.
+ * Test files whose assertions hold a measured time close: latency percentiles against a noise
+ * band, clock offsets against their bounds, catch-up or a silence deadline within a second or
+ * two, lease expiry against a pause, STATUS frames per elapsed ms, wake-ups per sleep. They run
+ * last, one at a time, so what they measure does not depend on which other file runs beside them.
+ * Every other file runs first, two at a time (this machine class has 2 cores, and those files
+ * wait on processes more than they compute): in-process ones, clusters whose assertions are about
+ * state, and files whose time bounds have hundreds of ms or seconds of slack or that check only a
+ * measurement's shape (e2e-bench.test.ts).
  */
 const ALONE = [
   "catch-up", "drill-clock", "drill-shards", "drills", "ha-race", "link-silence", "nemesis", "noise-band",
