@@ -190,9 +190,10 @@ export class Mover {
       const e = refused.reason as MoveError;
       throw new MoveError(e.problem, e.message, "nothing was changed", { cause: e });
     }
-    const claimed = await this.claimed([from, to]);
-    const src = claimed.get(from.id)!;
-    const dst = claimed.get(to.id)!;
+    await this.claimed([from, to]);
+    const [src, dst] = await Promise.all([this.exportOf(from, this.seqOf(from)), this.exportOf(to, this.seqOf(to))]);
+    this.checkClaim(from, [src]);
+    this.checkClaim(to, [dst]);
     const state = `${src.mode}/${dst.mode}`;
     this.say(`instrument ${inst}: ${src.mode} on ${from.id} (map version ${map.version}), ${dst.mode} on ${to.id}`);
     if (this.o.abort === true) return this.undo(map, from, to, src, dst, t0);
@@ -270,8 +271,10 @@ export class Mover {
       throw new MoveError(MoveProblem.STATE, `the map names ${to.id} for instrument ${inst}, which is ${dst.mode} there, and ${halted.map((h) => h.sh.id).join(", ")} hold${halted.length > 1 ? "" : "s"} it halted: no move step finishes that`, "nothing was changed");
     }
     const { sh: from } = halted[0]!;
-    // Claimed, and read as of the claim: an earlier run's step landing in between (a resume) is seen, and none can land after.
-    const src = (await this.claimed([from])).get(from.id)!;
+    // Claimed, then read again as of the claim: an earlier run's step landing in between (a resume) is seen, and none can land after.
+    await this.claimed([from]);
+    const src = await this.exportOf(from, this.seqOf(from));
+    this.checkClaim(from, [src]);
     if (src.mode !== "HALTED") throw new MoveError(MoveProblem.STATE, `instrument ${inst} is no longer halted on ${from.id} (${src.mode}) while the map names ${to.id}, which trades it: no move step finishes that`, "nothing was changed");
     this.say(`instrument ${inst}: the map (version ${map.version}) names ${to.id}, which trades it; ${from.id} still holds it halted: releasing it`);
     const t = performance.now();
@@ -378,35 +381,23 @@ export class Mover {
    * MOVE_CLAIM on `s`, over the claim a replica shows as of the leader's seq at login (`mc`): its
    * ACK's seq is this run's claim there, which step() adds to every later step on `s`. The engine
    * takes it only if that is still the latest claim: read again as of the claim, a replica
-   * must show it (checkClaim) before the next shard is claimed. Returns that read.
+   * must show it (checkClaim) before the next shard is claimed.
    */
-  private async claim(s: Shard): Promise<MoveExportResponse> {
+  private async claim(s: Shard): Promise<void> {
     const over = (await this.exportOf(s, this.seqOf(s))).move_claim;
     const ack = await this.step(s, { t: MsgType.MOVE_CLAIM, inst: this.o.instrument, mc: over }, "claim the instrument's moves");
     this.claims.set(s.id, ack.seq);
-    const exp = await this.exportOf(s, ack.seq);
-    this.checkClaim(s, [exp]);
-    return exp;
+    this.checkClaim(s, [await this.exportOf(s, ack.seq)]);
   }
 
   /**
    * Claims on every shard of `shards`, one after the other in the order of their ids, so of two
    * runs started together one claims both rather than each one of them; a claim refused changes
-   * nothing (a claim alone moves no book). Returns each shard's state as of the last claim: the
-   * last shard claimed as its claim's read showed it, every one before it read again (a later
-   * run may have claimed it meanwhile: SUPERSEDED).
+   * nothing (a claim alone moves no book).
    */
-  private async claimed(shards: readonly Shard[]): Promise<Map<string, MoveExportResponse>> {
+  private async claimed(shards: readonly Shard[]): Promise<void> {
     try {
-      const order = [...shards].sort((a, b) => (a.id < b.id ? -1 : 1));
-      const exps = new Map<string, MoveExportResponse>();
-      for (const s of order) exps.set(s.id, await this.claim(s));
-      await Promise.all(order.slice(0, -1).map(async (s) => {
-        const exp = await this.exportOf(s, this.seqOf(s));
-        this.checkClaim(s, [exp]);
-        exps.set(s.id, exp);
-      }));
-      return exps;
+      for (const s of [...shards].sort((a, b) => (a.id < b.id ? -1 : 1))) await this.claim(s);
     } catch (err) {
       if (!(err instanceof MoveError)) throw err;
       throw new MoveError(err.problem, err.message, "nothing was changed", { cause: err });
