@@ -640,7 +640,7 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
       return r.code === 0 ? String(j.outcome) : String(j.error);
     });
     // Whichever ran second stopped because the other claimed (SUPERSEDED), found the move done (SAME_SHARD), or lost the map's compare-and-swap.
-    for (const e of ends) expect(["moved", "SUPERSEDED", "SAME_SHARD", "MAP_WRITE_FAILED"], ends.join(", ")).toContain(e);
+    for (const e of ends) expect(["moved", "SUPERSEDED", "SAME_SHARD", "MAP_WRITE_FAILED"], `${ends.join(", ")}: ${runs.map((r) => `exit ${r.code}: ${r.stdout.slice(-600)} ${r.stderr.slice(-600)}`).join(" / ")}`).toContain(e);
     if (!ends.includes("moved")) {
       expect(ends).toEqual(["SUPERSEDED", "SUPERSEDED"]);
       expect(runs.map((r) => lastJson(r.stdout).left_as)).toEqual(expect.arrayContaining([expect.stringMatching(/left to the/)]));
