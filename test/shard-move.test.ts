@@ -654,6 +654,23 @@ describe.skipIf("missing" in etcd)("lockstep shards move", () => {
     expect(map.shards.find((sh) => sh.id === "s2")!.instruments).toContain(2);
     expect(map.shards.find((sh) => sh.id === "s1")!.instruments).not.toContain(2);
   }, 90_000);
+
+  it("(14) a run that read the map before another run finished the same move (the source released, the target trading): it writes the map and reports the move checked, exit 0", async () => {
+    const [s1, s2] = groups as [Group, Group];
+    // After (13): instrument 2 is AWAY on s1 and ACTIVE on s2. A map naming s1 again is what a
+    // run that read the map before the other run wrote it goes on from.
+    const traded = await exportAt(s2, 2);
+    expect([(await exportAt(s1, 2)).mode, traded.mode]).toEqual(["AWAY", "ACTIVE"]);
+    const version = (await fx.store().read())!.map.version + 1;
+    await fx.store().write({ version, shards: [entry(s1, [2]), entry(s2, [1, 3])], pins: {} });
+    const r = await move("--inst", "2", "--to", "s2", "--json");
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ outcome: "moved", from: "s1", to: "s2", hash_before: "", hash_after: traded.book_hash, hashes_equal: true, import_seqs: [0, 0], map_version: version + 1 });
+    const map = (await fx.store().read())!.map;
+    expect(map.shards.find((sh) => sh.id === "s2")!.instruments).toContain(2);
+    expect(map.shards.find((sh) => sh.id === "s1")!.instruments).not.toContain(2);
+    expect(await exportAt(s2, 2)).toMatchObject({ mode: "ACTIVE", book_hash: traded.book_hash });
+  }, 60_000);
 });
 
 /** Waits for a condition fed by incoming reports, re-checking every 10 ms; bounded. */

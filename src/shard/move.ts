@@ -113,9 +113,19 @@ export interface MoveResult {
   outcome: "moved" | "aborted";
   orders: number;
   halt_seq: number;
-  /** The book hash at the HALT on the source, and at the end of the import on the target. */
+  /**
+   * The book hash at the HALT on the source, and at the end of the import on the target. A run
+   * that finishes a move an earlier run imported (the target already ACTIVE) did not see the
+   * import's end: `hash_after` is the target's book now (it may have traded since), and
+   * `hash_before` the source's frozen book, or "" once the source released it (AWAY).
+   */
   hash_before: string;
   hash_after: string;
+  /**
+   * The imported book hashed equal to the halted one. Checked by this run when it imported; when
+   * it finishes an earlier run's import, by the target's engine, which makes a book ACTIVE at
+   * MOVE_END only if it hashes to MOVE_BEGIN's hash (IMPORT_MISMATCH otherwise).
+   */
   hashes_equal: boolean;
   import_seqs: [first: number, last: number];
   map_version_before: number;
@@ -240,8 +250,9 @@ export class Mover {
     ms.total = performance.now() - t0;
     for (const k of Object.keys(ms) as (keyof typeof ms)[]) ms[k] = round1(ms[k]);
     return {
-      instrument: inst, from: from.id, to: to.id, outcome: "moved", orders, halt_seq: haltSeq, hash_before: exp.book_hash, hash_after: hashAfter,
-      hashes_equal: exp.book_hash === hashAfter, import_seqs: seqs, map_version_before: map.version, map_version: version, replicas_agreeing: agreeing, ms,
+      instrument: inst, from: from.id, to: to.id, outcome: "moved", orders, halt_seq: haltSeq, hash_before: exp.mode === "AWAY" ? "" : exp.book_hash, hash_after: hashAfter,
+      // seqs [0, 0]: an earlier run imported, and the target is ACTIVE, so its engine checked the hashes.
+      hashes_equal: seqs[1] === 0 || exp.book_hash === hashAfter, import_seqs: seqs, map_version_before: map.version, map_version: version, replicas_agreeing: agreeing, ms,
     };
   }
 
@@ -282,7 +293,8 @@ export class Mover {
     const release = round1(performance.now() - t);
     return {
       instrument: inst, from: from.id, to: to.id, outcome: "moved", orders: dst.order_count, halt_seq: src.halt_seq, hash_before: src.book_hash, hash_after: dst.book_hash,
-      hashes_equal: src.book_hash === dst.book_hash, import_seqs: [0, 0], map_version_before: map.version, map_version: map.version, replicas_agreeing: { from: 0, to: 0 },
+      // The target is ACTIVE: its engine checked the import's hash at MOVE_END.
+      hashes_equal: true, import_seqs: [0, 0], map_version_before: map.version, map_version: map.version, replicas_agreeing: { from: 0, to: 0 },
       ms: { halt: 0, export: 0, import: 0, import_sent: 0, map: 0, release, total: round1(performance.now() - t0) },
     };
   }
