@@ -218,7 +218,9 @@ export function moveText(r: MoveResult): string {
   if (r.outcome === "aborted") return `move of instrument ${r.instrument} from ${r.from} to ${r.to} undone: ${r.from} trades it again (${r.orders} orders, book hash ${r.hash_before})`;
   return [
     `moved instrument ${r.instrument} from ${r.from} to ${r.to}: ${r.orders} orders in ${r.ms.total} ms (halt ${r.ms.halt}, export ${r.ms.export}, import ${r.ms.import}, map ${r.ms.map}, release ${r.ms.release})`,
-    `book hash at the HALT (seq ${r.halt_seq} on ${r.from}): ${r.hash_before}; after the import (seqs ${r.import_seqs[0]}..${r.import_seqs[1]} on ${r.to}): ${r.hash_after}: ${r.hashes_equal ? "equal" : "DIFFERENT"}`,
+    r.import_seqs[1] === 0
+      ? `an earlier run imported the book (${r.to} trades it, so its engine found the import equal to the halted book); ${r.from}'s book ${r.hash_before === "" ? "is released" : `hash ${r.hash_before}`}, ${r.to}'s now ${r.hash_after}`
+      : `book hash at the HALT (seq ${r.halt_seq} on ${r.from}): ${r.hash_before}; after the import (seqs ${r.import_seqs[0]}..${r.import_seqs[1]} on ${r.to}): ${r.hash_after}: ${r.hashes_equal ? "equal" : "DIFFERENT"}`,
     `shard map version ${r.map_version_before} → ${r.map_version}; replicas agreeing: ${r.replicas_agreeing.from} on ${r.from}, ${r.replicas_agreeing.to} on ${r.to}`,
   ].join("\n");
 }
