@@ -82,7 +82,12 @@ describe("lockstep command errors and demo", () => {
     const r3 = await lockstep("start", "--config", bad, "--duration", "1");
     expect(r3.code).toBe(1);
     expect(r3.stderr).toContain("replicaDefaults.reportRingMax");
-    for (const x of [r, r2, r3]) noStack(x.stderr);
+    // So is a sequencer's ring of recent records.
+    writeFileSync(bad, JSON.stringify({ ...cfg, sequencer: { ...cfg.sequencer, ringRecordsMax: 5_000_001 } }));
+    const r4 = await lockstep("start", "--config", bad, "--duration", "1");
+    expect(r4.code).toBe(1);
+    expect(r4.stderr).toContain("sequencer.ringRecordsMax");
+    for (const x of [r, r2, r3, r4]) noStack(x.stderr);
   });
 
   it("an ha configuration is checked too, and a sequencer node must be named with --id", async () => {

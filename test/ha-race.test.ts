@@ -16,8 +16,8 @@ import { Journal } from "../src/journal/journal.js";
 import { encodeRecord } from "../src/protocol/record.js";
 import type { ClusterState, Coordinator } from "../src/sequencer/coordinator.js";
 import { Leadership, type HaHost } from "../src/sequencer/ha.js";
-import { Ring } from "../src/util/ring.js";
-import type { Publisher, RingRecord } from "../src/replication/publisher.js";
+import type { Publisher } from "../src/replication/publisher.js";
+import { RecordRing } from "../src/replication/record-ring.js";
 import { NodeDisks } from "../src/tools/drill/faults.js";
 
 const dirs: string[] = [];
@@ -38,7 +38,7 @@ function journalOfTen(dir = mkdtempSync(join(tmpdir(), "lockstep-ha-race-"))): J
 /** What Leadership needs of its sequencer, as a standby whose `lead` makes it the leader. */
 function standbyHost(journal: Journal): HaHost & { role: "leader" | "standby" | "fenced" } {
   return {
-    journal, ring: new Ring<RingRecord>(1000), publisher: { standbys: () => [], durableOf: () => 0 } as unknown as Publisher,
+    journal, ring: new RecordRing(1000), publisher: { standbys: () => [], durableOf: () => 0 } as unknown as Publisher,
     clock: new SystemClock(), log: pino({ level: "silent" }), batchRecordsMax: 512, role: "standby", epoch: 1,
     selfUrl: () => "ws://127.0.0.1:9", scheduleTick: () => undefined,
     lead(epoch) { this.epoch = epoch; this.role = "leader"; },

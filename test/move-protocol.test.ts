@@ -201,8 +201,8 @@ describe("the sequencer's operator gate", () => {
       const halt = await op.moveStep({ t: MsgType.MOVE_HALT, inst: 1, mc: claim.seq });
       const orders = await op.moveStep({ t: MsgType.MOVE_ORDERS, inst: 1, mc: claim.seq, rows: packRows([row(1), row(2), row(3)]) });
       expect([claim.seq, halt.seq, orders.oid, orders.seq]).toEqual([1, 2, 0, 3]);
-      expect(c.sequencer.ring.at(3)).toBeUndefined();
-      const logged = [0, 1, 2].map((i) => decodeRecord(c.sequencer.ring.at(i)!.payload).cmd);
+      expect(c.sequencer.ring.payload(4)).toBeUndefined();
+      const logged = [1, 2, 3].map((seq) => decodeRecord(c.sequencer.ring.payload(seq)!).cmd);
       expect(logged.map((x) => x.account)).toEqual([0, 0, 0]);
       expect(logged).toMatchObject([{ type: "claim", seq: 1, claim: 0 }, { type: "halt", seq: 2, claim: 1 }, { type: "import-orders", claim: 1 }]);
       expect((logged[2] as ImportOrdersCommand).rows.map((r) => [r.fromOrderId, r.price])).toEqual([[1, 101], [2, 102], [3, 103]]);

@@ -26,6 +26,8 @@ export class ConfigError extends Error {
 const posInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** The largest resume ring a replica may keep: it is allocated at start, about 170 bytes a report (850 MB here). */
 const REPORT_RING_MAX = 5_000_000;
+/** The largest ring of recent records a sequencer may keep: allocated at start, about 300 bytes a record (1.5 GB here). */
+const RING_RECORDS_MAX = 5_000_000;
 const port = z.number().int().min(0).max(65535);
 const clock = z.object({ offsetMs: z.number().min(-3_600_000).max(3_600_000).default(0), driftPpm: z.number().min(-1000).max(1000).default(0) }).strict().default({});
 
@@ -66,7 +68,7 @@ export const ConfigSchema = z.object({
   sequencer: z.object({
     host: z.string().default("127.0.0.1"), port, epoch: posInt.default(1),
     journal: z.object({ dir: z.string().default("journal"), segmentBytesMax: posInt, fsync: Fsync, retainSegmentsMax: z.number().int().min(0) }).strict(),
-    ack: Ack, frameBytesMax: posInt, batchRecordsMax: posInt, replicaBufferBytesMax: posInt, ringRecordsMax: posInt, clock, region: z.string().optional(),
+    ack: Ack, frameBytesMax: posInt, batchRecordsMax: posInt, replicaBufferBytesMax: posInt, ringRecordsMax: posInt.max(RING_RECORDS_MAX), clock, region: z.string().optional(),
     followerSilenceMsMax: posInt.optional(),
     /** The account whose logins may send the steps of a move (docs/scaling.md); absent, nobody may. */
     operatorAccount: posInt.optional(),

@@ -347,12 +347,9 @@ export class Replica {
     for (const rep of out.reports) {
       if (rep.k === ReportKind.REJECTED) this.engineRejects.set(rep.code!, (this.engineRejects.get(rep.code!) ?? 0) + 1);
       const subs = this.reportSubs.get(rep.acct);
-      if (subs === undefined) {
-        this.reportRing.push(seq, rep, undefined);
-        continue;
-      }
+      this.reportRing.push(seq, rep);
+      if (subs === undefined) continue;
       const frame = reportFrame(seq, rep);
-      this.reportRing.push(seq, rep, frame);
       for (const ws of subs) {
         const queued = this.feedOut.get(ws);
         if (queued === undefined) this.feedOut.set(ws, [frame]);

@@ -1,9 +1,11 @@
 /**
  * The replica's resume ring of execution reports, kept without an object per report: a report's
  * fields go into columns (typed arrays, and an array for its three string fields), and a report
- * is rebuilt only for a client that resumes from it. A ring of 200,000 report objects held by
- * every replica was a third of its collection pauses and all its major collections, and about
- * 2 µs of CPU per order (docs/benchmarks.md, "What the rings cost").
+ * is rebuilt, and its frame encoded again, only for a client that resumes from it. A ring of
+ * 200,000 report objects held by every replica was a third of its collection pauses and all its
+ * major collections, and about 2 µs of CPU per order; keeping each live report's frame (a view
+ * object per report, promoted with it) was most of what the serving replica's scavenges still
+ * copied (docs/benchmarks.md, "What the rings cost").
  *
  * A rebuilt report has its fields in the order the live one had (FIELDS below, the order
  * outputs.ts writes them in), so the frame sent on resume is byte for byte the live frame
@@ -28,8 +30,6 @@ export class ReportRing {
   private readonly present: Uint32Array;
   private readonly numbers: Float64Array;
   private readonly strings: (string | undefined)[];
-  /** A report's frame, once one has been encoded (for a live subscriber, or a resume). */
-  private readonly frames: (Buffer | undefined)[];
   private start = 0;
   private count = 0;
 
@@ -40,7 +40,6 @@ export class ReportRing {
     this.present = new Uint32Array(capacity);
     this.numbers = new Float64Array(capacity * NUMBERS);
     this.strings = new Array<string | undefined>(capacity * STRINGS);
-    this.frames = new Array<Buffer | undefined>(capacity);
   }
 
   get length(): number {
@@ -52,8 +51,8 @@ export class ReportRing {
     return this.count === 0 ? undefined : this.seqs[this.start];
   }
 
-  /** Keeps `rep` of command `seq` (and its frame, if one was encoded), dropping the oldest once full. */
-  push(seq: number, rep: ReportOut, frame: Buffer | undefined): void {
+  /** Keeps `rep` of command `seq`, dropping the oldest once full. */
+  push(seq: number, rep: ReportOut): void {
     let i: number;
     if (this.count < this.capacity) i = (this.start + this.count++) % this.capacity;
     else {
@@ -62,7 +61,6 @@ export class ReportRing {
     }
     this.seqs[i] = seq;
     this.accts[i] = rep.acct;
-    this.frames[i] = frame;
     // Unrolled, in FIELDS' order (bit = the field's index there; columns in NUMBER_FIELDS' and
     // STRING_FIELDS' order): this runs for every report.
     const x = this.numbers;
@@ -95,12 +93,12 @@ export class ReportRing {
     this.present[i] = bits;
   }
 
-  /** Each kept report of `acct` from `fromSeq` on, oldest first, as its frame (`encode` makes one the first time). */
+  /** Each kept report of `acct` from `fromSeq` on, oldest first, as the frame `encode` makes of it. */
   forEachFrame(acct: number, fromSeq: number, encode: (seq: number, rep: ReportOut) => Buffer, send: (frame: Buffer) => void): void {
     for (let k = 0; k < this.count; k++) {
       const i = (this.start + k) % this.capacity;
       if (this.accts[i] !== acct || this.seqs[i]! < fromSeq) continue;
-      send((this.frames[i] ??= encode(this.seqs[i]!, this.report(i))));
+      send(encode(this.seqs[i]!, this.report(i)));
     }
   }
 

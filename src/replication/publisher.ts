@@ -28,11 +28,10 @@ import { HALT_REASON_NAME, MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NA
 import { validateFollowerFrame } from "../protocol/validate.js";
 import { assert } from "../util/assert.js";
 import { LoginGate, type LoginLimits } from "../util/login-gate.js";
-import type { Ring } from "../util/ring.js";
+import type { RecordRing } from "./record-ring.js";
 import { closeAll, upgradeWith } from "../util/uws.js";
 
 /** One sequenced record as kept in memory for catch-up. */
-export interface RingRecord { seq: number; payload: Buffer; chain: Buffer }
 
 export interface FollowerData {
   rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number;
@@ -50,7 +49,7 @@ export interface FollowerData {
 
 export interface PublisherOptions {
   readonly journal: Journal;
-  readonly ring: Ring<RingRecord>;
+  readonly ring: RecordRing;
   readonly clock: Clock;
   readonly log: Logger;
   readonly batchRecordsMax: number;
@@ -208,9 +207,7 @@ export class Publisher {
 
   private chainBefore(from: number): Buffer {
     const prev = from - 1;
-    const oldest = this.o.ring.at(0)?.seq ?? Infinity;
-    const r = prev >= oldest ? this.o.ring.at(prev - oldest) : undefined;
-    return r?.chain ?? this.o.journal.chainAt(prev);
+    return this.o.ring.chain(prev) ?? this.o.journal.chainAt(prev);
   }
 
   /** ERROR with the reason, then close with 4000 + the reason's last three digits. */
@@ -290,10 +287,10 @@ export class Publisher {
     const recs: Buffer[] = [];
     let chain: Buffer;
     const ring = this.o.ring;
-    const ringFirst = ring.at(0)?.seq ?? Infinity;
-    if (first >= ringFirst) {
-      for (let s = first; s < first + n; s++) recs.push(ring.at(s - ringFirst)!.payload);
-      chain = ring.at(first + n - 1 - ringFirst)!.chain;
+    if (ring.has(first) && ring.has(first + n - 1)) {
+      // Views of the ring's arena, copied into the frame before anything else is pushed.
+      for (let s = first; s < first + n; s++) recs.push(ring.payload(s)!);
+      chain = ring.chain(first + n - 1)!;
     } else {
       const rs = this.o.journal.read(first, n);
       for (const r of rs) recs.push(r.payload);

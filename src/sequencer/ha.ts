@@ -16,9 +16,9 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock/clock.js";
 import type { Journal } from "../journal/journal.js";
 import { decodeRecord } from "../protocol/record.js";
-import type { Publisher, RingRecord } from "../replication/publisher.js";
+import type { Publisher } from "../replication/publisher.js";
+import type { RecordRing } from "../replication/record-ring.js";
 import { Subscriber } from "../replication/subscriber.js";
-import type { Ring } from "../util/ring.js";
 import { mayLead, type ClusterState, type Coordinator } from "./coordinator.js";
 
 export interface HaOptions {
@@ -36,7 +36,7 @@ export interface HaOptions {
 /** What leadership needs of the sequencer it runs in. */
 export interface HaHost {
   readonly journal: Journal;
-  readonly ring: Ring<RingRecord>;
+  readonly ring: RecordRing;
   readonly publisher: Publisher;
   readonly clock: Clock;
   readonly log: Logger;
@@ -90,7 +90,7 @@ export class Leadership {
       onRecords: (b) => {
         b.recs.forEach((r, i) => {
           const payload = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
-          host.ring.push({ seq: b.first + i, payload, chain: j.append(b.first + i, payload) });
+          host.ring.push(b.first + i, payload, j.append(b.first + i, payload));
         });
         j.flush();
       },

@@ -32,9 +32,9 @@ import { commandOf, orderIdsOf, sealRecord, SEQ_MAX, type Command, type Instrume
 import { MsgType, PROTOCOL_VERSION, WireReason, WIRE_REASON_NAME, type MoveMessage } from "../protocol/messages.js";
 import { moveCommandOf, unpackImportRows } from "../protocol/move.js";
 import { isMoveMessage, validateClientFrame } from "../protocol/validate.js";
-import { Publisher, type FollowerStats, type RingRecord } from "../replication/publisher.js";
+import { Publisher, type FollowerStats } from "../replication/publisher.js";
+import { RecordRing } from "../replication/record-ring.js";
 import { CloseCode, LoginGate } from "../util/login-gate.js";
-import { Ring } from "../util/ring.js";
 import { closeAll, listen, upgradeWith } from "../util/uws.js";
 import { Leadership, lastLoggedEpoch, type HaHost, type HaOptions } from "./ha.js";
 import { DEFAULT_LIMITS, TokenBucket, type GatewayLimits } from "./limits.js";
@@ -109,7 +109,7 @@ export class Sequencer implements HaHost {
   private app: uWS.TemplatedApp | null = null;
   private listenSocket: uWS.us_listen_socket | null = null;
   readonly journal: Journal;
-  readonly ring: Ring<RingRecord>;
+  readonly ring: RecordRing;
   readonly publisher: Publisher;
   private readonly ha: Leadership | null;
   private readonly instrumentIds: ReadonlySet<number>;
@@ -133,7 +133,7 @@ export class Sequencer implements HaHost {
     this.journal = Journal.open({ ...o.journal, onDurable: (seq) => { this.ha?.onDurable(seq); this.scheduleTick(); }, onStall: (why) => this.onJournalStall(why) });
     if (this.journal.truncatedBytes > 0) o.log.warn({ note: this.journal.recoveryNote }, "journal: cut a torn tail on open");
     this.instrumentIds = new Set(o.instruments.map((i) => i.id));
-    this.ring = new Ring(o.ringRecordsMax);
+    this.ring = new RecordRing(o.ringRecordsMax);
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.tradeGate = new LoginGate(this.limits, "/trade");
     this.epoch = o.ha === undefined ? o.epoch : lastLoggedEpoch(this.journal);
@@ -370,7 +370,7 @@ export class Sequencer implements HaHost {
       return false;
     }
     const chain = this.journal.append(seq, payload);
-    this.ring.push({ seq, payload, chain });
+    this.ring.push(seq, payload, chain);
     this.counters.commands++;
     this.scheduleTick();
     return true;
