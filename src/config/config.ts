@@ -24,7 +24,7 @@ export class ConfigError extends Error {
 }
 
 const posInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-/** The largest resume ring a replica may keep: it is allocated at start, about 170 bytes a report (850 MB here). */
+/** The largest resume ring a replica may keep: it is allocated at start, about 160 bytes a report (800 MB here). */
 const REPORT_RING_MAX = 5_000_000;
 /** The largest ring of recent records a sequencer may keep: allocated at start, about 300 bytes a record (1.5 GB here). */
 const RING_RECORDS_MAX = 5_000_000;

@@ -1,6 +1,6 @@
 /**
  * The replica's resume ring of execution reports, kept without an object per report: a report's
- * fields go into columns (typed arrays, and an array for its three string fields), and a report
+ * numbers go into a row of one typed array, its three string fields into an array, and a report
  * is rebuilt, and its frame encoded again, only for a client that resumes from it. A ring of
  * 200,000 report objects held by every replica was a third of its collection pauses and all its
  * major collections, and about 2 µs of CPU per order; keeping each live report's frame (a view
@@ -23,22 +23,29 @@ const STRINGS = STRING_FIELDS.length;
 // push() below is unrolled for this layout.
 if (NUMBER_FIELDS.join() !== "n,acct,k,oid,st,px,qty,left,cum,ntl,code,tid,liq,cnt,foid" || FIELDS.length !== 19) throw new Error("report-ring: push() does not match FIELDS");
 
+/**
+ * A report's row in `rows`: its command's seq, the bits of the fields it has (bit f set: field
+ * FIELDS[f] is present), then its numbers in NUMBER_FIELDS' order. One row per report, rows
+ * back to back, so a push writes one run of memory: with a column per field (seq, account and
+ * bits each an array of their own beside the numbers) a push wrote into five places far apart,
+ * each a cache miss on a replica whose cache the rest of its work keeps cold (docs/benchmarks.md).
+ */
+const SEQ = 0;
+const BITS = 1;
+const NUM = 2;
+const ROW = NUM + NUMBERS;
+/** The account's place in a row (acct is the second of NUMBER_FIELDS). */
+const ACCT = NUM + 1;
+
 export class ReportRing {
-  private readonly seqs: Float64Array;
-  private readonly accts: Float64Array;
-  /** Bit f set: field FIELDS[f] is present. */
-  private readonly present: Uint32Array;
-  private readonly numbers: Float64Array;
+  private readonly rows: Float64Array;
   private readonly strings: (string | undefined)[];
   private start = 0;
   private count = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Error(`ring capacity must be a positive integer, not ${capacity}`);
-    this.seqs = new Float64Array(capacity);
-    this.accts = new Float64Array(capacity);
-    this.present = new Uint32Array(capacity);
-    this.numbers = new Float64Array(capacity * NUMBERS);
+    this.rows = new Float64Array(capacity * ROW);
     this.strings = new Array<string | undefined>(capacity * STRINGS);
   }
 
@@ -48,7 +55,7 @@ export class ReportRing {
 
   /** The seq of the oldest report kept, or undefined when none is. */
   get oldestSeq(): number | undefined {
-    return this.count === 0 ? undefined : this.seqs[this.start];
+    return this.count === 0 ? undefined : this.rows[this.start * ROW + SEQ];
   }
 
   /** Keeps `rep` of command `seq`, dropping the oldest once full. */
@@ -59,12 +66,11 @@ export class ReportRing {
       i = this.start;
       this.start = (this.start + 1) % this.capacity;
     }
-    this.seqs[i] = seq;
-    this.accts[i] = rep.acct;
-    // Unrolled, in FIELDS' order (bit = the field's index there; columns in NUMBER_FIELDS' and
-    // STRING_FIELDS' order): this runs for every report.
-    const x = this.numbers;
-    const o = i * NUMBERS;
+    // Unrolled, in FIELDS' order (bit = the field's index there; a row's numbers in NUMBER_FIELDS'
+    // order, its strings in STRING_FIELDS'): this runs for every report.
+    const x = this.rows;
+    x[i * ROW + SEQ] = seq;
+    const o = i * ROW + NUM;
     const t = this.strings;
     const so = i * STRINGS;
     let bits = 0b1111;
@@ -90,23 +96,24 @@ export class ReportRing {
     if (rep.from !== undefined) bits |= 1 << 16;
     if (rep.foid !== undefined) { x[o + 14] = rep.foid; bits |= 1 << 17; }
     if (rep.last === true) bits |= 1 << 18;
-    this.present[i] = bits;
+    x[i * ROW + BITS] = bits;
   }
 
   /** Each kept report of `acct` from `fromSeq` on, oldest first, as the frame `encode` makes of it. */
   forEachFrame(acct: number, fromSeq: number, encode: (seq: number, rep: ReportOut) => Buffer, send: (frame: Buffer) => void): void {
     for (let k = 0; k < this.count; k++) {
       const i = (this.start + k) % this.capacity;
-      if (this.accts[i] !== acct || this.seqs[i]! < fromSeq) continue;
-      send(encode(this.seqs[i]!, this.report(i)));
+      const seq = this.rows[i * ROW + SEQ]!;
+      if (this.rows[i * ROW + ACCT] !== acct || seq < fromSeq) continue;
+      send(encode(seq, this.report(i)));
     }
   }
 
   /** The report in slot i, its fields in the live report's order. */
   private report(i: number): ReportOut {
     const out: Record<string, number | string | boolean> = {};
-    const bits = this.present[i]!;
-    let num = i * NUMBERS;
+    const bits = this.rows[i * ROW + BITS]!;
+    let num = i * ROW + NUM;
     let str = i * STRINGS;
     for (let f = 0; f < FIELDS.length; f++) {
       const name = FIELDS[f]!;
@@ -117,7 +124,7 @@ export class ReportRing {
       } else if (name === "last") {
         if (has) out.last = true;
       } else {
-        const v = this.numbers[num++]!;
+        const v = this.rows[num++]!;
         if (has) out[name] = v;
       }
     }
