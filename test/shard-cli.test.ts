@@ -2,7 +2,8 @@
  * `lockstep shards` as a user runs it (the built bin/lockstep.js), against a private etcd: init
  * writes the first map from a configuration's sharding section, once; show prints it; plan
  * prints exactly the moves the rule gives (only to an added shard, only from a removed one) and
- * the share moved, as text and as one JSON object; mistakes in flags, in the request and in
+ * the share moved, as text and as one JSON object; weight, pin and unpin write the next version
+ * and move nothing; mistakes in flags, in the request and in
  * what etcd holds are one line with the reason, exit 2 or 1, never a stack trace.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -98,7 +99,7 @@ describe.skipIf("missing" in etcd)("lockstep shards", () => {
       [["plan", "--remove", "z"], 1, "shard \"z\" is not in the map (version 1; shards: a, b, c)"],
       [["plan", "--remove", "a"], 1, "shard \"a\" has pinned instruments (5, 6): unpin them before removing it"],
       [["init"], 2, "shards init needs --config F: a configuration with a sharding section (docs/scaling.md)"],
-      [["frob"], 2, "shards needs a subcommand: show, init, plan, move, add, rebalance or drain, not \"frob\""],
+      [["frob"], 2, "shards needs a subcommand: show, init, plan, move, add, rebalance, drain, weight, pin or unpin, not \"frob\""],
     ];
     for (const [args, code, message] of cases) {
       const r = await shards(...args);
@@ -121,5 +122,56 @@ describe.skipIf("missing" in etcd)("lockstep shards", () => {
     } finally {
       raw.close();
     }
+  });
+
+  it("weight, pin and unpin write the next version and move nothing: the rule's moves are listed, a repeat writes nothing, mistakes are one line", async () => {
+    const raw = new Etcd3({ hosts: [server.url] });
+    try {
+      await raw.delete().key(SHARD_MAP_KEY);
+    } finally {
+      raw.close();
+    }
+    expect((await shards("init", "--config", config)).code).toBe(0);
+    const atRest = placement(INSTRUMENTS, SHARDS, PINS);
+    const placed = async (): Promise<Map<number, string>> => {
+      const j = lastJson((await shards("show", "--json")).stdout) as { map: { shards: { id: string; instruments: number[] }[] } };
+      return new Map(j.map.shards.flatMap((x) => x.instruments.map((i) => [i, x.id] as const)).sort((a, b) => a[0] - b[0]));
+    };
+
+    const heavier = await shards("weight", "--id", "c", "--weight", "3");
+    const toC = plan(atRest, placement(INSTRUMENTS, SHARDS.map((x) => (x.id === "c" ? { ...x, weight: 3 } : x)), PINS));
+    expect(toC.length).toBeGreaterThan(0);
+    expect(heavier.stdout).toBe(`shard map version 2 in etcd at ${server.url}: shard c's weight 1 → 3; nothing has moved: the rule now puts ${toC.length} of 300 instruments elsewhere than they are: \`lockstep shards rebalance\` moves them (\`lockstep shards show\` lists them)\n`);
+    expect(await placed()).toEqual(atRest);
+    const again = lastJson((await shards("weight", "--id", "c", "--weight", "3", "--json")).stdout);
+    expect(again).toEqual({ version: 2, written: false, shard: "c", weight: 3, weight_before: 3, off_rule: toC.length, moves: toC });
+
+    const unpin = lastJson((await shards("unpin", "--inst", "5", "--json")).stdout) as { version: number; written: boolean; pin_before: string; moves: { instrument: number }[] };
+    expect(unpin).toMatchObject({ version: 3, written: true, instrument: 5, pin: null, pin_before: "a" });
+    const rule = placement(INSTRUMENTS, SHARDS.map((x) => (x.id === "c" ? { ...x, weight: 3 } : x)), new Map([[6, "a"]]));
+    expect(unpin.moves).toEqual(plan(atRest, rule));
+    const onB = INSTRUMENTS.find((i) => atRest.get(i) === "b")!;
+    const pinned = await shards("pin", "--inst", String(onB), "--to", "a");
+    expect(pinned.stdout).toMatch(new RegExp(`^shard map version 4 in etcd at .+: instrument ${onB} pinned to a; nothing has moved: the rule now puts \\d+ of 300 instruments elsewhere than they are`));
+    expect((lastJson((await shards("show", "--json")).stdout) as { map: { pins: Record<string, string> }; off_rule: { instrument: number; to: string }[] }).map.pins).toEqual({ 6: "a", [onB]: "a" });
+    expect(await placed()).toEqual(atRest);
+    expect((await shards("pin", "--inst", String(onB), "--to", "a")).stdout).toBe(`shard map version 4 in etcd at ${server.url}: instrument ${onB} is pinned to a already; nothing written\n`);
+
+    const cases: [string[], number, string][] = [
+      [["weight", "--weight", "2"], 2, "shards weight needs --id S: the shard whose weight changes (1-32 ASCII letters, digits, '_' or '-')"],
+      [["weight", "--id", "a"], 2, "shards weight needs --weight W: the shard's new weight (an integer in (0, 16])"],
+      [["weight", "--id", "z", "--weight", "2"], 1, "shard \"z\" is not in the map (version 4; shards: a, b, c)"],
+      [["pin", "--to", "a"], 2, "shards pin needs --inst N: the instrument to pin"],
+      [["pin", "--inst", "1"], 2, "shards pin needs --to S: the shard to pin the instrument to (1-32 ASCII letters, digits, '_' or '-')"],
+      [["pin", "--inst", "1000", "--to", "a"], 1, "instrument 1000 is not on any shard of the map (version 4)"],
+      [["pin", "--inst", "1", "--to", "z"], 1, "shard \"z\" is not in the map (version 4; shards: a, b, c)"],
+      [["unpin", "--inst", "1000"], 1, "instrument 1000 is not on any shard of the map (version 4)"],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await shards(...args);
+      expect([r.code, r.stderr.split("\n")[0]], args.join(" ")).toEqual([code, `lockstep: ${message}`]);
+      noStack(r.stderr);
+    }
+    expect((lastJson((await shards("show", "--json")).stdout) as { map: { version: number } }).map.version).toBe(4);
   });
 });

@@ -12,8 +12,8 @@ import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findEtcd, startEtcd, type EtcdProcess } from "../src/cluster/etcd.js";
 import { ConfigSchema } from "../src/config/config.js";
-import { encodeShardMap, firstShardMap, offRule, parseShardMap, placementOf, SHARD_MAP_BYTES_MAX, SHARD_MAP_KEY, ShardMapError, validateShardMap, type ShardMap, type ShardSpec } from "../src/shard/map.js";
-import { placement } from "../src/shard/rendezvous.js";
+import { encodeShardMap, firstShardMap, offRule, parseShardMap, placementOf, SHARD_MAP_BYTES_MAX, SHARD_MAP_KEY, ShardMapError, validateShardMap, withPin, withWeight, type ShardMap, type ShardSpec } from "../src/shard/map.js";
+import { placement, plan } from "../src/shard/rendezvous.js";
 import { ShardMapStore, type StoredShardMap } from "../src/shard/store.js";
 
 const etcd = findEtcd();
@@ -65,6 +65,34 @@ describe("shard map document", () => {
     }
     expect(await problem(() => parseShardMap("{not json", "k"))).toEqual(["NOT_JSON", expect.stringMatching(/^k is not JSON \(/)]);
     expect(await problem(() => parseShardMap(" ".repeat(SHARD_MAP_BYTES_MAX + 1), "k"))).toEqual(["TOO_LARGE", `k holds ${SHARD_MAP_BYTES_MAX + 1} bytes; a shard map is at most ${SHARD_MAP_BYTES_MAX} bytes`]);
+  });
+});
+
+describe("a weight or a pin changed", () => {
+  it("is the next version, placing every instrument where it was; the rule's moves for the new weights and pins are what is off the rule", async () => {
+    const m = first();
+    const heavier = withWeight(m, "a", 3);
+    expect([heavier.version, heavier.shards.map((s) => s.weight)]).toEqual([2, [3, 2]]);
+    expect(placementOf(heavier)).toEqual(placementOf(m));
+    const toA = plan(placementOf(m), placement(INSTRUMENTS, [{ id: "a", weight: 3 }, { id: "b", weight: 2 }], new Map([[7, "a"]])));
+    expect(toA.length).toBeGreaterThan(0);
+    expect(toA.every((x) => x.from === "b" && x.to === "a")).toBe(true);
+    expect(offRule(heavier)).toEqual(toA);
+
+    const onA = INSTRUMENTS.find((i) => i !== 7 && placementOf(m).get(i) === "a")!;
+    const pinned = withPin(m, onA, "b");
+    expect([pinned.version, pinned.pins]).toEqual([2, { 7: "a", [onA]: "b" }]);
+    expect(offRule(pinned)).toEqual([{ instrument: onA, from: "a", to: "b" }]);
+    const unpinned = withPin(withPin(m, 7, undefined), 7, undefined);
+    expect([unpinned.version, unpinned.pins]).toEqual([3, {}]);
+    expect(placementOf(unpinned)).toEqual(placementOf(m));
+    expect(offRule(unpinned)).toEqual(plan(placementOf(m), placement(INSTRUMENTS, [{ id: "a" }, { id: "b", weight: 2 }])));
+
+    expect(await problem(() => withWeight(m, "z", 2))).toEqual(["INVALID", 'shard "z" is not in the map (version 1; shards: a, b)']);
+    expect((await problem(() => withWeight(m, "a", 17)))[1]).toMatch(/^the map with shard a's weight 17 is not a valid shard map: shards\.0\.weight/);
+    expect(await problem(() => withPin(m, 1000, "a"))).toEqual(["INVALID", "instrument 1000 is not on any shard of the map (version 1)"]);
+    expect(await problem(() => withPin(m, 1, "z"))).toEqual(["INVALID", 'shard "z" is not in the map (version 1; shards: a, b)']);
+    expect(m).toEqual(first());
   });
 });
 

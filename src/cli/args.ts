@@ -49,6 +49,11 @@ commands:
                                            move every instrument that is off the rule to where it puts it, one live move at a time
   shards drain --etcd URL[,URL…] --id S --account A [--key ID --secret-env VAR] [--json]
                                            move shard S's instruments to the rule over the other shards, then remove S from the map
+  shards weight --etcd URL[,URL…] --id S --weight W [--json]
+  shards pin --etcd URL[,URL…] --inst N --to S [--json]
+  shards unpin --etcd URL[,URL…] --inst N [--json]
+                                           S's weight, or N's pin, in the map's next version; nothing moves: shards rebalance moves
+                                           what the rule now puts elsewhere
   gateway (--shards-etcd URL[,URL…] | --shard-map FILE) [--port N] [--host H] [--config F]
                                            one endpoint (/trade, /feed) in front of every shard: routes by instrument, merges
                                            reports and books, order ids unique across shards; F's auth section checks logins

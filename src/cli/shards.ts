@@ -14,9 +14,11 @@
  *  - rebalance  moves every instrument that is off the rule to where it puts it, one live move
  *           at a time (src/shard/rebalance.ts).
  *  - drain  the same with the rule over the other shards, then the shard out of the map.
+ *  - weight a shard's weight, pin / unpin an instrument's pin, in the map's next version: nothing
+ *           moves; what the rule now puts elsewhere is listed, and `rebalance` moves it.
  */
 import { loadConfig } from "../config/config.js";
-import { firstShardMap, offRule, pinsOf, placementOf, rulePlacement, SHARD_MAP_KEY, ShardMapError, ShardSpecSchema, weightsOf, withShardAdded, type ShardMap } from "../shard/map.js";
+import { firstShardMap, offRule, pinsOf, placementOf, rulePlacement, SHARD_MAP_KEY, ShardMapError, ShardSpecSchema, weightsOf, withPin, withShardAdded, withWeight, type ShardMap } from "../shard/map.js";
 import { rebalance, RebalanceError } from "../shard/rebalance.js";
 import { plan, SHARD_ID, SHARDS_MAX, WEIGHT_MAX, type Move, type WeightedShard } from "../shard/rendezvous.js";
 import { MoveError, Mover, type MoveResult } from "../shard/move.js";
@@ -30,8 +32,9 @@ const LISTED_MAX = 10;
 
 export async function runShards(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : sub === "move" ? move : sub === "add" ? add : sub === "rebalance" ? (a: string[]) => rebalanceCommand(a, false) : sub === "drain" ? (a: string[]) => rebalanceCommand(a, true) : undefined;
-  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init, plan, move, add, rebalance or drain${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
+  const run = sub === "show" ? show : sub === "init" ? init : sub === "plan" ? planCommand : sub === "move" ? move : sub === "add" ? add : sub === "rebalance" ? (a: string[]) => rebalanceCommand(a, false) : sub === "drain" ? (a: string[]) => rebalanceCommand(a, true)
+    : sub === "weight" ? weight : sub === "pin" ? (a: string[]) => pin(a, true) : sub === "unpin" ? (a: string[]) => pin(a, false) : undefined;
+  if (run === undefined) throw new UserError(`shards needs a subcommand: show, init, plan, move, add, rebalance, drain, weight, pin or unpin${sub === undefined ? "" : `, not "${sub}"`}\n\n${USAGE}`, 2);
   try {
     return await run(rest);
   } catch (err) {
@@ -80,7 +83,7 @@ export function showText(map: ShardMap, etcd: string): string {
   if (off.length === 0) lines.push("every instrument is where the rule puts it");
   else {
     const listed = off.slice(0, LISTED_MAX).map((m) => `${m.instrument} on ${m.from} (rule: ${m.to})`).join(", ");
-    lines.push(`${off.length} instruments are not where the rule puts them (a move under way, or a map written by hand): ${listed}${off.length > LISTED_MAX ? ", …" : ""}`);
+    lines.push(`${off.length} instruments are not where the rule puts them (a move under way, a weight or pin changed, or a map written by hand): ${listed}${off.length > LISTED_MAX ? ", …" : ""}`);
   }
   return lines.join("\n");
 }
@@ -281,6 +284,60 @@ async function add(args: string[]): Promise<number> {
     process.stdout.write(v.json === true ? `${JSON.stringify(report)}\n`
       : `shard map version ${next.version} in etcd at ${etcd}: shard ${spec.data.id} added (weight ${spec.data.weight}), holding no instrument yet; the rule puts ${off.length} of ${placementOf(next).size} instruments on it: \`lockstep shards rebalance\` moves them\n`);
     return 0;
+  });
+}
+
+// ---- weight, pin, unpin
+
+/**
+ * Writes `next`, the map's next version (null: the change is made already, nothing is written),
+ * and says what the rule now puts elsewhere than the map places it.
+ */
+async function writeChange(store: ShardMapStore, etcd: string, json: boolean, map: ShardMap, next: ShardMap | null, describe: string, fields: Record<string, string | number | null>): Promise<number> {
+  if (next === null) {
+    process.stdout.write(json ? `${JSON.stringify({ version: map.version, written: false, ...fields, off_rule: offRule(map).length, moves: offRule(map) })}\n`
+      : `shard map version ${map.version} in etcd at ${etcd}: ${describe} already; nothing written\n`);
+    return 0;
+  }
+  await store.write(next);
+  const off = offRule(next);
+  process.stdout.write(json ? `${JSON.stringify({ version: next.version, written: true, ...fields, off_rule: off.length, moves: off })}\n`
+    : `shard map version ${next.version} in etcd at ${etcd}: ${describe}; nothing has moved: the rule now puts ${off.length} of ${placementOf(next).size} instruments elsewhere than they are${off.length === 0 ? "" : `: \`lockstep shards rebalance\` moves them (\`lockstep shards show\` lists them)`}\n`);
+  return 0;
+}
+
+async function weight(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, id: { type: "string" }, weight: { type: "string" }, json: { type: "boolean" } });
+  const hosts = etcdFlag(v);
+  if (typeof v.id !== "string" || !SHARD_ID.test(v.id)) throw new UserError(`shards weight needs --id S: the shard whose weight changes (1-32 ASCII letters, digits, '_' or '-')${typeof v.id === "string" ? `, not "${v.id}"` : ""}`, 2);
+  if (v.weight === undefined) throw new UserError(`shards weight needs --weight W: the shard's new weight (an integer in (0, ${WEIGHT_MAX}])`, 2);
+  const w = numberFlag(v, "weight", Number.NaN, 0, WEIGHT_MAX, true);
+  const id = v.id;
+  return withStore(hosts, async (store, etcd) => {
+    const { map } = await store.readOrFail();
+    const before = map.shards.find((s) => s.id === id)?.weight;
+    const next = before === w ? null : withWeight(map, id, w);
+    return writeChange(store, etcd, v.json === true, map, next, before === w ? `shard ${id} has weight ${w}` : `shard ${id}'s weight ${before} → ${w}`, { shard: id, weight: w, weight_before: before ?? null });
+  });
+}
+
+/** `pin --inst N --to S`, or (pin false) `unpin --inst N`. */
+async function pin(args: string[], pinning: boolean): Promise<number> {
+  const { values: v } = parse(args, { etcd: { type: "string" }, inst: { type: "string" }, json: { type: "boolean" }, ...(pinning ? { to: { type: "string" as const } } : {}) });
+  const hosts = etcdFlag(v);
+  const name = pinning ? "pin" : "unpin";
+  if (v.inst === undefined) throw new UserError(`shards ${name} needs --inst N: the instrument to ${name}`, 2);
+  const instrument = numberFlag(v, "inst", Number.NaN, 0, Number.MAX_SAFE_INTEGER, true);
+  if (pinning && (typeof v.to !== "string" || !SHARD_ID.test(v.to))) throw new UserError(`shards pin needs --to S: the shard to pin the instrument to (1-32 ASCII letters, digits, '_' or '-')${typeof v.to === "string" ? `, not "${v.to}"` : ""}`, 2);
+  const to = pinning ? String(v.to) : undefined;
+  return withStore(hosts, async (store, etcd) => {
+    const { map } = await store.readOrFail();
+    const before = pinsOf(map).get(instrument);
+    const same = before === to;
+    const changed = withPin(map, instrument, to);
+    const describe = same ? `instrument ${instrument} ${to === undefined ? "has no pin" : `is pinned to ${to}`}`
+      : to === undefined ? `instrument ${instrument} unpinned (it was pinned to ${before})` : `instrument ${instrument} pinned to ${to}${before === undefined ? "" : ` (it was pinned to ${before})`}`;
+    return writeChange(store, etcd, v.json === true, map, same ? null : changed, describe, { instrument, pin: to ?? null, pin_before: before ?? null });
   });
 }
 

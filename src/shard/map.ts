@@ -193,3 +193,27 @@ export function withShardRemoved(map: ShardMap, id: string): ShardMap {
   if (pinned.length > 0) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${id}" has pinned instruments (${pinned.join(", ")})`);
   return validateShardMap({ ...map, version: map.version + 1, shards: map.shards.filter((s) => s.id !== id) }, `the map without shard ${id}`);
 }
+
+/**
+ * The next version of `map` with shard `id`'s weight set to `weight`. No instrument moves: those
+ * the rule now puts elsewhere are off the rule until moved (`lockstep shards rebalance`).
+ * Throws ShardMapError (INVALID) for a shard not in the map or a weight out of range.
+ */
+export function withWeight(map: ShardMap, id: string, weight: number): ShardMap {
+  if (!map.shards.some((s) => s.id === id)) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${id}" is not in the map (version ${map.version}; shards: ${map.shards.map((s) => s.id).join(", ")})`);
+  return validateShardMap({ ...map, version: map.version + 1, shards: map.shards.map((s) => (s.id === id ? { ...s, weight } : s)) }, `the map with shard ${id}'s weight ${weight}`);
+}
+
+/**
+ * The next version of `map` with `instrument` pinned to shard `shard`, or its pin removed
+ * (`shard` undefined). No instrument moves, as for withWeight. Throws ShardMapError (INVALID)
+ * for an instrument the map does not place or a shard not in it.
+ */
+export function withPin(map: ShardMap, instrument: number, shard: string | undefined): ShardMap {
+  if (!placementOf(map).has(instrument)) throw new ShardMapError(ShardMapProblem.INVALID, `instrument ${instrument} is not on any shard of the map (version ${map.version})`);
+  if (shard !== undefined && !map.shards.some((s) => s.id === shard)) throw new ShardMapError(ShardMapProblem.INVALID, `shard "${shard}" is not in the map (version ${map.version}; shards: ${map.shards.map((s) => s.id).join(", ")})`);
+  const pins: Record<string, string> = { ...map.pins };
+  if (shard === undefined) delete pins[String(instrument)];
+  else pins[String(instrument)] = shard;
+  return validateShardMap({ ...map, version: map.version + 1, pins }, `the map with instrument ${instrument} ${shard === undefined ? "unpinned" : `pinned to ${shard}`}`);
+}
