@@ -70,6 +70,8 @@ type Side = {
   fills: number; sent: number; cpu_us_per_order: Record<string, number | null>; cpu_total_us_per_order: number | null;
   wakeups_per_order: Record<string, number | null>; wakeups_total_per_order: number | null; order_to_fill_service_us: { p50: number; max: number };
   gc: Record<string, GcFigures>;
+  order_to_ack_us: { count: number };
+  warmup: { warmup_s: number; sent: number; unanswered: number; rejected: Record<string, number>; order_to_fill_us: { count: number } };
 };
 
 /** Every Node process of a system (and the generator) has its collections counted; returns how many per 100k orders in all. */
@@ -169,7 +171,7 @@ describe("CPU counters and the NATS peer's rate search", () => {
 describe("lockstep bench e2e (short)", () => {
   it("measures the floor and the cluster (and, with --gateway, the cluster through a gateway) with one generator and reports ratios, nothing lost, and its files", async () => {
     const profiles = join(results, "profiles");
-    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "e2e", "--rate", "1000", "--duration", "3", "--json", "--results", results, "--profile", profiles, "--gateway"], { timeout: 180_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "bench", "e2e", "--rate", "1000", "--duration", "3", "--warmup", "1", "--json", "--results", results, "--profile", profiles, "--gateway"], { timeout: 180_000 });
     const h = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
       offered_per_s: number; achieved_per_s: number; lost: number; ratio_p50: number; ratio_p99: number;
       order_to_fill_us: { p50: number; p99: number; p999: number; max: number }; order_to_ack_us: { p50: number }; floor_us: { p50: number; p99: number };
@@ -202,6 +204,13 @@ describe("lockstep bench e2e (short)", () => {
     expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("**Through a gateway**");
     expect(run.floor.sent).toBe(3000);
     expect(run.lockstep.sent).toBe(3000);
+    // --warmup 1: a second of the same load before each window, answered, in no figure but its own.
+    for (const x of [run.floor, run.lockstep]) {
+      expect(x.warmup).toMatchObject({ warmup_s: 1, sent: 1000, unanswered: 0, rejected: {} });
+      expect(x.warmup.order_to_fill_us.count).toBeGreaterThan(300);
+    }
+    expect(run.lockstep.order_to_ack_us.count).toBe(3000);
+    expect(readFileSync(join(results, "e2e-latest.md"), "utf8")).toContain("Each system first ran 1 s of the same load");
     // Roughly 45 % of orders are takers; most find liquidity.
     expect(run.floor.fills).toBeGreaterThan(1000);
     expect(run.lockstep.fills).toBeGreaterThan(1000);

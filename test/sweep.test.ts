@@ -90,4 +90,11 @@ describe("lockstep bench sweep flags", () => {
     expect(err?.stderr).toMatch(/--rates must rise/);
     expect(err?.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it("refuses a warm-up that is not a whole number of seconds from 0 to 600, for e2e and sweep alike", async () => {
+    for (const [cmd, w] of [["e2e", "-1"], ["sweep", "1.5"], ["e2e", "601"], ["e2e", "x"]] as const) {
+      const err = await promisify(execFile)(process.execPath, [BIN, "bench", cmd, `--warmup=${w}`], { timeout: 20_000 }).then(() => null, (e: { code: number; stderr: string }) => e);
+      expect([err?.code, err?.stderr.trim()], `${cmd} --warmup ${w}`).toEqual([2, `lockstep: --warmup must be a whole number of seconds from 0 to 600, not "${w}"`]);
+    }
+  });
 });

@@ -18,10 +18,10 @@ commands:
   replay --format jsonl FILE [--trades-out F] [--book-out F] [--strict] [--json]
   replay --format lobster MESSAGE.csv [--check-book ORDERBOOK.csv] [--explain] [--strict] [--json]
   bench engine [--quick] [--json]          engine vs nodejs-order-book, same run
-  bench e2e [--rate R] [--duration S] [--replicas N] [--clients C] [--repeat K] [--profile DIR] [--gateway] [--json]
+  bench e2e [--rate R] [--duration S] [--warmup S] [--replicas N] [--clients C] [--repeat K] [--profile DIR] [--gateway] [--json]
                                            open-loop order→ack/fill: bare uWS relay floor, NATS JetStream peer, Lockstep; ratios,
                                            CPU µs per order per process, Lockstep's hops; --profile: a .cpuprofile per node
-  bench sweep [--rates R1,R2,…] [--p99-ms 5] [--floor-p99-ms 10] [--ratio-p99 2] [--duration S] [--repeat K] [--json]
+  bench sweep [--rates R1,R2,…] [--p99-ms 5] [--floor-p99-ms 10] [--ratio-p99 2] [--duration S] [--warmup S] [--repeat K] [--json]
                                            steps the offered rate up, floor and Lockstep at each: the highest rate under the p99
                                            limit, and the floor's capacity against Lockstep's (its p99 within 2× the floor's)
   bench slow-consumers [--rate R] [--duration S] [--stalled N] [--flood F] [--json]

@@ -65,10 +65,23 @@ function progressBar(json: boolean): { update: (phase: string, sent: number, tot
   };
 }
 
+/** Seconds of load before each system's measured window, when --warmup is not given. */
+export const WARMUP_S_DEFAULT = 2;
+/** The longest warm-up --warmup takes, in seconds. */
+const WARMUP_S_MAX = 600;
+
+/** --warmup S: whole seconds, 0 (none) to WARMUP_S_MAX. */
+function warmupFlag(x: string | boolean | undefined): number {
+  if (x === undefined) return WARMUP_S_DEFAULT;
+  const n = Number(x);
+  if (typeof x !== "string" || x.trim() === "" || !Number.isInteger(n) || n < 0 || n > WARMUP_S_MAX) throw new UserError(`--warmup must be a whole number of seconds from 0 to ${WARMUP_S_MAX}, not "${String(x)}"`, 2);
+  return n;
+}
+
 interface E2eFlags { o: Omit<E2eOptions, "ratePerS" | "progress">; repeat: number; json: boolean; resultsDir: string; log: (line: string) => void }
 
 function e2eFlags(rest: string[], extra: Record<string, { type: "string" | "boolean" }>): { flags: E2eFlags; v: Record<string, string | boolean | undefined> } {
-  const { values: v } = parse(rest, { config: { type: "string" }, duration: { type: "string" }, replicas: { type: "string" }, clients: { type: "string" }, repeat: { type: "string" }, seed: { type: "string" }, json: { type: "boolean" }, results: { type: "string" }, ...extra });
+  const { values: v } = parse(rest, { config: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, replicas: { type: "string" }, clients: { type: "string" }, repeat: { type: "string" }, seed: { type: "string" }, json: { type: "boolean" }, results: { type: "string" }, ...extra });
   const num = (name: string, fallback: number, max: number): number => numberFlag(v, name, fallback, 0, max, true);
   const baseConfig = String(v.config ?? DEFAULT_CONFIG);
   const cfg = loadConfig(baseConfig);
@@ -77,7 +90,7 @@ function e2eFlags(rest: string[], extra: Record<string, { type: "string" | "bool
   return {
     v,
     flags: {
-      o: { baseConfig, durationS: num("duration", 10, 3600), replicas: num("replicas", 3, 16), clients: num("clients", 4, 256), instrument: cfg.demo.instrument, mid: cfg.demo.mid, seed: num("seed", 1, 2 ** 31), log },
+      o: { baseConfig, durationS: num("duration", 10, 3600), warmupS: warmupFlag(v.warmup), replicas: num("replicas", 3, 16), clients: num("clients", 4, 256), instrument: cfg.demo.instrument, mid: cfg.demo.mid, seed: num("seed", 1, 2 ** 31), log },
       repeat: num("repeat", 1, 100), json, resultsDir: typeof v.results === "string" ? v.results : join(REPO, "bench", "results"), log,
     },
   };

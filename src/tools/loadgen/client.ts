@@ -74,6 +74,12 @@ export function wsTransport(target: Target): Transport {
 export interface LoadOptions {
   readonly ratePerS: number;
   readonly durationS: number;
+  /**
+   * Seconds of the same load, at the same rate, sent and drained before the measured window
+   * opens, and kept out of every figure but `warmup`'s: the nodes' first second under load (code
+   * not yet optimized, rings and files touched for the first time) is a tail of its own. 0: none.
+   */
+  readonly warmupS?: number;
   readonly clients: number;
   readonly instrument: number;
   readonly mid: number;
@@ -82,16 +88,18 @@ export interface LoadOptions {
   readonly drainMs: number;
   readonly onProgress?: (sent: number, total: number) => void;
   /**
-   * The measured window: `start` just before the first send falls due (after the connections and
-   * the maker's book), `end` once every answer is in or the drain gave up. CPU is counted in it.
+   * The measured window: `start` just before the first measured send falls due (after the
+   * connections, the maker's book and the warm-up), `end` once every answer is in or the drain
+   * gave up. CPU is counted in it.
    */
   readonly window?: { readonly start: () => void; readonly end: () => void };
-  /** Awaited after the connections and the maker's book, just before the window opens (a bench's readings of where the nodes stand). */
+  /** Awaited after the connections, the maker's book and the warm-up, just before the window opens (a bench's readings of where the nodes stand). */
   readonly beforeWindow?: () => Promise<void>;
 }
 
 export interface LoadResult {
   readonly offered_per_s: number;
+  /** Orders sent in the measured window; the counts below are of these too, the warm-up's apart. */
   readonly sent: number;
   readonly acked: number;
   readonly achieved_per_s: number;
@@ -115,6 +123,13 @@ export interface LoadResult {
   readonly fillService: LatencyRecorder;
   /** Actual send − due time: the generator's own lateness (and any backlog on the main thread). */
   readonly lateness: LatencyRecorder;
+  /** Orders 0 … measuredFrom − 1 were the warm-up's (in the arrays above, not in any count or histogram). */
+  readonly measuredFrom: number;
+  /** The warm-up's order→ack and order→fill (coordinated-omission corrected, as the window's). */
+  readonly warmupAckResponse: LatencyRecorder;
+  readonly warmupFillResponse: LatencyRecorder;
+  /** The warm-up's orders: sent, never answered, refused (by reason). */
+  readonly warmup: { readonly sent: number; readonly unanswered: number; readonly rejected: Record<string, number> };
 }
 
 const ACCOUNT_BASE = 1000;
@@ -173,6 +188,10 @@ async function prepopulate(t: Transport, o: LoadOptions): Promise<void> {
  */
 class LoadRun {
   readonly total: number;
+  /** The first order of the measured window: orders before it are the warm-up's. */
+  readonly measuredFrom: number;
+  /** The warm-up's schedule (orders 0 … measuredFrom − 1), then the window's (the rest, from its own t0). */
+  readonly warmupPacer: Pacer | null;
   readonly pacer: Pacer;
   readonly sentNs: Float64Array;
   private readonly kind: Uint8Array;
@@ -184,7 +203,10 @@ class LoadRun {
   private readonly fillResponse = new LatencyRecorder();
   private readonly fillService = new LatencyRecorder();
   private readonly lateness = new LatencyRecorder();
+  private readonly warmupAckResponse = new LatencyRecorder();
+  private readonly warmupFillResponse = new LatencyRecorder();
   private readonly rejected: Record<string, number> = {};
+  private readonly warmupRejected: Record<string, number> = {};
   /** Taker order index by its seq (from the ACK), and fills that arrived before their ACK. */
   private readonly takerBySeq = new Map<number, number>();
   private readonly earlyFillNs = new Map<number, number>();
@@ -210,8 +232,10 @@ class LoadRun {
   private fillsDone: (() => void) | null = null;
 
   constructor(private readonly o: LoadOptions) {
-    this.total = Math.max(1, Math.round(o.ratePerS * o.durationS));
-    this.pacer = new Pacer(o.ratePerS, this.total);
+    this.measuredFrom = Math.max(0, Math.round(o.ratePerS * (o.warmupS ?? 0)));
+    this.total = this.measuredFrom + Math.max(1, Math.round(o.ratePerS * o.durationS));
+    this.warmupPacer = this.measuredFrom === 0 ? null : new Pacer(o.ratePerS, this.measuredFrom);
+    this.pacer = new Pacer(o.ratePerS, this.total - this.measuredFrom);
     this.sentNs = new Float64Array(this.total);
     this.kind = new Uint8Array(this.total);
     this.answered = new Uint8Array(this.total);
@@ -220,6 +244,11 @@ class LoadRun {
     this.lastCounted = new Float64Array(o.clients);
     this.resting = Array.from({ length: o.clients }, () => []);
     this.rng = new Rng(o.seed);
+  }
+
+  /** When order i was due: on the warm-up's schedule or the window's. */
+  dueNs(i: number): number {
+    return i < this.measuredFrom ? this.warmupPacer!.dueNs(i) : this.pacer.dueNs(i - this.measuredFrom);
   }
 
   /** Orders sent and not refused: what the progress bar shows. */
@@ -245,12 +274,15 @@ class LoadRun {
 
   private onAck(c: number, i: number, seq: number, oid: number, at: number): void {
     if (!this.answer(i)) return;
-    this.acked++;
     this.seqOf[i] = seq;
-    this.lastAckNs = at;
     if (seq > this.maxAckedSeq) this.maxAckedSeq = seq;
-    this.ackResponse.record((at - this.pacer.dueNs(i)) / 1000);
-    this.ackService.record((at - this.sentNs[i]!) / 1000);
+    if (i < this.measuredFrom) this.warmupAckResponse.record((at - this.dueNs(i)) / 1000);
+    else {
+      this.acked++;
+      this.lastAckNs = at;
+      this.ackResponse.record((at - this.dueNs(i)) / 1000);
+      this.ackService.record((at - this.sentNs[i]!) / 1000);
+    }
     if (this.kind[i] === KIND_TAKER) {
       const early = this.earlyFillNs.get(seq);
       if (early !== undefined) {
@@ -258,7 +290,7 @@ class LoadRun {
         this.earlyUnfilled.delete(seq);
         if (seq > this.lastCounted[c]!) this.lastCounted[c] = seq;
         this.recordFill(i, early);
-      } else if (this.earlyUnfilled.delete(seq)) this.unfilled++;
+      } else if (this.earlyUnfilled.delete(seq)) this.countUnfilled(i);
       else this.takerBySeq.set(seq, i);
     } else if (this.kind[i] === KIND_PASSIVE) this.resting[c]!.push(oid);
     if (this.outstanding === 0) this.acksDone?.();
@@ -267,7 +299,8 @@ class LoadRun {
   private onReject(i: number, code: number, reason: string | undefined): void {
     if (!this.answer(i)) return;
     const name = reason ?? WIRE_REASON_NAME[code as WireReason] ?? `code ${code}`;
-    this.rejected[name] = (this.rejected[name] ?? 0) + 1;
+    const into = i < this.measuredFrom ? this.warmupRejected : this.rejected;
+    into[name] = (into[name] ?? 0) + 1;
     if (this.outstanding === 0) this.acksDone?.();
   }
 
@@ -286,17 +319,25 @@ class LoadRun {
     } else if (k === ReportKind.EXPIRED) {
       if (i !== undefined) {
         this.takerBySeq.delete(seq);
-        this.unfilled++;
+        this.countUnfilled(i);
       } else if (!this.earlyFillNs.has(seq)) this.earlyUnfilled.add(seq);
     } else return;
     if (this.takerBySeq.size === 0) this.fillsDone?.();
   }
 
   private recordFill(i: number, atNs: number): void {
-    this.fills++;
     this.fillNs[i] = atNs;
-    this.fillResponse.record((atNs - this.pacer.dueNs(i)) / 1000);
+    if (i < this.measuredFrom) {
+      this.warmupFillResponse.record((atNs - this.dueNs(i)) / 1000);
+      return;
+    }
+    this.fills++;
+    this.fillResponse.record((atNs - this.dueNs(i)) / 1000);
     this.fillService.record((atNs - this.sentNs[i]!) / 1000);
+  }
+
+  private countUnfilled(i: number): void {
+    if (i >= this.measuredFrom) this.unfilled++;
   }
 
   /** Order i of the mix: a cancel of one of the client's resting orders, a taker or a passive limit. */
@@ -312,7 +353,7 @@ class LoadRun {
     }
     if (x < 0.55) {
       this.kind[i] = KIND_TAKER;
-      this.takers++;
+      if (i >= this.measuredFrom) this.takers++;
       return encode({ v: PROTOCOL_VERSION, cid: i + 1, t: MsgType.NEW, ord: 0, tif: 1, inst: o.instrument, side, px: o.mid + (side === 0 ? 3 : -3), qty: 1 + rng.int(0, 2) });
     }
     this.kind[i] = KIND_PASSIVE;
@@ -326,7 +367,7 @@ class LoadRun {
     this.outstanding++;
     const at = nowNs();
     this.sentNs[i] = at;
-    this.lateness.record((at - this.pacer.dueNs(i)) / 1000);
+    if (i >= this.measuredFrom) this.lateness.record((at - this.dueNs(i)) / 1000);
     t.send(c, i, frame);
   }
 
@@ -344,31 +385,44 @@ class LoadRun {
     await waitUntil(() => this.takerBySeq.size > 0, (d) => { this.fillsDone = d; });
   }
 
-  result(sent: number): LoadResult {
+  /** `sent`: orders sent in the window; `warmSent`: in the warm-up. */
+  result(sent: number, warmSent: number): LoadResult {
     const o = this.o;
-    const spanS = this.lastAckNs > this.pacer.t0Ns ? (this.lastAckNs - this.pacer.t0Ns) / 1e9 : o.durationS;
+    const t0 = this.pacer.t0Ns;
+    const spanS = this.lastAckNs > t0 ? (this.lastAckNs - t0) / 1e9 : o.durationS;
+    let warmAnswered = 0;
+    for (let i = 0; i < warmSent; i++) warmAnswered += this.answered[i]!;
     return {
       offered_per_s: o.ratePerS, sent, acked: this.acked, achieved_per_s: Math.round(this.acked / Math.max(spanS, o.durationS)), takers: this.takers, fills: this.fills,
       unfilled: this.unfilled, rejected: this.rejected, unanswered: sent - this.acked - Object.values(this.rejected).reduce((a, b) => a + b, 0), maxAckedSeq: this.maxAckedSeq,
       ackedSeqs: this.seqOf.filter((x) => x > 0), sentNs: this.sentNs, seqOf: this.seqOf, fillNs: this.fillNs,
       ackResponse: this.ackResponse, ackService: this.ackService, fillResponse: this.fillResponse, fillService: this.fillService, lateness: this.lateness,
+      measuredFrom: this.measuredFrom, warmupAckResponse: this.warmupAckResponse, warmupFillResponse: this.warmupFillResponse,
+      warmup: { sent: warmSent, unanswered: warmSent - warmAnswered, rejected: this.warmupRejected },
     };
   }
 }
 
-/** Runs the load: the maker's book, C clients, `ratePerS` for `durationS` open loop, then the drain. */
+/**
+ * Runs the load: the maker's book, C clients, `ratePerS` open loop for `warmupS` and its drain,
+ * then, the window open, for `durationS` on a schedule of its own, then the drain.
+ */
 export async function runLoad(transport: Transport, o: LoadOptions): Promise<LoadResult> {
   await prepopulate(transport, o);
   const run = new LoadRun(o);
   for (let c = 0; c < o.clients; c++) await transport.open(c, ACCOUNT_BASE + c, run.handlers(c));
   const progress = o.onProgress === undefined ? null : setInterval(() => o.onProgress!(Math.min(run.total, run.pendingOrAcked), run.total), 100);
+  // The warm-up: sent and drained (every answer and fill in, or the drain's limit reached) before
+  // the window opens, so nothing of it is counted in the window, on any node.
+  const warmSent = run.warmupPacer === null ? 0 : await run.warmupPacer.run((i) => run.send(transport, i));
+  if (warmSent > 0) await run.drain();
   await o.beforeWindow?.();
   o.window?.start();
-  const sent = await run.pacer.run((i) => run.send(transport, i));
+  const sent = await run.pacer.run((k) => run.send(transport, run.measuredFrom + k));
   await run.drain();
   o.window?.end();
   if (progress !== null) clearInterval(progress);
   o.onProgress?.(run.total, run.total);
   await transport.close();
-  return run.result(sent);
+  return run.result(sent, warmSent);
 }

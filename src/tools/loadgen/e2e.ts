@@ -27,6 +27,8 @@ export interface E2eOptions {
   readonly baseConfig: string;
   readonly ratePerS: number;
   readonly durationS: number;
+  /** Seconds of the same load before each system's measured window (client.ts, LoadOptions.warmupS). */
+  readonly warmupS: number;
   readonly replicas: number;
   readonly clients: number;
   readonly instrument: number;
@@ -58,6 +60,8 @@ export interface SideResult {
   wakeups_total_per_order: number | null;
   /** Garbage collections over the same window, by Node process (gc.ts): not nats-server, which is Go. */
   gc: Record<string, GcFigures>;
+  /** The warm-up before the window (none when warmup_s is 0): its orders and their latencies, in no other figure. */
+  warmup: { warmup_s: number; sent: number; unanswered: number; rejected: Record<string, number>; order_to_ack_us: Percentiles; order_to_fill_us: Percentiles };
 }
 
 export interface LockstepExtras {
@@ -96,6 +100,10 @@ function side(r: LoadResult, cpu: CpuMeter, gc: GcMeter): SideResult {
     offered_per_s: r.offered_per_s, achieved_per_s: r.achieved_per_s, sent: r.sent, acked: r.acked, fills: r.fills, unfilled: r.unfilled, unanswered: r.unanswered, rejected: r.rejected,
     order_to_ack_us: pct(r.ackResponse.summary()), order_to_ack_service_us: pct(r.ackService.summary()),
     order_to_fill_us: pct(r.fillResponse.summary()), order_to_fill_service_us: pct(r.fillService.summary()),
+    warmup: {
+      warmup_s: r.offered_per_s > 0 ? r.measuredFrom / r.offered_per_s : 0, sent: r.warmup.sent, unanswered: r.warmup.unanswered, rejected: r.warmup.rejected,
+      order_to_ack_us: pct(r.warmupAckResponse.summary()), order_to_fill_us: pct(r.warmupFillResponse.summary()),
+    },
     generator_lateness_us: pct(r.lateness.summary()), fill_curve: curve, cpu_us_per_order: perOrder, cpu_total_us_per_order: totalPerOrder(perOrder),
     wakeups_per_order: wakeups, wakeups_total_per_order: totalPerOrder(wakeups, 100),
     gc: gc.perOrders(r.sent),
@@ -110,7 +118,7 @@ function load(o: E2eOptions, phase: string, transport: Transport, nodes: readonl
   const cpu = new CpuMeter([...nodes, GENERATOR]);
   const gc = new GcMeter([...gcOf.map((n): GcSource => ({ name: n.name, lines: n.stdout })), { name: GENERATOR.name, lines: null }]);
   const lo: LoadOptions = {
-    ratePerS: o.ratePerS, durationS: o.durationS, clients: o.clients, instrument: o.instrument, mid: o.mid, seed: o.seed, drainMs: DRAIN_MS,
+    ratePerS: o.ratePerS, durationS: o.durationS, warmupS: o.warmupS, clients: o.clients, instrument: o.instrument, mid: o.mid, seed: o.seed, drainMs: DRAIN_MS,
     window: { start: () => { cpu.start(); gc.start(); }, end: () => { cpu.end(); gc.end(); } },
     ...(beforeWindow === undefined ? {} : { beforeWindow }),
     ...(o.progress === undefined ? {} : { onProgress: (sent: number, total: number) => o.progress!(phase, sent, total) }),
@@ -202,7 +210,8 @@ async function runLockstep(o: E2eOptions, dir: string, profileDir?: string, logD
     }
     const lag = lagSampler(c);
     const replicas = (): NodeProcess[] => c.replicas.filter((r): r is NodeProcess => r !== null);
-    // Where each replica's histograms stand once it has applied the maker's book: the window's figures are what comes after.
+    // Where each replica's histograms stand once it has applied the maker's book and the warm-up's
+    // orders: the window's figures are what comes after.
     let before: ReplicaHopSnapshots[] = [];
     const readBefore = async (): Promise<void> => {
       await c.settle(60_000);

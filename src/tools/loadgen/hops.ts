@@ -87,7 +87,7 @@ export function hopsBetween(before: ReplicaHopSnapshots, after: ReplicaHopSnapsh
 export function lockstepHops(r: LoadResult, tsOf: ReadonlyMap<number, number>, wallUs: (ns: number) => number, replica: ReplicaHopStats): Hops {
   const toSequencer = new SignedLatency();
   const sequencerToClient = new SignedLatency();
-  for (let i = 0; i < r.fillNs.length; i++) {
+  for (let i = r.measuredFrom; i < r.fillNs.length; i++) {
     const ts = r.fillNs[i]! > 0 ? tsOf.get(r.seqOf[i]!) : undefined;
     if (ts === undefined) continue;
     toSequencer.record(ts - wallUs(r.sentNs[i]!));

@@ -19,6 +19,12 @@ export interface Headline {
   ratio_p50: number;
   ratio_p99: number;
   /**
+   * Seconds of the same load each system ran before its window, sent and drained, in no figure
+   * but these: each system's warm-up order→fill (medians over runs).
+   */
+  warmup_s: number;
+  warmup_order_to_fill_us: { floor: { p50: number; p99: number; max: number }; nats?: { p50: number; p99: number; max: number }; lockstep: { p50: number; p99: number; max: number } };
+  /**
    * The NATS peer's order→fill, and Lockstep's ratio to it, when nats-server was there. The
    * ratios are left out when the peer did not keep up (achieved < 95 % of offered): its
    * latencies are then a growing backlog, not a distribution to compare against.
@@ -66,6 +72,12 @@ export function ratio(a: number, b: number): number {
 }
 
 /** Medians over runs; each ratio is the median of the per-run ratios (each run's pair shares its conditions). */
+/** A system's warm-up order→fill, medians over runs. */
+function warm(sides: readonly SideResult[]): { p50: number; p99: number; max: number } {
+  const p = medianPct(sides.map((x) => x.warmup.order_to_fill_us));
+  return { p50: p.p50, p99: p.p99, max: p.max };
+}
+
 export function headline(runs: readonly E2eRun[]): Headline {
   const fill = medianPct(runs.map((r) => r.lockstep.order_to_fill_us));
   const floor = medianPct(runs.map((r) => r.floor.order_to_fill_us));
@@ -78,6 +90,12 @@ export function headline(runs: readonly E2eRun[]): Headline {
     floor_achieved_per_s: Math.round(median(runs.map((r) => r.floor.achieved_per_s))),
     ratio_p50: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p50, r.floor.order_to_fill_us.p50)))),
     ratio_p99: round2(median(runs.map((r) => ratio(r.lockstep.order_to_fill_us.p99, r.floor.order_to_fill_us.p99)))),
+    warmup_s: runs[0]!.lockstep.warmup.warmup_s,
+    warmup_order_to_fill_us: {
+      floor: warm(runs.map((r) => r.floor)),
+      ...(runs.some((r) => r.nats !== undefined) ? { nats: warm(runs.flatMap((r) => (r.nats === undefined ? [] : [r.nats]))) } : {}),
+      lockstep: warm(runs.map((r) => r.lockstep)),
+    },
     ...natsHeadline(runs),
     lost: runs.reduce((a, r) => a + r.lockstep.lost, 0),
     cpu_us_per_order: perSystem(runs, medianCpu),
@@ -189,6 +207,9 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
         : h.ratio_to_nats_p50 === undefined ? ` The NATS JetStream peer did not keep up at this rate (achieved ${fmt(h.nats_achieved_per_s ?? 0)}/s; rejects: ${natsRejects(runs)}), so no ratio to it is given.${natsSustained(h)}`
         : ` Against the NATS JetStream peer: ${h.ratio_to_nats_p50}× at p50, ${h.ratio_to_nats_p99}× at p99.`),
     "",
+    h.warmup_s === 0 ? "No warm-up (--warmup 0): every figure counts each system's first orders under load."
+      : `Each system first ran ${h.warmup_s} s of the same load, sent and drained before its window opened; those orders are in no figure but the warm-up rows below (a node's first second under load, its code not yet optimized, is a tail of its own).`,
+    "",
     `Achieved (median over runs): floor ${fmt(Math.round(median(runs.map((r) => r.floor.achieved_per_s))))}/s` +
       (h.nats_achieved_per_s === undefined ? "" : `, NATS peer ${fmt(h.nats_achieved_per_s)}/s`) + `, Lockstep ${fmt(h.achieved_per_s)}/s.`,
     "",
@@ -201,6 +222,11 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     row("floor order→ack", medianPct(runs.map((r) => r.floor.order_to_ack_us))),
     ...(h.nats_us === undefined ? [] : [row("NATS JetStream peer order→ack (PubAck)", medianPct(runs.filter((r) => r.nats).map((r) => r.nats!.order_to_ack_us)))]),
     row("Lockstep order→fill, service time", medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
+    ...(h.warmup_s === 0 ? [] : [
+      row(`Lockstep order→fill, warm-up (the ${h.warmup_s} s before the window)`, medianPct(runs.map((r) => r.lockstep.warmup.order_to_fill_us))),
+      row("floor order→fill, warm-up", medianPct(runs.map((r) => r.floor.warmup.order_to_fill_us))),
+      ...(h.nats_us === undefined ? [] : [row("NATS JetStream peer order→fill, warm-up", medianPct(runs.filter((r) => r.nats).map((r) => r.nats!.warmup.order_to_fill_us)))]),
+    ]),
     row("generator lateness (Lockstep run)", medianPct(runs.map((r) => r.lockstep.generator_lateness_us))),
     ...last.lockstep.replicas.flatMap((r) => [row(`${r.id} one-way raw (last run)`, r.one_way_raw_us), row(`${r.id} one-way compensated (last run)`, r.one_way_compensated_us)]),
     "",
