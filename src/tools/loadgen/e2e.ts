@@ -262,7 +262,7 @@ const traced = <T>(dir: string | undefined, fn: () => Promise<T>): Promise<T> =>
 export function runE2eOnce(o: E2eOptions): Promise<E2eRun> {
   const prof = (system: string): string | undefined => (o.profileDir === undefined ? undefined : join(o.profileDir, system));
   return inTempDir(async (dir, logDir) => {
-    o.log(`  floor: bare uWebSockets.js relays, ${o.replicas} replica relays, ${o.ratePerS} orders/s for ${o.durationS} s`);
+    o.log(`  floor: bare uWebSockets.js relays, ${o.replicas} replica relays, ${o.ratePerS} orders/s for ${o.durationS} s${o.warmupS > 0 ? ` after a ${o.warmupS} s warm-up (each system)` : ""}`);
     const floor = await traced(prof("floor"), () => runFloor(o, logDir, prof("floor")));
     let nats: SideResult | undefined;
     const found = findNatsServer();
