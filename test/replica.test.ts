@@ -92,6 +92,32 @@ describe("replicated cluster", () => {
     await taker.close();
     feed.close();
   });
+
+  it("a command with thousands of reports (the kill switch over 20,000 orders, some 1.3 MB of frames) reaches a subscriber whole and in order, and the next command's after it", async () => {
+    cluster = new TestCluster();
+    await cluster.start(1);
+    const c = cluster;
+    const reports: Report[] = [];
+    const feed = new FeedClient({ urls: [c.feedUrl(c.replicas[0]!)], account: 7, instrument: 1, onReport: (r) => reports.push(r) });
+    await feed.connect();
+    const trader = await TradingClient.connect(c.tradeUrl, 7);
+    const N = 20_000;
+    for (let i = 0; i < N; i += 2000) await Promise.all(Array.from({ length: 2000 }, (_, k) => trader.submit({ instrument: 1, side: "buy", price: 50 + ((i + k) % 40), quantity: 1 })));
+    const kill = await trader.cancelAll();
+    const after = await trader.submit({ instrument: 1, side: "buy", price: 10, quantity: 1 });
+    await until(() => reports.some((r) => r.seq === after.seq), 60_000);
+    // Its reports: one CANCELLED per order (then the kill switch's own KILL_DONE), numbered from 0, the last marked.
+    const ofKill = reports.filter((r) => r.seq === kill.seq);
+    const cancels = ofKill.filter((r) => r.k === 3);
+    expect(cancels).toHaveLength(N);
+    expect(new Set(cancels.map((r) => r.oid)).size).toBe(N);
+    expect(ofKill.every((r, i) => r.n === i && r.last === (i === ofKill.length - 1 ? true : undefined))).toBe(true);
+    expect(reports.filter((r) => r.seq === after.seq)).toMatchObject([{ n: 0, last: true, k: 0, px: 10 }]);
+    // Every report in seq order, none twice.
+    expect(reports.every((r, i) => i === 0 || r.seq > reports[i - 1]!.seq || (r.seq === reports[i - 1]!.seq && r.n === reports[i - 1]!.n + 1))).toBe(true);
+    await trader.close();
+    feed.close();
+  }, 90_000);
 });
 
 

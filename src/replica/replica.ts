@@ -55,6 +55,10 @@ const bookTopic = (inst: number): string => `book/${inst}`;
 interface MarketOut { seq: number; readonly trades: TradeOut[]; readonly levels: [Map<number, number>, Map<number, number>] }
 /** One report of the resume ring: its frame once encoded. */
 const reportFrame = (seq: number, rep: ReportOut): Buffer => packSequenced(PROTOCOL_VERSION, MsgType.REPORT, seq, rep);
+/** The batch's report frames are copied into a buffer of this many bytes at first, grown to the largest batch's. */
+const FEED_BYTES_INITIAL = 64 * 1024;
+/** Between batches the buffer is kept up to this many bytes, and allocated again at FEED_BYTES_INITIAL if it grew past. */
+const FEED_BYTES_KEPT_MAX = 1024 * 1024;
 /** Feed clients send small requests (HELLO, SUB_BOOK, SUB_REPORTS, INSTRUMENTS); uWS closes a connection sending larger frames. */
 const FEED_FRAME_BYTES_MAX = 4096;
 /** uWS closes a feed connection idle this long (market data keeps subscribed ones busy). */
@@ -96,8 +100,16 @@ export class Replica {
    * command (a topic string and a native call each) was 2 % of a replica's busy time.
    */
   private readonly bookFollowed = new Map<number, boolean>();
-  /** Reports produced by the batch being applied, per connection, sent when it is done. */
-  private readonly feedOut = new Map<uWS.WebSocket<FeedData>, Buffer[]>();
+  /**
+   * Reports produced by the batch being applied, sent when it is done: each report's frame is
+   * copied into `feedBytes` once, and each connection keeps the [start, end) offsets of its
+   * frames there. A view per frame held until the batch was sent lived through scavenges under
+   * load and was the serving replica's largest source of promoted garbage (docs/benchmarks.md);
+   * a view made at send time dies at once.
+   */
+  private readonly feedOut = new Map<uWS.WebSocket<FeedData>, number[]>();
+  private feedBytes = Buffer.allocUnsafeSlow(FEED_BYTES_INITIAL);
+  private feedBytesUsed = 0;
   /**
    * The latest reports, for clients that resume here. A report is encoded when a subscriber of
    * its account is connected, or later when one resumes from it: a replica nobody reads reports
@@ -349,11 +361,12 @@ export class Replica {
       const subs = this.reportSubs.get(rep.acct);
       this.reportRing.push(seq, rep);
       if (subs === undefined) continue;
-      const frame = reportFrame(seq, rep);
+      const start = this.copyFeedFrame(reportFrame(seq, rep));
+      const end = this.feedBytesUsed;
       for (const ws of subs) {
         const queued = this.feedOut.get(ws);
-        if (queued === undefined) this.feedOut.set(ws, [frame]);
-        else queued.push(frame);
+        if (queued === undefined) this.feedOut.set(ws, [start, end]);
+        else queued.push(start, end);
       }
     }
   }
@@ -389,11 +402,28 @@ export class Replica {
    */
   private flushFeed(): void {
     this.flushMarketData();
-    for (const [ws, frames] of this.feedOut) {
+    const bytes = this.feedBytes;
+    for (const [ws, offsets] of this.feedOut) {
       if (ws.getUserData().closed) continue;
-      ws.cork(() => { for (const f of frames) this.sendFeed(ws, f); });
+      ws.cork(() => { for (let k = 0; k < offsets.length; k += 2) this.sendFeed(ws, bytes.subarray(offsets[k]!, offsets[k + 1]!)); });
     }
     this.feedOut.clear();
+    this.feedBytesUsed = 0;
+    // A batch of mass cancels may have grown it far: keep at most FEED_BYTES_KEPT_MAX between batches.
+    if (bytes.length > FEED_BYTES_KEPT_MAX) this.feedBytes = Buffer.allocUnsafeSlow(FEED_BYTES_INITIAL);
+  }
+
+  /** Copies a report's frame into `feedBytes` (grown as the batch needs), returning where it starts. */
+  private copyFeedFrame(frame: Buffer): number {
+    const start = this.feedBytesUsed;
+    if (start + frame.length > this.feedBytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.feedBytes.length, start + frame.length));
+      this.feedBytes.copy(grown, 0, 0, start);
+      this.feedBytes = grown;
+    }
+    frame.copy(this.feedBytes, start);
+    this.feedBytesUsed = start + frame.length;
+    return start;
   }
 
   private sendFeed(ws: uWS.WebSocket<FeedData>, frame: Buffer): void {
