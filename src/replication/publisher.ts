@@ -31,8 +31,6 @@ import { LoginGate, type LoginLimits } from "../util/login-gate.js";
 import type { RecordRing } from "./record-ring.js";
 import { closeAll, upgradeWith } from "../util/uws.js";
 
-/** One sequenced record as kept in memory for catch-up. */
-
 export interface FollowerData {
   rid: string; next: number; applied: number; live: boolean; closed: boolean; bufferedPeak: number;
   /** Logged in with a replica key (always true without auth): only these count for `replicas:K` acks. */

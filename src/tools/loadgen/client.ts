@@ -221,7 +221,9 @@ class LoadRun {
   private readonly resting: number[][];
   private readonly rng: Rng;
   private unfilled = 0;
+  /** Acked orders of the window; the warm-up's are counted apart. */
   private acked = 0;
+  private warmupAcked = 0;
   private fills = 0;
   private takers = 0;
   private maxAckedSeq = 0;
@@ -251,9 +253,9 @@ class LoadRun {
     return i < this.measuredFrom ? this.warmupPacer!.dueNs(i) : this.pacer.dueNs(i - this.measuredFrom);
   }
 
-  /** Orders sent and not refused: what the progress bar shows. */
+  /** Orders sent and not refused, the warm-up's too: what the progress bar shows. */
   get pendingOrAcked(): number {
-    return this.outstanding + this.acked;
+    return this.outstanding + this.acked + this.warmupAcked;
   }
 
   handlers(c: number): Handlers {
@@ -276,8 +278,10 @@ class LoadRun {
     if (!this.answer(i)) return;
     this.seqOf[i] = seq;
     if (seq > this.maxAckedSeq) this.maxAckedSeq = seq;
-    if (i < this.measuredFrom) this.warmupAckResponse.record((at - this.dueNs(i)) / 1000);
-    else {
+    if (i < this.measuredFrom) {
+      this.warmupAcked++;
+      this.warmupAckResponse.record((at - this.dueNs(i)) / 1000);
+    } else {
       this.acked++;
       this.lastAckNs = at;
       this.ackResponse.record((at - this.dueNs(i)) / 1000);
