@@ -3,9 +3,9 @@
  * numbers go into a row of one typed array, its three string fields into an array, and a report
  * is rebuilt, and its frame encoded again, only for a client that resumes from it. A ring of
  * 200,000 report objects held by every replica was a third of its collection pauses and all its
- * major collections, and about 2 µs of CPU per order; keeping each live report's frame (a view
- * object per report, promoted with it) was most of what the serving replica's scavenges still
- * copied (docs/benchmarks.md, "What the rings cost").
+ * major collections, and about 2 µs of CPU per order; keeping each live report's frame too (a
+ * view object per report) held about 20 MB more of the serving replica's heap (docs/benchmarks.md,
+ * "What the rings cost").
  *
  * A rebuilt report has its fields in the order the live one had (FIELDS below, the order
  * outputs.ts writes them in), so the frame sent on resume is byte for byte the live frame
@@ -28,7 +28,8 @@ if (NUMBER_FIELDS.join() !== "n,acct,k,oid,st,px,qty,left,cum,ntl,code,tid,liq,c
  * FIELDS[f] is present), then its numbers in NUMBER_FIELDS' order. One row per report, rows
  * back to back, so a push writes one run of memory: with a column per field (seq, account and
  * bits each an array of their own beside the numbers) a push wrote into five places far apart,
- * each a cache miss on a replica whose cache the rest of its work keeps cold (docs/benchmarks.md).
+ * likely a cache miss each on a replica whose cache the rest of its work keeps cold; rows cost
+ * a little less CPU per order (docs/benchmarks.md, "The report ring in rows").
  */
 const SEQ = 0;
 const BITS = 1;
