@@ -295,7 +295,8 @@ async function add(args: string[]): Promise<number> {
  */
 async function writeChange(store: ShardMapStore, etcd: string, json: boolean, map: ShardMap, next: ShardMap | null, describe: string, fields: Record<string, string | number | null>): Promise<number> {
   if (next === null) {
-    process.stdout.write(json ? `${JSON.stringify({ version: map.version, written: false, ...fields, off_rule: offRule(map).length, moves: offRule(map) })}\n`
+    const off = offRule(map);
+    process.stdout.write(json ? `${JSON.stringify({ version: map.version, written: false, ...fields, off_rule: off.length, moves: off })}\n`
       : `shard map version ${map.version} in etcd at ${etcd}: ${describe} already; nothing written\n`);
     return 0;
   }
@@ -316,8 +317,8 @@ async function weight(args: string[]): Promise<number> {
   return withStore(hosts, async (store, etcd) => {
     const { map } = await store.readOrFail();
     const before = map.shards.find((s) => s.id === id)?.weight;
-    const next = before === w ? null : withWeight(map, id, w);
-    return writeChange(store, etcd, v.json === true, map, next, before === w ? `shard ${id} has weight ${w}` : `shard ${id}'s weight ${before} → ${w}`, { shard: id, weight: w, weight_before: before ?? null });
+    const same = before === w;
+    return writeChange(store, etcd, v.json === true, map, same ? null : withWeight(map, id, w), same ? `shard ${id} has weight ${w}` : `shard ${id}'s weight ${before} → ${w}`, { shard: id, weight: w, weight_before: before ?? null });
   });
 }
 

@@ -88,7 +88,7 @@ export class RecordRing {
    */
   payload(seq: number): Buffer | undefined {
     if (!this.has(seq)) return undefined;
-    const i = (this.start + seq - this.first) % this.recordsMax;
+    const i = this.slot(seq);
     const offset = this.starts[i]! % this.bytesMax;
     return this.arena.subarray(offset, offset + this.lengths[i]!);
   }
@@ -96,8 +96,13 @@ export class RecordRing {
   /** The chain value after record `seq`, as a copy, or undefined when it is not kept. */
   chain(seq: number): Buffer | undefined {
     if (!this.has(seq)) return undefined;
-    const i = (this.start + seq - this.first) % this.recordsMax;
+    const i = this.slot(seq);
     return Buffer.from(this.chains.subarray(i * CHAIN_BYTES, (i + 1) * CHAIN_BYTES));
+  }
+
+  /** The slot of a kept seq. */
+  private slot(seq: number): number {
+    return (this.start + seq - this.first) % this.recordsMax;
   }
 
   clear(): void {
