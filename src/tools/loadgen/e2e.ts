@@ -196,10 +196,11 @@ async function runLockstep(o: E2eOptions, dir: string, profileDir?: string, logD
   const c = new DrillCluster({ baseConfig: o.baseConfig, dir, replicas: o.replicas, sequencer: { limits: BENCH_LIMITS } });
   let gateway: NodeProcess | undefined;
   const nodes = (): NodeProcess[] => [c.sequencer, ...c.replicas, gateway].filter((n): n is NodeProcess => n !== undefined && n !== null);
-  const wallUs = wallClockOfNs();
+  let wallUs: (ns: number) => number;
   let m: LockstepMeasured;
   try {
     await c.start();
+    wallUs = wallClockOfNs();
     let target: Target = { tradeUrl: c.tradeUrl, feedUrl: c.feedUrl(0) };
     if (logDir !== undefined) {
       const mapFile = join(dir, "shard-map.json");

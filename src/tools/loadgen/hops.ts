@@ -16,13 +16,12 @@
  * is derived, at the median and the mean only: percentiles of a difference are not differences
  * of percentiles, and the tail of a derived hop would be made up.
  */
-import { SystemClock } from "../../clock/clock.js";
+import { anchorNow } from "../../clock/clock.js";
 import { Journal } from "../../journal/journal.js";
 import { SignedLatency, signedSummaryBetween, summaryBetween, type LatencySummary } from "../../metrics/latency.js";
 import { decodeRecord } from "../../protocol/record.js";
 import type { ReplicaHopSnapshots, ReplicaLatencyStats } from "../../replica/replica.js";
 import type { LoadResult } from "./client.js";
-import { nowNs } from "./pacer.js";
 
 /** One hop's figures, µs; a derived hop has no tail (null). */
 export interface Hop { p50: number; p99: number | null; p999: number | null; max: number | null; mean: number; count: number }
@@ -41,12 +40,16 @@ export interface Hops {
 
 export const hopOf = (s: LatencySummary): Hop => ({ p50: s.p50, p99: s.p99, p999: s.p999, max: s.max, mean: s.mean, count: s.count });
 
-/** Converts nowNs() readings to µs on this process's SystemClock (both advance with the same monotonic clock). */
+/**
+ * Converts nowNs() readings to real-time µs, anchored now (not at this process's start): called
+ * just after the sequencer started, so its stamps and these readings share an anchoring moment
+ * within a second or so and advance with the same monotonic clock after it. Anchored a minute
+ * apart (this process's anchor, taken before the floor's run), one CI run saw half its
+ * sequencer → client times below zero, as a step of the real clock between the two would do.
+ */
 export function wallClockOfNs(): (ns: number) => number {
-  const clock = new SystemClock();
-  const us = clock.nowUs();
-  const ns = nowNs();
-  return (x) => us + (x - ns) / 1000;
+  const a = anchorNow();
+  return (x) => a.us + (x - Number(a.ns)) / 1000;
 }
 
 /** Seq → tsUs of every record in a journal directory (read once the sequencer has stopped). */
