@@ -60,6 +60,22 @@ describe("execution report properties", () => {
     );
   });
 
+  it("(a) holds for any number of reports to any accounts, below and above the count end() stops comparing pairwise at", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 40 }), (accounts) => {
+        const out = new CommandOutputs();
+        out.begin(1);
+        for (const a of accounts) out.killed(a, 0);
+        out.end();
+        const seen = new Map<number, number>();
+        const want = accounts.map((a) => { const n = seen.get(a) ?? 0; seen.set(a, n + 1); return n; });
+        expect(out.reports.map((r) => r.n)).toEqual(want);
+        expect(out.reports.map((r) => r.last === true)).toEqual(accounts.map((a, i) => want[i] === seen.get(a)! - 1));
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+
   it("(b) cum, left and ntl agree with a replay of each order's fills; statuses agree with them", () => {
     fc.assert(
       fc.property(longStream, (cmds) => {

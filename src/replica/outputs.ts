@@ -60,6 +60,9 @@ class Report implements ReportOut {
 /** One public trade of command `seq`: `side` is the taker's, `ts` the command's sequencer stamp (µs). */
 export interface TradeOut { seq: number; inst: number; tid: number; px: number; qty: number; side: number; ts: number }
 
+/** Up to this many reports a command's are numbered by comparing them pairwise; more (a sweep, a kill switch) through a Map. */
+const END_SCAN_REPORTS_MAX = 16;
+
 /** The report's coid field: absent when the order has none. */
 const coidField = (coid: string): string | undefined => (coid === "" ? undefined : coid);
 const workingStatus = (cum: number): OrderStatus => (cum > 0 ? OrderStatus.PARTIALLY_FILLED : OrderStatus.NEW);
@@ -85,6 +88,21 @@ export class CommandOutputs extends NullListener {
 
   /** Numbers the reports per account (n = 0, 1, …) and marks each account's last with `last: true`. */
   end(): void {
+    const rs = this.reports;
+    if (rs.length <= END_SCAN_REPORTS_MAX) {
+      // A command's few reports compared pairwise: no Map to clear (V8's Map.clear() allocates a
+      // new table) and no hashing, for every command a replica applies.
+      for (let i = 0; i < rs.length; i++) {
+        const acct = rs[i]!.acct;
+        let n = 0;
+        for (let j = 0; j < i; j++) if (rs[j]!.acct === acct) n++;
+        rs[i]!.n = n;
+        let last = true;
+        for (let j = i + 1; j < rs.length; j++) if (rs[j]!.acct === acct) { last = false; break; }
+        if (last) rs[i]!.last = true;
+      }
+      return;
+    }
     const seen = this.perAccount;
     seen.clear();
     for (const r of this.reports) {
