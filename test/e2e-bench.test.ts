@@ -7,15 +7,15 @@
  * profile per node under --profile.
  * (Short and slow: this checks the method, not the performance.)
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { childCpuUs, wakeupsOf } from "../src/tools/loadgen/cpu.js";
+import { childCpuUs, runQueueOf, wakeupsOf } from "../src/tools/loadgen/cpu.js";
 import { bisectRate } from "../src/tools/loadgen/e2e.js";
 import { GcMeter, parseTraceGc, type GcFigures } from "../src/tools/loadgen/gc.js";
 import { findNatsServer } from "../src/tools/loadgen/nats.js";
@@ -68,7 +68,8 @@ describe("open-loop pacer", () => {
 interface Hop { p50: number; p99: number | null; p999: number | null; max: number | null; mean: number; count: number }
 type Side = {
   fills: number; sent: number; cpu_us_per_order: Record<string, number | null>; cpu_total_us_per_order: number | null;
-  wakeups_per_order: Record<string, number | null>; wakeups_total_per_order: number | null; order_to_fill_service_us: { p50: number; max: number };
+  wakeups_per_order: Record<string, number | null>; wakeups_total_per_order: number | null;
+  runqueue_wait_us_per_run: Record<string, number | null>; runqueue_wait_all_us_per_run: number | null; order_to_fill_service_us: { p50: number; max: number };
   gc: Record<string, GcFigures>;
   order_to_ack_us: { count: number };
   warmup: { warmup_s: number; sent: number; unanswered: number; rejected: Record<string, number>; order_to_fill_us: { count: number } };
@@ -99,6 +100,13 @@ function expectCpu(side: Side, processes: string[]): void {
   for (const p of processes) expect(side.wakeups_per_order[p], p).toBeLessThan(1_000);
   const wakeups = Object.values(side.wakeups_per_order).reduce((a: number, b) => a + b!, 0);
   expect(side.wakeups_total_per_order).toBeCloseTo(wakeups, 1);
+  // Every process ran in the window, so each has a mean wait per run (0 on an idle core), and the
+  // system's mean over all runs lies within its processes' range.
+  expect(Object.keys(side.runqueue_wait_us_per_run)).toEqual(processes);
+  const waits = processes.map((p) => side.runqueue_wait_us_per_run[p]!);
+  for (const w of waits) expect(w).toBeGreaterThanOrEqual(0);
+  expect(side.runqueue_wait_all_us_per_run).toBeGreaterThanOrEqual(Math.min(...waits) - 0.1);
+  expect(side.runqueue_wait_all_us_per_run).toBeLessThanOrEqual(Math.max(...waits) + 0.1);
 }
 
 describe("garbage collection counts", () => {
@@ -157,6 +165,36 @@ describe("CPU counters and the NATS peer's rate search", () => {
     while (performance.now() < burnUntil) { /* busy */ }
     expect(mainThread() - busyFrom).toBeLessThan(20);
     expect(wakeupsOf(2 ** 22 + 1)).toBeNull();
+  });
+
+  it("reads a process's wait for a core from its threads' schedstat: more busy processes than cores wait for one", async () => {
+    if (process.platform !== "linux" || runQueueOf("self") === null) return;
+    // One busy process more than there are cores, each spinning BURN_MS: together they are runnable
+    // (BURN_MS × n) and the cores can run at most BURN_MS × cores of that at once, so at least
+    // BURN_MS × (n − cores) of waiting is spread over them, whatever else the machine runs.
+    const BURN_MS = 400;
+    const n = availableParallelism() + 1;
+    const spin = `const u = performance.now() + ${BURN_MS}; while (performance.now() < u) {} process.stdout.write("done\\n"); setInterval(() => {}, 1000)`;
+    const children = Array.from({ length: n }, () => spawn(process.execPath, ["-e", spin], { stdio: ["ignore", "pipe", "inherit"] }));
+    try {
+      await Promise.all(children.map((c) => new Promise<void>((resolve, reject) => {
+        c.stdout!.once("data", () => resolve());
+        c.once("error", reject);
+        c.once("exit", (code) => reject(new Error(`spinner exited ${code} before it was done`)));
+      })));
+      // Each is done spinning and idle now: read from outside, as the bench reads its nodes.
+      const waitedMs = children.map((c) => runQueueOf(c.pid!)!.waitNs / 1e6);
+      expect(waitedMs.reduce((a, b) => a + b, 0)).toBeGreaterThan(BURN_MS * 0.5);
+    } finally {
+      for (const c of children) c.kill("SIGKILL");
+    }
+    // This process's figure sums its threads and grows; a pid that does not exist has none.
+    const a = runQueueOf(process.pid)!;
+    await new Promise((r) => setTimeout(r, 20));
+    const b = runQueueOf("self")!;
+    expect(b.runs).toBeGreaterThan(a.runs);
+    expect(b.waitNs).toBeGreaterThanOrEqual(a.waitNs);
+    expect(runQueueOf(2 ** 22 + 1)).toBeNull();
   });
 
   it("finds the highest rate that passes by bisection below the one that failed", async () => {

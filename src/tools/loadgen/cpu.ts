@@ -71,6 +71,39 @@ export function wakeupsOf(pid: number | "self"): number | null {
   return n;
 }
 
+/** Run-queue wait of a process's threads, summed: ns spent runnable but waiting for a core, and the runs (timeslices) it was spread over. */
+export interface RunQueue { waitNs: number; runs: number }
+
+/**
+ * /proc/PID/task/TID/schedstat of every thread, summed: its second field is the ns the thread
+ * spent runnable and waiting for a core, its third the times it got one (timeslices). Their
+ * quotient over a window is how long, on average, each of the process's runs waited for a core
+ * once ready: the run-queue delay every hop through that process pays, a cost of sharing the
+ * machine's cores that CPU time does not show. Null when unreadable (no /proc, or no schedstat).
+ */
+export function runQueueOf(pid: number | "self"): RunQueue | null {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  let waitNs = 0;
+  let runs = 0;
+  let read = 0;
+  for (const t of tasks) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").trim().split(" ");
+      waitNs += Number(f[1]);
+      runs += Number(f[2]);
+      read++;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return read === 0 || !Number.isFinite(waitNs + runs) ? null : { waitNs, runs };
+}
+
 function cpuUs(p: MeteredProcess): number | null {
   if (p.pid !== null) return childCpuUs(p.pid);
   const u = process.cpuUsage();
@@ -83,6 +116,8 @@ export class CpuMeter {
   private endUs: (number | null)[] = [];
   private startWakeups: (number | null)[] = [];
   private endWakeups: (number | null)[] = [];
+  private startQueue: (RunQueue | null)[] = [];
+  private endQueue: (RunQueue | null)[] = [];
 
   constructor(private readonly procs: readonly MeteredProcess[]) {
     ticksPerSecond();
@@ -91,11 +126,38 @@ export class CpuMeter {
   start(): void {
     this.startUs = this.procs.map(cpuUs);
     this.startWakeups = this.procs.map((p) => wakeupsOf(p.pid ?? "self"));
+    this.startQueue = this.procs.map((p) => runQueueOf(p.pid ?? "self"));
   }
 
   end(): void {
     this.endUs = this.procs.map(cpuUs);
     this.endWakeups = this.procs.map((p) => wakeupsOf(p.pid ?? "self"));
+    this.endQueue = this.procs.map((p) => runQueueOf(p.pid ?? "self"));
+  }
+
+  /**
+   * Each process's mean wait for a core per run over the window, µs (0.1 µs steps), and the
+   * mean over every run of every process (`all`); null where unreadable or nothing ran.
+   */
+  runQueueWaitPerRun(): { processes: Record<string, number | null>; all: number | null } {
+    const processes: Record<string, number | null> = {};
+    let waitNs = 0;
+    let runs = 0;
+    let known = true;
+    this.procs.forEach((p, k) => {
+      const a = this.startQueue[k];
+      const b = this.endQueue[k];
+      const d = a === null || b === null || a === undefined || b === undefined ? null : { waitNs: b.waitNs - a.waitNs, runs: b.runs - a.runs };
+      if (d === null || d.runs <= 0 || d.waitNs < 0) {
+        processes[p.name] = null;
+        known = false;
+        return;
+      }
+      processes[p.name] = Math.round(d.waitNs / d.runs / 100) / 10;
+      waitNs += d.waitNs;
+      runs += d.runs;
+    });
+    return { processes, all: known && runs > 0 ? Math.round(waitNs / runs / 100) / 10 : null };
   }
 
   /** CPU µs per order of each process over the window (0.1 µs steps), null where unreadable. */

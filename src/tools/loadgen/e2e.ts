@@ -58,6 +58,13 @@ export interface SideResult {
   /** Wake-ups (voluntary context switches of every thread) per order sent, by process, over the same window (cpu.ts), and their sum. */
   wakeups_per_order: Record<string, number | null>;
   wakeups_total_per_order: number | null;
+  /**
+   * Mean wait for a core per run (timeslice) of every thread, µs, by process, over the same
+   * window (cpu.ts runQueueOf), and over every run of every process: how long each became
+   * ready before it ran, which every hop through it pays on a machine whose cores are shared.
+   */
+  runqueue_wait_us_per_run: Record<string, number | null>;
+  runqueue_wait_all_us_per_run: number | null;
   /** Garbage collections over the same window, by Node process (gc.ts): not nats-server, which is Go. */
   gc: Record<string, GcFigures>;
   /** The warm-up before the window (none when warmup_s is 0): its orders and their latencies, in no other figure. */
@@ -96,6 +103,7 @@ function side(r: LoadResult, cpu: CpuMeter, gc: GcMeter): SideResult {
   const curve = h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((p) => [p, p === 100 ? h.maxValue : h.getValueAtPercentile(p)] as [number, number]);
   const perOrder = cpu.perOrder(r.sent);
   const wakeups = cpu.wakeupsPerOrder(r.sent);
+  const queue = cpu.runQueueWaitPerRun();
   return {
     offered_per_s: r.offered_per_s, achieved_per_s: r.achieved_per_s, sent: r.sent, acked: r.acked, fills: r.fills, unfilled: r.unfilled, unanswered: r.unanswered, rejected: r.rejected,
     order_to_ack_us: pct(r.ackResponse.summary()), order_to_ack_service_us: pct(r.ackService.summary()),
@@ -106,6 +114,7 @@ function side(r: LoadResult, cpu: CpuMeter, gc: GcMeter): SideResult {
     },
     generator_lateness_us: pct(r.lateness.summary()), fill_curve: curve, cpu_us_per_order: perOrder, cpu_total_us_per_order: totalPerOrder(perOrder),
     wakeups_per_order: wakeups, wakeups_total_per_order: totalPerOrder(wakeups, 100),
+    runqueue_wait_us_per_run: queue.processes, runqueue_wait_all_us_per_run: queue.all,
     gc: gc.perOrders(r.sent),
   };
 }

@@ -38,6 +38,8 @@ export interface Headline {
   cpu_us_per_order: { floor: CpuFigures; nats?: CpuFigures; lockstep: CpuFigures };
   /** Wake-ups per order sent, by process (medians over runs), per system, and each system's total. */
   wakeups_per_order: { floor: CpuFigures; nats?: CpuFigures; lockstep: CpuFigures };
+  /** Mean wait for a core per run, µs, by process (medians over runs), per system, and over all of a system's runs (`total`). */
+  runqueue_wait_us_per_run: { floor: CpuFigures; nats?: CpuFigures; lockstep: CpuFigures };
   /** Garbage collections per order by Node process (gc.ts), medians over runs, per system. */
   gc: { floor: Record<string, GcFigures>; nats?: Record<string, GcFigures>; lockstep: Record<string, GcFigures> };
   /** Lockstep's order→fill hop by hop (hops.ts), medians over runs. */
@@ -100,6 +102,7 @@ export function headline(runs: readonly E2eRun[]): Headline {
     lost: runs.reduce((a, r) => a + r.lockstep.lost, 0),
     cpu_us_per_order: perSystem(runs, medianCpu),
     wakeups_per_order: perSystem(runs, medianWakeups),
+    runqueue_wait_us_per_run: perSystem(runs, medianRunQueue),
     gc: perSystem(runs, medianGc),
     hops: medianHops(runs.map((r) => r.lockstep.hops)),
     ...gatewayHeadline(runs),
@@ -164,6 +167,7 @@ function medianPerOrder(sides: readonly SideResult[], per: (s: SideResult) => Re
 
 const medianCpu = (sides: readonly SideResult[]): CpuFigures => medianPerOrder(sides, (s) => s.cpu_us_per_order, (s) => s.cpu_total_us_per_order, 10);
 const medianWakeups = (sides: readonly SideResult[]): CpuFigures => medianPerOrder(sides, (s) => s.wakeups_per_order, (s) => s.wakeups_total_per_order, 100);
+const medianRunQueue = (sides: readonly SideResult[]): CpuFigures => medianPerOrder(sides, (s) => s.runqueue_wait_us_per_run, (s) => s.runqueue_wait_all_us_per_run, 10);
 
 function medianHops(hs: readonly Hops[]): Hops {
   const out: Record<string, Hop> = {};
@@ -236,6 +240,8 @@ export function markdown(h: Headline, runs: readonly E2eRun[], meta: { date: str
     "",
     ...wakeupTable(h),
     "",
+    ...runQueueTable(h),
+    "",
     ...gcTable(h),
     "",
     ...hopTable(h, medianPct(runs.map((r) => r.lockstep.order_to_fill_service_us))),
@@ -277,11 +283,11 @@ function roleTable<T>(h: Headline, title: string, figures: (s: System) => Record
 }
 
 /** A per-process figure by role, and each system's total on a last row. */
-function totalsTable(h: Headline, title: string, figures: (s: System) => CpuFigures | undefined): string[] {
+function totalsTable(h: Headline, title: string, figures: (s: System) => CpuFigures | undefined, totalLabel = "total"): string[] {
   const systems = (["floor", "nats", "lockstep"] as const).filter((s) => figures(s) !== undefined);
   return [
     ...roleTable(h, title, (s) => figures(s)?.processes, (x) => cell(x)),
-    `| **total** | ${systems.map((s) => `**${cell(figures(s)!.total)}**`).join(" | ")} |`,
+    `| **${totalLabel}** | ${systems.map((s) => `**${cell(figures(s)!.total)}**`).join(" | ")} |`,
   ];
 }
 
@@ -293,6 +299,11 @@ export function cpuTable(h: Headline): string[] {
 /** Wake-ups per order by role, and each system's total. */
 export function wakeupTable(h: Headline): string[] {
   return totalsTable(h, "**Wake-ups per order** (voluntary context switches of every thread of each process over the same window ÷ orders sent: each is a thread put to sleep and woken again; median over runs)", (s) => h.wakeups_per_order[s]);
+}
+
+/** Mean wait for a core per run by role, and over every run of each system's processes. */
+export function runQueueTable(h: Headline): string[] {
+  return totalsTable(h, "**Waiting for a core: µs per run** (each process's threads' run-queue wait ÷ their runs over the same window, /proc/PID/task/TID/schedstat: how long each run, once ready, waited for one of the machine's cores; every hop through the process pays it; median over runs)", (s) => h.runqueue_wait_us_per_run[s], "all runs");
 }
 
 /**
