@@ -47,26 +47,40 @@ export function childCpuUs(pid: number): number | null {
 }
 
 /**
- * Voluntary context switches of a process's threads, summed (/proc/PID/task/TID/status): each is
- * a thread going to sleep (in epoll, a futex, a blocking call) and later woken, so their count
- * is the process's wake-ups. Threads that ended are no longer counted; Node's and Go's pools live
- * as long as the process. Null when unreadable.
+ * The text of /proc/PID/task/TID/`file` for each thread of a process, as far as each is still
+ * there; null when the process's threads cannot be listed (gone, or no /proc).
  */
-export function wakeupsOf(pid: number | "self"): number | null {
+function threadFiles(pid: number | "self", file: string): string[] | null {
   let tasks: string[];
   try {
     tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return null;
   }
-  let n = 0;
+  const out: string[] = [];
   for (const t of tasks) {
     try {
-      const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${t}/status`, "utf8"));
-      if (m !== null) n += Number(m[1]);
+      out.push(readFileSync(`/proc/${pid}/task/${t}/${file}`, "utf8"));
     } catch {
       // The thread ended between the listing and the read.
     }
+  }
+  return out;
+}
+
+/**
+ * Voluntary context switches of a process's threads, summed (/proc/PID/task/TID/status): each is
+ * a thread going to sleep (in epoll, a futex, a blocking call) and later woken, so their count
+ * is the process's wake-ups. Threads that ended are no longer counted; Node's and Go's pools live
+ * as long as the process. Null when unreadable.
+ */
+export function wakeupsOf(pid: number | "self"): number | null {
+  const files = threadFiles(pid, "status");
+  if (files === null) return null;
+  let n = 0;
+  for (const text of files) {
+    const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(text);
+    if (m !== null) n += Number(m[1]);
   }
   return n;
 }
@@ -82,26 +96,16 @@ export interface RunQueue { waitNs: number; runs: number }
  * machine's cores that CPU time does not show. Null when unreadable (no /proc, or no schedstat).
  */
 export function runQueueOf(pid: number | "self"): RunQueue | null {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return null;
-  }
+  const files = threadFiles(pid, "schedstat");
+  if (files === null || files.length === 0) return null;
   let waitNs = 0;
   let runs = 0;
-  let read = 0;
-  for (const t of tasks) {
-    try {
-      const f = readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").trim().split(" ");
-      waitNs += Number(f[1]);
-      runs += Number(f[2]);
-      read++;
-    } catch {
-      // The thread ended between the listing and the read.
-    }
+  for (const text of files) {
+    const f = text.trim().split(" ");
+    waitNs += Number(f[1]);
+    runs += Number(f[2]);
   }
-  return read === 0 || !Number.isFinite(waitNs + runs) ? null : { waitNs, runs };
+  return Number.isFinite(waitNs + runs) ? { waitNs, runs } : null;
 }
 
 function cpuUs(p: MeteredProcess): number | null {
