@@ -335,6 +335,7 @@ async function pin(args: string[], pinning: boolean): Promise<number> {
     const { map } = await store.readOrFail();
     const before = pinsOf(map).get(instrument);
     const same = before === to;
+    // Made even when nothing changes: withPin refuses an instrument or a shard the map does not have.
     const changed = withPin(map, instrument, to);
     const describe = same ? `instrument ${instrument} ${to === undefined ? "has no pin" : `is pinned to ${to}`}`
       : to === undefined ? `instrument ${instrument} unpinned (it was pinned to ${before})` : `instrument ${instrument} pinned to ${to}${before === undefined ? "" : ` (it was pinned to ${before})`}`;

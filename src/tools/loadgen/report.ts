@@ -73,13 +73,13 @@ export function ratio(a: number, b: number): number {
   return b > 0 ? round2(a / b) : 0;
 }
 
-/** Medians over runs; each ratio is the median of the per-run ratios (each run's pair shares its conditions). */
 /** A system's warm-up order→fill, medians over runs. */
 function warm(sides: readonly SideResult[]): { p50: number; p99: number; max: number } {
   const p = medianPct(sides.map((x) => x.warmup.order_to_fill_us));
   return { p50: p.p50, p99: p.p99, max: p.max };
 }
 
+/** Medians over runs; each ratio is the median of the per-run ratios (each run's pair shares its conditions). */
 export function headline(runs: readonly E2eRun[]): Headline {
   const fill = medianPct(runs.map((r) => r.lockstep.order_to_fill_us));
   const floor = medianPct(runs.map((r) => r.floor.order_to_fill_us));
